@@ -1,0 +1,46 @@
+/**
+ * `thinlayer` CLI: a thin dispatcher over lib/. Each subcommand lives in lib/cli/<name>.ts and
+ * exports `run(argv): Promise<number>` (the exit code).
+ */
+import { ThinlayerError } from "../lib/errors";
+
+const USAGE = `usage: thinlayer <command> [options]
+
+commands:
+  plan      show what a deploy would build and why (offline, no credentials)
+  ensure    make sure an image exists in the registry: reuse it, or build and push it
+  rollback  pin a stack to an earlier release, or clear the pin
+
+Run \`thinlayer <command> --help\` for the options of a command.`;
+
+const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
+    plan: () => import("../lib/cli/plan"),
+    ensure: () => import("../lib/cli/ensure"),
+    rollback: () => import("../lib/cli/rollback"),
+};
+
+async function main(argv: string[]): Promise<number> {
+    const [cmd, ...rest] = argv;
+    if (cmd === undefined || cmd === "--help" || cmd === "-h") {
+        process.stdout.write(USAGE + "\n");
+        return cmd === undefined ? 2 : 0;
+    }
+    const load = COMMANDS[cmd];
+    if (!load) {
+        process.stderr.write(`thinlayer: unknown command ${JSON.stringify(cmd)}; expected one of ${Object.keys(COMMANDS).join(", ")}.\n\n${USAGE}\n`);
+        return 2;
+    }
+    return (await load()).run(rest);
+}
+
+main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+        if (err instanceof ThinlayerError) {
+            process.stderr.write(`thinlayer: ${err.message}\n`);
+            process.exit(1);
+        }
+        process.stderr.write(`thinlayer: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.exit(70);
+    },
+);

@@ -1,0 +1,278 @@
+/**
+ * Stack configuration: one typed object read and validated once.
+ *
+ * The schema (type, description, default of every key) lives in Pulumi.yaml, so Pulumi, this
+ * parser and the README's config reference share one source. `readStackFile` serves the offline
+ * CLI (no Pulumi engine); config.ts at the top level feeds the same parser from `pulumi.Config`.
+ * No Pulumi imports here.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { inputError, ThinlayerError } from "./errors";
+
+export const PROJECT = "thinlayer";
+
+export type SchemaType = "string" | "integer" | "boolean" | "array";
+
+export interface SchemaEntry {
+    type: SchemaType;
+    description: string;
+    default: unknown;
+}
+
+export type ConfigSchema = Record<string, SchemaEntry>;
+
+/** Keys whose values are secrets: never read by the offline CLI, never echoed in an error. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["secretSettings", "kubeconfig"]);
+
+export const BUILDERS = ["auto", "buildx", "podman", "buildah"] as const;
+export type BuilderChoice = (typeof BUILDERS)[number];
+export const REPOSITORY_MODES = ["create", "existing"] as const;
+export type RepositoryMode = (typeof REPOSITORY_MODES)[number];
+
+export interface WorkerConfig {
+    name: string;
+    command: string;
+}
+
+/** Everything a deploy needs, validated; all paths absolute. */
+export interface StackConfig {
+    stack: string;
+    projectDir: string;
+    appDir: string;
+    baseDockerfile: string;
+    appDockerfile: string;
+    platform: string;
+    buildArgs: Record<string, string>;
+    migrationGlobs: string[];
+    settings: Record<string, string>;
+    registry: string;
+    repositoryMode: RepositoryMode;
+    appRepository: string;
+    baseRepository: string;
+    keepAppImages: number;
+    keepBaseImages: number;
+    builder: BuilderChoice;
+    namespace: string;
+    kubeContext: string;
+    webReplicas: number;
+    webPort: number;
+    healthPath: string;
+    workers: WorkerConfig[];
+    workerReplicas: number;
+    cpuRequest: string;
+    memoryRequest: string;
+    cpuLimit: string;
+    memoryLimit: string;
+    revisionHistoryLimit: number;
+    migrationBackoffLimit: number;
+    migrationDeadlineSeconds: number;
+    /** Rollback pin; "" builds from source. */
+    releaseImage: string;
+}
+
+/** Reads the `config:` schema of Pulumi.yaml. */
+export function loadProjectSchema(projectDir: string): ConfigSchema {
+    const file = path.join(projectDir, "Pulumi.yaml");
+    const doc = readYaml(file) as { config?: Record<string, SchemaEntry> };
+    return doc.config ?? {};
+}
+
+/** Stacks that have a Pulumi.<stack>.yaml next to Pulumi.yaml. */
+export function listStacks(projectDir: string): string[] {
+    return fs
+        .readdirSync(projectDir)
+        .map((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .sort();
+}
+
+/**
+ * The `thinlayer:` values of Pulumi.<stack>.yaml, without the namespace. Secure values are
+ * dropped: the offline CLI never needs them and must never print them.
+ */
+export function readStackFile(projectDir: string, stack: string): Record<string, unknown> {
+    const candidates = [`Pulumi.${stack}.yaml`, `Pulumi.${stack}.yml`].map((f) => path.join(projectDir, f));
+    const file = candidates.find((f) => fs.existsSync(f));
+    if (file === undefined) {
+        const known = listStacks(projectDir);
+        throw inputError({
+            input: "--stack",
+            value: JSON.stringify(stack),
+            allowed: `one of ${known.length ? known.join(", ") : "(no Pulumi.<stack>.yaml found)"}`,
+            fix: `pass an existing stack, or create ${path.relative(process.cwd(), candidates[0]) || candidates[0]} (pulumi stack init ${stack})`,
+        });
+    }
+    const doc = (readYaml(file) ?? {}) as { config?: Record<string, unknown> };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(doc.config ?? {})) {
+        if (!k.startsWith(`${PROJECT}:`)) continue;
+        const key = k.slice(PROJECT.length + 1);
+        if (isSecure(v)) continue;
+        out[key] = v;
+    }
+    return out;
+}
+
+/** Convenience for the CLI: schema + stack file -> validated config. */
+export function loadStackConfig(projectDir: string, stack: string): StackConfig {
+    return parseStackConfig(readStackFile(projectDir, stack), loadProjectSchema(projectDir), { projectDir, stack });
+}
+
+/**
+ * Validates raw values (from a stack file or pulumi.Config) against the schema and the rules
+ * below; fills defaults. Throws one error listing every problem found.
+ */
+export function parseStackConfig(
+    raw: Record<string, unknown>,
+    schema: ConfigSchema,
+    opts: { projectDir: string; stack: string },
+): StackConfig {
+    const problems: string[] = [];
+    for (const key of Object.keys(raw)) {
+        if (!(key in schema)) {
+            problems.push(
+                inputError({
+                    input: `${PROJECT}:${key}`,
+                    value: "(set)",
+                    allowed: `a key declared in Pulumi.yaml (${Object.keys(schema).join(", ")})`,
+                    fix: `remove it, or correct its spelling`,
+                }).message,
+            );
+        }
+    }
+    const v: Record<string, unknown> = {};
+    for (const [key, entry] of Object.entries(schema)) {
+        const value = raw[key] ?? entry.default;
+        const err = checkType(key, entry.type, value);
+        if (err) problems.push(err);
+        else v[key] = value;
+    }
+    if (problems.length) throw new ThinlayerError(problems.join("\n"));
+
+    const str = (k: string) => v[k] as string;
+    const num = (k: string) => v[k] as number;
+    const arr = (k: string) => v[k] as string[];
+    const check = (ok: boolean, key: string, value: unknown, allowed: string, fix: string) => {
+        if (!ok) problems.push(inputError({ input: `${PROJECT}:${key}`, value: JSON.stringify(value), allowed, fix }).message);
+    };
+
+    const appDir = path.resolve(opts.projectDir, str("appDir"));
+    check(fs.existsSync(appDir) && fs.statSync(appDir).isDirectory(), "appDir", str("appDir"), "an existing directory relative to Pulumi.yaml", "point appDir at the app's build context");
+    check(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/.test(str("platform")), "platform", str("platform"), "os/arch[/variant], e.g. linux/amd64 or linux/arm64", "set thinlayer:platform to a platform the cluster's nodes run");
+    check((BUILDERS as readonly string[]).includes(str("builder")), "builder", str("builder"), BUILDERS.join(" | "), "pick one of the listed builders");
+    check((REPOSITORY_MODES as readonly string[]).includes(str("repositoryMode")), "repositoryMode", str("repositoryMode"), REPOSITORY_MODES.join(" | "), "use create in the stack that owns the repositories, existing elsewhere");
+    for (const key of ["appRepository", "baseRepository"]) {
+        check(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(str(key)) && str(key).length <= 256, key, str(key), "a repository name: lowercase letters, digits, . _ - separated by /", "rename the repository");
+    }
+    check(str("registry") === "" || /^[A-Za-z0-9.-]+(:\d+)?$/.test(str("registry")), "registry", str("registry"), 'host[:port] without scheme or path, or "" for ECR', "drop https:// and any path");
+    check(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(str("namespace")), "namespace", str("namespace"), "a DNS-1123 label (lowercase, digits, -; at most 63)", "rename the namespace");
+    check(str("healthPath").startsWith("/"), "healthPath", str("healthPath"), "an absolute URL path such as /healthz", "start it with /");
+    for (const [key, min, max] of [
+        ["keepAppImages", 1, 10000], ["keepBaseImages", 1, 10000], ["webReplicas", 0, 1000], ["workerReplicas", 0, 1000],
+        ["webPort", 1, 65535], ["revisionHistoryLimit", 0, 1000], ["migrationBackoffLimit", 0, 100], ["migrationDeadlineSeconds", 30, 86400],
+    ] as const) {
+        check(Number.isInteger(num(key)) && num(key) >= min && num(key) <= max, key, num(key), `an integer from ${min} to ${max}`, `set ${PROJECT}:${key} within range`);
+    }
+    for (const key of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]) {
+        check(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(str(key)), key, str(key), "a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi", "use a Kubernetes resource quantity");
+    }
+    check(str("releaseImage") === "" || /^([^@\s]+@sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
+
+    const buildArgs = parsePairs("buildArgs", arr("buildArgs"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
+    const settings = parsePairs("settings", arr("settings"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
+    const workerPairs = parsePairs("workers", arr("workers"), /^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/, problems);
+    if ("web" in workerPairs || "migrate" in workerPairs) {
+        problems.push(inputError({ input: `${PROJECT}:workers`, value: "web/migrate", allowed: "worker names other than the reserved web and migrate", fix: "rename the worker" }).message);
+    }
+    const globs = arr("migrationGlobs");
+    check(globs.length > 0 && globs.every((g) => g !== "" && !path.isAbsolute(g)), "migrationGlobs", globs, "a non-empty list of globs relative to appDir", "e.g. **/migrations/*.py");
+
+    if (problems.length) throw new ThinlayerError(problems.join("\n"));
+    return {
+        stack: opts.stack,
+        projectDir: path.resolve(opts.projectDir),
+        appDir,
+        baseDockerfile: path.resolve(appDir, str("baseDockerfile")),
+        appDockerfile: path.resolve(appDir, str("appDockerfile")),
+        platform: str("platform"),
+        buildArgs,
+        migrationGlobs: globs,
+        settings,
+        registry: str("registry"),
+        repositoryMode: str("repositoryMode") as RepositoryMode,
+        appRepository: str("appRepository"),
+        baseRepository: str("baseRepository"),
+        keepAppImages: num("keepAppImages"),
+        keepBaseImages: num("keepBaseImages"),
+        builder: str("builder") as BuilderChoice,
+        namespace: str("namespace"),
+        kubeContext: str("kubeContext"),
+        webReplicas: num("webReplicas"),
+        webPort: num("webPort"),
+        healthPath: str("healthPath"),
+        workers: Object.entries(workerPairs).map(([name, command]) => ({ name, command })),
+        workerReplicas: num("workerReplicas"),
+        cpuRequest: str("cpuRequest"),
+        memoryRequest: str("memoryRequest"),
+        cpuLimit: str("cpuLimit"),
+        memoryLimit: str("memoryLimit"),
+        revisionHistoryLimit: num("revisionHistoryLimit"),
+        migrationBackoffLimit: num("migrationBackoffLimit"),
+        migrationDeadlineSeconds: num("migrationDeadlineSeconds"),
+        releaseImage: str("releaseImage"),
+    };
+}
+
+/** Parses NAME=VALUE items into a map; duplicate or malformed names are problems. */
+export function parsePairs(key: string, items: string[], nameRule: RegExp, problems: string[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const item of items) {
+        const eq = item.indexOf("=");
+        const name = eq < 0 ? item : item.slice(0, eq);
+        const shown = key === "secretSettings" ? JSON.stringify(name + "=…") : JSON.stringify(item);
+        if (eq < 0 || !nameRule.test(name)) {
+            problems.push(inputError({ input: `${PROJECT}:${key}`, value: shown, allowed: `NAME=VALUE with NAME matching ${nameRule}`, fix: "write each item as NAME=VALUE" }).message);
+        } else if (name in out) {
+            problems.push(inputError({ input: `${PROJECT}:${key}`, value: shown, allowed: "each NAME once", fix: `remove the duplicate ${name}` }).message);
+        } else {
+            out[name] = item.slice(eq + 1);
+        }
+    }
+    return out;
+}
+
+function checkType(key: string, type: SchemaType, value: unknown): string | undefined {
+    const ok =
+        type === "string" ? typeof value === "string"
+        : type === "integer" ? typeof value === "number" && Number.isInteger(value)
+        : type === "boolean" ? typeof value === "boolean"
+        : Array.isArray(value) && value.every((x) => typeof x === "string");
+    if (ok) return undefined;
+    const shown = SECRET_KEYS.has(key) ? "(secret)" : JSON.stringify(value);
+    return inputError({
+        input: `${PROJECT}:${key}`,
+        value: shown,
+        allowed: type === "array" ? "a list of strings" : `a ${type}`,
+        fix: `set it with pulumi config set${type === "array" ? " --path" : ""} ${PROJECT}:${key} …`,
+    }).message;
+}
+
+function isSecure(v: unknown): boolean {
+    return typeof v === "object" && v !== null && !Array.isArray(v) && "secure" in v;
+}
+
+function readYaml(file: string): unknown {
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (e) {
+        throw inputError({ input: file, value: "(unreadable)", allowed: "a readable YAML file", fix: `check the path: ${(e as Error).message}` });
+    }
+    try {
+        return YAML.parse(text);
+    } catch (e) {
+        throw inputError({ input: file, value: "(invalid YAML)", allowed: "valid YAML", fix: (e as Error).message });
+    }
+}
