@@ -254,7 +254,7 @@ function checkType(key: string, type: SchemaType, value: unknown): string | unde
     return inputError({
         input: `${PROJECT}:${key}`,
         value: shown,
-        allowed: type === "array" ? "a list of strings" : `a ${type}`,
+        allowed: type === "array" ? "a list of strings" : type === "integer" ? "an integer" : `a ${type}`,
         fix: `set it with pulumi config set${type === "array" ? " --path" : ""} ${PROJECT}:${key} …`,
     }).message;
 }
