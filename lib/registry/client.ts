@@ -1,0 +1,466 @@
+/**
+ * A small OCI Distribution client over `fetch`: ping, auth (anonymous, Basic, Bearer token
+ * challenge, ECR, Docker config.json), manifests and blobs, uploads (monolithic and chunked, with a
+ * cross-repository mount attempt), retries with backoff on 429/5xx/connection errors, timeouts.
+ *
+ * Secrets live in `Credentials` and in the cached Authorization headers only; every error and log
+ * line is built from method, URL path, status and the credential *source*.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { ThinlayerError } from "../errors";
+import { Credentials, hasBasic, resolveCredentials } from "./credentials";
+import { MANIFEST_ACCEPT } from "./mediatypes";
+import { isLoopbackHost } from "./reference";
+
+/** Why a registry call failed, in words a user can act on. */
+export class RegistryError extends ThinlayerError {
+    constructor(
+        message: string,
+        /** UNREACHABLE, UNAUTHORIZED, DENIED, NAME_UNKNOWN, MANIFEST_UNKNOWN, DIGEST_INVALID, … (the registry's code when it sent one). */
+        readonly code: string,
+        readonly status?: number,
+    ) {
+        super(message);
+        this.name = "RegistryError";
+    }
+}
+
+export interface RegistryClientOptions {
+    /** Credentials to use instead of resolving them (ECR, config.json, anonymous). */
+    credentials?: Credentials;
+    /** A Docker config.json to read instead of $DOCKER_CONFIG / ~/.docker. */
+    dockerConfig?: string;
+    /** Per-request timeout for small requests, ms. @default 30000 */
+    timeoutMs?: number;
+    /** Attempts per request on 429/5xx/connection errors. @default 4 */
+    attempts?: number;
+    /** First backoff delay, ms (doubles each attempt, with jitter). @default 250 */
+    backoffMs?: number;
+    /** Blobs larger than this are sent in PATCH chunks of this size. @default 16 MiB */
+    chunkSize?: number;
+    /** Progress lines (never secrets). */
+    log?: (line: string) => void;
+}
+
+/** Bytes moved by one client, for the `ensure` output and the benchmark. */
+export interface TransferStats {
+    bytesUploaded: number;
+    bytesDownloaded: number;
+    requests: number;
+}
+
+export interface ManifestInfo {
+    digest: string;
+    mediaType: string;
+    size: number;
+}
+
+export interface FetchedManifest extends ManifestInfo {
+    bytes: Buffer;
+}
+
+/** A blob to upload: bytes in memory or a file on disk, with its known digest and size. */
+export interface BlobSource {
+    digest: string;
+    size: number;
+    data?: Buffer;
+    file?: string;
+}
+
+export type UploadResult = "exists" | "mounted" | "uploaded";
+
+interface RequestOptions {
+    /** Repository and the actions the call needs (for Bearer scopes). */
+    scope?: string;
+    headers?: Record<string, string>;
+    body?: Buffer;
+    /** Statuses that are a normal answer (others raise). */
+    ok: number[];
+    timeoutMs?: number;
+    /** What the call is, for errors: "HEAD manifest thinlayer/app:deps-…". */
+    what: string;
+    /** Upload-session calls are not retried here: a lost session restarts the whole upload. */
+    noRetry?: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function sha256(buf: Buffer): string {
+    return "sha256:" + createHash("sha256").update(buf).digest("hex");
+}
+
+/** Parses a WWW-Authenticate header: scheme + key="value" params. */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+    const m = /^\s*(\w+)\s*(.*)$/.exec(header);
+    const scheme = (m?.[1] ?? "").toLowerCase();
+    const params: Record<string, string> = {};
+    const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g;
+    let p: RegExpExecArray | null;
+    while ((p = re.exec(m?.[2] ?? "")) !== null) params[p[1].toLowerCase()] = p[2] ?? p[3];
+    return { scheme, params };
+}
+
+/** One registry host. Create one per host; it caches credentials and tokens. */
+export class RegistryClient {
+    readonly host: string;
+    readonly baseUrl: string;
+    readonly stats: TransferStats = { bytesUploaded: 0, bytesDownloaded: 0, requests: 0 };
+    private readonly opts: Required<Omit<RegistryClientOptions, "credentials" | "dockerConfig" | "log">> & Pick<RegistryClientOptions, "log" | "dockerConfig">;
+    private creds?: Credentials;
+    private basicHeader?: string;
+    private readonly tokens = new Map<string, string>();
+    private challenge?: { scheme: string; params: Record<string, string> };
+
+    constructor(host: string, opts: RegistryClientOptions = {}) {
+        this.host = host;
+        this.baseUrl = `${isLoopbackHost(host) ? "http" : "https"}://${host}`;
+        this.creds = opts.credentials;
+        this.opts = {
+            timeoutMs: opts.timeoutMs ?? 30_000,
+            attempts: opts.attempts ?? 4,
+            backoffMs: opts.backoffMs ?? 250,
+            chunkSize: opts.chunkSize ?? 16 * 1024 * 1024,
+            log: opts.log,
+            dockerConfig: opts.dockerConfig,
+        };
+    }
+
+    /** Where the credentials came from (printable). */
+    async credentialSource(): Promise<string> {
+        return (await this.credentials()).source;
+    }
+
+    private async credentials(): Promise<Credentials> {
+        this.creds ??= await resolveCredentials(this.host, { dockerConfig: this.opts.dockerConfig });
+        return this.creds;
+    }
+
+    /** GET /v2/: checks the registry answers and that our credentials are accepted. */
+    async ping(): Promise<void> {
+        await this.request("GET", "/v2/", { ok: [200], what: "ping /v2/" });
+    }
+
+    /** HEAD a manifest: its digest/type/size, or undefined when the tag or repository is unknown. */
+    async headManifest(repo: string, reference: string): Promise<ManifestInfo | undefined> {
+        const res = await this.request("HEAD", `/v2/${repo}/manifests/${reference}`, {
+            scope: `repository:${repo}:pull`,
+            headers: { Accept: MANIFEST_ACCEPT },
+            ok: [200, 404],
+            what: `HEAD manifest ${repo}:${reference}`,
+        });
+        if (res.status === 404) return undefined;
+        const digest = res.headers.get("docker-content-digest");
+        const mediaType = (res.headers.get("content-type") ?? "").split(";")[0].trim();
+        const size = Number(res.headers.get("content-length") ?? "0");
+        if (digest) return { digest, mediaType, size };
+        // Some registries omit the digest on HEAD: fall back to GET and hash the bytes.
+        const m = await this.getManifest(repo, reference);
+        return { digest: m.digest, mediaType: m.mediaType, size: m.size };
+    }
+
+    /** GET a manifest (or index); verifies the bytes against a digest reference. */
+    async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
+        const res = await this.request("GET", `/v2/${repo}/manifests/${reference}`, {
+            scope: `repository:${repo}:pull`,
+            headers: { Accept: MANIFEST_ACCEPT },
+            ok: [200],
+            what: `GET manifest ${repo}:${reference}`,
+        });
+        const bytes = await this.readBody(res);
+        const digest = sha256(bytes);
+        if (reference.startsWith("sha256:") && digest !== reference) {
+            throw new RegistryError(`GET manifest ${this.host}/${repo}@${reference}: the registry sent bytes whose digest is ${digest}. Fix: check the registry (or a proxy in front of it) is not rewriting manifests.`, "DIGEST_INVALID");
+        }
+        let mediaType = (res.headers.get("content-type") ?? "").split(";")[0].trim();
+        try {
+            const parsed = JSON.parse(bytes.toString("utf8")) as { mediaType?: string };
+            if (parsed.mediaType) mediaType = parsed.mediaType;
+        } catch {
+            throw new RegistryError(`GET manifest ${this.host}/${repo}:${reference}: not JSON.`, "MANIFEST_INVALID");
+        }
+        return { digest, mediaType, size: bytes.length, bytes };
+    }
+
+    /** PUT a manifest under a tag or digest; returns its digest (checked against the registry's). */
+    async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+        const res = await this.request("PUT", `/v2/${repo}/manifests/${reference}`, {
+            scope: `repository:${repo}:pull,push`,
+            headers: { "Content-Type": mediaType },
+            body: bytes,
+            ok: [200, 201, 202],
+            what: `PUT manifest ${repo}:${reference}`,
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        const digest = sha256(bytes);
+        const theirs = res.headers.get("docker-content-digest");
+        if (theirs && theirs !== digest) {
+            throw new RegistryError(`PUT manifest ${this.host}/${repo}:${reference}: registry reports digest ${theirs}, we sent ${digest}.`, "DIGEST_INVALID");
+        }
+        return digest;
+    }
+
+    /** HEAD a blob: its size, or undefined when missing. */
+    async headBlob(repo: string, digest: string): Promise<number | undefined> {
+        const res = await this.request("HEAD", `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, ok: [200, 404], what: `HEAD blob ${repo}@${digest}` });
+        if (res.status === 404) return undefined;
+        return Number(res.headers.get("content-length") ?? "0");
+    }
+
+    /** GET a blob into memory, verifying its digest. (For small blobs: configs, test reads.) */
+    async getBlob(repo: string, digest: string): Promise<Buffer> {
+        const res = await this.request("GET", `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, ok: [200], what: `GET blob ${repo}@${digest}`, timeoutMs: 300_000 });
+        const bytes = await this.readBody(res);
+        if (sha256(bytes) !== digest) {
+            throw new RegistryError(`GET blob ${this.host}/${repo}@${digest}: received bytes hash to ${sha256(bytes)}.`, "DIGEST_INVALID");
+        }
+        return bytes;
+    }
+
+    /**
+     * Makes a blob exist in `repo`: nothing when it is there, a cross-repository mount from
+     * `mountFrom` when given (falling back to an upload when the registry declines), else an
+     * upload — monolithic up to `chunkSize`, chunked PATCHes above. A whole upload is retried on
+     * connection loss (a fresh session: the registry discards the partial one).
+     */
+    async ensureBlob(repo: string, blob: BlobSource, mountFrom?: string): Promise<UploadResult> {
+        if ((await this.headBlob(repo, blob.digest)) !== undefined) return "exists";
+        let lastErr: unknown;
+        for (let attempt = 1; attempt <= this.opts.attempts; attempt++) {
+            try {
+                return await this.uploadOnce(repo, blob, attempt === 1 ? mountFrom : undefined);
+            } catch (e) {
+                lastErr = e;
+                const transient = e instanceof RegistryError && (e.code === "UNREACHABLE" || e.code === "BLOB_UPLOAD_UNKNOWN" || (e.status ?? 0) >= 500 || e.status === 429);
+                if (!transient || attempt === this.opts.attempts) throw e;
+                this.opts.log?.(`upload of ${blob.digest.slice(0, 19)} to ${repo} interrupted (${e.message}); retrying (${attempt}/${this.opts.attempts})`);
+                await sleep(this.backoff(attempt));
+            }
+        }
+        throw lastErr;
+    }
+
+    private async uploadOnce(repo: string, blob: BlobSource, mountFrom?: string): Promise<UploadResult> {
+        const scope = mountFrom && mountFrom !== repo ? `repository:${repo}:pull,push repository:${mountFrom}:pull` : `repository:${repo}:pull,push`;
+        const query = mountFrom && mountFrom !== repo ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}` : "";
+        const start = await this.request("POST", `/v2/${repo}/blobs/uploads/${query}`, { scope, ok: [201, 202], what: `start upload to ${repo}` });
+        await start.arrayBuffer().catch(() => undefined);
+        if (start.status === 201) return "mounted";
+        let location = this.location(start, `start upload to ${repo}`);
+        const putUrl = (loc: string) => `${loc}${loc.includes("?") ? "&" : "?"}digest=${encodeURIComponent(blob.digest)}`;
+        if (blob.size <= this.opts.chunkSize) {
+            const body = blob.data ?? fs.readFileSync(this.fileOf(blob));
+            const res = await this.request("PUT", putUrl(location), {
+                scope,
+                headers: { "Content-Type": "application/octet-stream" },
+                body,
+                ok: [201, 204],
+                noRetry: true,
+                what: `upload blob ${blob.digest.slice(0, 19)} to ${repo}`,
+                timeoutMs: this.bodyTimeout(body.length),
+            });
+            await res.arrayBuffer().catch(() => undefined);
+            return "uploaded";
+        }
+        const fd = blob.data ? undefined : fs.openSync(this.fileOf(blob), "r");
+        try {
+            for (let off = 0; off < blob.size; off += this.opts.chunkSize) {
+                const len = Math.min(this.opts.chunkSize, blob.size - off);
+                let chunk: Buffer;
+                if (blob.data) chunk = blob.data.subarray(off, off + len);
+                else {
+                    chunk = Buffer.allocUnsafe(len);
+                    fs.readSync(fd as number, chunk, 0, len, off);
+                }
+                const res = await this.request("PATCH", location, {
+                    scope,
+                    headers: { "Content-Type": "application/octet-stream", "Content-Range": `${off}-${off + len - 1}`, "Content-Length": String(len) },
+                    body: chunk,
+                    ok: [202],
+                    noRetry: true,
+                    what: `upload chunk ${off}-${off + len - 1} of ${blob.digest.slice(0, 19)} to ${repo}`,
+                    timeoutMs: this.bodyTimeout(len),
+                });
+                await res.arrayBuffer().catch(() => undefined);
+                location = this.location(res, `upload chunk to ${repo}`);
+            }
+        } finally {
+            if (fd !== undefined) fs.closeSync(fd);
+        }
+        const done = await this.request("PUT", putUrl(location), { scope, ok: [201, 204], noRetry: true, what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}` });
+        await done.arrayBuffer().catch(() => undefined);
+        return "uploaded";
+    }
+
+    private fileOf(blob: BlobSource): string {
+        if (!blob.file) throw new Error(`blob ${blob.digest} has neither data nor file`);
+        return blob.file;
+    }
+
+    private bodyTimeout(bytes: number): number {
+        // Allow at least 1 MiB/s on top of the base timeout.
+        return this.opts.timeoutMs + Math.ceil(bytes / 1024);
+    }
+
+    private location(res: Response, what: string): string {
+        const loc = res.headers.get("location");
+        if (!loc) throw new RegistryError(`${what} on ${this.host}: the registry sent no Location header.`, "PROTOCOL");
+        return new URL(loc, this.baseUrl + "/").toString();
+    }
+
+    private backoff(attempt: number): number {
+        return this.opts.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
+    }
+
+    private async readBody(res: Response): Promise<Buffer> {
+        const bytes = Buffer.from(await res.arrayBuffer());
+        this.stats.bytesDownloaded += bytes.length;
+        return bytes;
+    }
+
+    /** Authorization header to send for a scope, if we already have one. */
+    private authFor(scope: string | undefined): string | undefined {
+        if (this.challenge?.scheme === "bearer") return this.tokens.get(scope ?? "");
+        return this.basicHeader;
+    }
+
+    /**
+     * One registry call: absolute URL or /v2 path; retries 429/5xx/connection errors with backoff;
+     * answers a 401 challenge once (Basic or Bearer) and then raises with the credential source.
+     */
+    private async request(method: string, pathOrUrl: string, o: RequestOptions): Promise<Response> {
+        const url = pathOrUrl.startsWith("http") ? pathOrUrl : this.baseUrl + pathOrUrl;
+        const sameOrigin = new URL(url).origin === new URL(this.baseUrl).origin;
+        const display = `${method} ${new URL(url).pathname}`;
+        let challenged = false;
+        for (let attempt = 1; ; attempt++) {
+            const headers: Record<string, string> = { ...(o.headers ?? {}) };
+            const auth = sameOrigin ? this.authFor(o.scope) : undefined;
+            if (auth) headers.Authorization = auth;
+            let res: Response;
+            try {
+                this.stats.requests++;
+                res = await fetch(url, {
+                    method,
+                    headers,
+                    body: o.body,
+                    redirect: "follow",
+                    signal: AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs),
+                });
+                if (o.body) this.stats.bytesUploaded += o.body.length;
+            } catch (e) {
+                if (o.body) this.stats.bytesUploaded += o.body.length;
+                const why = describeFetchError(e);
+                if (attempt < this.opts.attempts && !o.noRetry) {
+                    this.opts.log?.(`${display} on ${this.host}: ${why}; retrying`);
+                    await sleep(this.backoff(attempt));
+                    continue;
+                }
+                throw new RegistryError(
+                    `registry ${this.host} unreachable (${o.what}: ${why}, after ${attempt} attempt${attempt > 1 ? "s" : ""}). Fix: check the host and port, that the registry is running, and network access (HTTPS is used for every non-loopback host).`,
+                    "UNREACHABLE",
+                );
+            }
+            if (res.status === 401 && !challenged) {
+                challenged = true;
+                await res.arrayBuffer().catch(() => undefined);
+                await this.answerChallenge(res.headers.get("www-authenticate") ?? "", o.scope, o.what);
+                attempt--;
+                continue;
+            }
+            if ((res.status === 429 || res.status >= 500) && attempt < this.opts.attempts && !o.noRetry && !o.ok.includes(res.status)) {
+                await res.arrayBuffer().catch(() => undefined);
+                const ra = Number(res.headers.get("retry-after"));
+                await sleep(Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 10_000) : this.backoff(attempt));
+                continue;
+            }
+            if (o.ok.includes(res.status)) return res;
+            throw await this.errorFor(res, o.what, method);
+        }
+    }
+
+    private async answerChallenge(header: string, scope: string | undefined, what: string): Promise<void> {
+        const creds = await this.credentials();
+        const ch = parseChallenge(header);
+        this.challenge = ch;
+        if (ch.scheme === "basic") {
+            if (!hasBasic(creds)) {
+                throw new RegistryError(`${what} on ${this.host}: 401 Unauthorized; the registry wants a username and password and credential source ${creds.source} gave none. Fix: docker login ${this.host} (or set $DOCKER_CONFIG to a config.json with an auths entry for ${this.host}).`, "UNAUTHORIZED", 401);
+            }
+            this.basicHeader = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
+            return;
+        }
+        if (ch.scheme === "bearer") {
+            const realm = ch.params.realm;
+            if (!realm) throw new RegistryError(`${what} on ${this.host}: Bearer challenge without a realm.`, "PROTOCOL", 401);
+            const u = new URL(realm);
+            if (ch.params.service) u.searchParams.set("service", ch.params.service);
+            for (const s of (scope ?? ch.params.scope ?? "").split(" ").filter(Boolean)) u.searchParams.append("scope", s);
+            const headers: Record<string, string> = {};
+            if (hasBasic(creds)) headers.Authorization = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
+            let res: Response;
+            try {
+                res = await fetch(u, { headers, signal: AbortSignal.timeout(this.opts.timeoutMs) });
+            } catch (e) {
+                throw new RegistryError(`token service ${u.host} for ${this.host} unreachable (${describeFetchError(e)}).`, "UNREACHABLE");
+            }
+            if (!res.ok) {
+                await res.arrayBuffer().catch(() => undefined);
+                throw new RegistryError(`${what} on ${this.host}: token service ${u.origin}${u.pathname} answered ${res.status}; credential source tried: ${creds.source}. Fix: log in to ${this.host} with an account that may ${scopeVerb(scope)} this repository.`, res.status === 403 ? "DENIED" : "UNAUTHORIZED", res.status);
+            }
+            const body = (await res.json()) as { token?: string; access_token?: string };
+            const token = body.token ?? body.access_token;
+            if (!token) throw new RegistryError(`token service for ${this.host} returned no token.`, "PROTOCOL");
+            this.tokens.set(scope ?? "", `Bearer ${token}`);
+            return;
+        }
+        throw new RegistryError(`${what} on ${this.host}: 401 with an unsupported challenge scheme ${JSON.stringify(ch.scheme)}.`, "UNAUTHORIZED", 401);
+    }
+
+    private async errorFor(res: Response, what: string, method: string): Promise<RegistryError> {
+        let code = "";
+        let message = "";
+        if (method !== "HEAD") {
+            try {
+                const body = (await res.json()) as { errors?: Array<{ code?: string; message?: string }> };
+                code = body.errors?.[0]?.code ?? "";
+                message = body.errors?.[0]?.message ?? "";
+            } catch {
+                /* not a registry error body */
+            }
+        }
+        const src = this.creds?.source ?? "anonymous";
+        const where = `${what} on ${this.host}`;
+        if (res.status === 401) {
+            return new RegistryError(`${where}: 401 Unauthorized with credential source ${src}. Fix: refresh the login for ${this.host} (docker login / aws ecr get-login-password), or use an account with access.`, "UNAUTHORIZED", 401);
+        }
+        if (res.status === 403 || code === "DENIED") {
+            return new RegistryError(`${where}: 403 Forbidden (${code || "DENIED"}) with credential source ${src}. Fix: grant this identity pull/push on the repository.`, "DENIED", res.status);
+        }
+        if (code === "NAME_UNKNOWN") {
+            return new RegistryError(`${where}: repository does not exist (NAME_UNKNOWN). Fix: create the repository (repositoryMode: create) or correct the repository name.`, code, res.status);
+        }
+        if (code === "DIGEST_INVALID" || code === "BLOB_UPLOAD_INVALID" && /digest/i.test(message)) {
+            return new RegistryError(`${where}: the registry computed a different digest for the uploaded bytes (${code}: ${message}). Fix: the local blob changed or was corrupted in transit; rerun, and check any proxy in between.`, "DIGEST_INVALID", res.status);
+        }
+        if (code === "MANIFEST_BLOB_UNKNOWN" || code === "BLOB_UNKNOWN") {
+            return new RegistryError(`${where}: the registry lacks a blob the manifest references (${code}). Fix: rerun; blobs are uploaded before the manifest.`, code, res.status);
+        }
+        return new RegistryError(`${where}: HTTP ${res.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}.`, code || `HTTP_${res.status}`, res.status);
+    }
+}
+
+function scopeVerb(scope: string | undefined): string {
+    return scope?.includes("push") ? "push to" : "pull from";
+}
+
+function describeFetchError(e: unknown): string {
+    if (e instanceof Error) {
+        if (e.name === "TimeoutError") return "timed out";
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        if (cause?.code) return cause.code;
+        if (cause?.message) return cause.message;
+        return e.message;
+    }
+    return String(e);
+}
