@@ -1,0 +1,269 @@
+/**
+ * Dockerfile analysis (parsed with dockerfile-ast): stages, FROM references with ARG
+ * substitution, and what every COPY/ADD reads from the build context.
+ */
+import * as fs from "node:fs";
+import { DockerfileParser, type Instruction } from "dockerfile-ast";
+import { inputError } from "./errors";
+
+export interface CopySpec {
+    keyword: "COPY" | "ADD";
+    /** 1-based line of the instruction. */
+    line: number;
+    /** Sources after variable expansion (context-relative, as written). */
+    sources: string[];
+    dest: string;
+    chown?: string;
+    chmod?: string;
+}
+
+export interface RemoteSource {
+    line: number;
+    url: string;
+    /** `ADD --checksum=` value, when given (then the URL is content-addressed). */
+    checksum?: string;
+}
+
+export interface StageSpec {
+    index: number;
+    name?: string;
+    /** Resolved FROM argument (an image ref, or the name of an earlier stage). */
+    from: string;
+    line: number;
+    platform?: string;
+}
+
+export interface DockerfileAnalysis {
+    stages: StageSpec[];
+    /** External images the build reads: FROM refs (not stages) and COPY --from=<image>, resolved, in order. */
+    fromRefs: string[];
+    /** COPY/ADD instructions that read the build context. */
+    copies: CopySpec[];
+    remotes: RemoteSource[];
+    /** One stage whose instructions only set metadata and copy context files. */
+    copyOnly: boolean;
+    /** Why copyOnly is false (empty when it is true). */
+    notCopyOnly: string[];
+    warnings: string[];
+}
+
+/** Instructions a daemonless builder can apply without running anything in the image. */
+const METADATA = new Set(["ARG", "FROM", "COPY", "WORKDIR", "ENV", "USER", "EXPOSE", "CMD", "ENTRYPOINT", "LABEL", "STOPSIGNAL"]);
+
+/** Reads a Dockerfile; a missing or unreadable file is an input error naming the path. */
+export function readDockerfile(file: string, input = "Dockerfile"): string {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw inputError({
+            input,
+            value: JSON.stringify(file),
+            allowed: "an existing, readable Dockerfile",
+            fix: code === "ENOENT" ? `create it, or point the config (baseDockerfile/appDockerfile, relative to appDir) at the right file` : `check permissions (${code ?? (e as Error).message})`,
+        });
+    }
+}
+
+/**
+ * Analyzes Dockerfile text. `buildArgs` override ARG defaults (as `--build-arg` does).
+ * Throws an input error (with file:line) when the file has no FROM or an instruction is malformed.
+ */
+export function analyzeDockerfile(text: string, file: string, buildArgs: Record<string, string>): DockerfileAnalysis {
+    const df = DockerfileParser.parse(text);
+    const instructions = df.getInstructions();
+    const fromCount = instructions.filter((i) => i.getKeyword() === "FROM").length;
+    if (fromCount === 0) {
+        throw inputError({
+            input: file,
+            value: "(no FROM instruction)",
+            allowed: "a Dockerfile with at least one FROM",
+            fix: "start the Dockerfile with FROM <image> (ARG lines may precede it)",
+        });
+    }
+    const globalArgs = new Map<string, string | undefined>();
+    const stages: StageSpec[] = [];
+    const fromRefs: string[] = [];
+    const copies: CopySpec[] = [];
+    const remotes: RemoteSource[] = [];
+    const warnings: string[] = [];
+    const notCopyOnly: string[] = [];
+    let scope = new Map<string, string>();
+
+    const stageNames = () => new Set(stages.flatMap((s) => [s.name, String(s.index)]).filter((x): x is string => x !== undefined));
+    for (const ins of instructions) {
+        const kw = ins.getKeyword();
+        const line = ins.getRange().start.line + 1;
+        const where = `${file}:${line}`;
+        if (!METADATA.has(kw)) notCopyOnly.push(`${where}: ${kw}`);
+        if (kw === "ARG") {
+            for (const { name, value } of parseArg(ins)) {
+                if (stages.length === 0) {
+                    const v = buildArgs[name] ?? (value === undefined ? undefined : expand(value, mapOf(globalArgs)));
+                    globalArgs.set(name, v);
+                } else {
+                    const v = buildArgs[name] ?? (value !== undefined ? expand(value, scope) : globalArgs.get(name));
+                    if (v !== undefined) scope.set(name, v);
+                }
+            }
+        } else if (kw === "ENV") {
+            for (const [name, value] of parseEnv(ins)) scope.set(name, expand(value, scope));
+        } else if (kw === "FROM") {
+            const args = ins.getArguments().map((a) => a.getValue());
+            const image = args[0];
+            if (image === undefined) throw malformed(where, "FROM", "FROM <image> [AS <name>]");
+            const ref = expand(image, mapOf(globalArgs));
+            const name = args.length >= 3 && args[1].toLowerCase() === "as" ? args[2].toLowerCase() : undefined;
+            const platformFlag = (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().find((f) => f.getName() === "platform");
+            const isStage = stageNames().has(ref.toLowerCase());
+            if (!isStage) fromRefs.push(ref);
+            if (ref === "") warnings.push(`${where}: FROM expands to an empty image reference (is a build arg missing?)`);
+            // A stage starts with the global ARG values it redeclares, plus ENV inherited from a parent stage (not tracked).
+            scope = new Map();
+            stages.push({ index: stages.length, name, from: ref, line, platform: platformFlag?.getValue() ?? undefined });
+        } else if (kw === "COPY" || kw === "ADD") {
+            const flags = Object.fromEntries(
+                (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().map((f) => [f.getName(), f.getValue() ?? ""]),
+            );
+            const words = copyWords(ins, scope);
+            if (words === undefined) continue; // heredoc: its content is part of the Dockerfile text
+            if (words.length < 2) throw malformed(where, kw, `${kw} [--chown=…] <src>... <dest>`);
+            const dest = words[words.length - 1];
+            const srcs = words.slice(0, -1);
+            const from = flags["from"];
+            if (from !== undefined) {
+                const f = expand(from, scope);
+                if (!stageNames().has(f.toLowerCase())) fromRefs.push(f);
+                notCopyOnly.push(`${where}: ${kw} --from=${f}`);
+                continue; // reads no context files
+            }
+            const local: string[] = [];
+            for (const s of srcs) {
+                if (kw === "ADD" && isRemote(s)) {
+                    const checksum = flags["checksum"];
+                    remotes.push({ line, url: s, checksum });
+                    notCopyOnly.push(`${where}: ADD ${s}`);
+                    if (checksum === undefined) {
+                        warnings.push(`${where}: ADD ${s} is hashed by its URL, not its content: a change behind the URL will not rebuild the image (pin it with ADD --checksum=sha256:…, or download it in a RUN step you version)`);
+                    }
+                } else {
+                    local.push(s);
+                }
+            }
+            if (kw === "ADD" && local.length) notCopyOnly.push(`${where}: ADD (may extract archives)`);
+            if (local.length) copies.push({ keyword: kw, line, sources: local, dest, chown: flags["chown"], chmod: flags["chmod"] });
+        }
+    }
+    if (stages.length > 1) notCopyOnly.push(`${file}: ${stages.length} stages`);
+    return { stages, fromRefs, copies, remotes, copyOnly: notCopyOnly.length === 0, notCopyOnly, warnings };
+}
+
+function malformed(where: string, kw: string, allowed: string) {
+    return inputError({ input: where, value: `a malformed ${kw}`, allowed, fix: `correct the ${kw} instruction` });
+}
+
+function mapOf(m: Map<string, string | undefined>): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [k, v] of m) if (v !== undefined) out.set(k, v);
+    return out;
+}
+
+function isRemote(src: string): boolean {
+    return /^(https?|git):\/\//i.test(src) || /^git@[^:]+:/.test(src);
+}
+
+function parseArg(ins: Instruction): { name: string; value?: string }[] {
+    return ins.getArguments().map((a) => {
+        const v = a.getValue();
+        const eq = v.indexOf("=");
+        return eq < 0 ? { name: v } : { name: v.slice(0, eq), value: unquote(v.slice(eq + 1)) };
+    });
+}
+
+function parseEnv(ins: Instruction): [string, string][] {
+    const args = ins.getArguments().map((a) => a.getValue());
+    if (args.length >= 1 && !args[0].includes("=")) return [[args[0], args.slice(1).join(" ")]]; // legacy ENV name value
+    return args.map((v) => {
+        const eq = v.indexOf("=");
+        return [v.slice(0, eq), unquote(v.slice(eq + 1))];
+    });
+}
+
+function unquote(s: string): string {
+    if (s.length >= 2 && ((s[0] === '"' && s.endsWith('"')) || (s[0] === "'" && s.endsWith("'")))) return s.slice(1, -1);
+    return s;
+}
+
+/** The words of a COPY/ADD after flags, expanded; undefined for a heredoc. */
+function copyWords(ins: Instruction, scope: Map<string, string>): string[] | undefined {
+    const content = (ins.getArgumentsContent() ?? "").trim();
+    if (content.startsWith("[")) {
+        try {
+            const arr = JSON.parse(content) as unknown;
+            if (Array.isArray(arr) && arr.every((x) => typeof x === "string")) return (arr as string[]).map((w) => expand(w, scope, false));
+        } catch {
+            // not JSON: shell form, as Docker does
+        }
+    }
+    const raw = content.split(/\s+/).filter((w) => w !== "");
+    if (raw.some((w) => w.startsWith("<<"))) return undefined;
+    return raw.map((w) => expand(w, scope, true));
+}
+
+/**
+ * Docker's word processing for the instructions we read: `$VAR`, `${VAR}`, `${VAR:-word}`,
+ * `${VAR:+word}`, and (shell form) quotes and backslash escapes. Unset variables expand to "".
+ */
+export function expand(word: string, vars: Map<string, string>, shell = true): string {
+    let out = "";
+    let i = 0;
+    let quote: '"' | "'" | undefined;
+    while (i < word.length) {
+        const c = word[i];
+        if (shell && quote === undefined && (c === '"' || c === "'")) {
+            quote = c;
+            i++;
+        } else if (shell && quote === c) {
+            quote = undefined;
+            i++;
+        } else if (shell && quote !== "'" && c === "\\" && i + 1 < word.length) {
+            out += word[i + 1];
+            i += 2;
+        } else if (quote !== "'" && c === "$" && i + 1 < word.length) {
+            if (word[i + 1] === "{") {
+                const end = word.indexOf("}", i + 2);
+                if (end < 0) {
+                    out += word.slice(i);
+                    break;
+                }
+                const body = word.slice(i + 2, end);
+                const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s.exec(body);
+                if (m === null) out += "";
+                else {
+                    const val = vars.get(m[1]);
+                    const op = m[2];
+                    const alt = expand(m[3] ?? "", vars, false);
+                    if (op === ":-") out += val === undefined || val === "" ? alt : val;
+                    else if (op === "-") out += val === undefined ? alt : val;
+                    else if (op === ":+") out += val === undefined || val === "" ? "" : alt;
+                    else if (op === "+") out += val === undefined ? "" : alt;
+                    else out += val ?? "";
+                }
+                i = end + 1;
+            } else {
+                const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(word.slice(i + 1));
+                if (m === null) {
+                    out += c;
+                    i++;
+                } else {
+                    out += vars.get(m[0]) ?? "";
+                    i += 1 + m[0].length;
+                }
+            }
+        } else {
+            out += c;
+            i++;
+        }
+    }
+    return out;
+}

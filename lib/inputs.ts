@@ -1,0 +1,196 @@
+/**
+ * Image inputs: what a Dockerfile build reads, and the hash over it.
+ *
+ *   hash = framed sha256 over: role, the Dockerfile text, the target platform, the build args
+ *          (sorted), the FROM references (resolved, in order), remote ADD URLs, the base hash (app),
+ *          and every context file the COPY/ADD sources cover after the ignore file, as
+ *          (POSIX relative path, executable bit, sha256 of content), sorted by path bytes.
+ *
+ * Never in it: mtime, owner, other mode bits, absolute paths, the checkout location, the order
+ * files were found in, the ignore file's own text.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { analyzeDockerfile, readDockerfile, type CopySpec } from "./dockerfile";
+import { loadContextFilter, type ContextFilter } from "./dockerignore";
+import { byteOrder, frameDigest, type Record_ } from "./digest";
+import { hashFiles, saveCache, type FileHashOptions, type HashStats } from "./filehash";
+import { goMatchRegExp, hasWildcard } from "./pathmatch";
+import { inputError } from "./errors";
+import type { InputFile } from "./plan";
+
+export interface InputsResult {
+    hash: string;
+    files: InputFile[];
+    totalBytes: number;
+    warnings: string[];
+    copyOnly: boolean;
+}
+
+export interface InputsArgs {
+    role: "base" | "app";
+    contextDir: string;
+    dockerfile: string;
+    buildArgs: Record<string, string>;
+    platform: string;
+    /** app only: the base image's hash, standing in for BASE_IMAGE. */
+    baseHash?: string;
+}
+
+/** The build arg the app Dockerfile takes its FROM from. */
+export const BASE_IMAGE_ARG = "BASE_IMAGE";
+
+/** Computes the inputs and hash of one image build. */
+export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}, stats?: HashStats): Promise<InputsResult> {
+    const contextDir = path.resolve(args.contextDir);
+    const dockerfile = path.resolve(contextDir, args.dockerfile);
+    if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
+        throw inputError({ input: "build context", value: JSON.stringify(contextDir), allowed: "an existing directory", fix: "point appDir at the app's build context" });
+    }
+    const text = readDockerfile(dockerfile, args.role === "base" ? "base Dockerfile" : "app Dockerfile");
+    const shownFile = displayPath(dockerfile);
+    const hashedArgs = { ...args.buildArgs };
+    const effectiveArgs = { ...args.buildArgs };
+    if (args.role === "app") {
+        if (args.baseHash === undefined || !/^[a-f0-9]{64}$/.test(args.baseHash)) {
+            throw inputError({ input: "baseHash", value: JSON.stringify(args.baseHash), allowed: "the 64-hex hash of the base image", fix: "compute it with computeBaseInputs first" });
+        }
+        delete hashedArgs[BASE_IMAGE_ARG];
+        effectiveArgs[BASE_IMAGE_ARG] = `thinlayer-base@${args.baseHash}`;
+    }
+    const analysis = analyzeDockerfile(text, shownFile, effectiveArgs);
+    const warnings = [...analysis.warnings];
+    let copyOnly = analysis.copyOnly;
+    if (args.role === "app") {
+        const first = analysis.stages[0];
+        if (first.from !== effectiveArgs[BASE_IMAGE_ARG]) {
+            copyOnly = false;
+            warnings.push(`${shownFile}:${first.line}: the app Dockerfile does not start FROM \${${BASE_IMAGE_ARG}}, so it is not built on the base image`);
+        }
+    }
+    const filter = loadContextFilter(contextDir, dockerfile);
+    const paths = new Set<string>();
+    for (const copy of analysis.copies) {
+        for (const src of copy.sources) {
+            const found = await resolveSource(contextDir, src, filter);
+            if (found.length === 0) throw noMatch(copy, src, shownFile, contextDir, filter);
+            for (const p of found) paths.add(p);
+        }
+    }
+    const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), opts, stats);
+    if (opts.cache ?? true) saveCache();
+    const records: Record_[] = [
+        ["role", args.role],
+        ["dockerfile", text],
+        ["platform", args.platform],
+        ...byteOrder(Object.entries(hashedArgs), ([k]) => k).map(([k, v]) => ["arg", k, v]),
+        ...analysis.fromRefs.map((r) => ["from", r]),
+        ...analysis.remotes.map((r) => ["remote", r.url, r.checksum ?? ""]),
+        ...(args.role === "app" ? [["base", args.baseHash ?? ""]] : []),
+        ...files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]),
+    ];
+    return {
+        hash: frameDigest("thinlayer-image-v1", records),
+        files,
+        totalBytes: files.reduce((n, f) => n + f.size, 0),
+        warnings,
+        copyOnly,
+    };
+}
+
+/** Docker cleans a COPY source and keeps it inside the context ("../x" is "x"). */
+export function cleanSource(src: string): string {
+    const norm = path.posix.normalize(`/${src.replace(/\\/g, "/")}`);
+    return norm.replace(/^\/+/, "").replace(/\/+$/, "");
+}
+
+/**
+ * The context files (POSIX, relative) one COPY source covers: a file, a directory (expanded),
+ * or a Go `filepath.Match` wildcard matched segment by segment. Ignored files are not in the
+ * context, so they are never covered.
+ */
+export async function resolveSource(contextDir: string, src: string, filter: ContextFilter): Promise<string[]> {
+    const clean = cleanSource(src);
+    if (clean === "" || clean === ".") return walkDir(contextDir, "", filter);
+    if (!hasWildcard(clean)) return coverPath(contextDir, clean, filter, true);
+    const segments = clean.split("/");
+    let frontier = [""];
+    for (let i = 0; i < segments.length; i++) {
+        const seg = segments[i];
+        const segRe = hasWildcard(seg) ? goMatchRegExp(seg) : undefined;
+        const next: string[] = [];
+        for (const dir of frontier) {
+            if (segRe === undefined) {
+                next.push(join(dir, seg));
+                continue;
+            }
+            let entries: fs.Dirent[];
+            try {
+                entries = await fs.promises.readdir(path.join(contextDir, dir), { withFileTypes: true });
+            } catch {
+                continue;
+            }
+            for (const e of entries) {
+                if (segRe.test(e.name)) next.push(join(dir, e.name));
+            }
+        }
+        frontier = next;
+    }
+    const out: string[] = [];
+    for (const rel of frontier) out.push(...(await coverPath(contextDir, rel, filter, false)));
+    return out;
+}
+
+async function coverPath(contextDir: string, rel: string, filter: ContextFilter, follow: boolean): Promise<string[]> {
+    let st: fs.Stats;
+    try {
+        st = follow ? await fs.promises.stat(path.join(contextDir, rel)) : await fs.promises.lstat(path.join(contextDir, rel));
+    } catch {
+        return [];
+    }
+    if (st.isDirectory()) {
+        if (filter.ignores(rel) && !filter.hasExceptions) return [];
+        return walkDir(contextDir, rel, filter);
+    }
+    return filter.ignores(rel) ? [] : [rel];
+}
+
+/** Every non-ignored file or symlink under `dirRel` (symlinks are not followed). */
+async function walkDir(contextDir: string, dirRel: string, filter: ContextFilter): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+        const entries = await fs.promises.readdir(path.join(contextDir, rel), { withFileTypes: true });
+        const subdirs: Promise<void>[] = [];
+        for (const e of entries) {
+            const child = join(rel, e.name);
+            if (e.isDirectory()) {
+                if (filter.ignores(child) && !filter.hasExceptions) continue;
+                subdirs.push(walk(child));
+            } else if ((e.isFile() || e.isSymbolicLink()) && !filter.ignores(child)) {
+                out.push(child);
+            }
+        }
+        await Promise.all(subdirs);
+    };
+    await walk(dirRel);
+    return out;
+}
+
+function join(dir: string, name: string): string {
+    return dir === "" ? name : `${dir}/${name}`;
+}
+
+function noMatch(copy: CopySpec, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
+    const ignoreNote = filter.file ? ` after ${displayPath(filter.file)}` : "";
+    return inputError({
+        input: `${shownFile}:${copy.line}`,
+        value: `${copy.keyword} source ${JSON.stringify(src)}, which matches nothing in the build context ${displayPath(contextDir)}${ignoreNote}`,
+        allowed: "a path or wildcard (Go filepath.Match: * ? [..]) matching at least one file in the context",
+        fix: `create the file, fix the path (it is relative to the build context, not the Dockerfile), or check the ignore file does not exclude it`,
+    });
+}
+
+function displayPath(p: string): string {
+    const rel = path.relative(process.cwd(), p);
+    return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
+}
