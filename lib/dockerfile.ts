@@ -116,7 +116,12 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
             const name = args.length >= 3 && args[1].toLowerCase() === "as" ? args[2].toLowerCase() : undefined;
             const platformFlag = (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().find((f) => f.getName() === "platform");
             const isStage = stageNames().has(ref.toLowerCase());
-            if (!isStage) fromRefs.push(ref);
+            if (!isStage) {
+                fromRefs.push(ref);
+                if (ref !== "" && ref !== "scratch" && !/@sha256:[a-f0-9]{64}$/.test(ref)) {
+                    warnings.push(`${where}: FROM ${ref} is a mutable tag: the hash covers the reference, not the image behind it, so a new upstream image does not rebuild (pin it as ${ref}@sha256:<digest> for that)`);
+                }
+            }
             if (ref === "") warnings.push(`${where}: FROM expands to an empty image reference (is a build arg missing?)`);
             // A stage starts with the global ARG values it redeclares, plus ENV inherited from a parent stage (not tracked).
             scope = new Map();

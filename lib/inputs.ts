@@ -56,7 +56,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
             throw inputError({ input: "baseHash", value: JSON.stringify(args.baseHash), allowed: "the 64-hex hash of the base image", fix: "compute it with computeBaseInputs first" });
         }
         delete hashedArgs[BASE_IMAGE_ARG];
-        effectiveArgs[BASE_IMAGE_ARG] = `thinlayer-base@${args.baseHash}`;
+        effectiveArgs[BASE_IMAGE_ARG] = `thinlayer-base@sha256:${args.baseHash}`;
     }
     const analysis = analyzeDockerfile(text, shownFile, effectiveArgs);
     const warnings = [...analysis.warnings];

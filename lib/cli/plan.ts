@@ -1,0 +1,154 @@
+/**
+ * `thinlayer plan --stack <s> [--json] [--explain] [--no-cache] [--registry-check]`
+ *
+ * Offline by default: computes every hash from files and the stack file and shows what a deploy
+ * would build. Whether an image already exists needs the registry, so the status is "unknown"
+ * unless --registry-check asks it (lib/ensure.ts `tagExists`, which never throws).
+ */
+import { parseArgs } from "node:util";
+import * as path from "node:path";
+import { loadStackConfig, listStacks, type StackConfig } from "../config";
+import { inputError } from "../errors";
+import { computePlan, type ImagePlan, type Plan } from "../plan";
+
+const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-cache] [--registry-check]
+
+  --stack <s>        stack to plan (a Pulumi.<s>.yaml next to Pulumi.yaml)
+  --json             print the plan as one JSON object
+  --explain          list the input files of each image (and the migration files)
+  --no-cache         do not use the file-hash stat cache (same hashes, all files re-read)
+  --registry-check   ask the registry whether each tag exists (build / reuse); needs network
+                     and credentials, so it is off by default ("unknown")
+  --project <dir>    project directory (default: the one holding this CLI)`;
+
+export type ImageStatus = "build" | "reuse" | "unknown";
+
+export interface StatusInfo {
+    status: ImageStatus;
+    reason: string;
+}
+
+/** Parses argv, computes the plan, prints it; returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+    let values;
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            options: {
+                stack: { type: "string" },
+                json: { type: "boolean", default: false },
+                explain: { type: "boolean", default: false },
+                "no-cache": { type: "boolean", default: false },
+                "registry-check": { type: "boolean", default: false },
+                project: { type: "string" },
+                help: { type: "boolean", short: "h", default: false },
+            },
+            strict: true,
+        }));
+    } catch (e) {
+        process.stderr.write(`thinlayer plan: ${(e as Error).message}\n\n${USAGE}\n`);
+        return 2;
+    }
+    if (values.help) {
+        process.stdout.write(USAGE + "\n");
+        return 0;
+    }
+    const projectDir = path.resolve(values.project ?? path.join(__dirname, "..", ".."));
+    if (values.stack === undefined || values.stack === "") {
+        throw inputError({ input: "--stack", value: "(missing)", allowed: `one of ${listStacks(projectDir).join(", ")}`, fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat" });
+    }
+    const started = process.hrtime.bigint();
+    const cfg = loadStackConfig(projectDir, values.stack);
+    const plan = await computePlan(cfg, { cache: !values["no-cache"] });
+    const status = values["registry-check"] ? await registryStatus(cfg, plan) : offlineStatus();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    if (values.json) {
+        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, millis: Math.round(ms) }, null, 2) + "\n");
+    } else {
+        process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms }));
+    }
+    return 0;
+}
+
+function offlineStatus(): Record<"base" | "app", StatusInfo> {
+    const s: StatusInfo = { status: "unknown", reason: "no registry access" };
+    return { base: s, app: s };
+}
+
+async function registryStatus(cfg: StackConfig, plan: Plan): Promise<Record<"base" | "app", StatusInfo>> {
+    if (cfg.registry === "") {
+        const s: StatusInfo = { status: "unknown", reason: "registry is the stack's ECR registry, not known offline (set thinlayer:registry)" };
+        return { base: s, app: s };
+    }
+    const { tagExists } = await import("../ensure");
+    const one = async (img: ImagePlan): Promise<StatusInfo> => {
+        const r = await tagExists(`${cfg.registry}/${img.repository}`, img.tag);
+        return r === "exists" ? { status: "reuse", reason: "tag exists in the registry" }
+            : r === "missing" ? { status: "build", reason: "tag not in the registry" }
+            : { status: "unknown", reason: "registry did not answer (network or credentials)" };
+    };
+    const [base, app] = await Promise.all([one(plan.base), one(plan.app)]);
+    return { base, app };
+}
+
+/** Human-readable size: 1023 B, 1.5 KiB, 12.0 MiB. */
+export function formatBytes(n: number): string {
+    if (n < 1024) return `${n} B`;
+    const units = ["KiB", "MiB", "GiB", "TiB"];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Renders the plan as the table `thinlayer plan` prints. */
+export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number }): string {
+    const rel = (p: string) => path.relative(opts.projectDir, p) || ".";
+    const rows = [
+        ["IMAGE", "REPOSITORY:TAG", "FILES", "SIZE", "STATUS"],
+        ...([plan.base, plan.app] as const).map((img) => [
+            img.image,
+            `${img.repository}:${img.tag}`,
+            String(img.files.length),
+            formatBytes(img.totalBytes),
+            status[img.image].status === "unknown" ? `unknown (${status[img.image].reason})` : `${status[img.image].status} (${status[img.image].reason})`,
+        ]),
+    ];
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    const line = (r: string[]) => r.map((cell, c) => (c === 2 || c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd();
+    const out: string[] = [];
+    out.push(`thinlayer plan: stack ${plan.stack}, platform ${plan.platform}, context ${rel(plan.base.contextDir)}`);
+    out.push("");
+    out.push(line(rows[0]));
+    for (const r of rows.slice(1)) out.push(line(r));
+    out.push("");
+    out.push(`base hash   ${plan.base.hash}  (${rel(plan.base.dockerfile)})`);
+    out.push(`app hash    ${plan.app.hash}  (${rel(plan.app.dockerfile)}${plan.app.copyOnly ? ", copy-only: daemonless build" : ", needs a builder"})`);
+    out.push(`migrations  ${plan.migrations.hash}  (${plan.migrations.files.length} files)`);
+    out.push(`settings    ${plan.settings.hash}  (${Object.keys(plan.settings.values).length} values)`);
+    out.push(`release     ${plan.releaseId}`);
+    const warnings = [...plan.base.warnings.map((w) => `base: ${w}`), ...plan.app.warnings.map((w) => `app: ${w}`)];
+    if (warnings.length) {
+        out.push("");
+        out.push("warnings:");
+        for (const w of warnings) out.push(`  - ${w}`);
+    }
+    if (opts.explain) {
+        for (const img of [plan.base, plan.app]) {
+            out.push("");
+            out.push(`${img.image} inputs (${img.files.length} files, ${formatBytes(img.totalBytes)}):`);
+            for (const f of img.files) out.push(`  ${f.sha256.slice(0, 12)}  ${f.executable ? "x" : "-"}  ${formatBytes(f.size).padStart(10)}  ${f.path}`);
+        }
+        out.push("");
+        out.push(`migration inputs (${plan.migrations.files.length} files):`);
+        for (const f of plan.migrations.files) out.push(`  ${f.sha256.slice(0, 12)}  ${f.path}`);
+    }
+    if (opts.millis !== undefined) {
+        out.push("");
+        out.push(`computed in ${Math.round(opts.millis)} ms, offline${status.base.reason === "no registry access" ? " (status needs --registry-check)" : ""}`);
+    }
+    return out.join("\n") + "\n";
+}
