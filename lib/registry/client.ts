@@ -247,6 +247,14 @@ export class RegistryClient {
         await start.arrayBuffer().catch(() => undefined);
         if (start.status === 201) return "mounted";
         let location = this.location(start, `start upload to ${repo}`);
+        if (!blob.data && !blob.file) {
+            // A blob we only know by digest (a base layer): it could only be mounted, never sent.
+            await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" }).then((r) => r.arrayBuffer()).catch(() => undefined);
+            throw new RegistryError(
+                `blob ${blob.digest} is not in ${this.host}/${repo}${mountFrom ? ` and the registry declined to mount it from ${mountFrom}` : ""}; thinlayer never downloads base layers to re-upload them. Fix: push the base image to this registry (same host) first, or check it was not garbage-collected.`,
+                "BLOB_UNKNOWN",
+            );
+        }
         const putUrl = (loc: string) => `${loc}${loc.includes("?") ? "&" : "?"}digest=${encodeURIComponent(blob.digest)}`;
         if (blob.size <= this.opts.chunkSize) {
             const body = blob.data ?? fs.readFileSync(this.fileOf(blob));

@@ -1,0 +1,299 @@
+/**
+ * The daemonless app build (seed 004's "docker patch", done reproducibly): read the base manifest
+ * and config from the registry (never its layer blobs), write one layer of the COPYed files,
+ * update the config as the Dockerfile's metadata instructions say, upload only missing blobs
+ * (mounting base layers from the base repository), and put the manifest last.
+ *
+ * A multi-platform base (an index) gets the same layer appended to every platform, and an index.
+ */
+import * as path from "node:path";
+import { DockerfileParser } from "dockerfile-ast";
+import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
+import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
+import type { InputFile } from "./plan";
+import { RegistryClient, sha256, type BlobSource } from "./registry/client";
+import {
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    isIndex,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    type Descriptor,
+    type ImageConfig,
+    type ImageIndex,
+    type ImageManifest,
+} from "./registry/mediatypes";
+
+/** What the app Dockerfile does to the base image config, plus where its COPYs go. */
+export interface AppRecipe {
+    copies: PlacedCopy[];
+    /** Applies the metadata instructions to a copy of a base config. */
+    apply(base: ImageConfig, diffId: string): ImageConfig;
+}
+
+type Scope = Map<string, string>;
+
+function envMap(env: string[] | undefined): Scope {
+    const m: Scope = new Map();
+    for (const kv of env ?? []) {
+        const i = kv.indexOf("=");
+        if (i > 0) m.set(kv.slice(0, i), kv.slice(i + 1));
+    }
+    return m;
+}
+
+function execForm(content: string): string[] {
+    const t = content.trim();
+    if (t.startsWith("[")) {
+        try {
+            const a = JSON.parse(t) as unknown;
+            if (Array.isArray(a) && a.every((x) => typeof x === "string")) return a as string[];
+        } catch {
+            /* shell form */
+        }
+    }
+    return ["/bin/sh", "-c", t];
+}
+
+/**
+ * Reads the app Dockerfile's instructions into a recipe. Throws NotDaemonlessError for anything a
+ * registry-only build cannot reproduce (H1's analysis decides copy-only; this double-checks).
+ */
+export function appRecipe(text: string, file: string, buildArgs: Record<string, string>, baseEnv: string[] | undefined): AppRecipe {
+    const analysis = analyzeDockerfile(text, file, buildArgs);
+    if (!analysis.copyOnly) throw new NotDaemonlessError(`not copy-only: ${analysis.notCopyOnly.join("; ")}`);
+    const copiesByLine = new Map(analysis.copies.map((c) => [c.line, c]));
+    const steps: Array<(cfg: NonNullable<ImageConfig["config"]>) => void> = [];
+    const createdBy: string[] = [];
+    const scope: Scope = envMap(baseEnv);
+    const args: Scope = new Map();
+    let workdir = "/";
+    const copies: PlacedCopy[] = [];
+    let seenFrom = false;
+    for (const ins of DockerfileParser.parse(text).getInstructions()) {
+        const kw = ins.getKeyword();
+        const line = ins.getRange().start.line + 1;
+        const content = ins.getArgumentsContent() ?? "";
+        const vars = (): Scope => new Map([...args, ...scope]);
+        if (kw === "FROM") {
+            seenFrom = true;
+            continue;
+        }
+        if (kw === "ARG") {
+            for (const a of ins.getArguments().map((x) => x.getValue())) {
+                const eq = a.indexOf("=");
+                const name = eq < 0 ? a : a.slice(0, eq);
+                const v = buildArgs[name] ?? (eq < 0 ? undefined : expand(a.slice(eq + 1), vars()));
+                if (seenFrom && v !== undefined) args.set(name, v);
+            }
+            continue;
+        }
+        if (kw !== "COPY") createdBy.push(`${kw} ${content}`.trim());
+        switch (kw) {
+            case "COPY": {
+                const c = copiesByLine.get(line);
+                if (c) copies.push({ ...c, workdir });
+                createdBy.push(`COPY ${content}`.trim());
+                break;
+            }
+            case "ENV": {
+                const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
+                const set: Array<[string, string]> = props.map((p) => [p.getName(), expand(p.getValue() ?? "", vars())]);
+                for (const [k, v] of set) scope.set(k, v);
+                steps.push((cfg) => {
+                    const m = envMap(cfg.Env);
+                    for (const [k, v] of set) m.set(k, v);
+                    cfg.Env = [...m].map(([k, v]) => `${k}=${v}`);
+                });
+                break;
+            }
+            case "WORKDIR": {
+                const w = expand(content.trim(), vars());
+                workdir = path.posix.resolve(workdir, w);
+                const wd = workdir;
+                steps.push((cfg) => {
+                    cfg.WorkingDir = wd;
+                });
+                break;
+            }
+            case "USER": {
+                const u = expand(content.trim(), vars());
+                steps.push((cfg) => {
+                    cfg.User = u;
+                });
+                break;
+            }
+            case "EXPOSE": {
+                const ports = ins.getArguments().map((a) => expand(a.getValue(), vars())).map((p) => (p.includes("/") ? p.toLowerCase() : `${p}/tcp`));
+                steps.push((cfg) => {
+                    cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+                    for (const p of ports) cfg.ExposedPorts[p] = {};
+                });
+                break;
+            }
+            case "LABEL": {
+                const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
+                const set = props.map((p) => [expand(p.getName(), vars()), expand(p.getValue() ?? "", vars())] as const);
+                steps.push((cfg) => {
+                    cfg.Labels = { ...(cfg.Labels ?? {}) };
+                    for (const [k, v] of set) cfg.Labels[k] = v;
+                });
+                break;
+            }
+            case "CMD": {
+                const cmd = execForm(content);
+                steps.push((cfg) => {
+                    cfg.Cmd = cmd;
+                });
+                break;
+            }
+            case "ENTRYPOINT": {
+                const ep = execForm(content);
+                // Docker: a new ENTRYPOINT clears an inherited CMD (a later CMD sets it again).
+                steps.push((cfg) => {
+                    cfg.Entrypoint = ep;
+                    cfg.Cmd = null;
+                });
+                break;
+            }
+            case "STOPSIGNAL": {
+                const sig = expand(content.trim(), vars());
+                steps.push((cfg) => {
+                    cfg.StopSignal = sig;
+                });
+                break;
+            }
+            default:
+                throw new NotDaemonlessError(`${file}:${line}: ${kw} needs a builder`);
+        }
+    }
+    const created = new Date(layerEpoch() * 1000).toISOString().replace(".000Z", "Z");
+    return {
+        copies,
+        apply(base: ImageConfig, diffId: string): ImageConfig {
+            const cfg = JSON.parse(JSON.stringify(base)) as ImageConfig;
+            cfg.config = cfg.config ?? {};
+            for (const s of steps) s(cfg.config);
+            cfg.created = created;
+            cfg.rootfs = { type: "layers", diff_ids: [...(base.rootfs?.diff_ids ?? []), diffId] };
+            cfg.history = [...(base.history ?? []), { created, created_by: `thinlayer: ${createdBy.join(" ; ")}`, comment: "thinlayer daemonless layer" }];
+            return cfg;
+        },
+    };
+}
+
+/** Everything a daemonless push sends, in order: blobs, then child manifests, then the tagged top. */
+export interface PreparedImage {
+    layer: LayerBlob;
+    /** Base layers the target repository must hold (mounted, never downloaded). */
+    baseLayers: Descriptor[];
+    /** New blobs: the layer and each platform's config. */
+    blobs: BlobSource[];
+    /** Platform manifests put by digest before the index (empty for a single-platform image). */
+    children: Array<{ digest: string; bytes: Buffer; mediaType: string }>;
+    top: { digest: string; bytes: Buffer; mediaType: string };
+    bytesDownloaded: number;
+}
+
+function serialize(x: unknown): Buffer {
+    return Buffer.from(JSON.stringify(x));
+}
+
+/**
+ * Reads the base (manifest + config only), writes the layer into `workDir`, and computes every
+ * blob and manifest. Uploads nothing.
+ */
+export async function prepareApp(a: {
+    client: RegistryClient;
+    baseRepository: string;
+    baseDigest: string;
+    contextDir: string;
+    dockerfile: string;
+    buildArgs: Record<string, string>;
+    files: readonly InputFile[];
+    platform: string;
+    workDir: string;
+    baseImageArg: string;
+}): Promise<PreparedImage> {
+    const before = a.client.stats.bytesDownloaded;
+    const text = readDockerfile(a.dockerfile, "app Dockerfile");
+    const args = { ...a.buildArgs, BASE_IMAGE: a.baseImageArg };
+    const top = await a.client.getManifest(a.baseRepository, a.baseDigest);
+    const targets: Array<{ desc?: Descriptor; manifest: ImageManifest; manifestMediaType: string }> = [];
+    if (isIndex(top.mediaType)) {
+        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
+        for (const d of idx.manifests) {
+            if (d.platform?.os === "unknown") continue; // attestation manifests: not images
+            const m = await a.client.getManifest(a.baseRepository, d.digest);
+            targets.push({ desc: d, manifest: JSON.parse(m.bytes.toString("utf8")) as ImageManifest, manifestMediaType: m.mediaType });
+        }
+    } else {
+        targets.push({ manifest: JSON.parse(top.bytes.toString("utf8")) as ImageManifest, manifestMediaType: top.mediaType });
+    }
+    const configs: ImageConfig[] = [];
+    for (const t of targets) {
+        configs.push(JSON.parse((await a.client.getBlob(a.baseRepository, t.manifest.config.digest)).toString("utf8")) as ImageConfig);
+    }
+    const recipes = configs.map((c) => appRecipe(text, a.dockerfile, args, c.config?.Env));
+    const placed = JSON.stringify(recipes[0].copies);
+    if (recipes.some((r) => JSON.stringify(r.copies) !== placed)) {
+        throw new NotDaemonlessError("the platforms of the base image resolve the COPY destinations differently (per-platform ENV/WORKDIR)");
+    }
+    const entries = copyEntries(a.contextDir, a.files, recipes[0].copies, path.basename(a.dockerfile));
+    const layer = await writeLayer(entries, path.join(a.workDir, "layer.tar.gz"));
+    const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.file }];
+    const baseLayers: Descriptor[] = [];
+    const children: PreparedImage["children"] = [];
+    targets.forEach((t, i) => {
+        const docker = t.manifestMediaType === DOCKER_MANIFEST;
+        const cfgBytes = serialize(recipes[i].apply(configs[i], layer.diffId));
+        const cfgDigest = sha256(cfgBytes);
+        if (!blobs.some((b) => b.digest === cfgDigest)) blobs.push({ digest: cfgDigest, size: cfgBytes.length, data: cfgBytes });
+        for (const l of t.manifest.layers) if (!baseLayers.some((b) => b.digest === l.digest)) baseLayers.push(l);
+        const manifest: ImageManifest = {
+            ...t.manifest,
+            mediaType: t.manifest.mediaType ?? (docker ? DOCKER_MANIFEST : OCI_MANIFEST),
+            config: { mediaType: docker ? DOCKER_CONFIG : (t.manifest.config.mediaType ?? OCI_CONFIG), digest: cfgDigest, size: cfgBytes.length },
+            layers: [...t.manifest.layers, { mediaType: docker ? DOCKER_LAYER_GZIP : OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
+        };
+        const mBytes = serialize(manifest);
+        children.push({ digest: sha256(mBytes), bytes: mBytes, mediaType: manifest.mediaType as string });
+    });
+    let topOut: PreparedImage["top"];
+    if (isIndex(top.mediaType)) {
+        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
+        const manifests = targets.map((t, i) => ({ ...(t.desc as Descriptor), mediaType: children[i].mediaType, digest: children[i].digest, size: children[i].bytes.length }));
+        const out: ImageIndex = { ...idx, mediaType: idx.mediaType ?? (top.mediaType === DOCKER_MANIFEST_LIST ? DOCKER_MANIFEST_LIST : top.mediaType), manifests };
+        const bytes = serialize(out);
+        topOut = { digest: sha256(bytes), bytes, mediaType: out.mediaType as string };
+    } else {
+        topOut = children.pop() as PreparedImage["top"];
+    }
+    return { layer, baseLayers, blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before };
+}
+
+/**
+ * Pushes a prepared image: base layers mounted from the base repository (when it differs), new
+ * blobs uploaded when missing, child manifests, and only then the tagged manifest — so a tag never
+ * names an image whose blobs are not all there.
+ */
+export async function pushPrepared(client: RegistryClient, repository: string, tag: string, p: PreparedImage, baseRepository: string, log?: (s: string) => void): Promise<{ digest: string; uploaded: number; mounted: number }> {
+    let uploaded = 0;
+    let mounted = 0;
+    for (const l of p.baseLayers) {
+        const r = await client.ensureBlob(repository, { digest: l.digest, size: l.size }, baseRepository === repository ? undefined : baseRepository);
+        if (r === "mounted") mounted++;
+    }
+    for (const b of p.blobs) {
+        const r = await client.ensureBlob(repository, b, baseRepository === repository ? undefined : baseRepository);
+        if (r === "uploaded") uploaded++;
+        if (r === "mounted") mounted++;
+        log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
+    }
+    for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);
+    const digest = await client.putManifest(repository, tag, p.top.bytes, p.top.mediaType);
+    return { digest, uploaded, mounted };
+}

@@ -1,0 +1,237 @@
+/**
+ * One reproducible image layer from build-context files: the same inputs give the same bytes, so
+ * the same diffID, blob digest, manifest digest — and no rollout.
+ *
+ * - entries sorted by path, each parent directory present, no duplicates (a later COPY wins);
+ * - fixed mtime (SOURCE_DATE_EPOCH when set, else 0), empty user/group names;
+ * - owner/mode from COPY --chown/--chmod, else root 0:0, files 0644 (0755 when executable), dirs 0755
+ *   (only the executable bit of a source file is kept: the content hash ignores the other mode bits,
+ *   so the image must too, or two checkouts with different umasks would build different images);
+ * - gzip from node's zlib at a fixed level, with no name and mtime 0 in its header.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as zlib from "node:zlib";
+import * as tar from "tar-stream";
+import type { CopySpec } from "./dockerfile";
+import { inputError, ThinlayerError } from "./errors";
+import { cleanSource } from "./inputs";
+import { goMatch, hasWildcard } from "./pathmatch";
+import type { InputFile } from "./plan";
+
+/** One entry of a layer, with its final metadata. */
+export interface LayerEntry {
+    /** Absolute POSIX path in the image, no trailing slash ("/app/manage.py"). */
+    dest: string;
+    type: "file" | "directory" | "symlink";
+    /** File on disk (type file). */
+    source?: string;
+    /** Link target (type symlink). */
+    linkname?: string;
+    mode: number;
+    uid: number;
+    gid: number;
+}
+
+/** A written layer blob and its identities. */
+export interface LayerBlob {
+    /** The gzip file on disk. */
+    file: string;
+    /** sha256 of the uncompressed tar (goes in the config's rootfs.diff_ids). */
+    diffId: string;
+    /** sha256 of the gzip blob (goes in the manifest). */
+    digest: string;
+    /** Size of the gzip blob. */
+    size: number;
+    /** Size of the uncompressed tar. */
+    tarSize: number;
+    entries: number;
+}
+
+/** gzip level used for every layer: part of the reproducibility contract. */
+export const GZIP_LEVEL = 6;
+
+/** The fixed timestamp (seconds) of every entry: SOURCE_DATE_EPOCH when set, else 0. */
+export function layerEpoch(env: NodeJS.ProcessEnv = process.env): number {
+    const s = env.SOURCE_DATE_EPOCH;
+    return s !== undefined && /^\d+$/.test(s) ? Number(s) : 0;
+}
+
+/** Raised when a COPY uses something the daemonless path cannot reproduce (the builder handles it). */
+export class NotDaemonlessError extends ThinlayerError {}
+
+/** Parses `--chown=uid[:gid]` (numeric, or root). Names need the image's /etc/passwd: not daemonless. */
+export function parseChown(chown: string | undefined): { uid: number; gid: number } {
+    if (chown === undefined || chown === "") return { uid: 0, gid: 0 };
+    const [u, g] = chown.split(":");
+    const num = (x: string) => (x === "root" ? 0 : /^\d+$/.test(x) ? Number(x) : undefined);
+    const uid = num(u);
+    const gid = g === undefined ? uid : num(g);
+    if (uid === undefined || gid === undefined) {
+        throw new NotDaemonlessError(`--chown=${chown} names a user or group; a daemonless build needs numeric uid[:gid] (it never reads the base image's /etc/passwd)`);
+    }
+    return { uid, gid };
+}
+
+/** Parses `--chmod=<octal>`. */
+export function parseChmod(chmod: string | undefined, where: string): number | undefined {
+    if (chmod === undefined || chmod === "") return undefined;
+    if (!/^[0-7]{3,4}$/.test(chmod)) {
+        throw inputError({ input: `${where} --chmod`, value: JSON.stringify(chmod), allowed: "an octal mode such as 0644 or 755", fix: "write the mode in octal" });
+    }
+    return parseInt(chmod, 8);
+}
+
+/** A COPY with the WORKDIR in force at its line (relative destinations resolve against it). */
+export interface PlacedCopy extends CopySpec {
+    workdir: string;
+}
+
+/**
+ * Maps COPY instructions onto the context files (the dockerignore-filtered list the hash covers)
+ * and returns the layer entries with their final owner and mode. A source matching nothing is an
+ * input error naming the Dockerfile line and the pattern.
+ */
+export function copyEntries(contextDir: string, files: readonly InputFile[], copies: readonly PlacedCopy[], dockerfile = "Dockerfile"): LayerEntry[] {
+    const out = new Map<string, LayerEntry>();
+    const put = (e: LayerEntry) => {
+        out.delete(e.dest); // re-insert so later COPYs win
+        out.set(e.dest, e);
+    };
+    for (const c of copies) {
+        const where = `${dockerfile}:${c.line}`;
+        const { uid, gid } = parseChown(c.chown);
+        const chmod = parseChmod(c.chmod, where);
+        const destRaw = c.dest.startsWith("/") ? c.dest : path.posix.join(c.workdir, c.dest);
+        const destIsDir = c.dest.endsWith("/") || c.dest === "." || c.sources.length > 1 || c.sources.some(hasWildcard);
+        const dest = path.posix.normalize(destRaw).replace(/\/+$/, "") || "/";
+        const fileEntry = (f: InputFile, to: string) =>
+            put({ dest: to, type: "file", source: path.join(contextDir, f.path), mode: chmod ?? (f.executable ? 0o755 : 0o644), uid, gid });
+        const dirEntry = (to: string) => put({ dest: to, type: "directory", mode: chmod ?? 0o755, uid, gid });
+        /** Copies the contents of context dir `dir` ("." = the context) into `to`. */
+        const copyDir = (dir: string, to: string): boolean => {
+            const prefix = dir === "." ? "" : dir + "/";
+            const inside = files.filter((f) => f.path.startsWith(prefix));
+            if (inside.length === 0) return false;
+            dirEntry(to);
+            for (const f of inside) {
+                const rel = f.path.slice(prefix.length);
+                const parts = rel.split("/");
+                for (let i = 1; i < parts.length; i++) dirEntry(path.posix.join(to, ...parts.slice(0, i)));
+                fileEntry(f, path.posix.join(to, rel));
+            }
+            return true;
+        };
+        for (const raw of c.sources) {
+            const src = cleanSource(raw) || ".";
+            let matched = false;
+            if (hasWildcard(src)) {
+                const depth = src.split("/").length;
+                const hits = new Set<string>();
+                for (const f of files) {
+                    const parts = f.path.split("/");
+                    if (parts.length >= depth) {
+                        const head = parts.slice(0, depth).join("/");
+                        if (goMatch(src, head)) hits.add(head);
+                    }
+                }
+                for (const h of [...hits].sort()) {
+                    matched = true;
+                    const f = files.find((x) => x.path === h);
+                    if (f) fileEntry(f, path.posix.join(dest, path.posix.basename(h)));
+                    else copyDir(h, path.posix.join(dest, path.posix.basename(h)));
+                }
+            } else {
+                const f = files.find((x) => x.path === src);
+                if (f) {
+                    matched = true;
+                    fileEntry(f, destIsDir ? path.posix.join(dest, path.posix.basename(src)) : dest);
+                } else {
+                    matched = copyDir(src, dest);
+                }
+            }
+            if (!matched) {
+                throw inputError({
+                    input: `${where} (${c.keyword} ${raw})`,
+                    value: "a source that matches no file in the build context",
+                    allowed: "a path or pattern matching at least one file not excluded by .dockerignore",
+                    fix: `create the file, correct the path, or remove its .dockerignore exclusion (context: ${contextDir})`,
+                });
+            }
+        }
+    }
+    return [...out.values()];
+}
+
+/** Adds missing parent directories (root 0:0, 0755), sorts by path. */
+export function normalizeEntries(entries: readonly LayerEntry[]): LayerEntry[] {
+    const byPath = new Map<string, LayerEntry>();
+    for (const e of entries) byPath.set(e.dest, e);
+    for (const e of entries) {
+        for (let d = path.posix.dirname(e.dest); d !== "/" && d !== "."; d = path.posix.dirname(d)) {
+            if (!byPath.has(d)) byPath.set(d, { dest: d, type: "directory", mode: 0o755, uid: 0, gid: 0 });
+        }
+    }
+    // Byte order of the path: locale-independent.
+    return [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.dest), Buffer.from(b.dest)));
+}
+
+function hashingTap(h: ReturnType<typeof createHash>, count: { n: number }): Transform {
+    return new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+            h.update(chunk);
+            count.n += chunk.length;
+            cb(null, chunk);
+        },
+    });
+}
+
+/** Writes entries as a reproducible tar+gzip layer to `outFile`. */
+export async function writeLayer(entries: readonly LayerEntry[], outFile: string, opts: { epoch?: number } = {}): Promise<LayerBlob> {
+    const sorted = normalizeEntries(entries);
+    const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
+    const pack = tar.pack();
+    const tarHash = createHash("sha256");
+    const gzHash = createHash("sha256");
+    const tarCount = { n: 0 };
+    const gzCount = { n: 0 };
+    const feed = (async () => {
+        try {
+            for (const e of sorted) {
+                const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime };
+                if (e.type === "directory") {
+                    await new Promise<void>((res, rej) => pack.entry({ ...base, type: "directory" }, (err) => (err ? rej(err) : res())));
+                    continue;
+                }
+                const src = e.source as string | undefined;
+                const st = src !== undefined ? fs.lstatSync(src) : undefined;
+                if (e.type === "symlink" || st?.isSymbolicLink()) {
+                    const linkname = e.linkname ?? fs.readlinkSync(src as string);
+                    await new Promise<void>((res, rej) => pack.entry({ ...base, type: "symlink", linkname, mode: 0o777 }, (err) => (err ? rej(err) : res())));
+                    continue;
+                }
+                if (src === undefined || st === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
+                await new Promise<void>((res, rej) => {
+                    const w = pack.entry({ ...base, type: "file", size: st.size }, (err) => (err ? rej(err) : res()));
+                    pipeline(fs.createReadStream(src), w).catch(rej);
+                });
+            }
+            pack.finalize();
+        } catch (err) {
+            pack.destroy(err as Error);
+        }
+    })();
+    await pipeline(pack, hashingTap(tarHash, tarCount), zlib.createGzip({ level: GZIP_LEVEL }), hashingTap(gzHash, gzCount), fs.createWriteStream(outFile));
+    await feed;
+    return {
+        file: outFile,
+        diffId: "sha256:" + tarHash.digest("hex"),
+        digest: "sha256:" + gzHash.digest("hex"),
+        size: gzCount.n,
+        tarSize: tarCount.n,
+        entries: sorted.length,
+    };
+}
