@@ -78,6 +78,9 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         }
     }
     const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), opts, stats);
+    if (files.some((f) => f.path.startsWith(".git/"))) {
+        warnings.push(`${shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${filter.file ? displayPath(filter.file) : ".dockerignore"}`);
+    }
     if (opts.cache ?? true) saveCache();
     const records: Record_[] = [
         ["role", args.role],

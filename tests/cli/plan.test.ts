@@ -1,0 +1,100 @@
+/** `thinlayer plan` as users run it: the real entry point, as a subprocess, on the real repo. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { loadStackConfig } from "../../lib/config";
+import { computePlan } from "../../lib/plan";
+import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
+
+const cacheDir = isolateCache();
+const REPO = path.resolve(__dirname, "../..");
+
+function thinlayer(...args: string[]) {
+    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
+        cwd: REPO,
+        encoding: "utf8",
+        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
+        timeout: 60_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A throwaway project: the repo's Pulumi.yaml + one stack file + an app dir. */
+function project(stackYaml: string, app?: Record<string, string>): string {
+    const dir = tempDir("thinlayer-proj-");
+    fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), stackYaml);
+    copyDir(path.join(REPO, "examples/django-app"), path.join(dir, "examples/django-app"));
+    for (const [rel, content] of Object.entries(app ?? {})) fs.writeFileSync(path.join(dir, "examples/django-app", rel), content);
+    return dir;
+}
+
+test("plan --stack uat --json prints one JSON plan matching computePlan", async () => {
+    const r = thinlayer("plan", "--stack", "uat", "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as Awaited<ReturnType<typeof computePlan>> & { status: Record<string, { status: string }> };
+    const want = await computePlan(loadStackConfig(REPO, "uat"), { cache: false });
+    assert.equal(out.base.tag, want.base.tag);
+    assert.equal(out.app.tag, want.app.tag);
+    assert.equal(out.migrations.hash, want.migrations.hash);
+    assert.equal(out.releaseId, want.releaseId);
+    assert.deepEqual(out.app.files, want.app.files);
+    assert.equal(out.status.base.status, "unknown");
+    assert.equal(out.status.app.status, "unknown");
+});
+
+test("plan --stack uat prints the table; --explain lists input files", async () => {
+    const want = await computePlan(loadStackConfig(REPO, "uat"), { cache: false });
+    const r = thinlayer("plan", "--stack", "uat");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /IMAGE\s+REPOSITORY:TAG\s+FILES\s+SIZE\s+STATUS/);
+    assert.match(r.stdout, new RegExp(`base\\s+thinlayer/base:${want.base.tag}\\s+2\\s+\\d+ B\\s+unknown \\(no registry access\\)`));
+    assert.ok(r.stdout.includes(`thinlayer/app:${want.app.tag}`));
+    assert.ok(r.stdout.includes(want.migrations.hash));
+    assert.ok(r.stdout.includes(want.settings.hash));
+    assert.ok(r.stdout.includes(want.releaseId));
+    assert.ok(!r.stdout.includes("requirements/production.txt"), "files only with --explain");
+    const e = thinlayer("plan", "--stack", "uat", "--explain", "--no-cache");
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /base inputs \(2 files/);
+    assert.match(e.stdout, /[0-9a-f]{12} {2}- +\d+ B {2}requirements\/production\.txt/);
+    assert.match(e.stdout, /[0-9a-f]{12} {2}x +\d+ B {2}manage\.py/);
+    assert.match(e.stdout, /migration inputs \(2 files\)/);
+});
+
+test("an unknown stack names --stack, the value, the stacks that exist and the fix", () => {
+    const r = thinlayer("plan", "--stack", "nope");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--stack: got "nope"; expected one of prod, uat\. Fix: /);
+    assert.equal(r.stdout, "");
+});
+
+test("a bad config value names the key, the value and what is allowed", () => {
+    const dir = project("config:\n  thinlayer:platform: windows\n");
+    const r = thinlayer("plan", "--project", dir, "--stack", "t");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /thinlayer:platform: got "windows"; expected os\/arch/);
+});
+
+test("a missing Dockerfile names its path", () => {
+    const dir = project("config:\n  thinlayer:baseDockerfile: Dockerfile.missing\n");
+    const r = thinlayer("plan", "--project", dir, "--stack", "t");
+    assert.equal(r.code, 1);
+    assert.ok(r.stderr.includes(path.join(dir, "examples/django-app/Dockerfile.missing")), r.stderr);
+    assert.match(r.stderr, /expected an existing, readable Dockerfile/);
+});
+
+test("a COPY source that matches nothing names Dockerfile:line and the pattern", () => {
+    const dir = project("config: {}\n", { Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY static/ /app/static/\n" });
+    const r = thinlayer("plan", "--project", dir, "--stack", "t");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Dockerfile:3: got COPY source "static\/", which matches nothing/);
+});
+
+test("bad flags print usage and exit 2", () => {
+    const r = thinlayer("plan", "--stack", "uat", "--frobnicate");
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /usage: thinlayer plan/);
+});

@@ -1,0 +1,308 @@
+/**
+ * Image input hashing on real files in temp dirs: what changes a hash and what must not.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import fc from "fast-check";
+import { computeAppInputs, computeBaseInputs } from "../../lib/plan";
+import { hashFiles } from "../../lib/filehash";
+import { ThinlayerError } from "../../lib/errors";
+import { isolateCache, makeTree, tempDir, writeTree, type Tree } from "./inputs.fixtures";
+
+isolateCache();
+const PLATFORM = "linux/amd64";
+const NO_CACHE = { cache: false };
+
+async function base(dir: string, dockerfile = "Dockerfile.base", buildArgs: Record<string, string> = {}, platform = PLATFORM) {
+    return computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, dockerfile), buildArgs, platform }, NO_CACHE);
+}
+async function app(dir: string, baseHash: string, dockerfile = "Dockerfile") {
+    return computeAppInputs({ contextDir: dir, dockerfile: path.join(dir, dockerfile), buildArgs: {}, platform: PLATFORM, baseHash }, NO_CACHE);
+}
+
+const PROJECT: Tree = {
+    "Dockerfile.base": "FROM python:3.12-slim\nCOPY requirements/ /tmp/requirements/\nRUN pip install -r /tmp/requirements/base.txt\n",
+    Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app\n",
+    ".dockerignore": ".git\nREADME.md\n**/*.pyc\n",
+    "requirements/base.txt": "Django==5.1.4\n",
+    "app/views.py": "def index(): pass\n",
+    "app/models.py": "class M: pass\n",
+    "manage.py": { content: "#!/usr/bin/env python\n", mode: 0o755 },
+    "README.md": "# hi\n",
+};
+
+test("same tree at two paths, created in different orders, with different umask-style modes: same hashes", async () => {
+    await fc.assert(
+        fc.asyncProperty(fc.shuffledSubarray(Object.keys(PROJECT), { minLength: Object.keys(PROJECT).length }), async (order) => {
+            const a = makeTree(PROJECT);
+            const b = path.join(tempDir(), "some", "deeper", "checkout");
+            fs.mkdirSync(b, { recursive: true });
+            writeTree(b, PROJECT, order);
+            // umask 077 would give 0600/0700 instead of 0644/0755
+            for (const f of ["app/views.py", "README.md", "requirements/base.txt"]) fs.chmodSync(path.join(b, f), 0o600);
+            fs.chmodSync(path.join(b, "manage.py"), 0o700);
+            const [ba, bb] = [await base(a), await base(b)];
+            assert.equal(ba.hash, bb.hash);
+            assert.equal((await app(a, ba.hash)).hash, (await app(b, bb.hash)).hash);
+        }),
+        { numRuns: 8 },
+    );
+});
+
+test("two real git clones with umask 022 and 077 at different paths give the same hashes", async (t) => {
+    const src = makeTree(PROJECT);
+    const git = (cwd: string, ...args: string[]) => {
+        const r = spawnSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+        assert.equal(r.status, 0, r.stderr);
+    };
+    git(src, "init", "-q");
+    git(src, "add", ".");
+    git(src, "commit", "-qm", "init");
+    const clones = [["022", path.join(tempDir(), "a")], ["077", path.join(tempDir(), "x", "y", "b")]] as const;
+    const hashes: string[] = [];
+    for (const [umask, dest] of clones) {
+        const r = spawnSync("sh", ["-c", `umask ${umask} && git clone -q "$0" "$1"`, src, dest], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        const b = await base(dest);
+        hashes.push(`${b.hash}/${(await app(dest, b.hash)).hash}`);
+    }
+    const mode = fs.statSync(path.join(clones[1][1], "app/views.py")).mode & 0o777;
+    t.diagnostic(`umask 077 clone mode: ${mode.toString(8)}`);
+    assert.equal(mode & 0o077, 0, "the 077 clone really has different mode bits");
+    assert.equal(hashes[0], hashes[1]);
+});
+
+test("a context that includes .git gets a warning (its contents differ per clone)", async () => {
+    const dir = makeTree({ ...PROJECT, ".dockerignore": "README.md\n", ".git/HEAD": "ref: refs/heads/main\n" });
+    const b = await base(dir);
+    const r = await app(dir, b.hash);
+    assert.ok(r.files.some((f) => f.path === ".git/HEAD"));
+    assert.ok(r.warnings.some((w) => w.includes(".git") && w.includes(".dockerignore")), r.warnings.join("\n"));
+    assert.ok(!b.warnings.some((w) => w.includes(".git")));
+});
+
+test("hashFiles returns the same list whatever order paths are discovered in", async () => {
+    const dir = makeTree(PROJECT);
+    const paths = ["app/views.py", "app/models.py", "manage.py", "requirements/base.txt"];
+    const ref = await hashFiles(dir, paths, NO_CACHE);
+    await fc.assert(
+        fc.asyncProperty(fc.shuffledSubarray(paths, { minLength: paths.length }), async (order) => {
+            assert.deepEqual(await hashFiles(dir, order, NO_CACHE), ref);
+        }),
+        { numRuns: 20 },
+    );
+});
+
+test("a rename changes the hash; a content edit changes it", async () => {
+    const dir = makeTree(PROJECT);
+    const b0 = await base(dir);
+    const a0 = await app(dir, b0.hash);
+    fs.renameSync(path.join(dir, "app/views.py"), path.join(dir, "app/views2.py"));
+    assert.notEqual((await app(dir, b0.hash)).hash, a0.hash);
+    fs.renameSync(path.join(dir, "app/views2.py"), path.join(dir, "app/views.py"));
+    assert.equal((await app(dir, b0.hash)).hash, a0.hash, "renaming back restores the hash");
+    fs.writeFileSync(path.join(dir, "app/views.py"), "def index(): return 1\n");
+    assert.notEqual((await app(dir, b0.hash)).hash, a0.hash);
+});
+
+test("mode changes other than the executable bit do not change the hash; the executable bit does", async () => {
+    const dir = makeTree(PROJECT);
+    const b0 = await base(dir);
+    const h0 = (await app(dir, b0.hash)).hash;
+    fs.chmodSync(path.join(dir, "app/views.py"), 0o664);
+    fs.chmodSync(path.join(dir, "manage.py"), 0o711);
+    assert.equal((await app(dir, b0.hash)).hash, h0);
+    fs.chmodSync(path.join(dir, "app/views.py"), 0o744);
+    assert.notEqual((await app(dir, b0.hash)).hash, h0);
+    const mtime = new Date(2001, 1, 1);
+    fs.chmodSync(path.join(dir, "app/views.py"), 0o644);
+    fs.utimesSync(path.join(dir, "app/views.py"), mtime, mtime);
+    assert.equal((await app(dir, b0.hash)).hash, h0, "mtime is not part of the hash");
+});
+
+test("an ignored file does not change the hash; an unignored one does", async () => {
+    const dir = makeTree(PROJECT);
+    const b0 = await base(dir);
+    const a0 = await app(dir, b0.hash);
+    assert.ok(!a0.files.some((f) => f.path === "README.md"));
+    fs.writeFileSync(path.join(dir, "README.md"), "# changed\n");
+    fs.writeFileSync(path.join(dir, "app/cache.pyc"), "bytecode");
+    assert.equal((await app(dir, b0.hash)).hash, a0.hash);
+    fs.writeFileSync(path.join(dir, "NOTES.txt"), "x");
+    assert.notEqual((await app(dir, b0.hash)).hash, a0.hash);
+});
+
+test("a file outside every base COPY source leaves the base hash alone but changes the app hash", async () => {
+    const dir = makeTree(PROJECT);
+    const b0 = await base(dir);
+    const a0 = await app(dir, b0.hash);
+    fs.writeFileSync(path.join(dir, "app/models.py"), "class M: x = 1\n");
+    const b1 = await base(dir);
+    assert.equal(b1.hash, b0.hash);
+    assert.notEqual((await app(dir, b1.hash)).hash, a0.hash);
+});
+
+test("a new file inside a copied directory changes the hash, and the base hash flows into the app hash", async () => {
+    const dir = makeTree(PROJECT);
+    const b0 = await base(dir);
+    const a0 = await app(dir, b0.hash);
+    fs.writeFileSync(path.join(dir, "requirements/extra.txt"), "celery\n");
+    const b1 = await base(dir);
+    assert.notEqual(b1.hash, b0.hash);
+    assert.ok(b1.files.some((f) => f.path === "requirements/extra.txt"));
+    assert.notEqual((await app(dir, b1.hash)).hash, a0.hash, "new base means new app");
+});
+
+test("build args, platform and FROM references are part of the base hash", async () => {
+    const dir = makeTree({ ...PROJECT, "Dockerfile.base": "ARG PY=python:3.12-slim\nFROM ${PY}\nARG EXTRA\nCOPY requirements/ /r/\n" });
+    const h = (await base(dir)).hash;
+    assert.notEqual((await base(dir, "Dockerfile.base", { EXTRA: "1" })).hash, h);
+    assert.notEqual((await base(dir, "Dockerfile.base", {}, "linux/arm64")).hash, h);
+    const r = await base(dir, "Dockerfile.base", { PY: "python:3.13-slim" });
+    assert.notEqual(r.hash, h);
+    assert.ok(r.warnings.some((w) => w.includes("FROM python:3.13-slim is a mutable tag")), r.warnings.join("\n"));
+});
+
+test("multi-stage: COPY --from=<stage> reads no context files; only context COPYs count", async () => {
+    const dir = makeTree({
+        "Dockerfile.base": [
+            "FROM python:3.12-slim AS build",
+            "COPY requirements/base.txt /r.txt",
+            "RUN pip wheel -r /r.txt -w /wheels",
+            "FROM python:3.12-slim",
+            "COPY --from=build /wheels /wheels",
+            "COPY --from=build /app/views.py /nope",
+            "",
+        ].join("\n"),
+        "requirements/base.txt": "Django\n",
+        "requirements/other.txt": "x\n",
+        "app/views.py": "v\n",
+    });
+    const r = await base(dir);
+    assert.deepEqual(r.files.map((f) => f.path), ["requirements/base.txt"]);
+    assert.equal(r.copyOnly, false);
+    const h = r.hash;
+    fs.writeFileSync(path.join(dir, "app/views.py"), "changed\n");
+    fs.writeFileSync(path.join(dir, "requirements/other.txt"), "changed\n");
+    assert.equal((await base(dir)).hash, h);
+});
+
+test("wildcard COPY follows Go filepath.Match: * stays within one path segment, [..] classes, matched dirs expand", async () => {
+    const dir = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY requirements/*.txt conf/[ab]?.ini pkg* /x/\n",
+        "requirements/base.txt": "1",
+        "requirements/prod.txt": "2",
+        "requirements/nested/deep.txt": "3",
+        "requirements/notes.md": "4",
+        "conf/a1.ini": "5",
+        "conf/b2.ini": "6",
+        "conf/c3.ini": "7",
+        "conf/a12.ini": "8",
+        "pkgs/one/x.py": "9",
+        "pkg.cfg": "10",
+    });
+    const r = await base(dir);
+    assert.deepEqual(r.files.map((f) => f.path), ["conf/a1.ini", "conf/b2.ini", "pkg.cfg", "pkgs/one/x.py", "requirements/base.txt", "requirements/prod.txt"]);
+    const h = r.hash;
+    fs.writeFileSync(path.join(dir, "requirements/nested/deep.txt"), "changed");
+    fs.writeFileSync(path.join(dir, "conf/c3.ini"), "changed");
+    assert.equal((await base(dir)).hash, h);
+    fs.writeFileSync(path.join(dir, "requirements/new.txt"), "new");
+    assert.notEqual((await base(dir)).hash, h);
+});
+
+test("! re-includes a file inside an excluded directory; ** matches at any depth", async () => {
+    const dir = makeTree({
+        Dockerfile: "FROM scratch\nCOPY . /app\n",
+        ".dockerignore": "docs\n!docs/keep.md\n**/secret.txt\n",
+        "docs/a.md": "a",
+        "docs/keep.md": "k",
+        "src/secret.txt": "s",
+        "src/deep/er/secret.txt": "s",
+        "src/main.py": "m",
+    });
+    const r = await computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, "Dockerfile"), buildArgs: {}, platform: PLATFORM }, NO_CACHE);
+    assert.deepEqual(r.files.map((f) => f.path), [".dockerignore", "Dockerfile", "docs/keep.md", "src/main.py"]);
+});
+
+test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async () => {
+    const dir = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY . /x\n",
+        "Dockerfile.base.dockerignore": "*\n!requirements/*.txt\n",
+        ".dockerignore": "requirements\n",
+        "requirements/base.txt": "r",
+        "requirements/x.md": "m",
+        "app.py": "a",
+    });
+    const r = await base(dir);
+    assert.deepEqual(r.files.map((f) => f.path), ["requirements/base.txt"]);
+    fs.writeFileSync(path.join(dir, "app.py"), "changed");
+    fs.writeFileSync(path.join(dir, ".dockerignore"), "nothing\n");
+    assert.equal((await base(dir)).hash, r.hash, "the shared .dockerignore is not consulted");
+    fs.rmSync(path.join(dir, "Dockerfile.base.dockerignore"));
+    const r2 = await base(dir);
+    assert.ok(r2.files.some((f) => f.path === "app.py"), "without its own ignore file the shared one applies");
+});
+
+test("remote ADD is hashed by its URL, with a warning; --checksum silences the warning", async () => {
+    const dir = makeTree({ "Dockerfile.base": "FROM scratch\nADD https://example.com/a.tgz /a.tgz\n" });
+    const r = await base(dir);
+    assert.equal(r.files.length, 0);
+    assert.ok(r.warnings.some((w) => w.includes("Dockerfile.base:2") && w.includes("https://example.com/a.tgz") && w.includes("not its content")), r.warnings.join("\n"));
+    fs.writeFileSync(path.join(dir, "Dockerfile.base"), "FROM scratch\nADD https://example.com/b.tgz /a.tgz\n");
+    assert.notEqual((await base(dir)).hash, r.hash);
+    fs.writeFileSync(path.join(dir, "Dockerfile.base"), `FROM scratch\nADD --checksum=sha256:${"a".repeat(64)} https://example.com/b.tgz /a.tgz\n`);
+    assert.ok(!(await base(dir)).warnings.some((w) => w.includes("not its content")));
+});
+
+test("a COPY source that matches nothing is an error naming Dockerfile:line and the pattern", async () => {
+    const dir = makeTree({ "Dockerfile.base": "FROM scratch\n\nCOPY requirements/*.txt /r/\n", "requirements/x.md": "m" });
+    await assert.rejects(base(dir), (e: Error) => {
+        assert.ok(e instanceof ThinlayerError);
+        assert.match(e.message, /Dockerfile\.base:3: got COPY source "requirements\/\*\.txt"/);
+        assert.match(e.message, /Fix: /);
+        return true;
+    });
+    const dir2 = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY secret.txt /s\n", "secret.txt": "s", ".dockerignore": "secret.txt\n" });
+    await assert.rejects(base(dir2), /Dockerfile\.base:2: got COPY source "secret\.txt".*after .*\.dockerignore/);
+});
+
+test("a missing Dockerfile, or one without FROM, is an error naming its path", async () => {
+    const dir = makeTree({ "x.txt": "x" });
+    await assert.rejects(base(dir), (e: Error) => e instanceof ThinlayerError && e.message.includes(path.join(dir, "Dockerfile.base")) && /expected an existing, readable Dockerfile/.test(e.message));
+    fs.writeFileSync(path.join(dir, "Dockerfile.base"), "COPY x.txt /x\n");
+    await assert.rejects(base(dir), /Dockerfile\.base: got \(no FROM instruction\)/);
+});
+
+test("CRLF is not normalized: the bytes as checked out are hashed (see README)", async () => {
+    const dir = makeTree({ ...PROJECT, "app/views.py": "a\nb\n" });
+    const b = await base(dir);
+    const lf = (await app(dir, b.hash)).hash;
+    fs.writeFileSync(path.join(dir, "app/views.py"), "a\r\nb\r\n");
+    assert.notEqual((await app(dir, b.hash)).hash, lf);
+});
+
+test("symlinks are hashed as links (by target), not followed", async () => {
+    const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", "real.txt": "r", "link.txt": { symlink: "real.txt" } });
+    const r = await computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, "Dockerfile"), buildArgs: {}, platform: PLATFORM }, NO_CACHE);
+    const h = r.hash;
+    fs.writeFileSync(path.join(dir, "real.txt"), "changed");
+    const r2 = await computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, "Dockerfile"), buildArgs: {}, platform: PLATFORM }, NO_CACHE);
+    assert.notEqual(r2.hash, h);
+    assert.equal(r2.files.find((f) => f.path === "link.txt")?.sha256, r.files.find((f) => f.path === "link.txt")?.sha256);
+});
+
+test("the app hash is copy-only when the app Dockerfile only copies onto ${BASE_IMAGE}", async () => {
+    const dir = makeTree(PROJECT);
+    const b = await base(dir);
+    assert.equal((await app(dir, b.hash)).copyOnly, true);
+    fs.writeFileSync(path.join(dir, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app\nRUN python -m compileall /app\n");
+    assert.equal((await app(dir, b.hash)).copyOnly, false);
+    fs.writeFileSync(path.join(dir, "Dockerfile"), "FROM python:3.12\nCOPY . /app\n");
+    const r = await app(dir, b.hash);
+    assert.equal(r.copyOnly, false);
+    assert.ok(r.warnings.some((w) => w.includes("does not start FROM ${BASE_IMAGE}")));
+});
