@@ -217,6 +217,8 @@ export async function prepareApp(a: {
     platform: string;
     workDir: string;
     baseImageArg: string;
+    /** `host/repo` of the base, for the OCI base.name annotation. */
+    baseName: string;
 }): Promise<PreparedImage> {
     const before = a.client.stats.bytesDownloaded;
     const text = readDockerfile(a.dockerfile, "app Dockerfile");
@@ -259,6 +261,10 @@ export async function prepareApp(a: {
             config: { mediaType: docker ? DOCKER_CONFIG : (t.manifest.config.mediaType ?? OCI_CONFIG), digest: cfgDigest, size: cfgBytes.length },
             layers: [...t.manifest.layers, { mediaType: docker ? DOCKER_LAYER_GZIP : OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
         };
+        if (!docker) {
+            // The OCI base-image annotations name what this image was built on.
+            manifest.annotations = { ...(t.manifest.annotations ?? {}), "org.opencontainers.image.base.digest": t.desc?.digest ?? a.baseDigest, "org.opencontainers.image.base.name": a.baseName };
+        }
         const mBytes = serialize(manifest);
         children.push({ digest: sha256(mBytes), bytes: mBytes, mediaType: manifest.mediaType as string });
     });
@@ -280,20 +286,39 @@ export async function prepareApp(a: {
  * blobs uploaded when missing, child manifests, and only then the tagged manifest — so a tag never
  * names an image whose blobs are not all there.
  */
-export async function pushPrepared(client: RegistryClient, repository: string, tag: string, p: PreparedImage, baseRepository: string, log?: (s: string) => void): Promise<{ digest: string; uploaded: number; mounted: number }> {
+export async function pushPrepared(
+    client: RegistryClient,
+    repository: string,
+    tag: string,
+    p: PreparedImage,
+    baseRepository: string,
+    log?: (s: string) => void,
+    /** Called just before the tag is put: a digest means the tag appeared meanwhile (keep it). */
+    tagNow?: () => Promise<string | undefined>,
+): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
     let uploaded = 0;
     let mounted = 0;
+    const from = baseRepository === repository ? undefined : baseRepository;
     for (const l of p.baseLayers) {
-        const r = await client.ensureBlob(repository, { digest: l.digest, size: l.size }, baseRepository === repository ? undefined : baseRepository);
+        const r = await client.ensureBlob(repository, { digest: l.digest, size: l.size }, from);
         if (r === "mounted") mounted++;
     }
     for (const b of p.blobs) {
-        const r = await client.ensureBlob(repository, b, baseRepository === repository ? undefined : baseRepository);
+        const r = await client.ensureBlob(repository, b, from);
         if (r === "uploaded") uploaded++;
         if (r === "mounted") mounted++;
         log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
     }
     for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);
-    const digest = await client.putManifest(repository, tag, p.top.bytes, p.top.mediaType);
-    return { digest, uploaded, mounted };
+    const before = await tagNow?.();
+    if (before !== undefined) return { digest: before, uploaded, mounted, raced: true };
+    try {
+        const digest = await client.putManifest(repository, tag, p.top.bytes, p.top.mediaType);
+        return { digest, uploaded, mounted, raced: false };
+    } catch (e) {
+        // IMMUTABLE repositories refuse a second put of a tag: if it exists now, another run won.
+        const now = await tagNow?.().catch(() => undefined);
+        if (now !== undefined) return { digest: now, uploaded, mounted, raced: true };
+        throw e;
+    }
 }

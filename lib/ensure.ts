@@ -5,8 +5,17 @@
  * This module holds the pure argv builder the Pulumi program uses (`ensureCommandArgs`), the
  * preview-time probe (`tagExists`) and the orchestration (`ensureImage`).
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildAndPush, selectBuilder } from "./builders";
+import { prepareApp, pushPrepared } from "./daemonless";
+import { inputError, ThinlayerError } from "./errors";
+import { BASE_IMAGE_ARG } from "./inputs";
+import { NotDaemonlessError } from "./layer";
+import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputFile, type InputsResult } from "./plan";
 import { RegistryClient } from "./registry/client";
-import { parseRepository } from "./registry/reference";
+import { parseImageRef, parseRepository } from "./registry/reference";
 
 export type ImageKind = "base" | "app";
 export type EnsureAction = "built" | "reused";
@@ -84,4 +93,191 @@ export async function tagExists(repository: string, tag: string, opts: { timeout
     } catch {
         return "unknown";
     }
+}
+
+/** Knobs for `ensureImage` beyond the CLI options (tests, the benchmark). */
+export interface EnsureRuntime {
+    /** Progress lines (stderr in the CLI). */
+    log?: (line: string) => void;
+    /** Docker config.json to read credentials from instead of $DOCKER_CONFIG / ~/.docker. */
+    dockerConfig?: string;
+    /** Extra environment for builders (buildah storage in tests). */
+    builderEnv?: NodeJS.ProcessEnv;
+    /** Also compute what a rebuild would give when the tag exists, and report a difference (daemonless app only). */
+    verify?: boolean;
+    /** Use this registry client (its counters feed the result). */
+    client?: RegistryClient;
+}
+
+/**
+ * Makes sure `repository:tag` exists: check first (reuse when present), else build and push.
+ * The tag is recomputed from the files and must equal `expectTag`.
+ */
+export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
+    const t0 = process.hrtime.bigint();
+    const log = rt.log ?? (() => undefined);
+    const platform = o.platform ?? "linux/amd64";
+    const buildArgs = o.buildArgs ?? {};
+    const { host, repository } = parseRepository(o.repository);
+    const client = rt.client ?? new RegistryClient(host, { log, dockerConfig: rt.dockerConfig });
+    const contextDir = path.resolve(o.context);
+    const dockerfile = path.resolve(o.dockerfile);
+
+    // 1. The tag from the files, checked against the plan's.
+    let inputs: InputsResult;
+    let tag: string;
+    if (o.image === "base") {
+        inputs = await computeBaseInputs({ contextDir, dockerfile, buildArgs, platform });
+        tag = baseTag(inputs.hash);
+    } else {
+        if (o.baseHash === undefined || o.baseRef === undefined) {
+            throw inputError({ input: "ensure app", value: `--base-ref ${o.baseRef ?? "(missing)"} --base-hash ${o.baseHash ?? "(missing)"}`, allowed: "both --base-ref host/repo@sha256:… and --base-hash <64 hex>", fix: "pass the base image's digest ref and content hash (ensure base prints the ref)" });
+        }
+        inputs = await computeAppInputs({ contextDir, dockerfile, buildArgs, platform, baseHash: o.baseHash });
+        tag = appTag(inputs.hash);
+    }
+    if (tag !== o.expectTag) {
+        throw inputError({
+            input: "--expect-tag",
+            value: o.expectTag,
+            allowed: `the tag the files give now, ${tag}`,
+            fix: "the build inputs changed between plan and build; rerun the plan (pulumi up) so both see the same files",
+        });
+    }
+    const result = (digest: string, action: EnsureAction, how: EnsureHow, extra: Partial<EnsureResult> = {}): EnsureResult => ({
+        ref: `${host}/${repository}@${digest}`,
+        repository: `${host}/${repository}`,
+        tag,
+        digest,
+        action,
+        how,
+        bytesUploaded: client.stats.bytesUploaded,
+        bytesDownloaded: client.stats.bytesDownloaded,
+        seconds: Math.round(Number(process.hrtime.bigint() - t0) / 1e6) / 1000,
+        ...extra,
+        ...(inputs.warnings.length || extra.warnings ? { warnings: [...inputs.warnings, ...(extra.warnings ?? [])] } : {}),
+    });
+
+    // 2. Check first: the registry is the source of truth.
+    const existing = await client.headManifest(repository, tag);
+    const baseRef = o.image === "app" ? parseImageRef(o.baseRef as string, "--base-ref") : undefined;
+    const daemonless = o.image === "app" && inputs.copyOnly;
+    if (existing && !(rt.verify && daemonless)) {
+        log(`${host}/${repository}:${tag} exists (${existing.digest}); nothing to build`);
+        return result(existing.digest, "reused", "registry");
+    }
+
+    // 3. Build.
+    if (o.image === "app" && baseRef) {
+        if (baseRef.digest === undefined) {
+            throw inputError({ input: "--base-ref", value: o.baseRef as string, allowed: "host/repo@sha256:<64 hex> (a digest, never a mutable tag)", fix: "pass the ref that `ensure base` printed" });
+        }
+        if (daemonless) {
+            if (baseRef.host !== host) {
+                log(`base ${baseRef.host} is another registry than ${host}: daemonless build needs both in one registry; using a builder`);
+            } else {
+                try {
+                    return await daemonlessApp(o, { client, host, repository, tag, contextDir, dockerfile, buildArgs, platform, files: inputs.files, baseRepo: baseRef.repository, baseDigest: baseRef.digest, existing: existing?.digest, result, log });
+                } catch (e) {
+                    if (!(e instanceof NotDaemonlessError)) throw e;
+                    log(`daemonless build not possible (${e.message}); using a builder`);
+                }
+            }
+        }
+    }
+    if (existing) return result(existing.digest, "reused", "registry");
+    const builder = selectBuilder(o.builder ?? "auto");
+    const args = o.image === "app" ? { ...buildArgs, [BASE_IMAGE_ARG]: o.baseRef as string } : buildArgs;
+    log(`building ${host}/${repository}:${tag} with ${builder} (${platform})`);
+    try {
+        await buildAndPush({ builder, contextDir, dockerfile, ref: `${host}/${repository}:${tag}`, host, platform, buildArgs: args, credentials: await client.resolvedCredentials(), env: rt.builderEnv });
+    } catch (e) {
+        // The IMMUTABLE race: another run pushed this tag first. That is success.
+        const now = await client.headManifest(repository, tag).catch(() => undefined);
+        if (now) {
+            log(`push failed but ${tag} now exists (${now.digest}): another run pushed it first; using it`);
+            return result(now.digest, "reused", "registry");
+        }
+        throw e;
+    }
+    const pushed = await client.headManifest(repository, tag);
+    if (!pushed) throw new ThinlayerError(`${builder} reported success but ${host}/${repository}:${tag} is not in the registry. Fix: check the builder's push output above.`);
+    // The builder moved the bytes, not our client: report the blobs its image adds (an upper bound).
+    const added = await builderBlobBytes(client, repository, pushed.digest, o.image === "app" ? baseRef : undefined).catch(() => 0);
+    return result(pushed.digest, "built", builder, { bytesUploaded: client.stats.bytesUploaded + added });
+}
+
+/** The daemonless app path: prepare, re-check the tag, push blobs then manifests. */
+async function daemonlessApp(
+    o: EnsureOptions,
+    c: {
+        client: RegistryClient;
+        host: string;
+        repository: string;
+        tag: string;
+        contextDir: string;
+        dockerfile: string;
+        buildArgs: Record<string, string>;
+        platform: string;
+        files: InputFile[];
+        baseRepo: string;
+        baseDigest: string;
+        existing?: string;
+        result: (digest: string, action: EnsureAction, how: EnsureHow, extra?: Partial<EnsureResult>) => EnsureResult;
+        log: (s: string) => void;
+    },
+): Promise<EnsureResult> {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-layer-"));
+    try {
+        const prepared = await prepareApp({
+            client: c.client,
+            baseRepository: c.baseRepo,
+            baseDigest: c.baseDigest,
+            contextDir: c.contextDir,
+            dockerfile: c.dockerfile,
+            buildArgs: c.buildArgs,
+            files: c.files,
+            platform: c.platform,
+            workDir: work,
+            baseImageArg: o.baseRef as string,
+            baseName: `${c.host}/${c.baseRepo}`,
+        });
+        const ours = prepared.top.digest;
+        c.log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries); manifest ${ours}`);
+        const differs = (theirs: string) =>
+            theirs === ours ? {} : { ourDigest: ours, warnings: [`${c.host}/${c.repository}:${c.tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
+        if (c.existing) return c.result(c.existing, "reused", "registry", differs(c.existing));
+        const pushed = await pushPrepared(c.client, c.repository, c.tag, prepared, c.baseRepo, c.log, async () => {
+            // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
+            const now = await c.client.headManifest(c.repository, c.tag);
+            return now?.digest;
+        });
+        if (pushed.raced) {
+            c.log(`${c.tag} appeared meanwhile as ${pushed.digest}; kept it`);
+            return c.result(pushed.digest, "reused", "registry", differs(pushed.digest));
+        }
+        if (pushed.digest !== ours) throw new ThinlayerError(`registry stored ${pushed.digest} for a manifest whose digest is ${ours}`);
+        return c.result(pushed.digest, "built", "daemonless");
+    } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+    }
+}
+
+/** Sum of config + layer sizes of an image, less the layers of the base (when given). */
+async function builderBlobBytes(client: RegistryClient, repository: string, digest: string, base?: { repository: string; digest?: string }): Promise<number> {
+    const layersOf = async (repo: string, ref: string): Promise<Array<{ digest: string; size: number }>> => {
+        const m = JSON.parse((await client.getManifest(repo, ref)).bytes.toString("utf8")) as { config?: { digest: string; size: number }; layers?: Array<{ digest: string; size: number }>; manifests?: Array<{ digest: string }> };
+        if (m.manifests) return (await Promise.all(m.manifests.map((d) => layersOf(repo, d.digest)))).flat();
+        return [...(m.config ? [m.config] : []), ...(m.layers ?? [])];
+    };
+    const ours = await layersOf(repository, digest);
+    const theirs = new Set(base?.digest ? (await layersOf(base.repository, base.digest)).map((l) => l.digest) : []);
+    const seen = new Set<string>();
+    let n = 0;
+    for (const l of ours) {
+        if (theirs.has(l.digest) || seen.has(l.digest)) continue;
+        seen.add(l.digest);
+        n += l.size;
+    }
+    return n;
 }

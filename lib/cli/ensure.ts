@@ -1,0 +1,113 @@
+/**
+ * `thinlayer ensure base|app …`: reuse repo:tag when the registry has it, else build and push it.
+ * With --json, exactly one JSON object goes to stdout; every log line goes to stderr.
+ */
+import { parseArgs } from "node:util";
+import { ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
+import { inputError } from "../errors";
+
+const USAGE = `usage:
+  thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>
+        [--platform linux/amd64] [--build-arg K=V ...] --expect-tag deps-<12hex>
+        [--builder auto|buildx|podman|buildah] [--json]
+  thinlayer ensure app  --context <dir> --dockerfile <file> --repository <host[:port]/repo>
+        [--platform linux/amd64] [--build-arg K=V ...] --base-ref <host/repo@sha256:…>
+        --base-hash <64hex> --expect-tag app-<12hex> [--builder …] [--verify] [--json]
+
+Checks the registry first: an existing tag is reused (its digest printed, nothing built).
+A copy-only app Dockerfile is built with no daemon (one reproducible layer on the base).
+--verify (app): when the tag exists, also compute the reproducible rebuild and report a differing digest.
+Credentials: ECR token (for *.dkr.ecr.*.amazonaws.com), else $DOCKER_CONFIG/config.json or
+~/.docker/config.json "auths", else anonymous.`;
+
+/** Parses the argv after `ensure` into options (input errors name the flag). */
+export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: boolean } | "help" {
+    const { values, positionals } = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        strict: true,
+        options: {
+            context: { type: "string" },
+            dockerfile: { type: "string" },
+            repository: { type: "string" },
+            platform: { type: "string" },
+            "build-arg": { type: "string", multiple: true },
+            "expect-tag": { type: "string" },
+            "base-ref": { type: "string" },
+            "base-hash": { type: "string" },
+            builder: { type: "string" },
+            json: { type: "boolean" },
+            verify: { type: "boolean" },
+            help: { type: "boolean", short: "h" },
+        },
+    });
+    if (values.help) return "help";
+    const image = positionals[0];
+    if (image !== "base" && image !== "app") {
+        throw inputError({ input: "ensure <image>", value: JSON.stringify(image ?? ""), allowed: "base or app", fix: "run `thinlayer ensure base …` or `thinlayer ensure app …`" });
+    }
+    if (positionals.length > 1) throw inputError({ input: "ensure arguments", value: JSON.stringify(positionals.slice(1).join(" ")), allowed: "only the image (base|app) and --flags", fix: "remove the extra words" });
+    const need = (name: "context" | "dockerfile" | "repository" | "expect-tag"): string => {
+        const v = values[name];
+        if (v === undefined || v === "") throw inputError({ input: `--${name}`, value: "(missing)", allowed: "a value", fix: `pass --${name} (see thinlayer ensure --help)` });
+        return v;
+    };
+    const buildArgs: Record<string, string> = {};
+    for (const kv of values["build-arg"] ?? []) {
+        const i = kv.indexOf("=");
+        if (i <= 0) throw inputError({ input: "--build-arg", value: JSON.stringify(kv), allowed: "NAME=VALUE", fix: "write the build arg as NAME=VALUE" });
+        buildArgs[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const builder = values.builder ?? "auto";
+    if (!["auto", "buildx", "podman", "buildah"].includes(builder)) {
+        throw inputError({ input: "--builder", value: JSON.stringify(builder), allowed: "auto, buildx, podman or buildah", fix: "pick one of those" });
+    }
+    const platform = values.platform ?? "linux/amd64";
+    if (!/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(platform)) {
+        throw inputError({ input: "--platform", value: JSON.stringify(platform), allowed: "os/arch[/variant], e.g. linux/amd64", fix: "pass one platform such as linux/amd64" });
+    }
+    return {
+        opts: {
+            image,
+            context: need("context"),
+            dockerfile: need("dockerfile"),
+            repository: need("repository"),
+            platform,
+            buildArgs,
+            expectTag: need("expect-tag"),
+            baseRef: values["base-ref"],
+            baseHash: values["base-hash"],
+            builder: builder as EnsureOptions["builder"],
+            json: values.json ?? false,
+        },
+        verify: values.verify ?? false,
+    };
+}
+
+/** Human-readable summary of one result. */
+export function formatResult(r: EnsureResult): string {
+    const lines = [
+        `${r.action === "reused" ? "reused" : "built"} ${r.repository}:${r.tag}`,
+        `  ref       ${r.ref}`,
+        `  digest    ${r.digest}`,
+        `  how       ${r.how}`,
+        `  uploaded  ${r.bytesUploaded} B   downloaded ${r.bytesDownloaded} B   in ${r.seconds.toFixed(2)} s`,
+    ];
+    if (r.ourDigest) lines.push(`  rebuild   ${r.ourDigest} (differs; existing tag kept)`);
+    for (const w of r.warnings ?? []) lines.push(`  warning   ${w}`);
+    return lines.join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+    const parsed = parseEnsureArgv(argv);
+    if (parsed === "help") {
+        process.stdout.write(USAGE + "\n");
+        return 0;
+    }
+    const log = (line: string) => process.stderr.write(`thinlayer ensure: ${line}\n`);
+    const r = await ensureImage(parsed.opts, { log, verify: parsed.verify });
+    for (const w of r.warnings ?? []) log(`warning: ${w}`);
+    if (parsed.opts.json) process.stdout.write(JSON.stringify(r) + "\n");
+    else process.stdout.write(formatResult(r) + "\n");
+    return 0;
+}
