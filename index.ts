@@ -1,0 +1,90 @@
+/**
+ * The thinlayer program: config -> plan (content hashes, read from files; nothing is built while the
+ * program runs) -> components -> stack outputs. Wiring only; the logic lives in components/ and lib/.
+ *
+ * Exported as an async function: Pulumi awaits it and its result becomes the stack outputs. Resource
+ * names depend on the plan (the migration Job is keyed on the migrations hash), so the plan must be
+ * a plain value before any resource is declared.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { loadConfig } from "./config";
+import { computePlan } from "./lib/plan";
+import { AppImage, BaseImage, djangoProbeHost, ImageRepository, isEcrRegistry, KubernetesTarget, Release, resolveReleasePin } from "./components";
+
+export = async () => {
+    const cfg = loadConfig(__dirname);
+    const plan = await computePlan(cfg);
+    const pinned = cfg.releaseImage !== "";
+
+    // Repositories: ECR resources (owned, or looked up by name), or plain names on another registry.
+    const repositoryUrl = (role: "base" | "app", repositoryName: string, tagPrefix: string, keep: number, scanOnPush: boolean) =>
+        isEcrRegistry(cfg.registry)
+            ? new ImageRepository(role, { repositoryName, mode: cfg.repositoryMode, tagPrefix, keepTaggedImages: keep, scanOnPush }).repositoryUrl
+            : pulumi.output(`${cfg.registry}/${repositoryName}`);
+    // Scan on push where the OS packages are: the base. The app image only adds Python source on
+    // top, so scanning it would repeat the base's findings on every deploy.
+    const baseRepositoryUrl = repositoryUrl("base", cfg.baseRepository, "deps-", cfg.keepBaseImages, true);
+    const appRepositoryUrl = repositoryUrl("app", cfg.appRepository, "app-", cfg.keepAppImages, false);
+
+    let base: BaseImage | undefined;
+    let app: AppImage | undefined;
+    let appImageRef: pulumi.Output<string>;
+    if (pinned) {
+        // Rollback pin: no build resources at all; deploy the pinned image, resolved to a digest.
+        appImageRef = resolveReleasePin(cfg.releaseImage, appRepositoryUrl);
+        void pulumi.log.info(`rollback pin ${cfg.releaseImage}: deploying it, building nothing (clear it with \`thinlayer rollback --clear\`)`);
+    } else {
+        base = new BaseImage("base", {
+            projectDir: cfg.projectDir, contextDir: plan.base.contextDir, dockerfile: plan.base.dockerfile,
+            repositoryUrl: baseRepositoryUrl, platform: plan.platform, buildArgs: cfg.buildArgs,
+            hash: plan.base.hash, tag: plan.base.tag, builder: cfg.builder,
+        });
+        app = new AppImage("app", {
+            projectDir: cfg.projectDir, contextDir: plan.app.contextDir, dockerfile: plan.app.dockerfile,
+            repositoryUrl: appRepositoryUrl, platform: plan.platform, baseRef: base.imageRef, baseHash: plan.base.hash,
+            hash: plan.app.hash, tag: plan.app.tag, builder: cfg.builder,
+        });
+        appImageRef = app.imageRef;
+    }
+
+    const target = new KubernetesTarget("cluster", { namespace: cfg.namespace, kubeconfig: cfg.kubeconfig, context: cfg.kubeContext });
+    const release = new Release("app", {
+        namespace: target.namespace,
+        image: appImageRef,
+        migrationsHash: plan.migrations.hash,
+        settingsHash: plan.settings.hash,
+        settings: plan.settings.values,
+        secretSettings: cfg.secretSettings,
+        releaseId: pinned ? undefined : plan.releaseId,
+        webReplicas: cfg.webReplicas,
+        webPort: cfg.webPort,
+        healthPath: cfg.healthPath,
+        probeHost: djangoProbeHost(cfg.settings.DJANGO_ALLOWED_HOSTS),
+        workers: cfg.workers,
+        workerReplicas: cfg.workerReplicas,
+        cpuRequest: cfg.cpuRequest,
+        memoryRequest: cfg.memoryRequest,
+        cpuLimit: cfg.cpuLimit,
+        memoryLimit: cfg.memoryLimit,
+        revisionHistoryLimit: cfg.revisionHistoryLimit,
+        migrationBackoffLimit: cfg.migrationBackoffLimit,
+        migrationDeadlineSeconds: cfg.migrationDeadlineSeconds,
+    }, { providers: [target.provider] });
+
+    return {
+        pinned,
+        appImageRef,
+        baseImageRef: base?.imageRef,
+        baseHash: plan.base.hash,
+        appHash: plan.app.hash,
+        baseTag: plan.base.tag,
+        appTag: plan.app.tag,
+        migrationsHash: plan.migrations.hash,
+        settingsHash: plan.settings.hash,
+        releaseId: pinned ? undefined : plan.releaseId,
+        settings: plan.settings.values,
+        builtOrReused: { base: base?.action ?? "pinned", app: app?.action ?? "pinned" },
+        namespace: target.namespace,
+        migrationJob: release.migrationJobName,
+    };
+};

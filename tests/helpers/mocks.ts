@@ -1,0 +1,103 @@
+/**
+ * The one mocked layer: Pulumi's engine and providers, kept thin. Each mocked provider returns the
+ * inputs as state plus only the outputs the program reads, computed the way the real provider
+ * would derive them from the inputs:
+ * - aws.ecr.Repository / getRepository: the ECR URL of a fixed account and region;
+ * - local.Command: the stdout of `thinlayer ensure --json`. By default a stand-in with a digest that
+ *   is a function of (repository, tag) — the tag is the content hash, and the real ensure is
+ *   reproducible, so this is the property the program relies on. With `runCommands`, the mock runs
+ *   the command line for real (sh -c in the command's dir) and returns its real stdout: the bridge
+ *   from the mocked engine to a real registry;
+ * - auto-named Kubernetes objects: a name suffix derived from the inputs (the real provider picks a
+ *   new random suffix exactly when it replaces the object);
+ * - docker.getRegistryImage: a digest from `registryImages`, else from the name; listed
+ *   `absentImages` fail like a missing manifest.
+ */
+import { execFile } from "node:child_process";
+import * as crypto from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+
+export const ACCOUNT = "123456789012";
+export const REGION = "eu-west-1";
+
+/** The ECR repository URL the mocked AWS provider reports. */
+export function ecrUrl(name: string): string {
+    return `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/${name}`;
+}
+
+/** A deterministic stand-in digest over `parts`. */
+export function fakeDigest(...parts: string[]): string {
+    return "sha256:" + crypto.createHash("sha256").update(parts.join("\0")).digest("hex");
+}
+
+/** The value after `flag` in a shell command line of plain words. */
+export function flagValue(commandLine: string, flag: string): string | undefined {
+    const words = commandLine.split(/\s+/);
+    const i = words.indexOf(flag);
+    return i >= 0 ? words[i + 1]?.replace(/^'|'$/g, "") : undefined;
+}
+
+/** What `thinlayer ensure --json` would print for this command line, with a stand-in digest. */
+export function fakeEnsureStdout(commandLine: string): string {
+    const repository = flagValue(commandLine, "--repository") ?? "";
+    const tag = flagValue(commandLine, "--expect-tag") ?? "";
+    const digest = fakeDigest(repository, tag);
+    return JSON.stringify({ ref: `${repository}@${digest}`, repository, tag, digest, action: "built", how: "registry", bytesUploaded: 0, bytesDownloaded: 0, seconds: 0 });
+}
+
+export interface MockOptions {
+    /** Run each local.Command's `create` for real (sh -c, in its dir) and return its real stdout. */
+    runCommands?: boolean;
+    /** Extra environment for commands run for real (e.g. DOCKER_CONFIG). */
+    commandEnv?: Record<string, string>;
+    /** getRegistryImage answers: name -> digest. */
+    registryImages?: Record<string, string>;
+    /** getRegistryImage names that fail as missing. */
+    absentImages?: string[];
+}
+
+function runForReal(create: string, dir: string | undefined, env: Record<string, string>): Promise<string> {
+    return new Promise((resolve, reject) => {
+        execFile("/bin/sh", ["-c", create], { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+            if (err) reject(new Error(`command failed (${err.message.split("\n")[0]}): ${create}\n${stderr.slice(-4000)}`));
+            else resolve(stdout);
+        });
+    });
+}
+
+/** Mocks for the whole program. */
+export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
+    return {
+        async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+            const inputs = args.inputs as Record<string, any>;
+            const state: Record<string, any> = { ...inputs };
+            if (args.type === "aws:ecr/repository:Repository") {
+                state.repositoryUrl = ecrUrl(inputs.name);
+                state.arn = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${inputs.name}`;
+                state.registryId = ACCOUNT;
+            } else if (args.type === "command:local:Command") {
+                state.stdout = opts.runCommands ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) }) : fakeEnsureStdout(inputs.create);
+                state.stderr = "";
+            } else if (args.type.startsWith("kubernetes:") && args.custom && !args.type.startsWith("pulumi:providers:") && inputs.metadata?.name === undefined) {
+                const suffix = fakeDigest(JSON.stringify(inputs)).slice(7, 15);
+                state.metadata = { ...(inputs.metadata ?? {}), name: `${args.name}-${suffix}` };
+            }
+            return { id: `${args.name}-id`, state };
+        },
+        call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+            const a = args.inputs as Record<string, any>;
+            switch (args.token) {
+                case "aws:ecr/getRepository:getRepository":
+                    return { name: a.name, repositoryUrl: ecrUrl(a.name), arn: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${a.name}`, registryId: ACCOUNT };
+                case "docker:index/getRegistryImage:getRegistryImage": {
+                    const name = String(a.name);
+                    if ((opts.absentImages ?? []).includes(name)) throw new Error(`Got error when attempting to fetch image version ${name} from registry: 404 MANIFEST_UNKNOWN`);
+                    const digest = opts.registryImages?.[name] ?? (/@(sha256:[a-f0-9]{64})$/.exec(name)?.[1] ?? fakeDigest(name));
+                    return { id: name, name, sha256Digest: digest, insecureSkipVerify: false };
+                }
+                default:
+                    throw new Error(`unmocked call ${args.token}`);
+            }
+        },
+    };
+}
