@@ -1,0 +1,140 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { copyEntries, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
+import { computeAppInputs } from "../../lib/plan";
+import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
+import type { InputFile } from "../../lib/plan";
+
+const BASE_HASH = "a".repeat(64);
+
+function files(paths: Array<[string, boolean]>): InputFile[] {
+    return paths.map(([p, x]) => ({ path: p, size: 1, executable: x, sha256: "0".repeat(64) }));
+}
+
+function copy(sources: string[], dest: string, extra: Partial<PlacedCopy> = {}): PlacedCopy {
+    return { keyword: "COPY", line: 3, sources, dest, workdir: "/app", ...extra };
+}
+
+test("copyEntries: directory contents, file into dir, relative dest against WORKDIR, owner and mode", () => {
+    const fl = files([
+        ["src/a.py", false],
+        ["src/sub/b.py", false],
+        ["run.sh", true],
+    ]);
+    const e = copyEntries("/ctx", fl, [copy(["src/"], "/app/src/", { chown: "1000:2000" }), copy(["run.sh"], "./")]);
+    const by = Object.fromEntries(e.map((x) => [x.dest, x]));
+    assert.deepEqual(Object.keys(by).sort(), ["/app", "/app/run.sh", "/app/src", "/app/src/a.py", "/app/src/sub", "/app/src/sub/b.py"].filter((p) => p !== "/app"));
+    assert.equal(by["/app/src/a.py"].uid, 1000);
+    assert.equal(by["/app/src/a.py"].gid, 2000);
+    assert.equal(by["/app/src/a.py"].mode, 0o644);
+    assert.equal(by["/app/src/sub"].type, "directory");
+    assert.equal(by["/app/src/sub"].uid, 1000);
+    assert.equal(by["/app/run.sh"].mode, 0o755);
+    assert.equal(by["/app/run.sh"].uid, 0);
+    assert.equal(by["/app/run.sh"].source, path.join("/ctx", "run.sh"));
+});
+
+test("copyEntries: single file to a file path, wildcard sources, --chmod, later COPY wins", () => {
+    const fl = files([
+        ["conf/a.ini", false],
+        ["conf/b.ini", false],
+        ["x.txt", true],
+    ]);
+    const e = copyEntries("/ctx", fl, [copy(["x.txt"], "/etc/renamed.txt"), copy(["conf/*.ini"], "/etc/conf/", { chmod: "600" }), copy(["x.txt"], "/etc/renamed.txt", { chown: "5" })]);
+    const by = Object.fromEntries(e.map((x) => [x.dest, x]));
+    assert.ok(by["/etc/renamed.txt"]);
+    assert.equal(by["/etc/renamed.txt"].uid, 5);
+    assert.equal(by["/etc/renamed.txt"].gid, 5);
+    assert.equal(by["/etc/conf/a.ini"].mode, 0o600);
+    assert.equal(by["/etc/conf/b.ini"].mode, 0o600);
+});
+
+test("copyEntries: a source matching no context file is an input error naming Dockerfile:line and the pattern", () => {
+    assert.throws(() => copyEntries("/ctx", files([["a", false]]), [copy(["missing.txt"], "/x")], "Dockerfile"), /Dockerfile:3 \(COPY missing\.txt\).*matches no file/);
+});
+
+test("parseChown: numeric and root only; names are not daemonless", () => {
+    assert.deepEqual(parseChown("1000"), { uid: 1000, gid: 1000 });
+    assert.deepEqual(parseChown("root:10"), { uid: 0, gid: 10 });
+    assert.deepEqual(parseChown(undefined), { uid: 0, gid: 0 });
+    assert.throws(() => parseChown("app:app"), NotDaemonlessError);
+});
+
+test("normalizeEntries adds parent dirs (root, 0755) and sorts by byte order", () => {
+    const n = normalizeEntries([
+        { dest: "/b/z", type: "file", source: "/x", mode: 0o644, uid: 1, gid: 1 },
+        { dest: "/a/B/c", type: "file", source: "/x", mode: 0o644, uid: 1, gid: 1 },
+    ]);
+    assert.deepEqual(
+        n.map((e) => e.dest),
+        ["/a", "/a/B", "/a/B/c", "/b", "/b/z"],
+    );
+    assert.deepEqual([n[0].mode, n[0].uid, n[0].type], [0o755, 0, "directory"]);
+});
+
+test("writeLayer is reproducible: same bytes whatever the mtimes, umask and discovery order; gzip header has no name or mtime", async () => {
+    const d1 = tempDir();
+    const d2 = tempDir();
+    for (const [d, mode] of [
+        [d1, 0o644],
+        [d2, 0o600],
+    ] as const) {
+        writeFiles(d, { "a.txt": "alpha\n", "dir/b.txt": "beta\n", "run.sh": { content: "#!/bin/sh\n", mode: 0o755 } });
+        fs.chmodSync(path.join(d, "a.txt"), mode);
+    }
+    fs.utimesSync(path.join(d2, "a.txt"), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    const fl1 = files([
+        ["a.txt", false],
+        ["dir/b.txt", false],
+        ["run.sh", true],
+    ]);
+    const fl2 = [...fl1].reverse();
+    const l1 = await writeLayer(copyEntries(d1, fl1, [copy(["."], "/srv/")]), path.join(d1, "..", path.basename(d1) + ".tgz"));
+    const l2 = await writeLayer(copyEntries(d2, fl2, [copy(["."], "/srv/")]), path.join(d2, "..", path.basename(d2) + ".tgz"));
+    assert.equal(l1.digest, l2.digest);
+    assert.equal(l1.diffId, l2.diffId);
+    const gz = fs.readFileSync(l1.file);
+    assert.equal(gz.length, l1.size);
+    assert.equal(gz[3] & 0x08, 0, "FNAME flag must be clear");
+    assert.equal(gz.readUInt32LE(4), 0, "gzip mtime must be 0");
+    const entries = await readLayerEntries(gz);
+    assert.deepEqual(
+        entries.map((e) => [e.name.replace(/\/$/, ""), e.type, e.mode.toString(8), e.uid, e.mtime]),
+        [
+            ["srv", "directory", "755", 0, 0],
+            ["srv/a.txt", "file", "644", 0, 0],
+            ["srv/dir", "directory", "755", 0, 0],
+            ["srv/dir/b.txt", "file", "644", 0, 0],
+            ["srv/run.sh", "file", "755", 0, 0],
+        ],
+    );
+    // A content change changes the digest.
+    fs.writeFileSync(path.join(d2, "a.txt"), "ALPHA\n");
+    const l3 = await writeLayer(copyEntries(d2, fl2, [copy(["."], "/srv/")]), l2.file + ".3");
+    assert.notEqual(l3.digest, l1.digest);
+});
+
+test("writeLayer honours SOURCE_DATE_EPOCH-like epoch", async () => {
+    const d = tempDir();
+    writeFiles(d, { f: "x" });
+    const l = await writeLayer([{ dest: "/f", type: "file", source: path.join(d, "f"), mode: 0o644, uid: 0, gid: 0 }], path.join(d, "l.tgz"), { epoch: 1700000000 });
+    const entries = await readLayerEntries(fs.readFileSync(l.file));
+    assert.equal(entries[0].mtime, 1700000000);
+});
+
+test("layer files come from H1's input analysis (dockerignore applied)", async () => {
+    const d = tempDir();
+    writeFiles(d, {
+        Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app/\n",
+        ".dockerignore": "*.md\n",
+        "a.py": "1",
+        "README.md": "ignored",
+    });
+    const inputs = await computeAppInputs({ contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH }, { cache: false });
+    const e = copyEntries(d, inputs.files, [copy(["."], "/app/")]);
+    const names = e.map((x) => x.dest);
+    assert.ok(names.includes("/app/a.py"));
+    assert.ok(!names.includes("/app/README.md"));
+});
