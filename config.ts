@@ -10,8 +10,8 @@ import { ThinlayerError } from "./lib/errors";
 export interface ProgramConfig extends StackConfig {
     /** Secret settings (NAME -> value), a Pulumi secret. */
     secretSettings: pulumi.Output<Record<string, string>>;
-    /** kubeconfig contents (a secret), or undefined for the ambient kubeconfig. */
-    kubeconfig: pulumi.Output<string | undefined>;
+    /** kubeconfig contents (a secret), or undefined (not configured) for the ambient kubeconfig. */
+    kubeconfig: pulumi.Output<string> | undefined;
 }
 
 /**
@@ -72,6 +72,8 @@ export function loadConfig(projectDir: string): ProgramConfig {
             throw e instanceof ThinlayerError ? new pulumi.RunError(e.message) : e;
         }
     });
-    const kubeconfig = pulumi.output(config.getSecret("kubeconfig")).apply((k) => (k === undefined || k === "" ? undefined : k));
-    return { ...cfg, secretSettings: pulumi.secret(secretSettings), kubeconfig: pulumi.secret(kubeconfig) };
+    // Whether a key is set is known without its value: an unset kubeconfig stays undefined, so the
+    // provider reads the ambient kubeconfig instead of getting an empty secret.
+    const kubeconfig = config.getSecret("kubeconfig");
+    return { ...cfg, secretSettings: pulumi.secret(secretSettings), kubeconfig };
 }

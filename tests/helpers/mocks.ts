@@ -101,3 +101,33 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
         },
     };
 }
+
+/** A resource as the mocked engine saw it (in-process component tests). */
+export interface SeenResource {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+}
+
+/**
+ * Installs the program mocks in this process and returns the live list of resources the mocked
+ * engine is asked to register. For component tests; the whole program is evaluated in a
+ * subprocess instead (diff.ts).
+ */
+export async function installMocks(pulumiModule: typeof pulumi, opts: MockOptions & { preview?: boolean; stack?: string } = {}): Promise<SeenResource[]> {
+    const seen: SeenResource[] = [];
+    const mocks = programMocks(opts);
+    await pulumiModule.runtime.setMocks({
+        call: (a) => mocks.call(a),
+        newResource: (a) => {
+            seen.push({ type: a.type, name: a.name, inputs: a.inputs });
+            return mocks.newResource(a);
+        },
+    }, "thinlayer", opts.stack ?? "test", opts.preview ?? false);
+    return seen;
+}
+
+/** The value of an Output (test helper; resolves once the mocked engine answered). */
+export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+}
