@@ -11,7 +11,7 @@ import { DockerfileParser } from "dockerfile-ast";
 import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
 import type { InputFile } from "./plan";
-import { RegistryClient, sha256, type BlobSource } from "./registry/client";
+import { RegistryClient, RegistryError, sha256, type BlobSource } from "./registry/client";
 import {
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -223,7 +223,14 @@ export async function prepareApp(a: {
     const before = a.client.stats.bytesDownloaded;
     const text = readDockerfile(a.dockerfile, "app Dockerfile");
     const args = { ...a.buildArgs, BASE_IMAGE: a.baseImageArg };
-    const top = await a.client.getManifest(a.baseRepository, a.baseDigest);
+    const top = await a.client.getManifest(a.baseRepository, a.baseDigest).catch(async (e: unknown) => {
+        if (!(e instanceof RegistryError) || e.code !== "MANIFEST_UNKNOWN") throw e;
+        const where = `${a.client.host}/${a.baseRepository}`;
+        if (!(await a.client.repositoryExists(a.baseRepository))) {
+            throw new RegistryError(`base image ${where}@${a.baseDigest}: repository ${where} does not exist (NAME_UNKNOWN). Fix: create the repository and run \`thinlayer ensure base\` first, or correct --base-ref.`, "NAME_UNKNOWN", 404);
+        }
+        throw new RegistryError(`base image ${where}@${a.baseDigest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`, "MANIFEST_UNKNOWN", 404);
+    });
     const targets: Array<{ desc?: Descriptor; manifest: ImageManifest; manifestMediaType: string }> = [];
     if (isIndex(top.mediaType)) {
         const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;

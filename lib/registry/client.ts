@@ -131,6 +131,11 @@ export class RegistryClient {
         return (await this.credentials()).source;
     }
 
+    /** The credentials this client uses (for handing to a builder's temporary auth file). */
+    async resolvedCredentials(): Promise<Credentials> {
+        return this.credentials();
+    }
+
     private async credentials(): Promise<Credentials> {
         this.creds ??= await resolveCredentials(this.host, { dockerConfig: this.opts.dockerConfig });
         return this.creds;
@@ -180,6 +185,18 @@ export class RegistryClient {
             throw new RegistryError(`GET manifest ${this.host}/${repo}:${reference}: not JSON.`, "MANIFEST_INVALID");
         }
         return { digest, mediaType, size: bytes.length, bytes };
+    }
+
+    /** Whether a repository exists (GET tags/list: NAME_UNKNOWN means it does not). */
+    async repositoryExists(repo: string): Promise<boolean> {
+        try {
+            const res = await this.request("GET", `/v2/${repo}/tags/list?n=1`, { scope: `repository:${repo}:pull`, ok: [200], what: `list tags of ${repo}` });
+            await res.arrayBuffer().catch(() => undefined);
+            return true;
+        } catch (e) {
+            if (e instanceof RegistryError && e.code === "NAME_UNKNOWN") return false;
+            throw e;
+        }
     }
 
     /** PUT a manifest under a tag or digest; returns its digest (checked against the registry's). */
