@@ -12,12 +12,13 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { Worker } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
 import type { InputFile } from "./plan";
 
 const CHUNK = 1 << 20;
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 /** Entries above this count are pruned to the ones seen by the current process. */
 const CACHE_MAX_ENTRIES = 250_000;
 
@@ -36,7 +37,7 @@ export interface HashStats {
     bytesRead: number;
 }
 
-type CacheEntry = [size: number, mtimeNs: string, ctimeNs: string, exec: 0 | 1, sha256: string];
+type CacheEntry = [size: number, mtimeMs: number, ctimeMs: number, exec: 0 | 1, sha256: string];
 
 /** Where the cache file lives: $THINLAYER_CACHE_DIR, else node_modules/.cache/thinlayer, else $XDG_CACHE_HOME/thinlayer. */
 export function cacheDir(): string {
@@ -71,10 +72,10 @@ class StatCache {
         }
     }
 
-    get(key: string, st: fs.BigIntStats): CacheEntry | undefined {
+    get(key: string, st: fs.Stats): CacheEntry | undefined {
         const e = this.entries.get(key);
         if (e === undefined) return undefined;
-        if (e[0] !== Number(st.size) || e[1] !== String(st.mtimeNs) || e[2] !== String(st.ctimeNs)) return undefined;
+        if (e[0] !== st.size || e[1] !== st.mtimeMs || e[2] !== st.ctimeMs) return undefined;
         this.seen.add(key);
         return e;
     }
@@ -122,74 +123,153 @@ export function resetCacheForTests(): void {
     shared = undefined;
 }
 
+/** Below this many bytes to read, hashing stays on the calling thread (a worker costs ~30 ms to start). */
+const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+
 /**
  * Hashes `relPaths` (POSIX, relative to `root`); returns them sorted by path bytes. Symlinks are
  * hashed by their target text (Docker copies a link as a link).
+ *
+ * All files are lstat'ed first (synchronously: 20,000 lstat calls cost ~40 ms this way and ~150 ms
+ * through promises); cache hits are done then. The misses are read in 1 MiB chunks, on worker
+ * threads when there is enough to read (one per CPU, at most `concurrency`), else on this thread.
  */
 export async function hashFiles(root: string, relPaths: readonly string[], opts: FileHashOptions = {}, stats?: HashStats): Promise<InputFile[]> {
     const useCache = opts.cache ?? true;
     const cache = useCache ? statCache() : undefined;
-    const racyNs = BigInt(opts.racyMs ?? 1000) * 1_000_000n;
+    const racyMs = opts.racyMs ?? 1000;
     const concurrency = Math.max(1, opts.concurrency ?? (Number(process.env.THINLAYER_HASH_CONCURRENCY ?? "") || 16));
     const out: InputFile[] = new Array<InputFile>(relPaths.length);
-    let next = 0;
-
-    const worker = async (): Promise<void> => {
-        const buf = Buffer.allocUnsafe(CHUNK);
-        while (next < relPaths.length) {
-            const i = next++;
-            const rel = relPaths[i];
-            const abs = path.join(root, rel);
-            const st = await fs.promises.lstat(abs, { bigint: true });
-            const exec = (Number(st.mode) & 0o100) !== 0;
-            const key = `${st.dev}:${st.ino}`;
-            const hit = cache?.get(key, st);
-            if (hit !== undefined) {
-                if (stats) stats.hits++;
-                out[i] = { path: rel, size: hit[0], executable: hit[3] === 1, sha256: hit[4] };
-                continue;
-            }
-            const wallStartNs = BigInt(Date.now()) * 1_000_000n;
-            let sha: string;
-            let size: number;
-            if (st.isSymbolicLink()) {
-                const target = await fs.promises.readlink(abs);
-                sha = createHash("sha256").update(target).digest("hex");
-                size = Buffer.byteLength(target);
-            } else if (st.isFile()) {
-                ({ sha, size } = await hashContent(abs, buf));
-            } else {
-                throw new Error(`${abs}: not a regular file or symlink`);
-            }
-            if (stats) {
-                stats.misses++;
-                stats.bytesRead += size;
-            }
-            out[i] = { path: rel, size, executable: st.isSymbolicLink() ? false : exec, sha256: sha };
-            if (cache !== undefined && st.ctimeNs < wallStartNs - racyNs && BigInt(size) === st.size) {
-                cache.set(key, [size, String(st.mtimeNs), String(st.ctimeNs), out[i].executable ? 1 : 0, sha]);
-            }
+    const misses: { i: number; abs: string; st: fs.Stats; key: string }[] = [];
+    const rootSlash = root.endsWith(path.sep) ? root : root + path.sep;
+    for (let i = 0; i < relPaths.length; i++) {
+        const rel = relPaths[i];
+        const abs = rootSlash + rel;
+        const st = fs.lstatSync(abs);
+        const key = `${st.dev}:${st.ino}`;
+        const hit = cache?.get(key, st);
+        if (hit !== undefined) {
+            out[i] = { path: rel, size: hit[0], executable: hit[3] === 1, sha256: hit[4] };
+            if (stats) stats.hits++;
+            continue;
         }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, relPaths.length) }, worker));
+        if (st.isSymbolicLink()) {
+            const target = fs.readlinkSync(abs);
+            out[i] = { path: rel, size: Buffer.byteLength(target), executable: false, sha256: createHash("sha256").update(target).digest("hex") };
+            if (stats) stats.misses++;
+            continue;
+        }
+        if (!st.isFile()) throw new Error(`${abs}: not a regular file or symlink`);
+        misses.push({ i, abs, st, key });
+    }
+    const readStart = Date.now();
+    const bytes = misses.reduce((n, m) => n + m.st.size, 0);
+    const workers = Math.min(concurrency, os.availableParallelism(), Math.ceil(misses.length / 64));
+    const results = bytes >= WORKER_MIN_BYTES && workers > 1 ? await hashInWorkers(misses.map((m) => m.abs), workers) : misses.map((m) => hashSync(m.abs));
+    for (let k = 0; k < misses.length; k++) {
+        const { i, st, key } = misses[k];
+        const [sha, size] = results[k];
+        const exec = (st.mode & 0o100) !== 0;
+        out[i] = { path: relPaths[i], size, executable: exec, sha256: sha };
+        if (stats) {
+            stats.misses++;
+            stats.bytesRead += size;
+        }
+        // Racily clean: a change within the timestamp tick of our read would be invisible later.
+        if (cache !== undefined && st.ctimeMs < readStart - racyMs && size === st.size) {
+            cache.set(key, [size, st.mtimeMs, st.ctimeMs, exec ? 1 : 0, sha]);
+        }
+    }
     return byteOrder(out, (f) => f.path);
 }
 
-async function hashContent(abs: string, buf: Buffer): Promise<{ sha: string; size: number }> {
+const syncBuf = Buffer.allocUnsafe(CHUNK);
+
+/** [sha256 hex, bytes read] of one file, read in CHUNK-sized pieces. */
+function hashSync(abs: string): [string, number] {
     const h = createHash("sha256");
-    const fh = await fs.promises.open(abs, "r");
+    const fd = fs.openSync(abs, "r");
     let size = 0;
     try {
         for (;;) {
-            const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-            if (bytesRead === 0) break;
-            h.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
-            size += bytesRead;
+            const n = fs.readSync(fd, syncBuf, 0, CHUNK, null);
+            if (n === 0) break;
+            h.update(n === CHUNK ? syncBuf : syncBuf.subarray(0, n));
+            size += n;
         }
     } finally {
-        await fh.close();
+        fs.closeSync(fd);
     }
-    return { sha: h.digest("hex"), size };
+    return [h.digest("hex"), size];
+}
+
+/**
+ * The worker: plain JS over node builtins only (so it needs no TypeScript loader). Takes batches
+ * of absolute paths, answers [sha256, size] pairs; one CHUNK buffer per worker bounds memory.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+const { createHash } = require("node:crypto");
+const CHUNK = ${CHUNK};
+const buf = Buffer.allocUnsafe(CHUNK);
+parentPort.on("message", (batch) => {
+    const out = [];
+    try {
+        for (const abs of batch) {
+            const h = createHash("sha256");
+            const fd = fs.openSync(abs, "r");
+            let size = 0;
+            try {
+                for (;;) {
+                    const n = fs.readSync(fd, buf, 0, CHUNK, null);
+                    if (n === 0) break;
+                    h.update(n === CHUNK ? buf : buf.subarray(0, n));
+                    size += n;
+                }
+            } finally { fs.closeSync(fd); }
+            out.push([h.digest("hex"), size]);
+        }
+        parentPort.postMessage({ ok: out });
+    } catch (e) {
+        parentPort.postMessage({ error: String(e && e.message || e) });
+    }
+});
+`;
+
+/** Hashes files on `n` worker threads, handing out batches so a few large files do not stall one worker. */
+async function hashInWorkers(files: string[], n: number): Promise<[string, number][]> {
+    const results: [string, number][] = new Array<[string, number]>(files.length);
+    const BATCH = 256;
+    let next = 0;
+    const run = (): Promise<void> =>
+        new Promise((resolve, reject) => {
+            const w = new Worker(WORKER_SOURCE, { eval: true });
+            let start = 0;
+            const send = () => {
+                if (next >= files.length) {
+                    void w.terminate();
+                    resolve();
+                    return;
+                }
+                start = next;
+                next = Math.min(files.length, next + BATCH);
+                w.postMessage(files.slice(start, next));
+            };
+            w.on("message", (m: { ok?: [string, number][]; error?: string }) => {
+                if (m.error !== undefined || m.ok === undefined) {
+                    void w.terminate();
+                    reject(new Error(`hashing failed: ${m.error ?? "no result"}`));
+                    return;
+                }
+                for (let k = 0; k < m.ok.length; k++) results[start + k] = m.ok[k];
+                send();
+            });
+            w.on("error", reject);
+            send();
+        });
+    await Promise.all(Array.from({ length: n }, run));
+    return results;
 }
 
 /** Files (POSIX paths relative to `root`) matching any of `globs`; `.git` is never walked. */

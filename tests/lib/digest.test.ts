@@ -38,3 +38,15 @@ test("tags and release id are derived from the hashes", () => {
     assert.match(releaseIdOf(h, h), /^rel-[0-9a-f]{12}$/);
     assert.notEqual(releaseIdOf(h, h), releaseIdOf(h, "f".repeat(64)));
 });
+
+test("property: byteOrder sorts by UTF-8 bytes, for ASCII and non-ASCII keys alike", async () => {
+    const { byteOrder } = await import("../../lib/digest");
+    fc.assert(
+        fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.stringMatching(/^[a-z/._-]{0,8}$/))), (keys) => {
+            const got = byteOrder(keys, (k) => k);
+            const want = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+            assert.deepEqual(got.map((k) => Buffer.from(k).toString("hex")), want.map((k) => Buffer.from(k).toString("hex")));
+        }),
+        { numRuns: 300 },
+    );
+});
