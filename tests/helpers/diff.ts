@@ -135,3 +135,16 @@ export function copyExampleApp(source = EXAMPLE_APP): { dir: string; cleanup: ()
     fs.cpSync(source, dir, { recursive: true, filter: (src) => !/(^|\/)(__pycache__|\.thinlayer-cache)(\/|$)/.test(src) });
     return { dir, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
 }
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Replaces Pulumi's secret wrappers in recorded inputs with their values (for schema checks). */
+export function unwrapSecrets(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v !== null && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (SECRET_SIG in o) return unwrapSecrets(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+    }
+    return v;
+}
