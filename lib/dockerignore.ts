@@ -16,6 +16,12 @@ export interface ContextFilter {
     patterns: string[];
     /** Some pattern starts with `!`: an excluded directory may still hold included files. */
     hasExceptions: boolean;
+    /**
+     * Patterns are anchored at the context root and, without `**`, each can only match paths with
+     * as many segments as it has. So a path deeper than `maxDepth` is decided by its prefix of
+     * `maxDepth` segments: a walk can decide a whole subtree once (Infinity when some pattern has `**`).
+     */
+    maxDepth: number;
     /** Whether a context-relative POSIX path is excluded from the build context. */
     ignores(rel: string): boolean;
 }
@@ -38,9 +44,21 @@ export function parseIgnoreText(text: string): string[] {
 
 /** A filter from patterns (exported for tests). */
 export function filterFromPatterns(patterns: string[], file?: string): ContextFilter {
-    if (patterns.length === 0) return { file, patterns, hasExceptions: false, ignores: () => false };
+    if (patterns.length === 0) return { file, patterns, hasExceptions: false, maxDepth: 0, ignores: () => false };
     const ig = ignore().add(patterns);
-    return { file, patterns, hasExceptions: patterns.some((p) => p.startsWith("!")), ignores: (rel) => ig.ignores(rel) };
+    return { file, patterns, hasExceptions: patterns.some((p) => p.startsWith("!")), maxDepth: maxDepthOf(patterns), ignores: (rel) => ig.ignores(rel) };
+}
+
+/** The most path segments any pattern can match; Infinity if some pattern has `**`. */
+export function maxDepthOf(patterns: string[]): number {
+    let max = 0;
+    for (const raw of patterns) {
+        const p = raw.replace(/^!/, "").trim();
+        if (p.includes("**")) return Infinity;
+        const segs = p.split("/").filter((x) => x !== "" && x !== ".");
+        max = Math.max(max, segs.length);
+    }
+    return Math.max(1, max);
 }
 
 /** Loads the filter that applies to a build of `dockerfile` with `contextDir`. */

@@ -163,21 +163,41 @@ async function coverPath(contextDir: string, rel: string, filter: ContextFilter,
  * purpose: readdirSync walks a 20,000-file tree in a fraction of the time the promise API takes.
  */
 async function walkDir(contextDir: string, dirRel: string, filter: ContextFilter): Promise<string[]> {
+    return walkDirSync(contextDir, dirRel, filter);
+}
+
+/**
+ * The walk behind walkDir (exported for tests). Below `filter.maxDepth` segments a directory's
+ * ignore decision holds for everything under it, so deep files are not checked one by one.
+ */
+export function walkDirSync(contextDir: string, dirRel: string, filter: ContextFilter): string[] {
     const out: string[] = [];
-    const check = filter.patterns.length > 0;
-    const walk = (rel: string): void => {
+    const depthOf = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
+    const walk = (rel: string, depth: number, check: boolean): void => {
         const entries = fs.readdirSync(rel === "" ? contextDir : path.join(contextDir, rel), { withFileTypes: true });
         for (const e of entries) {
             const child = rel === "" ? e.name : `${rel}/${e.name}`;
             if (e.isDirectory()) {
-                if (check && filter.ignores(child) && !filter.hasExceptions) continue;
-                walk(child);
+                if (!check) {
+                    walk(child, depth + 1, false);
+                } else if (depth + 1 >= filter.maxDepth) {
+                    // Decided once for the whole subtree.
+                    if (!filter.ignores(child)) walk(child, depth + 1, false);
+                } else if (!(filter.ignores(child) && !filter.hasExceptions)) {
+                    walk(child, depth + 1, true);
+                }
             } else if ((e.isFile() || e.isSymbolicLink()) && !(check && filter.ignores(child))) {
                 out.push(child);
             }
         }
     };
-    walk(dirRel);
+    const depth = depthOf(dirRel);
+    const check = filter.patterns.length > 0;
+    if (check && depth >= filter.maxDepth) {
+        if (!filter.ignores(dirRel)) walk(dirRel, depth, false);
+    } else {
+        walk(dirRel, depth, check);
+    }
     return out;
 }
 

@@ -10,6 +10,8 @@ import * as path from "node:path";
 import { loadStackConfig, listStacks, type StackConfig } from "../config";
 import { inputError } from "../errors";
 import { computePlan, type ImagePlan, type Plan } from "../plan";
+// Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
+import { tagExists } from "../ensure";
 
 const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-cache] [--registry-check]
 
@@ -80,7 +82,6 @@ async function registryStatus(cfg: StackConfig, plan: Plan): Promise<Record<"bas
         const s: StatusInfo = { status: "unknown", reason: "registry is the stack's ECR registry, not known offline (set thinlayer:registry)" };
         return { base: s, app: s };
     }
-    const { tagExists } = await import("../ensure");
     const one = async (img: ImagePlan): Promise<StatusInfo> => {
         const r = await tagExists(`${cfg.registry}/${img.repository}`, img.tag);
         return r === "exists" ? { status: "reuse", reason: "tag exists in the registry" }

@@ -36,3 +36,45 @@ test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>/.doc
     const bare = makeTree({ Dockerfile: "FROM scratch\n" });
     assert.equal(ignoreFileFor(bare, path.join(bare, "Dockerfile")), undefined);
 });
+
+test("property: the depth-pruned context walk lists exactly the files a per-path check keeps", async () => {
+    const fs = await import("node:fs");
+    const fc = (await import("fast-check")).default;
+    const { walkDirSync } = await import("../../lib/inputs");
+    const { filterFromPatterns: mk } = await import("../../lib/dockerignore");
+    const seg = fc.constantFrom("a", "b", "c.py", "d.md");
+    const relPath = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));
+    const pattern = fc.tuple(fc.boolean(), fc.array(fc.constantFrom("a", "b", "*", "*.py", "c.py", "?", "**", "d.md"), { minLength: 1, maxLength: 3 })).map(([neg, s]) => (neg ? "!" : "") + s.join("/"));
+    await fc.assert(
+        fc.asyncProperty(fc.uniqueArray(relPath, { minLength: 1, maxLength: 12 }), fc.array(pattern, { maxLength: 4 }), async (paths, patterns) => {
+            const dir = makeTree({});
+            const files: string[] = [];
+            for (const p of paths) {
+                // a path can't be both a file and a directory: skip ones that collide
+                const abs = path.join(dir, p);
+                try {
+                    fs.mkdirSync(path.dirname(abs), { recursive: true });
+                    if (fs.existsSync(abs)) continue;
+                    fs.writeFileSync(abs, p);
+                    files.push(p);
+                } catch {
+                    continue;
+                }
+            }
+            const f = mk(patterns);
+            const all: string[] = [];
+            const list = (rel: string) => {
+                for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+                    const c = rel ? `${rel}/${e.name}` : e.name;
+                    if (e.isDirectory()) list(c);
+                    else all.push(c);
+                }
+            };
+            list("");
+            const want = all.filter((p) => !f.ignores(p)).sort();
+            assert.deepEqual(walkDirSync(dir, "", f).sort(), want, JSON.stringify(patterns));
+            fs.rmSync(dir, { recursive: true, force: true });
+        }),
+        { numRuns: 150 },
+    );
+});
