@@ -13,11 +13,18 @@ commands:
 
 Run \`thinlayer <command> --help\` for the options of a command.`;
 
-const COMMANDS: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
-    plan: () => import("../lib/cli/plan"),
-    ensure: () => import("../lib/cli/ensure"),
-    rollback: () => import("../lib/cli/rollback"),
+type Command = { run(argv: string[]): Promise<number> };
+
+// Loaded lazily so `plan` never pays for the AWS SDK. `require`, not `import()`: the shim
+// (bin/thinlayer.js) registers tsx's CommonJS hook only, and Node's ESM loader would not resolve
+// extensionless TypeScript paths.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const COMMANDS: Record<string, () => Command> = {
+    plan: () => require("../lib/cli/plan") as Command,
+    ensure: () => require("../lib/cli/ensure") as Command,
+    rollback: () => require("../lib/cli/rollback") as Command,
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 async function main(argv: string[]): Promise<number> {
     const [cmd, ...rest] = argv;
@@ -30,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`thinlayer: unknown command ${JSON.stringify(cmd)}; expected one of ${Object.keys(COMMANDS).join(", ")}.\n\n${USAGE}\n`);
         return 2;
     }
-    return (await load()).run(rest);
+    return load().run(rest);
 }
 
 main(process.argv.slice(2)).then(
