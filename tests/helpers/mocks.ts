@@ -131,3 +131,14 @@ export async function installMocks(pulumiModule: typeof pulumi, opts: MockOption
 export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
     return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
 }
+
+/** Waits until the mocked engine has seen a resource matching `pred` (registrations are asynchronous). */
+export async function seenResource(seen: SeenResource[], pred: (r: SeenResource) => boolean, timeoutMs = 10_000): Promise<SeenResource> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+        const r = seen.find(pred);
+        if (r) return r;
+        if (Date.now() > until) throw new Error(`the mocked engine never saw the expected resource; saw: ${seen.map((x) => `${x.type}::${x.name}`).join(", ")}`);
+        await new Promise((res) => setTimeout(res, 5));
+    }
+}

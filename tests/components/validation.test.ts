@@ -1,0 +1,80 @@
+/** The components' validators: pure functions with exact messages (input, bad value, allowed, fix). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { validateImageRepositoryArgs } from "../../components/imageRepository";
+import { validateAppImageArgs, validateBaseImageArgs } from "../../components/images";
+import { validateReleaseArgs } from "../../components/release";
+import { validateKubernetesTargetArgs } from "../../components/cluster";
+import { classifyPin } from "../../components/releasePin";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const APP = path.join(ROOT, "examples", "django-app");
+const H = "a".repeat(64);
+const H2 = "b".repeat(64);
+
+test("ImageRepository: valid args give no problems", () => {
+    assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "thinlayer/app", tagPrefix: "app-" }), []);
+    assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "thinlayer/base", tagPrefix: "deps-", mode: "existing", keepTaggedImages: 10 }), []);
+});
+
+test("ImageRepository: exact messages", () => {
+    assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "Thinlayer/App", tagPrefix: "app-", keepTaggedImages: 0 }), [
+        'repositoryName: got "Thinlayer/App"; expected an ECR repository name: 2-256 lowercase letters, digits, . _ - separated by /. Fix: rename the repository, e.g. thinlayer/app',
+        "keepTaggedImages: got 0; expected an integer from 1 to 10000. Fix: keep at least the releases you may roll back to",
+    ]);
+    assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "x/app", tagPrefix: "", mode: "owned" as never }), [
+        'mode: got "owned"; expected create | existing. Fix: use create in the stack that owns the repository, existing elsewhere',
+        'tagPrefix: got ""; expected a non-empty tag prefix such as app- or deps-. Fix: pass the prefix the image tags start with',
+    ]);
+});
+
+const baseArgs = { projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}` };
+
+test("BaseImage / AppImage: valid args give no problems", () => {
+    assert.deepEqual(validateBaseImageArgs(baseArgs), []);
+    assert.deepEqual(validateAppImageArgs({ ...baseArgs, dockerfile: path.join(APP, "Dockerfile"), tag: `app-${H.slice(0, 12)}`, baseRef: "r/b@sha256:" + H, baseHash: H2 }), []);
+});
+
+test("BaseImage: a tag that does not match the hash, a bad platform, a missing Dockerfile", () => {
+    assert.deepEqual(validateBaseImageArgs({ ...baseArgs, tag: "deps-000000000000", platform: "amd64", dockerfile: path.join(APP, "Nope") }), [
+        `tag: got "deps-000000000000"; expected deps-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
+        `platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64. Fix: set the platform the cluster's nodes run`,
+        `dockerfile: got ${JSON.stringify(path.join(APP, "Nope"))}; expected an existing absolute file. Fix: point it at the Dockerfile`,
+    ]);
+});
+
+test("AppImage: the app tag prefix and a base hash are required", () => {
+    assert.deepEqual(validateAppImageArgs({ ...baseArgs, baseRef: "r/b@sha256:" + H, baseHash: "nope" }), [
+        `tag: got "deps-${H.slice(0, 12)}"; expected app-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
+        'baseHash: got "nope"; expected 64 lowercase hex (plan.base.hash). Fix: pass the base image\'s content hash',
+    ]);
+});
+
+test("Release: valid args give no problems; exact messages otherwise", () => {
+    const ok = { namespace: "ns", image: "r@sha256:" + H, migrationsHash: H, settingsHash: H2 };
+    assert.deepEqual(validateReleaseArgs("app", ok), []);
+    assert.deepEqual(validateReleaseArgs("App", { ...ok, webReplicas: -1, cpuLimit: "lots", workers: [{ name: "web", command: "x" }], migrationDeadlineSeconds: 5 }), [
+        'name: got "App"; expected a DNS-1123 label of at most 30 characters (it prefixes every object name). Fix: rename the Release',
+        "webReplicas: got -1; expected an integer from 0 to 1000. Fix: set a replica count",
+        "migrationDeadlineSeconds: got 5; expected an integer from 30 to 86400. Fix: set the Job's deadline in seconds",
+        'cpuLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
+        'workers: got "web"; expected a DNS-1123 label of at most 40 characters, not web or migrate. Fix: rename the worker',
+    ]);
+});
+
+test("KubernetesTarget: namespace and context", () => {
+    assert.deepEqual(validateKubernetesTargetArgs({ namespace: "emr-uat", context: "uat" }), []);
+    assert.deepEqual(validateKubernetesTargetArgs({ namespace: "EMR_uat", context: "my context" }), [
+        'namespace: got "EMR_uat"; expected a DNS-1123 label (lowercase, digits, -; at most 63). Fix: rename the namespace',
+        'context: got "my context"; expected a kubeconfig context name without whitespace. Fix: use a name from `kubectl config get-contexts`',
+    ]);
+});
+
+test("release pin: digest refs and tags are accepted, anything else is a config error", () => {
+    assert.deepEqual(classifyPin(`r.example/app@sha256:${H}`), { kind: "digest", repository: "r.example/app", digest: `sha256:${H}` });
+    assert.deepEqual(classifyPin("app-0123456789ab"), { kind: "tag", tag: "app-0123456789ab" });
+    assert.throws(() => classifyPin("r/app@sha256:short"), {
+        message: 'thinlayer:releaseImage: got "r/app@sha256:short"; expected repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab. Fix: use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`',
+    });
+});
