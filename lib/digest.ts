@@ -46,7 +46,7 @@ function field(s: string): string {
  */
 export function byteOrder<T>(items: readonly T[], key: (x: T) => string): T[] {
     const keyed = items.map((x) => ({ x, k: key(x) }));
-    if (keyed.every(({ k }) => /^[\x00-\x7f]*$/.test(k))) {
+    if (!keyed.some(({ k }) => /[\u0080-\uffff]/.test(k))) {
         keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
     } else {
         const bufs = new Map(keyed.map(({ k }) => [k, Buffer.from(k, "utf8")]));

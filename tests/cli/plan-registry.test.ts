@@ -13,7 +13,7 @@ import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 const cacheDir = isolateCache();
 const REPO = path.resolve(__dirname, "../..");
 
-test("--registry-check: build for missing tags, reuse once the tag is in the registry", async (t) => {
+void test("--registry-check: build for missing tags, reuse once the tag is in the registry", async (t) => {
     if (!needTools(t, "docker-registry")) return;
     const reg = await startRegistry();
     t.after(() => reg.stop());

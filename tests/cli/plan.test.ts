@@ -31,7 +31,7 @@ function project(stackYaml: string, app?: Record<string, string>): string {
     return dir;
 }
 
-test("plan --stack uat --json prints one JSON plan matching computePlan", async () => {
+void test("plan --stack uat --json prints one JSON plan matching computePlan", async () => {
     const r = thinlayer("plan", "--stack", "uat", "--json");
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as Awaited<ReturnType<typeof computePlan>> & { status: Record<string, { status: string }> };
@@ -45,7 +45,7 @@ test("plan --stack uat --json prints one JSON plan matching computePlan", async 
     assert.equal(out.status.app.status, "unknown");
 });
 
-test("plan --stack uat prints the table; --explain lists input files", async () => {
+void test("plan --stack uat prints the table; --explain lists input files", async () => {
     const want = await computePlan(loadStackConfig(REPO, "uat"), { cache: false });
     const r = thinlayer("plan", "--stack", "uat");
     assert.equal(r.code, 0, r.stderr);
@@ -64,21 +64,21 @@ test("plan --stack uat prints the table; --explain lists input files", async () 
     assert.match(e.stdout, /migration inputs \(2 files\)/);
 });
 
-test("an unknown stack names --stack, the value, the stacks that exist and the fix", () => {
+void test("an unknown stack names --stack, the value, the stacks that exist and the fix", () => {
     const r = thinlayer("plan", "--stack", "nope");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /--stack: got "nope"; expected one of prod, uat\. Fix: /);
     assert.equal(r.stdout, "");
 });
 
-test("a bad config value names the key, the value and what is allowed", () => {
+void test("a bad config value names the key, the value and what is allowed", () => {
     const dir = project("config:\n  thinlayer:platform: windows\n");
     const r = thinlayer("plan", "--project", dir, "--stack", "t");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /thinlayer:platform: got "windows"; expected os\/arch/);
 });
 
-test("a missing Dockerfile names its path", () => {
+void test("a missing Dockerfile names its path", () => {
     const dir = project("config:\n  thinlayer:baseDockerfile: Dockerfile.missing\n");
     const r = thinlayer("plan", "--project", dir, "--stack", "t");
     assert.equal(r.code, 1);
@@ -86,14 +86,14 @@ test("a missing Dockerfile names its path", () => {
     assert.match(r.stderr, /expected an existing, readable Dockerfile/);
 });
 
-test("a COPY source that matches nothing names Dockerfile:line and the pattern", () => {
+void test("a COPY source that matches nothing names Dockerfile:line and the pattern", () => {
     const dir = project("config: {}\n", { Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY static/ /app/static/\n" });
     const r = thinlayer("plan", "--project", dir, "--stack", "t");
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Dockerfile:3: got COPY source "static\/", which matches nothing/);
 });
 
-test("bad flags print usage and exit 2", () => {
+void test("bad flags print usage and exit 2", () => {
     const r = thinlayer("plan", "--stack", "uat", "--frobnicate");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /usage: thinlayer plan/);

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { frameDigest, settingsDigest } from "../../lib/digest";
 import { releaseIdOf, appTag, baseTag } from "../../lib/plan";
 
-test("property: different record lists give different digests (framing has no separator ambiguity)", () => {
+void test("property: different record lists give different digests (framing has no separator ambiguity)", () => {
     const recs = fc.array(fc.array(fc.string({ maxLength: 6 }), { maxLength: 4 }), { maxLength: 4 });
     fc.assert(
         fc.property(recs, recs, (a, b) => {
@@ -20,7 +20,7 @@ test("property: different record lists give different digests (framing has no se
     assert.notEqual(frameDigest("d", [["x"]]), frameDigest("e", [["x"]]));
 });
 
-test("property: settings hash ignores insertion order, sees every name and value", () => {
+void test("property: settings hash ignores insertion order, sees every name and value", () => {
     fc.assert(
         fc.property(fc.dictionary(fc.stringMatching(/^[A-Z_]{1,8}$/), fc.string({ maxLength: 8 }), { minKeys: 1 }), (d) => {
             const reversed = Object.fromEntries(Object.entries(d).reverse());
@@ -31,7 +31,7 @@ test("property: settings hash ignores insertion order, sees every name and value
     );
 });
 
-test("tags and release id are derived from the hashes", () => {
+void test("tags and release id are derived from the hashes", () => {
     const h = "0123456789abcdef".repeat(4);
     assert.equal(baseTag(h), "deps-0123456789ab");
     assert.equal(appTag(h), "app-0123456789ab");
@@ -39,7 +39,7 @@ test("tags and release id are derived from the hashes", () => {
     assert.notEqual(releaseIdOf(h, h), releaseIdOf(h, "f".repeat(64)));
 });
 
-test("property: byteOrder sorts by UTF-8 bytes, for ASCII and non-ASCII keys alike", async () => {
+void test("property: byteOrder sorts by UTF-8 bytes, for ASCII and non-ASCII keys alike", async () => {
     const { byteOrder } = await import("../../lib/digest");
     fc.assert(
         fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.stringMatching(/^[a-z/._-]{0,8}$/))), (keys) => {

@@ -6,7 +6,7 @@ import { analyzeDockerfile, expand } from "../../lib/dockerfile";
 import { goMatch } from "../../lib/pathmatch";
 import { cleanSource } from "../../lib/inputs";
 
-test("stages and FROM references with ARG substitution (global ARGs, build-arg overrides, stage refs excluded)", () => {
+void test("stages and FROM references with ARG substitution (global ARGs, build-arg overrides, stage refs excluded)", () => {
     const text = [
         "ARG PY=3.12",
         "ARG REG=docker.io/library",
@@ -25,7 +25,7 @@ test("stages and FROM references with ARG substitution (global ARGs, build-arg o
     assert.equal(a.copyOnly, false);
 });
 
-test("COPY/ADD sources: shell and JSON forms, flags, variables, heredocs", () => {
+void test("COPY/ADD sources: shell and JSON forms, flags, variables, heredocs", () => {
     const text = [
         "FROM scratch",
         "ARG DIR=src",
@@ -52,13 +52,13 @@ test("COPY/ADD sources: shell and JSON forms, flags, variables, heredocs", () =>
     assert.equal(analyzeDockerfile("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY . /app\nUSER 10001\nCMD [\"x\"]\n", "D", { BASE_IMAGE: "b@sha256:" + "0".repeat(64) }).copyOnly, true);
 });
 
-test("variable expansion: defaults, alternates, quotes, escapes", () => {
+void test("variable expansion: defaults, alternates, quotes, escapes", () => {
     const vars = new Map([["A", "1"], ["E", ""]]);
     assert.equal(expand("${A}-$A-${B:-x}-${E:-y}-${E-z}-${A:+alt}-${B:+alt}", vars), "1-1-x-y--alt-");
     assert.equal(expand("'$A'\"$A\"\\$A", vars), "$A1$A");
 });
 
-test("Go filepath.Match semantics", () => {
+void test("Go filepath.Match semantics", () => {
     const cases: [string, string, boolean][] = [
         ["*.txt", "a.txt", true],
         ["*.txt", "d/a.txt", false],
@@ -82,7 +82,7 @@ test("Go filepath.Match semantics", () => {
     assert.throws(() => goMatch("[a", "a"));
 });
 
-test("property: a pattern without metacharacters matches exactly itself", () => {
+void test("property: a pattern without metacharacters matches exactly itself", () => {
     fc.assert(
         fc.property(fc.stringMatching(/^[a-z0-9._/-]{1,20}$/), fc.stringMatching(/^[a-z0-9._/-]{1,20}$/), (p, n) => {
             assert.equal(goMatch(p, n), p === n);
@@ -90,7 +90,7 @@ test("property: a pattern without metacharacters matches exactly itself", () => 
     );
 });
 
-test("COPY sources are cleaned and kept inside the context", () => {
+void test("COPY sources are cleaned and kept inside the context", () => {
     assert.equal(cleanSource("./a/../b/"), "b");
     assert.equal(cleanSource("../../etc/passwd"), "etc/passwd");
     assert.equal(cleanSource("/abs/x"), "abs/x");

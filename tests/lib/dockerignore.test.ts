@@ -5,11 +5,11 @@ import * as path from "node:path";
 import { filterFromPatterns, ignoreFileFor, parseIgnoreText } from "../../lib/dockerignore";
 import { makeTree } from "./inputs.fixtures";
 
-test("parsing: comments, blank lines, whitespace", () => {
+void test("parsing: comments, blank lines, whitespace", () => {
     assert.deepEqual(parseIgnoreText("# c\n\n  a  \r\n!b\n"), ["a", "!b"]);
 });
 
-test("matching: last match wins, ! re-includes, ** at any depth, directories exclude their contents", () => {
+void test("matching: last match wins, ! re-includes, ** at any depth, directories exclude their contents", () => {
     const f = filterFromPatterns(["docs", "!docs/keep.md", "**/*.pyc", "/README.md", "*/tmp"]);
     const cases: [string, boolean][] = [
         ["docs", true],
@@ -28,7 +28,7 @@ test("matching: last match wins, ! re-includes, ** at any depth, directories exc
     assert.equal(g.ignores("a"), true, "a later exclude wins over an earlier re-include");
 });
 
-test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>/.dockerignore; else none", () => {
+void test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>/.dockerignore; else none", () => {
     const dir = makeTree({ "Dockerfile.base.dockerignore": "*\n", ".dockerignore": "x\n", "sub/Dockerfile": "FROM scratch\n" });
     assert.equal(ignoreFileFor(dir, path.join(dir, "Dockerfile.base")), path.join(dir, "Dockerfile.base.dockerignore"));
     assert.equal(ignoreFileFor(dir, path.join(dir, "Dockerfile")), path.join(dir, ".dockerignore"));
@@ -37,7 +37,7 @@ test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>/.doc
     assert.equal(ignoreFileFor(bare, path.join(bare, "Dockerfile")), undefined);
 });
 
-test("property: the depth-pruned context walk lists exactly the files a per-path check keeps", async () => {
+void test("property: the depth-pruned context walk lists exactly the files a per-path check keeps", async () => {
     const fs = await import("node:fs");
     const fc = (await import("fast-check")).default;
     const { walkDirSync } = await import("../../lib/inputs");

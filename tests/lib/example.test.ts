@@ -28,7 +28,7 @@ function summary(p: Plan) {
     return { base: p.base.tag, app: p.app.tag, migrations: p.migrations.hash, settings: p.settings.hash, release: p.releaseId };
 }
 
-test("editing app code changes the app tag only", async () => {
+void test("editing app code changes the app tag only", async () => {
     const dir = exampleCopy();
     const before = summary(await plan(dir));
     fs.appendFileSync(path.join(dir, "records/views.py"), "\n# tweak\n");
@@ -40,7 +40,7 @@ test("editing app code changes the app tag only", async () => {
     assert.notEqual(after.release, before.release);
 });
 
-test("editing requirements/production.txt changes the base and the app tags", async () => {
+void test("editing requirements/production.txt changes the base and the app tags", async () => {
     const dir = exampleCopy();
     const before = summary(await plan(dir));
     fs.appendFileSync(path.join(dir, "requirements/production.txt"), "structlog==24.4.0\n");
@@ -50,7 +50,7 @@ test("editing requirements/production.txt changes the base and the app tags", as
     assert.equal(after.migrations, before.migrations);
 });
 
-test("adding a migration changes the migrations hash and the app tag, not the base", async () => {
+void test("adding a migration changes the migrations hash and the app tag, not the base", async () => {
     const dir = exampleCopy();
     const p0 = await plan(dir);
     fs.writeFileSync(
@@ -64,7 +64,7 @@ test("adding a migration changes the migrations hash and the app tag, not the ba
     assert.equal(p1.base.tag, p0.base.tag);
 });
 
-test("editing the README (ignored) or the app's tests changes nothing", async () => {
+void test("editing the README (ignored) or the app's tests changes nothing", async () => {
     const dir = exampleCopy();
     const before = summary(await plan(dir));
     fs.appendFileSync(path.join(dir, "README.md"), "\nMore docs.\n");
@@ -74,7 +74,7 @@ test("editing the README (ignored) or the app's tests changes nothing", async ()
     assert.deepEqual(summary(await plan(dir)), before);
 });
 
-test("settings change the settings hash and the release id, never an image tag", async () => {
+void test("settings change the settings hash and the release id, never an image tag", async () => {
     const dir = exampleCopy();
     const a = summary(await plan(dir));
     const b = summary(await plan(dir, { settings: ["DJANGO_DEBUG=true"] }));
@@ -84,7 +84,7 @@ test("settings change the settings hash and the release id, never an image tag",
     assert.notEqual(b.release, a.release);
 });
 
-test("migration globs are configurable", async () => {
+void test("migration globs are configurable", async () => {
     const dir = exampleCopy();
     const all = await plan(dir);
     const numbered = await plan(dir, { migrationGlobs: ["**/migrations/0*.py"] });
@@ -95,7 +95,7 @@ test("migration globs are configurable", async () => {
     assert.notEqual((await plan(dir)).migrations.hash, all.migrations.hash);
 });
 
-test("build args of the stack are part of the base hash", async () => {
+void test("build args of the stack are part of the base hash", async () => {
     const dir = exampleCopy();
     const a = await plan(dir);
     const b = await plan(dir, { buildArgs: ["PYTHON_IMAGE=python:3.13-slim"] });

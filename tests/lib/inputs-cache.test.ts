@@ -12,11 +12,11 @@ const cache = isolateCache();
 const EXAMPLE = path.resolve(__dirname, "../../examples/django-app");
 const stats = (): HashStats => ({ hits: 0, misses: 0, bytesRead: 0 });
 
-test("the cache lives where THINLAYER_CACHE_DIR says", () => {
+void test("the cache lives where THINLAYER_CACHE_DIR says", () => {
     assert.equal(cacheDir(), cache);
 });
 
-test("cache vs no cache: identical hashes on the example app, cold and warm", async () => {
+void test("cache vs no cache: identical hashes on the example app, cold and warm", async () => {
     const dir = path.join(tempDir(), "app");
     copyDir(EXAMPLE, dir);
     await sleep(20);
@@ -33,7 +33,7 @@ test("cache vs no cache: identical hashes on the example app, cold and warm", as
     assert.equal(s2.hits, none.files.length);
 });
 
-test("a cached entry is used across processes (saved to disk) and skipped once the file changes, even with size and mtime restored", async () => {
+void test("a cached entry is used across processes (saved to disk) and skipped once the file changes, even with size and mtime restored", async () => {
     const dir = makeTree({ "a.txt": "hello", "b.txt": "world" });
     await sleep(20);
     const first = await hashFiles(dir, ["a.txt", "b.txt"], { racyMs: 0 });
@@ -54,7 +54,7 @@ test("a cached entry is used across processes (saved to disk) and skipped once t
     assert.deepEqual(after, await hashFiles(dir, ["a.txt", "b.txt"], { cache: false }));
 });
 
-test("files changed within the racy window are not cached", async () => {
+void test("files changed within the racy window are not cached", async () => {
     const dir = makeTree({ "new.txt": "fresh" });
     await hashFiles(dir, ["new.txt"], { racyMs: 60_000 });
     const s = stats();
@@ -63,7 +63,7 @@ test("files changed within the racy window are not cached", async () => {
     assert.equal(s.misses, 1);
 });
 
-test("a corrupt cache file is ignored", async () => {
+void test("a corrupt cache file is ignored", async () => {
     const dir = makeTree({ "x.txt": "x" });
     const want = await hashFiles(dir, ["x.txt"], { cache: false });
     fs.mkdirSync(cache, { recursive: true });
@@ -72,7 +72,7 @@ test("a corrupt cache file is ignored", async () => {
     assert.deepEqual(await hashFiles(dir, ["x.txt"]), want);
 });
 
-test("large files are streamed: a 5 MiB file hashes to its sha256", async () => {
+void test("large files are streamed: a 5 MiB file hashes to its sha256", async () => {
     const dir = makeTree({});
     const buf = Buffer.alloc(5 * 1024 * 1024 + 17, 7);
     fs.writeFileSync(path.join(dir, "big.bin"), buf);

@@ -34,7 +34,7 @@ const PROJECT: Tree = {
     "README.md": "# hi\n",
 };
 
-test("same tree at two paths, created in different orders, with different umask-style modes: same hashes", async () => {
+void test("same tree at two paths, created in different orders, with different umask-style modes: same hashes", async () => {
     await fc.assert(
         fc.asyncProperty(fc.shuffledSubarray(Object.keys(PROJECT), { minLength: Object.keys(PROJECT).length }), async (order) => {
             const a = makeTree(PROJECT);
@@ -52,7 +52,7 @@ test("same tree at two paths, created in different orders, with different umask-
     );
 });
 
-test("two real git clones with umask 022 and 077 at different paths give the same hashes", async (t) => {
+void test("two real git clones with umask 022 and 077 at different paths give the same hashes", async (t) => {
     const src = makeTree(PROJECT);
     const git = (cwd: string, ...args: string[]) => {
         const r = spawnSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
@@ -75,7 +75,7 @@ test("two real git clones with umask 022 and 077 at different paths give the sam
     assert.equal(hashes[0], hashes[1]);
 });
 
-test("a context that includes .git gets a warning (its contents differ per clone)", async () => {
+void test("a context that includes .git gets a warning (its contents differ per clone)", async () => {
     const dir = makeTree({ ...PROJECT, ".dockerignore": "README.md\n", ".git/HEAD": "ref: refs/heads/main\n" });
     const b = await base(dir);
     const r = await app(dir, b.hash);
@@ -84,7 +84,7 @@ test("a context that includes .git gets a warning (its contents differ per clone
     assert.ok(!b.warnings.some((w) => w.includes(".git")));
 });
 
-test("hashFiles returns the same list whatever order paths are discovered in", async () => {
+void test("hashFiles returns the same list whatever order paths are discovered in", async () => {
     const dir = makeTree(PROJECT);
     const paths = ["app/views.py", "app/models.py", "manage.py", "requirements/base.txt"];
     const ref = await hashFiles(dir, paths, NO_CACHE);
@@ -96,7 +96,7 @@ test("hashFiles returns the same list whatever order paths are discovered in", a
     );
 });
 
-test("a rename changes the hash; a content edit changes it", async () => {
+void test("a rename changes the hash; a content edit changes it", async () => {
     const dir = makeTree(PROJECT);
     const b0 = await base(dir);
     const a0 = await app(dir, b0.hash);
@@ -108,7 +108,7 @@ test("a rename changes the hash; a content edit changes it", async () => {
     assert.notEqual((await app(dir, b0.hash)).hash, a0.hash);
 });
 
-test("mode changes other than the executable bit do not change the hash; the executable bit does", async () => {
+void test("mode changes other than the executable bit do not change the hash; the executable bit does", async () => {
     const dir = makeTree(PROJECT);
     const b0 = await base(dir);
     const h0 = (await app(dir, b0.hash)).hash;
@@ -123,7 +123,7 @@ test("mode changes other than the executable bit do not change the hash; the exe
     assert.equal((await app(dir, b0.hash)).hash, h0, "mtime is not part of the hash");
 });
 
-test("an ignored file does not change the hash; an unignored one does", async () => {
+void test("an ignored file does not change the hash; an unignored one does", async () => {
     const dir = makeTree(PROJECT);
     const b0 = await base(dir);
     const a0 = await app(dir, b0.hash);
@@ -135,7 +135,7 @@ test("an ignored file does not change the hash; an unignored one does", async ()
     assert.notEqual((await app(dir, b0.hash)).hash, a0.hash);
 });
 
-test("a file outside every base COPY source leaves the base hash alone but changes the app hash", async () => {
+void test("a file outside every base COPY source leaves the base hash alone but changes the app hash", async () => {
     const dir = makeTree(PROJECT);
     const b0 = await base(dir);
     const a0 = await app(dir, b0.hash);
@@ -145,7 +145,7 @@ test("a file outside every base COPY source leaves the base hash alone but chang
     assert.notEqual((await app(dir, b1.hash)).hash, a0.hash);
 });
 
-test("a new file inside a copied directory changes the hash, and the base hash flows into the app hash", async () => {
+void test("a new file inside a copied directory changes the hash, and the base hash flows into the app hash", async () => {
     const dir = makeTree(PROJECT);
     const b0 = await base(dir);
     const a0 = await app(dir, b0.hash);
@@ -156,7 +156,7 @@ test("a new file inside a copied directory changes the hash, and the base hash f
     assert.notEqual((await app(dir, b1.hash)).hash, a0.hash, "new base means new app");
 });
 
-test("build args, platform and FROM references are part of the base hash", async () => {
+void test("build args, platform and FROM references are part of the base hash", async () => {
     const dir = makeTree({ ...PROJECT, "Dockerfile.base": "ARG PY=python:3.12-slim\nFROM ${PY}\nARG EXTRA\nCOPY requirements/ /r/\n" });
     const h = (await base(dir)).hash;
     assert.notEqual((await base(dir, "Dockerfile.base", { EXTRA: "1" })).hash, h);
@@ -166,7 +166,7 @@ test("build args, platform and FROM references are part of the base hash", async
     assert.ok(r.warnings.some((w) => w.includes("FROM python:3.13-slim is a mutable tag")), r.warnings.join("\n"));
 });
 
-test("multi-stage: COPY --from=<stage> reads no context files; only context COPYs count", async () => {
+void test("multi-stage: COPY --from=<stage> reads no context files; only context COPYs count", async () => {
     const dir = makeTree({
         "Dockerfile.base": [
             "FROM python:3.12-slim AS build",
@@ -190,7 +190,7 @@ test("multi-stage: COPY --from=<stage> reads no context files; only context COPY
     assert.equal((await base(dir)).hash, h);
 });
 
-test("wildcard COPY follows Go filepath.Match: * stays within one path segment, [..] classes, matched dirs expand", async () => {
+void test("wildcard COPY follows Go filepath.Match: * stays within one path segment, [..] classes, matched dirs expand", async () => {
     const dir = makeTree({
         "Dockerfile.base": "FROM scratch\nCOPY requirements/*.txt conf/[ab]?.ini pkg* /x/\n",
         "requirements/base.txt": "1",
@@ -214,7 +214,7 @@ test("wildcard COPY follows Go filepath.Match: * stays within one path segment, 
     assert.notEqual((await base(dir)).hash, h);
 });
 
-test("! re-includes a file inside an excluded directory; ** matches at any depth", async () => {
+void test("! re-includes a file inside an excluded directory; ** matches at any depth", async () => {
     const dir = makeTree({
         Dockerfile: "FROM scratch\nCOPY . /app\n",
         ".dockerignore": "docs\n!docs/keep.md\n**/secret.txt\n",
@@ -228,7 +228,7 @@ test("! re-includes a file inside an excluded directory; ** matches at any depth
     assert.deepEqual(r.files.map((f) => f.path), [".dockerignore", "Dockerfile", "docs/keep.md", "src/main.py"]);
 });
 
-test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async () => {
+void test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async () => {
     const dir = makeTree({
         "Dockerfile.base": "FROM scratch\nCOPY . /x\n",
         "Dockerfile.base.dockerignore": "*\n!requirements/*.txt\n",
@@ -247,7 +247,7 @@ test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async () =
     assert.ok(r2.files.some((f) => f.path === "app.py"), "without its own ignore file the shared one applies");
 });
 
-test("remote ADD is hashed by its URL, with a warning; --checksum silences the warning", async () => {
+void test("remote ADD is hashed by its URL, with a warning; --checksum silences the warning", async () => {
     const dir = makeTree({ "Dockerfile.base": "FROM scratch\nADD https://example.com/a.tgz /a.tgz\n" });
     const r = await base(dir);
     assert.equal(r.files.length, 0);
@@ -258,7 +258,7 @@ test("remote ADD is hashed by its URL, with a warning; --checksum silences the w
     assert.ok(!(await base(dir)).warnings.some((w) => w.includes("not its content")));
 });
 
-test("a COPY source that matches nothing is an error naming Dockerfile:line and the pattern", async () => {
+void test("a COPY source that matches nothing is an error naming Dockerfile:line and the pattern", async () => {
     const dir = makeTree({ "Dockerfile.base": "FROM scratch\n\nCOPY requirements/*.txt /r/\n", "requirements/x.md": "m" });
     await assert.rejects(base(dir), (e: Error) => {
         assert.ok(e instanceof ThinlayerError);
@@ -270,14 +270,14 @@ test("a COPY source that matches nothing is an error naming Dockerfile:line and 
     await assert.rejects(base(dir2), /Dockerfile\.base:2: got COPY source "secret\.txt".*after .*\.dockerignore/);
 });
 
-test("a missing Dockerfile, or one without FROM, is an error naming its path", async () => {
+void test("a missing Dockerfile, or one without FROM, is an error naming its path", async () => {
     const dir = makeTree({ "x.txt": "x" });
     await assert.rejects(base(dir), (e: Error) => e instanceof ThinlayerError && e.message.includes(path.join(dir, "Dockerfile.base")) && /expected an existing, readable Dockerfile/.test(e.message));
     fs.writeFileSync(path.join(dir, "Dockerfile.base"), "COPY x.txt /x\n");
     await assert.rejects(base(dir), /Dockerfile\.base: got \(no FROM instruction\)/);
 });
 
-test("CRLF is not normalized: the bytes as checked out are hashed (see README)", async () => {
+void test("CRLF is not normalized: the bytes as checked out are hashed (see README)", async () => {
     const dir = makeTree({ ...PROJECT, "app/views.py": "a\nb\n" });
     const b = await base(dir);
     const lf = (await app(dir, b.hash)).hash;
@@ -285,7 +285,7 @@ test("CRLF is not normalized: the bytes as checked out are hashed (see README)",
     assert.notEqual((await app(dir, b.hash)).hash, lf);
 });
 
-test("symlinks are hashed as links (by target), not followed", async () => {
+void test("symlinks are hashed as links (by target), not followed", async () => {
     const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", "real.txt": "r", "link.txt": { symlink: "real.txt" } });
     const r = await computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, "Dockerfile"), buildArgs: {}, platform: PLATFORM }, NO_CACHE);
     const h = r.hash;
@@ -295,7 +295,7 @@ test("symlinks are hashed as links (by target), not followed", async () => {
     assert.equal(r2.files.find((f) => f.path === "link.txt")?.sha256, r.files.find((f) => f.path === "link.txt")?.sha256);
 });
 
-test("the app hash is copy-only when the app Dockerfile only copies onto ${BASE_IMAGE}", async () => {
+void test("the app hash is copy-only when the app Dockerfile only copies onto ${BASE_IMAGE}", async () => {
     const dir = makeTree(PROJECT);
     const b = await base(dir);
     assert.equal((await app(dir, b.hash)).copyOnly, true);

@@ -9,7 +9,7 @@ import { isolateCache } from "./inputs.fixtures";
 isolateCache();
 const REPO = path.resolve(__dirname, "../..");
 
-test("the uat plan: tags from hashes, the base reads only the requirement files, the app only app code", async () => {
+void test("the uat plan: tags from hashes, the base reads only the requirement files, the app only app code", async () => {
     const cfg = loadStackConfig(REPO, "uat");
     const p = await computePlan(cfg, { cache: false });
     assert.equal(p.stack, "uat");
@@ -32,7 +32,7 @@ test("the uat plan: tags from hashes, the base reads only the requirement files,
     assert.match(p.releaseId, /^rel-[0-9a-f]{12}$/);
 });
 
-test("uat and prod share images (same code) but not settings or release ids", async () => {
+void test("uat and prod share images (same code) but not settings or release ids", async () => {
     const [u, pr] = await Promise.all([computePlan(loadStackConfig(REPO, "uat")), computePlan(loadStackConfig(REPO, "prod"))]);
     assert.equal(u.base.tag, pr.base.tag);
     assert.equal(u.app.tag, pr.app.tag);
@@ -40,7 +40,7 @@ test("uat and prod share images (same code) but not settings or release ids", as
     assert.notEqual(u.releaseId, pr.releaseId);
 });
 
-test("the plan is the same with and without the cache", async () => {
+void test("the plan is the same with and without the cache", async () => {
     const cfg = loadStackConfig(REPO, "uat");
     const a = await computePlan(cfg, { cache: false });
     const b = await computePlan(cfg, { cache: true });
