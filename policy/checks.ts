@@ -54,7 +54,7 @@ export function imageDigestProblems(type: string, props: Props): string[] {
 export function readinessProblems(props: Props): string[] {
     return containersOf(props).flatMap(({ c, cn }) =>
         c.readinessProbe === undefined || c.readinessProbe === null
-            ? [`${cn} has no readinessProbe; required so a rolling update only sends traffic to pods that answer. Fix: add an HTTP readinessProbe on the health path.`]
+            ? [`${cn} has no readinessProbe; required so a rolling update replaces old pods only once new ones are ready (and, behind a Service, sends traffic only to pods that answer). Fix: add a readinessProbe (HTTP on the health path for web; an exec check for workers).`]
             : [],
     );
 }

@@ -94,10 +94,36 @@ const deploymentPolicy = (name: string, description: string, enforcementLevel: "
         report(check(args.props as Props), reportViolation)),
 });
 
-export const deploymentReadinessProbe = deploymentPolicy("deployment-readiness-probe", "Every Deployment container has a readiness probe.", "mandatory", readinessProblems);
 export const deploymentResources = deploymentPolicy("deployment-requests-limits", "Every Deployment container has CPU and memory requests and a memory limit.", "mandatory", resourcesProblems);
 export const deploymentNonRoot = deploymentPolicy("deployment-non-root", "Every Deployment container runs as non-root.", "mandatory", nonRootProblems);
 export const deploymentCpuLimit = deploymentPolicy("deployment-cpu-limit", "Every Deployment container has a CPU limit.", "advisory", cpuLimitProblems);
+
+/**
+ * Readiness probes: mandatory where they gate traffic (Deployments a Service selects), advisory for
+ * workers, where a probe only delays the rollout until the process is up and a cheap, meaningful
+ * probe is not always available (e.g. `celery inspect ping` starts a Python process per check).
+ */
+export const webReadinessProbe: StackValidationPolicy = {
+    name: "web-readiness-probe",
+    description: "Every container of a Deployment behind a Service has a readiness probe.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, reportViolation) => {
+        for (const d of servedDeployments(args.resources.map(toStackResource))) report(readinessProblems(d.props), reportViolation, d.urn);
+    },
+};
+
+export const workerReadinessProbe: StackValidationPolicy = {
+    name: "worker-readiness-probe",
+    description: "Every container of a Deployment no Service selects (a worker) has a readiness probe.",
+    enforcementLevel: "advisory",
+    validateStack: (args, reportViolation) => {
+        const resources = args.resources.map(toStackResource);
+        const served = new Set(servedDeployments(resources).map((d) => d.urn));
+        for (const d of resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment" && !served.has(r.urn))) {
+            report(readinessProblems(d.props), reportViolation, d.urn);
+        }
+    },
+};
 
 export const webZeroUnavailable: StackValidationPolicy = {
     name: "web-zero-unavailable",
@@ -133,7 +159,8 @@ export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> =
     ecrImmutableTags,
     ecrLifecycleKeepsReleases,
     ecrRepositoryHasLifecycle,
-    deploymentReadinessProbe,
+    webReadinessProbe,
+    workerReadinessProbe,
     deploymentResources,
     deploymentNonRoot,
     deploymentCpuLimit,

@@ -104,7 +104,8 @@ test("the pack has a unique name per policy, and mandatory/advisory as documente
         "ecr-immutable-tags": "mandatory",
         "ecr-lifecycle-keeps-releases": "mandatory",
         "ecr-repository-has-lifecycle": "mandatory",
-        "deployment-readiness-probe": "mandatory",
+        "web-readiness-probe": "mandatory",
+        "worker-readiness-probe": "advisory",
         "deployment-requests-limits": "mandatory",
         "deployment-non-root": "mandatory",
         "deployment-cpu-limit": "advisory",
@@ -164,8 +165,11 @@ test("ecr-repository-has-lifecycle: a repository without a lifecycle policy fail
     assert.equal(vs[0].urn, "urn:repo:app");
 });
 
-test("deployment-readiness-probe: a container without one fails", async () => {
-    await expectOnly("deployment-readiness-probe", "mandatory",
+test("readiness probes: mandatory on the Deployment behind the Service, advisory on a worker", async () => {
+    await expectOnly("web-readiness-probe", "mandatory",
+        await violationsAfter("web", "kubernetes:apps/v1:Deployment", (p) => { delete p.spec.template.spec.containers[0].readinessProbe; }),
+        /Deployment emr-uat\/web: container "web" has no readinessProbe/);
+    await expectOnly("worker-readiness-probe", "advisory",
         await violationsAfter("worker-celery", "kubernetes:apps/v1:Deployment", (p) => { delete p.spec.template.spec.containers[0].readinessProbe; }),
         /Deployment emr-uat\/worker-celery: container "celery" has no readinessProbe/);
 });
