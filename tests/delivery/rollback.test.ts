@@ -145,10 +145,10 @@ test("thinlayer rollback --steps 1 (CLI): prints the chosen release and the next
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`current:  ${REL.c.id}  update 6 \\(2026-11-19T11:20:00Z\\) commit 7c1c97df17c0`));
     assert.match(r.stdout, new RegExp(`rollback: ${REL.b.id}  update 4 `));
-    assert.match(r.stdout, /settings change \(the ConfigMap is replaced, pods restart with them\):\n  ~ DJANGO_LOG_LEVEL: DEBUG -> INFO\n/);
-    assert.match(r.stdout, /\nnext: pulumi up --stack uat   \(one Deployment update per process, no build/);
+    assert.match(r.stdout, /settings change \(the ConfigMap is replaced, pods restart with them\):\n {2}~ DJANGO_LOG_LEVEL: DEBUG -> INFO\n/);
+    assert.match(r.stdout, /\nnext: pulumi up --stack uat {3}\(one Deployment update per process, no build/);
     const text = fs.readFileSync(file, "utf8");
-    assert.match(text, /^# uat: owned by the EMR team\nconfig:\n  # one replica is enough for testers\n/);
+    assert.match(text, /^# uat: owned by the EMR team\nconfig:\n {2}# one replica is enough for testers\n/);
     const cfg = loadStackConfig(dir, "uat");
     assert.equal(cfg.releaseImage, REL.b.ref);
     assert.deepEqual(cfg.settings, { DJANGO_DEBUG: "false", DJANGO_ALLOWED_HOSTS: "emr-uat.example.com", DJANGO_LOG_LEVEL: "INFO" });
@@ -159,7 +159,7 @@ test("thinlayer rollback --steps 1 (CLI): prints the chosen release and the next
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stdout, /cleared the rollback pin \(thinlayer:releaseImage\)/);
     assert.match(c.stdout, /thinlayer:settings stay as they are/);
-    assert.match(c.stdout, /next: pulumi up --stack uat   \(builds from source again\)/);
+    assert.match(c.stdout, /next: pulumi up --stack uat {3}\(builds from source again\)/);
     assert.equal(loadStackConfig(dir, "uat").releaseImage, "");
     assert.equal(loadStackConfig(dir, "uat").settings.DJANGO_LOG_LEVEL, "INFO");
 });
