@@ -15,7 +15,7 @@ import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
-import { tagExists, type EnsureAction } from "../lib/ensure";
+import { tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
 import { check, HASH_RE } from "./problems";
 
@@ -103,7 +103,12 @@ function ensure(parent: pulumi.Resource, name: string, kind: "base" | "app", arg
         // Replacement (a new ensure run) exactly when what the image is made of changes.
         triggers: [args.hash, args.repositoryUrl, platform],
     }, { parent });
-    const result = pulumi.all([command.stdout, args.repositoryUrl]).apply(([stdout, repository]) => parseEnsureOutput(stdout, { repository, tag: args.tag }));
+    // In preview the provider runs nothing: a new or replaced Command has no stdout yet. The result
+    // is then unknown (as Pulumi shows it), never a parse error.
+    const result = pulumi.all([command.stdout, args.repositoryUrl]).apply(([stdout, repository]) =>
+        pulumi.runtime.isDryRun() && (stdout ?? "").trim() === "" ? undefined : parseEnsureOutput(stdout, { repository, tag: args.tag }));
+    const field = <K extends keyof EnsureResult>(k: K): pulumi.Output<EnsureResult[K]> =>
+        result.apply((r): pulumi.Input<EnsureResult[K]> => (r === undefined ? (pulumi.output(pulumi.unknown) as pulumi.Output<EnsureResult[K]>) : r[k])) as pulumi.Output<EnsureResult[K]>;
 
     const checkRegistry = args.checkRegistry ?? pulumi.runtime.isDryRun();
     const registryStatus: pulumi.Output<RegistryStatus> = checkRegistry
@@ -117,9 +122,9 @@ function ensure(parent: pulumi.Resource, name: string, kind: "base" | "app", arg
         })
         : pulumi.output<RegistryStatus>("not-checked");
     return {
-        imageRef: result.ref,
-        digest: result.digest,
-        action: result.action,
+        imageRef: field("ref"),
+        digest: field("digest"),
+        action: field("action"),
         registryStatus,
         command,
     };

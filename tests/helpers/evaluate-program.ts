@@ -8,7 +8,7 @@
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { programMocks, type MockOptions } from "./mocks";
+import { programMocks, UNKNOWN, type MockOptions } from "./mocks";
 
 export interface EvalRequest {
     projectDir: string;
@@ -46,10 +46,22 @@ function resolve<T>(o: pulumi.Output<T>): Promise<T> {
     return new Promise((r) => o.apply((v) => { r(v); return v; }));
 }
 
+/** A value with its Outputs resolved; unknown ones (preview) become UNKNOWN. */
+async function known(v: unknown): Promise<unknown> {
+    if (pulumi.Output.isInstance(v)) {
+        // isKnown is internal to the SDK but present on every Output; it is what the engine reads.
+        if (!(await (v as unknown as { isKnown: Promise<boolean> }).isKnown)) return UNKNOWN;
+        return known(await resolve(v));
+    }
+    if (Array.isArray(v)) return Promise.all(v.map(known));
+    if (v !== null && typeof v === "object") return Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await known(x)])));
+    return v;
+}
+
 async function main(): Promise<void> {
     const req = JSON.parse(process.env.THINLAYER_EVAL ?? "{}") as EvalRequest;
     const inputsByKey = new Map<string, { inputs: Record<string, unknown>; custom: boolean; provider?: string }>();
-    const mocks = programMocks(req.mocks);
+    const mocks = programMocks({ ...(req.mocks ?? {}), preview: req.preview ?? false });
     await pulumi.runtime.setMocks({
         call: (a) => mocks.call(a),
         async newResource(a) {
@@ -64,7 +76,8 @@ async function main(): Promise<void> {
         (pulumi.log as any)[level] = (msg: string, ...rest: unknown[]) => { logs.push(`${level}: ${msg}`); return (orig as any)(msg, ...rest); };
     }
     const pending: Promise<Omit<RecordedResource, "inputs" | "custom">>[] = [];
-    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
+    let programOutputs: Record<string, unknown> | undefined;
+    await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((t) => {
             const deps = t.opts.dependsOn;
             pending.push((async () => ({
@@ -80,18 +93,22 @@ async function main(): Promise<void> {
         // Pulumi loads the program module and, when it exports a function, awaits it for the outputs.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const program = require(path.join(req.projectDir, "index.ts"));
-        return typeof program === "function" ? await program() : program;
+        programOutputs = typeof program === "function" ? await program() : program;
+        return programOutputs;
     });
     await pulumi.runtime.disconnect();
+    // Each output on its own, so one unknown (in preview) does not hide the others.
+    const shown: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(programOutputs ?? {})) shown[k] = await known(v);
     const meta = await Promise.all(pending);
     const resources: RecordedResource[] = meta.map((m) => {
         const rec = inputsByKey.get(`${m.type}::${m.name}`);
         return { ...m, custom: rec?.custom ?? false, inputs: rec?.inputs ?? {}, provider: rec?.provider };
     });
-    process.stdout.write(JSON.stringify({ resources, outputs: outputs ?? {}, logs }) + "\n");
+    process.stdout.write(JSON.stringify({ resources, outputs: shown, logs }) + "\n");
 }
 
-main().then(
+if (require.main === module) main().then(
     () => process.exit(0),
     (e: unknown) => {
         process.stderr.write(`evaluate-program: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

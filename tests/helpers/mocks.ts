@@ -17,6 +17,9 @@ import { execFile } from "node:child_process";
 import * as crypto from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
 
+/** How the diff harness shows an output that is unknown (preview). */
+export const UNKNOWN = "<unknown>";
+
 export const ACCOUNT = "123456789012";
 export const REGION = "eu-west-1";
 
@@ -46,6 +49,8 @@ export function fakeEnsureStdout(commandLine: string): string {
 }
 
 export interface MockOptions {
+    /** Model `pulumi preview`: a Command's create runs nothing, so it has no stdout yet. */
+    preview?: boolean;
     /** Run each local.Command's `create` for real (sh -c, in its dir) and return its real stdout. */
     runCommands?: boolean;
     /** Extra environment for commands run for real (e.g. DOCKER_CONFIG). */
@@ -76,7 +81,7 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                 state.arn = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${inputs.name}`;
                 state.registryId = ACCOUNT;
             } else if (args.type === "command:local:Command") {
-                state.stdout = opts.runCommands ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) }) : fakeEnsureStdout(inputs.create);
+                state.stdout = opts.preview ? "" : opts.runCommands ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) }) : fakeEnsureStdout(inputs.create);
                 state.stderr = "";
             } else if (args.type.startsWith("kubernetes:") && args.custom && !args.type.startsWith("pulumi:providers:") && inputs.metadata?.name === undefined) {
                 const suffix = fakeDigest(JSON.stringify(inputs)).slice(7, 15);
@@ -116,7 +121,7 @@ export interface SeenResource {
  */
 export async function installMocks(pulumiModule: typeof pulumi, opts: MockOptions & { preview?: boolean; stack?: string } = {}): Promise<SeenResource[]> {
     const seen: SeenResource[] = [];
-    const mocks = programMocks(opts);
+    const mocks = programMocks({ ...opts, preview: opts.preview ?? false });
     await pulumiModule.runtime.setMocks({
         call: (a) => mocks.call(a),
         newResource: (a) => {
