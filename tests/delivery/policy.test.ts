@@ -5,6 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { policies } from "../../policy/policies";
 import { analyzeAll, HarnessResource, Violation } from "./policy-harness";
 
@@ -240,4 +242,11 @@ test("a policy disabled by pack config does not run", async () => {
     (rs.find((r) => r.name === "app-repository")!.props as Mutable).imageTagMutability = "MUTABLE";
     assert.equal((await analyzeAll(policies, rs)).length, 1);
     assert.deepEqual(await analyzeAll(policies, rs, { "ecr-immutable-tags": { enforcementLevel: "disabled" } }), []);
+});
+
+test("the README's policy table lists exactly the pack's policies, with their enforcement levels", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "../../README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("<!-- section:delivery -->"), readme.indexOf("<!-- /section:delivery -->"));
+    const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (mandatory|advisory) \|/gm)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(rows, policies.map((p) => [p.name, p.enforcementLevel]));
 });
