@@ -41,7 +41,7 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
         try {
             found = await docker.getRegistryImage({ name }, opts);
         } catch (e) {
-            const why = (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
+            const why = (e instanceof Error ? e.message : String(e)).split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ").slice(0, 300);
             throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
                 "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)");
         }

@@ -96,7 +96,11 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                     return { name: a.name, repositoryUrl: ecrUrl(a.name), arn: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${a.name}`, registryId: ACCOUNT };
                 case "docker:index/getRegistryImage:getRegistryImage": {
                     const name = String(a.name);
-                    if ((opts.absentImages ?? []).includes(name)) throw new Error(`Got error when attempting to fetch image version ${name} from registry: 404 MANIFEST_UNKNOWN`);
+                    if ((opts.absentImages ?? []).includes(name)) {
+                        // Shaped like the gRPC error the engine returns for a failed invoke (the SDK reads `details`).
+                        const msg = `Got error when attempting to fetch image version ${name} from registry: 404 MANIFEST_UNKNOWN`;
+                        throw Object.assign(new Error(msg), { code: 2, details: msg });
+                    }
                     const digest = opts.registryImages?.[name] ?? (/@(sha256:[a-f0-9]{64})$/.exec(name)?.[1] ?? fakeDigest(name));
                     return { id: name, name, sha256Digest: digest, insecureSkipVerify: false };
                 }

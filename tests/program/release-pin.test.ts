@@ -1,0 +1,64 @@
+/**
+ * The rollback pin as the program honours it: no build resources, the pinned image resolved to a
+ * digest through @pulumi/docker's getRegistryImage, a clear error when the image is gone.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyExampleApp, evaluateProgram } from "../helpers/diff";
+import { ecrUrl } from "../helpers/mocks";
+
+const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
+const DIGEST = `sha256:${"5".repeat(64)}`;
+
+test("a tag pin: no image builds, the workloads run the tag's digest, the migration Job keeps its key", async () => {
+    const app = copyExampleApp();
+    try {
+        const source = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
+        const pinned = await evaluateProgram({
+            stack: "uat", config: { appDir: app.dir, releaseImage: "app-0123456789ab" }, secrets: SECRETS,
+            mocks: { registryImages: { [`${ecrUrl("thinlayer/app")}:app-0123456789ab`]: DIGEST } },
+        });
+        assert.deepEqual(pinned.resources.filter((r) => r.type.startsWith("thinlayer:image:") || r.type === "command:local:Command"), []);
+        assert.equal(pinned.outputs.appImageRef, `${ecrUrl("thinlayer/app")}@${DIGEST}`);
+        assert.equal(pinned.outputs.pinned, true);
+        assert.deepEqual(pinned.outputs.builtOrReused, { base: "pinned", app: "pinned" });
+        for (const name of ["app-web", "app-worker-celery"]) {
+            const d = pinned.resources.find((r) => r.name === name)?.inputs as any;
+            assert.equal(d.spec.template.spec.containers[0].image, `${ecrUrl("thinlayer/app")}@${DIGEST}`);
+        }
+        assert.equal(pinned.outputs.migrationJob, source.outputs.migrationJob);
+        // The repositories stay as they are: pinning never touches what the registry keeps.
+        const repos = (e: typeof source) => JSON.stringify(e.resources.filter((r) => r.type.startsWith("aws:")));
+        assert.equal(repos(pinned), repos(source));
+    } finally {
+        app.cleanup();
+    }
+});
+
+test("a digest pin is checked against the registry and deployed as is", async () => {
+    const app = copyExampleApp();
+    try {
+        const ref = `${ecrUrl("thinlayer/app")}@${DIGEST}`;
+        const pinned = await evaluateProgram({ stack: "prod", config: { appDir: app.dir, releaseImage: ref }, secrets: SECRETS });
+        assert.equal(pinned.outputs.appImageRef, ref);
+    } finally {
+        app.cleanup();
+    }
+});
+
+test("a pinned image the registry no longer has fails the evaluation (preview included) with the fix", async () => {
+    const app = copyExampleApp();
+    try {
+        const name = `${ecrUrl("thinlayer/app")}:app-0123456789ab`;
+        await assert.rejects(
+            evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, releaseImage: "app-0123456789ab" }, secrets: SECRETS, mocks: { absentImages: [name] } }),
+            (e: Error) => {
+                assert.match(e.message, /thinlayer:releaseImage: got "app-0123456789ab"; expected an image present in the registry; looking up 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/thinlayer\/app:app-0123456789ab failed: .*MANIFEST_UNKNOWN/);
+                assert.match(e.message, /Fix: pin a release still inside the lifecycle window \(`thinlayer rollback --steps N`\), or build from source \(`thinlayer rollback --clear`\)/);
+                return true;
+            },
+        );
+    } finally {
+        app.cleanup();
+    }
+});
