@@ -37,7 +37,7 @@ function pinWithCli(release: string, scenario = "uat"): Record<string, unknown> 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-pin-"));
     try {
         for (const f of ["Pulumi.yaml", "Pulumi.uat.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
-        const r = spawnSync(process.execPath, ["--import", "tsx", path.join(PROJECT_DIR, "bin/thinlayer.ts"), "rollback", "--project", dir, "--stack", "uat", "--to", release,
+        const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin/thinlayer.js"), "rollback", "--project", dir, "--stack", "uat", "--to", release,
             "--history-file", path.join(fixtures, scenario, "history.json"), "--exports-dir", path.join(fixtures, scenario, "exports")], { encoding: "utf8", cwd: PROJECT_DIR });
         assert.equal(r.status, 0, r.stderr);
         return readStackFile(dir, "uat");

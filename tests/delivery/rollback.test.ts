@@ -49,13 +49,9 @@ function tempProject(): string {
     return dir;
 }
 
-/**
- * The CLI as `npm run thinlayer -- rollback …` runs it (tsx + bin/thinlayer.ts), as a subprocess.
- * (Not bin/thinlayer.js: at the time of writing its `require("tsx/cjs")` does not hook the
- * dispatcher's dynamic `import()` of lib/cli/*, reported to the lead.)
- */
+/** The CLI as users run it: the real entry point (bin/thinlayer.js), as a subprocess. */
 function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
-    return spawnSync(process.execPath, ["--import", "tsx", path.join(root, "bin/thinlayer.ts"), "rollback", ...args], { encoding: "utf8", env, cwd: root });
+    return spawnSync(process.execPath, [path.join(root, "bin/thinlayer.js"), "rollback", ...args], { encoding: "utf8", env, cwd: root });
 }
 
 test("the history parser reads the recorded shape, newest first, and finds the successful updates", async () => {
