@@ -16,6 +16,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { readStackFile } from "../../lib/config";
+import { releaseFromOutputs } from "../../lib/rollback";
 import { changeSet, copyExampleApp, diffEvaluations, evaluateProgram, PROJECT_DIR, type EvalResult } from "../helpers/diff";
 
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=s3cret-a", "DATABASE_URL=postgres://emr:pw@db/emr"] };
@@ -64,6 +65,15 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             assert.equal(b.outputs.pinned, true);
             assert.deepEqual(b.outputs.builtOrReused, { base: "pinned", app: "pinned" });
             assert.equal(b.outputs.releaseId, undefined, "a pinned update reports no release id (rollback carries it over from history)");
+            // The stack outputs are what `thinlayer rollback` reads back from `pulumi stack export`.
+            const built = releaseFromOutputs(a.outputs);
+            const pinnedRelease = releaseFromOutputs(b.outputs);
+            assert.ok(typeof built === "object" && typeof pinnedRelease === "object", `${built} / ${pinnedRelease}`);
+            assert.equal(built.appImageRef, a.outputs.appImageRef);
+            assert.equal(built.releaseId, a.outputs.releaseId);
+            assert.deepEqual(built.settings, a.outputs.settings);
+            assert.equal(pinnedRelease.appImageRef, REL_A.ref);
+            assert.equal(pinnedRelease.settingsHash, built.settingsHash, "same settings, same hash: the same release as any update that ran this digest with them");
         } finally {
             app.cleanup();
         }

@@ -30,7 +30,7 @@ const steps = (wf: Workflow) => Object.values(wf.jobs).flatMap((j) => j.steps);
 const usesOf = (wf: Workflow, action: string) => steps(wf).filter((s) => s.uses?.split("@")[0] === action);
 
 /**
- * Inputs each action we use declares in its action.yml, at the major version we pin
+ * Inputs (a subset, covering what we use) each action declares in its action.yml, at the major version we pin
  * (pulumi/actions v6: action.yml at 4ddd432; aws-actions/configure-aws-credentials v4;
  * actions/setup-node v4; actions/checkout v4). A misspelt input is ignored by GitHub with only a
  * warning, so this is checked here.
