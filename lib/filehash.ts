@@ -29,12 +29,16 @@ export interface FileHashOptions {
     concurrency?: number;
     /** Racy window in ms (default 1000): files changed this recently are not cached. */
     racyMs?: number;
+    /** Worker threads for reading (default: one per CPU, at most `concurrency`; 1 = this thread). */
+    threads?: number;
 }
 
 export interface HashStats {
     hits: number;
     misses: number;
     bytesRead: number;
+    /** Worker threads used for reading (0: read on the calling thread). */
+    workers?: number;
 }
 
 type CacheEntry = [size: number, mtimeMs: number, ctimeMs: number, exec: 0 | 1, sha256: string];
@@ -164,8 +168,10 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
     }
     const readStart = Date.now();
     const bytes = misses.reduce((n, m) => n + m.st.size, 0);
-    const workers = Math.min(concurrency, os.availableParallelism(), Math.ceil(misses.length / 64));
-    const results = bytes >= WORKER_MIN_BYTES && workers > 1 ? await hashInWorkers(misses.map((m) => m.abs), workers) : misses.map((m) => hashSync(m.abs));
+    const workers = opts.threads ?? Math.min(concurrency, os.availableParallelism(), Math.ceil(misses.length / 64));
+    const threaded = bytes >= WORKER_MIN_BYTES && workers > 1;
+    if (stats) stats.workers = threaded ? workers : 0;
+    const results = threaded ? await hashInWorkers(misses.map((m) => m.abs), workers) : misses.map((m) => hashSync(m.abs));
     for (let k = 0; k < misses.length; k++) {
         const { i, st, key } = misses[k];
         const [sha, size] = results[k];

@@ -96,3 +96,7 @@ void test("COPY sources are cleaned and kept inside the context", () => {
     assert.equal(cleanSource("/abs/x"), "abs/x");
     assert.equal(cleanSource("."), "");
 });
+
+void test("a malformed COPY is an input error naming file:line", () => {
+    assert.throws(() => analyzeDockerfile("FROM scratch\n\nCOPY onlyone\n", "app/Dockerfile", {}), /app\/Dockerfile:3: got a malformed COPY; expected COPY \[--chown=…\] <src>\.\.\. <dest>/);
+});

@@ -81,3 +81,23 @@ void test("large files are streamed: a 5 MiB file hashes to its sha256", async (
     assert.equal(f.sha256, createHash("sha256").update(buf).digest("hex"));
     assert.equal(f.size, buf.length);
 });
+
+void test("worker-thread and same-thread hashing agree (40 MiB crosses the worker threshold; a 3 MiB file spans chunks)", async () => {
+    const dir = makeTree({});
+    const names: string[] = [];
+    for (let i = 0; i < 300; i++) {
+        const name = `d${i % 3}/f${i}.bin`;
+        fs.mkdirSync(path.join(dir, `d${i % 3}`), { recursive: true });
+        fs.writeFileSync(path.join(dir, name), Buffer.alloc(i === 7 ? 3 * 1024 * 1024 + 7 : 128 * 1024 + i, i));
+        names.push(name);
+    }
+    const st1 = stats();
+    const st2 = stats();
+    const threaded = await hashFiles(dir, names, { cache: false, threads: 2 }, st1);
+    const single = await hashFiles(dir, names, { cache: false, threads: 1 }, st2);
+    assert.equal(st1.workers, 2);
+    assert.equal(st2.workers, 0);
+    assert.deepEqual(threaded, single);
+    const { createHash } = await import("node:crypto");
+    assert.equal(threaded.find((f) => f.path === "d1/f7.bin")?.sha256, createHash("sha256").update(Buffer.alloc(3 * 1024 * 1024 + 7, 7)).digest("hex"));
+});
