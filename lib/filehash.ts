@@ -1,8 +1,8 @@
 /**
- * Content hashes of files: streamed in fixed-size chunks with bounded concurrency (memory is
- * `concurrency x CHUNK`, whatever the file sizes), with an optional stat cache.
+ * Content hashes of files: read in fixed-size chunks on a bounded number of worker threads (memory
+ * is `threads x CHUNK` plus per-file metadata, whatever the file sizes), with an optional stat cache.
  *
- * The cache maps (device, inode) to (size, mtime ns, ctime ns, executable, sha256). An entry is
+ * The cache maps (device, inode) to (size, mtimeMs, ctimeMs, executable, sha256). An entry is
  * used only when all of these still match the file's lstat, so an edit (which always moves ctime)
  * means a re-read. Files whose ctime is within `racyMs` of the moment they were read are not
  * cached ("racily clean" in git's terms: a second write inside the same timestamp tick would be
