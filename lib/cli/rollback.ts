@@ -181,18 +181,27 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
 
 /**
  * The releases of the successful updates, reading each distinct release's outputs once
- * (updates with the same commit and config share a release; see releaseSignature).
+ * (updates with the same commit and config share a release; see releaseSignature). Exports are
+ * started newest first, at most `concurrency` at a time (each is a backend round trip).
  */
-export async function deployedReleases(history: HistoryEntry[], source: HistorySource): Promise<DeployedRelease[]> {
-    const bySignature = new Map<string, Promise<ReturnType<typeof releaseFromOutputs>>>();
-    const out: DeployedRelease[] = [];
-    for (const e of successfulUpdates(history)) {
-        const sig = releaseSignature(e);
-        if (!bySignature.has(sig)) {
-            bySignature.set(sig, source.exportOf(e.version).then((text) => releaseFromOutputs(stackOutputsFromExport(text, `export of update ${e.version}`))));
+export async function deployedReleases(history: HistoryEntry[], source: HistorySource, concurrency = 4): Promise<DeployedRelease[]> {
+    const updates = successfulUpdates(history);
+    const firstOf = new Map<string, HistoryEntry>();
+    for (const e of updates) if (!firstOf.has(releaseSignature(e))) firstOf.set(releaseSignature(e), e);
+    const queue = [...firstOf.entries()];
+    const releases = new Map<string, ReturnType<typeof releaseFromOutputs>>();
+    const worker = async () => {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+            const [sig, e] = next;
+            const text = await source.exportOf(e.version);
+            releases.set(sig, releaseFromOutputs(stackOutputsFromExport(text, `export of update ${e.version}`)));
         }
-        const r = await bySignature.get(sig)!;
-        if (typeof r === "string") continue; // an update before the program exported releases
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+    const out: DeployedRelease[] = [];
+    for (const e of updates) {
+        const r = releases.get(releaseSignature(e));
+        if (r === undefined || typeof r === "string") continue; // an update before the program exported releases
         out.push({
             ...r,
             version: e.version,
