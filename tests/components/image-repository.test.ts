@@ -1,4 +1,5 @@
 /** ImageRepository under the mocked engine: children, parents, inputs; owned vs looked up. */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
@@ -12,7 +13,7 @@ before(async () => {
     seen = await installMocks(pulumi);
 });
 
-test("create: an IMMUTABLE, encrypted, scanned repository and its lifecycle policy, children of the component", async () => {
+void test("create: an IMMUTABLE, encrypted, scanned repository and its lifecycle policy, children of the component", async () => {
     const repo = new ImageRepository("app", { repositoryName: "thinlayer/app", tagPrefix: "app-", keepTaggedImages: 30 });
     assert.equal(await valueOf(repo.repositoryUrl), ecrUrl("thinlayer/app"));
     const urn = await valueOf(repo.repository!.urn);
@@ -30,14 +31,14 @@ test("create: an IMMUTABLE, encrypted, scanned repository and its lifecycle poli
     assert.deepEqual(policy.rules[1].selection.tagPrefixList, ["app-"]);
 });
 
-test("existing: looked up by name, nothing created", async () => {
+void test("existing: looked up by name, nothing created", async () => {
     const repo = new ImageRepository("base", { repositoryName: "thinlayer/base", tagPrefix: "deps-", mode: "existing" });
     assert.equal(await valueOf(repo.repositoryUrl), ecrUrl("thinlayer/base"));
     assert.equal(repo.repository, undefined);
     assert.deepEqual(seen.filter((x) => x.type.startsWith("aws:") && x.name.startsWith("base-")), []);
 });
 
-test("bad args: a pulumi.ResourceError with the validator's message", async () => {
+void test("bad args: a pulumi.ResourceError with the validator's message", async () => {
     assert.throws(() => new ImageRepository("bad", { repositoryName: "UPPER", tagPrefix: "app-" }), (e: unknown) => {
         assert.ok(e instanceof pulumi.ResourceError);
         assert.match((e as Error).message, /^repositoryName: got "UPPER"; expected an ECR repository name/);
@@ -45,7 +46,7 @@ test("bad args: a pulumi.ResourceError with the validator's message", async () =
     });
 });
 
-test("isEcrRegistry: empty or an ECR host", () => {
+void test("isEcrRegistry: empty or an ECR host", () => {
     assert.equal(isEcrRegistry(""), true);
     assert.equal(isEcrRegistry("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), true);
     assert.equal(isEcrRegistry("127.0.0.1:5000"), false);

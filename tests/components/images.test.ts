@@ -26,7 +26,7 @@ before(async () => {
     seen = await installMocks(pulumi);
 });
 
-test("BaseImage: one local.Command child running `thinlayer ensure base`, triggered by hash, repository and platform", async () => {
+void test("BaseImage: one local.Command child running `thinlayer ensure base`, triggered by hash, repository and platform", async () => {
     const img = new BaseImage("base", {
         projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: `${REPO}/base`,
         hash: BH, tag: `deps-${BH.slice(0, 12)}`, buildArgs: { PIP_INDEX: "https://pypi.example/simple", A: "1" }, builder: "buildah",
@@ -44,7 +44,7 @@ test("BaseImage: one local.Command child running `thinlayer ensure base`, trigge
     assert.match(urn, /::thinlayer:image:BaseImage::base$/);
 });
 
-test("AppImage: `thinlayer ensure app` with the base ref and base hash", async () => {
+void test("AppImage: `thinlayer ensure app` with the base ref and base hash", async () => {
     const baseRef = `${REPO}/base@sha256:${"3".repeat(64)}`;
     const img = new AppImage("app", {
         projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), repositoryUrl: pulumi.output(`${REPO}/app`),
@@ -58,19 +58,19 @@ test("AppImage: `thinlayer ensure app` with the base ref and base hash", async (
     assert.match(await valueOf(img.imageRef), new RegExp(`^${REPO.replace(/\./g, "\\.")}/app@sha256:[a-f0-9]{64}$`));
 });
 
-test("the command line does not depend on where the project is checked out", () => {
+void test("the command line does not depend on where the project is checked out", () => {
     const opts = (root: string) => ({ image: "base" as const, context: path.join(root, "app"), dockerfile: path.join(root, "app", "Dockerfile.base"), repository: "r/x", expectTag: "deps-x" });
     assert.equal(ensureCommandLine("/home/a/src/proj", opts("/home/a/src/proj")), ensureCommandLine("/ci/work/proj", opts("/ci/work/proj")));
 });
 
-test("shellQuote: what sh reads back is the original argument", () => {
+void test("shellQuote: what sh reads back is the original argument", () => {
     for (const arg of ["plain", "with space", "it's", "$HOME", "a\"b", "", "--build-arg=X=a b;rm -rf /"]) {
         const echoed = execFileSync("/bin/sh", ["-c", `printf '%s' ${shellQuote(arg)}`], { encoding: "utf8" });
         assert.equal(echoed, arg);
     }
 });
 
-test("parseEnsureOutput: accepts the asked-for image, names what differs otherwise", () => {
+void test("parseEnsureOutput: accepts the asked-for image, names what differs otherwise", () => {
     const digest = `sha256:${"4".repeat(64)}`;
     const ok = { ref: `r/app@${digest}`, repository: "r/app", tag: "app-1", digest, action: "reused", how: "registry", bytesUploaded: 0, bytesDownloaded: 0, seconds: 0.1 };
     assert.equal(parseEnsureOutput(JSON.stringify(ok) + "\n", { repository: "r/app", tag: "app-1" }).ref, `r/app@${digest}`);
@@ -80,7 +80,7 @@ test("parseEnsureOutput: accepts the asked-for image, names what differs otherwi
     assert.throws(() => parseEnsureOutput("building...\n{}", { repository: "r/app", tag: "app-1" }), /expected exactly one JSON object/);
 });
 
-test("preview: each image asks the registry whether its tag exists (exists / missing / unknown), never failing", { timeout: 60_000 }, async (t) => {
+void test("preview: each image asks the registry whether its tag exists (exists / missing / unknown), never failing", { timeout: 60_000 }, async (t) => {
     if (!needTools(t, "docker-registry")) return;
     const registry = await startRegistry();
     try {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildLifecyclePolicy } from "../../components/lifecyclePolicy";
 
-test("lifecycle: untagged expire after a day, the newest N tagged images per prefix kept", () => {
+void test("lifecycle: untagged expire after a day, the newest N tagged images per prefix kept", () => {
     assert.deepEqual(buildLifecyclePolicy({ keep: [{ tagPrefix: "app-", count: 50 }] }), {
         rules: [
             {
@@ -21,7 +21,7 @@ test("lifecycle: untagged expire after a day, the newest N tagged images per pre
     });
 });
 
-test("lifecycle: one rule per prefix, priorities in order, untagged days configurable", () => {
+void test("lifecycle: one rule per prefix, priorities in order, untagged days configurable", () => {
     const doc = buildLifecyclePolicy({ untaggedDays: 3, keep: [{ tagPrefix: "app-", count: 7 }, { tagPrefix: "deps-", count: 4 }] });
     assert.deepEqual(doc.rules.map((r) => [r.rulePriority, r.selection.tagPrefixList?.[0] ?? "untagged", r.selection.countNumber]), [[1, "untagged", 3], [2, "app-", 7], [3, "deps-", 4]]);
     // Every tagged rule names a prefix: tags outside them (pushed by hand) are never expired.

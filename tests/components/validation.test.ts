@@ -13,12 +13,12 @@ const APP = path.join(ROOT, "examples", "django-app");
 const H = "a".repeat(64);
 const H2 = "b".repeat(64);
 
-test("ImageRepository: valid args give no problems", () => {
+void test("ImageRepository: valid args give no problems", () => {
     assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "thinlayer/app", tagPrefix: "app-" }), []);
     assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "thinlayer/base", tagPrefix: "deps-", mode: "existing", keepTaggedImages: 10 }), []);
 });
 
-test("ImageRepository: exact messages", () => {
+void test("ImageRepository: exact messages", () => {
     assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "Thinlayer/App", tagPrefix: "app-", keepTaggedImages: 0 }), [
         'repositoryName: got "Thinlayer/App"; expected an ECR repository name: 2-256 lowercase letters, digits, . _ - separated by /. Fix: rename the repository, e.g. thinlayer/app',
         "keepTaggedImages: got 0; expected an integer from 1 to 10000. Fix: keep at least the releases you may roll back to",
@@ -31,12 +31,12 @@ test("ImageRepository: exact messages", () => {
 
 const baseArgs = { projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}` };
 
-test("BaseImage / AppImage: valid args give no problems", () => {
+void test("BaseImage / AppImage: valid args give no problems", () => {
     assert.deepEqual(validateBaseImageArgs(baseArgs), []);
     assert.deepEqual(validateAppImageArgs({ ...baseArgs, dockerfile: path.join(APP, "Dockerfile"), tag: `app-${H.slice(0, 12)}`, baseRef: "r/b@sha256:" + H, baseHash: H2 }), []);
 });
 
-test("BaseImage: a tag that does not match the hash, a bad platform, a missing Dockerfile", () => {
+void test("BaseImage: a tag that does not match the hash, a bad platform, a missing Dockerfile", () => {
     assert.deepEqual(validateBaseImageArgs({ ...baseArgs, tag: "deps-000000000000", platform: "amd64", dockerfile: path.join(APP, "Nope") }), [
         `tag: got "deps-000000000000"; expected deps-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
         `platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64. Fix: set the platform the cluster's nodes run`,
@@ -44,14 +44,14 @@ test("BaseImage: a tag that does not match the hash, a bad platform, a missing D
     ]);
 });
 
-test("AppImage: the app tag prefix and a base hash are required", () => {
+void test("AppImage: the app tag prefix and a base hash are required", () => {
     assert.deepEqual(validateAppImageArgs({ ...baseArgs, baseRef: "r/b@sha256:" + H, baseHash: "nope" }), [
         `tag: got "deps-${H.slice(0, 12)}"; expected app-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
         'baseHash: got "nope"; expected 64 lowercase hex (plan.base.hash). Fix: pass the base image\'s content hash',
     ]);
 });
 
-test("Release: valid args give no problems; exact messages otherwise", () => {
+void test("Release: valid args give no problems; exact messages otherwise", () => {
     const ok = { namespace: "ns", image: "r@sha256:" + H, migrationsHash: H, settingsHash: H2 };
     assert.deepEqual(validateReleaseArgs("app", ok), []);
     assert.deepEqual(validateReleaseArgs("App", { ...ok, webReplicas: -1, cpuLimit: "lots", workers: [{ name: "web", command: "x" }], migrationDeadlineSeconds: 5 }), [
@@ -63,7 +63,7 @@ test("Release: valid args give no problems; exact messages otherwise", () => {
     ]);
 });
 
-test("KubernetesTarget: namespace and context", () => {
+void test("KubernetesTarget: namespace and context", () => {
     assert.deepEqual(validateKubernetesTargetArgs({ namespace: "emr-uat", context: "uat" }), []);
     assert.deepEqual(validateKubernetesTargetArgs({ namespace: "EMR_uat", context: "my context" }), [
         'namespace: got "EMR_uat"; expected a DNS-1123 label (lowercase, digits, -; at most 63). Fix: rename the namespace',
@@ -71,7 +71,7 @@ test("KubernetesTarget: namespace and context", () => {
     ]);
 });
 
-test("release pin: digest refs and tags are accepted, anything else is a config error", () => {
+void test("release pin: digest refs and tags are accepted, anything else is a config error", () => {
     assert.deepEqual(classifyPin(`r.example/app@sha256:${H}`), { kind: "digest", repository: "r.example/app", digest: `sha256:${H}` });
     assert.deepEqual(classifyPin("app-0123456789ab"), { kind: "tag", tag: "app-0123456789ab" });
     assert.throws(() => classifyPin("r/app@sha256:short"), {

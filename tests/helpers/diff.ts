@@ -6,6 +6,7 @@
  *
  * Reused by the delivery tests (rollback pins): import { evaluateProgram, diffEvaluations, ... }.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

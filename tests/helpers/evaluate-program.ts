@@ -6,6 +6,7 @@
  * Input: env THINLAYER_EVAL = JSON EvalRequest; config comes from PULUMI_CONFIG (set by diff.ts
  * before this process starts, as the Pulumi CLI does).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { programMocks, UNKNOWN, type MockOptions } from "./mocks";

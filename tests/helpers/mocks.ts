@@ -13,6 +13,7 @@
  * - docker.getRegistryImage: a digest from `registryImages`, else from the name; listed
  *   `absentImages` fail like a missing manifest.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { execFile } from "node:child_process";
 import * as crypto from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";

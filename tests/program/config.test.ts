@@ -12,7 +12,7 @@ import { copyExampleApp, evaluateProgram } from "../helpers/diff";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
-test("values convert by schema type; what does not convert is left for the parser to report", () => {
+void test("values convert by schema type; what does not convert is left for the parser to report", () => {
     assert.equal(convertConfigValue("integer", "3"), 3);
     assert.equal(convertConfigValue("integer", "three"), "three");
     assert.deepEqual(convertConfigValue("array", '["a=1","b=2"]'), ["a=1", "b=2"]);
@@ -21,7 +21,7 @@ test("values convert by schema type; what does not convert is left for the parse
     assert.equal(convertConfigValue("string", "007"), "007");
 });
 
-test("readRawConfig reads every non-secret schema key that is set, never a secret one", () => {
+void test("readRawConfig reads every non-secret schema key that is set, never a secret one", () => {
     const schema = loadProjectSchema(ROOT);
     const asked: string[] = [];
     const raw = readRawConfig(schema, (k) => {
@@ -32,7 +32,7 @@ test("readRawConfig reads every non-secret schema key that is set, never a secre
     assert.deepEqual(asked.sort(), Object.keys(schema).filter((k) => k !== "secretSettings" && k !== "kubeconfig").sort());
 });
 
-test("secret settings: names checked, values never echoed", () => {
+void test("secret settings: names checked, values never echoed", () => {
     assert.deepEqual(parseSecretSettings('["DATABASE_URL=postgres://u:hunter2@db/x"]'), { DATABASE_URL: "postgres://u:hunter2@db/x" });
     assert.deepEqual(parseSecretSettings(undefined), {});
     assert.throws(() => parseSecretSettings('["BAD NAME=hunter2"]'), (e: Error) => {
@@ -42,7 +42,7 @@ test("secret settings: names checked, values never echoed", () => {
     });
 });
 
-test("a bad config value fails the program with the key, the value, what is allowed and the fix", async () => {
+void test("a bad config value fails the program with the key, the value, what is allowed and the fix", async () => {
     const app = copyExampleApp();
     try {
         await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, webReplicas: "three", builder: "docker" } }), (e: Error) => {
@@ -55,7 +55,7 @@ test("a bad config value fails the program with the key, the value, what is allo
     }
 });
 
-test("a bad secret setting fails the program without its value; secret values stay out of the outputs", async () => {
+void test("a bad secret setting fails the program without its value; secret values stay out of the outputs", async () => {
     const app = copyExampleApp();
     try {
         await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: { secretSettings: ["BAD NAME=hunter2"] } }), (e: Error) => {

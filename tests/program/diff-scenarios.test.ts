@@ -4,6 +4,7 @@
  * the example app, changes one thing, evaluates state B, and compares the exact set of resources
  * whose inputs differ.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -33,24 +34,24 @@ async function scenario(stack: string, change: (appDir: string) => void, configB
     }
 }
 
-describe("diff scenarios (whole program, state A -> state B)", { concurrency: 2 }, () => {
-    test("no change: nothing to do", async () => {
+void describe("diff scenarios (whole program, state A -> state B)", { concurrency: 2 }, () => {
+    void test("no change: nothing to do", async () => {
         const { set, a } = await scenario("uat", () => {});
         assert.deepEqual(set, []);
         assert.ok(a.resources.length > 10, "the program declared its resources");
     });
 
-    test("app code change: the app image and the workloads only", async () => {
+    void test("app code change: the app image and the workloads only", async () => {
         const { set } = await scenario("uat", (dir) => fs.appendFileSync(path.join(dir, "records", "views.py"), "\n# a harmless change\n"));
         assert.deepEqual(set, [APP_IMAGE, ...WORKLOADS].sort());
     });
 
-    test("requirements change: base image, app image and workloads", async () => {
+    void test("requirements change: base image, app image and workloads", async () => {
         const { set } = await scenario("uat", (dir) => fs.appendFileSync(path.join(dir, "requirements", "production.txt"), "gunicorn-extra-dummy==1.0\n"));
         assert.deepEqual(set, [BASE_IMAGE, APP_IMAGE, ...WORKLOADS].sort());
     });
 
-    test("new migration: also a new migration Job (created; the old one deleted)", async () => {
+    void test("new migration: also a new migration Job (created; the old one deleted)", async () => {
         const { set, a, b } = await scenario("uat", (dir) => fs.writeFileSync(path.join(dir, "records", "migrations", "0002_patient_note.py"),
             "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"records\", \"0001_initial\")]\n    operations = []\n"));
         const oldJob = `kubernetes:batch/v1:Job::${a.outputs.migrationJob}`;
@@ -63,18 +64,18 @@ describe("diff scenarios (whole program, state A -> state B)", { concurrency: 2 
         assert.deepEqual((job?.inputs as any).spec.template.spec.containers[0].command, ["python", "manage.py", "migrate", "--noinput"]);
     });
 
-    test("settings change: the settings ConfigMap and the workloads", async () => {
+    void test("settings change: the settings ConfigMap and the workloads", async () => {
         const { set, b } = await scenario("uat", () => {}, { config: { settings: ["DJANGO_DEBUG=false", "DJANGO_ALLOWED_HOSTS=emr-uat.example.com", "DJANGO_LOG_LEVEL=DEBUG"] } });
         assert.deepEqual(set, ["update kubernetes:core/v1:ConfigMap::app-settings", ...WORKLOADS].sort());
         assert.equal((b.outputs.settings as Record<string, string>).DJANGO_LOG_LEVEL, "DEBUG");
     });
 
-    test("secret settings change: the Secret and the workloads, never the images or the Job", async () => {
+    void test("secret settings change: the Secret and the workloads, never the images or the Job", async () => {
         const { set } = await scenario("uat", () => {}, { secrets: { secretSettings: ["DJANGO_SECRET_KEY=s3cret-b", "DATABASE_URL=postgres://emr:pw@db/emr"] } });
         assert.deepEqual(set, ["update kubernetes:core/v1:Secret::app-secrets", ...WORKLOADS].sort());
     });
 
-    test("uat and prod with the same code: the same image content hashes and tags", async () => {
+    void test("uat and prod with the same code: the same image content hashes and tags", async () => {
         const app = copyExampleApp();
         try {
             const [uat, prod] = await Promise.all([

@@ -3,6 +3,7 @@
  * OpenAPI schema (kubernetes-models' generated validators), plus the properties the release must
  * have that a schema cannot express.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { listStacks } from "../../lib/config";
@@ -27,7 +28,7 @@ function kubernetesObjects(resources: RecordedResource[]): RecordedResource[] {
 }
 
 for (const stack of listStacks(PROJECT_DIR)) {
-    test(`stack ${stack}: every rendered Kubernetes object passes the OpenAPI schema`, async () => {
+    void test(`stack ${stack}: every rendered Kubernetes object passes the OpenAPI schema`, async () => {
         const app = copyExampleApp();
         try {
             const { resources } = await evaluateProgram({ stack, config: { appDir: app.dir }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] } });

@@ -17,7 +17,7 @@ function tsNode(file: string, env: Record<string, string> = {}) {
     });
 }
 
-test("ts-node here type-checks (a type error fails to load)", () => {
+void test("ts-node here type-checks (a type error fails to load)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-tsnode-"));
     try {
         const bad = path.join(dir, "bad.ts");
@@ -31,7 +31,7 @@ test("ts-node here type-checks (a type error fails to load)", () => {
 });
 
 for (const stack of ["uat"]) {
-    test(`index.ts loads under ts-node with type-checking and mocks (stack ${stack})`, () => {
+    void test(`index.ts loads under ts-node with type-checking and mocks (stack ${stack})`, () => {
         const r = tsNode(path.join("tests", "program", "load-under-ts-node.ts"), { ...pulumiConfigEnv({ stack }), THINLAYER_STACK: stack });
         assert.equal(r.status, 0, r.stderr);
         const outputs = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");

@@ -14,7 +14,7 @@ import { UNKNOWN } from "../helpers/mocks";
 
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
 
-test("preview logs reuse for a tag the registry has and build for one it lacks", { timeout: 120_000 }, async (t) => {
+void test("preview logs reuse for a tag the registry has and build for one it lacks", { timeout: 120_000 }, async (t) => {
     if (!needTools(t, "docker-registry")) return;
     const registry = await startRegistry();
     const app = copyExampleApp();
@@ -43,7 +43,7 @@ test("preview logs reuse for a tag the registry has and build for one it lacks",
     }
 });
 
-test("preview without registry access says unknown and succeeds", async () => {
+void test("preview without registry access says unknown and succeeds", async () => {
     const app = copyExampleApp();
     try {
         const r = await evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, registry: "127.0.0.1:9" }, secrets: SECRETS });

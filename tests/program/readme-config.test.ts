@@ -15,11 +15,11 @@ function readmeTable(): string {
     return (/<!-- config-table -->\n([\s\S]*?)\n<!-- \/config-table -->/.exec(section)?.[1] ?? "").trim();
 }
 
-test("the README config table is exactly the one rendered from Pulumi.yaml", () => {
+void test("the README config table is exactly the one rendered from Pulumi.yaml", () => {
     assert.equal(readmeTable(), renderConfigTable(loadProjectSchema(ROOT)), "regenerate with: node --import tsx tests/program/config-table.ts");
 });
 
-test("every Pulumi.yaml key is in the README with its type and default, and vice versa (read independently)", () => {
+void test("every Pulumi.yaml key is in the README with its type and default, and vice versa (read independently)", () => {
     const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string; default: unknown }> };
     const rows = new Map<string, string[]>();
     for (const line of readmeTable().split("\n").slice(2)) {

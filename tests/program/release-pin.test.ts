@@ -2,6 +2,7 @@
  * The rollback pin as the program honours it: no build resources, the pinned image resolved to a
  * digest through @pulumi/docker's getRegistryImage, a clear error when the image is gone.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";
@@ -10,7 +11,7 @@ import { ecrUrl } from "../helpers/mocks";
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
 const DIGEST = `sha256:${"5".repeat(64)}`;
 
-test("a tag pin: no image builds, the workloads run the tag's digest, the migration Job keeps its key", async () => {
+void test("a tag pin: no image builds, the workloads run the tag's digest, the migration Job keeps its key", async () => {
     const app = copyExampleApp();
     try {
         const source = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
@@ -35,7 +36,7 @@ test("a tag pin: no image builds, the workloads run the tag's digest, the migrat
     }
 });
 
-test("a digest pin is checked against the registry and deployed as is", async () => {
+void test("a digest pin is checked against the registry and deployed as is", async () => {
     const app = copyExampleApp();
     try {
         const ref = `${ecrUrl("thinlayer/app")}@${DIGEST}`;
@@ -46,7 +47,7 @@ test("a digest pin is checked against the registry and deployed as is", async ()
     }
 });
 
-test("a pinned image the registry no longer has fails the evaluation (preview included) with the fix", async () => {
+void test("a pinned image the registry no longer has fails the evaluation (preview included) with the fix", async () => {
     const app = copyExampleApp();
     try {
         const name = `${ecrUrl("thinlayer/app")}:app-0123456789ab`;

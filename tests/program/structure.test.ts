@@ -3,11 +3,12 @@
  * contract), parents, the options that make the diff behave (ignoreChanges on the migration Job's
  * pod template, replaceOnChanges on the Secret), dependsOn, and the Kubernetes provider in use.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";
 
-test("uat: tokens, names and parents of every resource", async () => {
+void test("uat: tokens, names and parents of every resource", async () => {
     const app = copyExampleApp();
     try {
         const r = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] } });
