@@ -173,6 +173,7 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     }
     const changes = settingsChanges(current.settings, target.settings);
     lines.push(changes.length ? `settings change (the ConfigMap is replaced, pods restart with them):\n  ${changes.join("\n  ")}` : "settings: unchanged");
+    lines.push("secret settings (thinlayer:secretSettings) are not part of a release: they stay as they are.");
     lines.push(`${opts.dryRun ? "would write" : "wrote"} ${rel}: thinlayer:releaseImage = ${target.appImageRef}, thinlayer:settings = the release's ${Object.keys(target.settings).length} settings`);
     lines.push(`next: ${next}   (one Deployment update per process, no build; a migration Job only if the release's migrations differ)`);
     lines.push(`undo: thinlayer rollback --stack ${opts.stack} --clear   (build from source again)`);
