@@ -23,7 +23,7 @@ const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-
                      and credentials, so it is off by default ("unknown")
   --project <dir>    project directory (default: the one holding this CLI)`;
 
-export type ImageStatus = "build" | "reuse" | "unknown";
+export type ImageStatus = "build" | "reuse" | "unknown" | "pinned";
 
 export interface StatusInfo {
     status: ImageStatus;
@@ -62,14 +62,21 @@ export async function run(argv: string[]): Promise<number> {
     const started = process.hrtime.bigint();
     const cfg = loadStackConfig(projectDir, values.stack);
     const plan = await computePlan(cfg, { cache: !values["no-cache"] });
-    const status = values["registry-check"] ? await registryStatus(cfg, plan) : offlineStatus();
+    const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage)
+        : values["registry-check"] ? await registryStatus(cfg, plan) : offlineStatus();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (values.json) {
-        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, millis: Math.round(ms) }, null, 2) + "\n");
+        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, millis: Math.round(ms) }, null, 2) + "\n");
     } else {
-        process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms }));
+        process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms, releaseImage: cfg.releaseImage }));
     }
     return 0;
+}
+
+/** A rollback pin deploys a prior image: nothing is built from this checkout. */
+function pinnedStatus(releaseImage: string): Record<"base" | "app", StatusInfo> {
+    const s: StatusInfo = { status: "pinned", reason: `rollback pin ${releaseImage}: nothing is built` };
+    return { base: s, app: s };
 }
 
 function offlineStatus(): Record<"base" | "app", StatusInfo> {
@@ -106,7 +113,7 @@ export function formatBytes(n: number): string {
 }
 
 /** Renders the plan as the table `thinlayer plan` prints. */
-export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number }): string {
+export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string }): string {
     const rel = (p: string) => path.relative(opts.projectDir, p) || ".";
     const rows = [
         ["IMAGE", "REPOSITORY:TAG", "FILES", "SIZE", "STATUS"],
@@ -131,6 +138,12 @@ export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo
     out.push(`migrations  ${plan.migrations.hash}  (${plan.migrations.files.length} files)`);
     out.push(`settings    ${plan.settings.hash}  (${Object.keys(plan.settings.values).length} values)`);
     out.push(`release     ${plan.releaseId}`);
+    if (opts.releaseImage) {
+        out.push("");
+        out.push(`PINNED: thinlayer:releaseImage = ${opts.releaseImage}`);
+        out.push("  pulumi up deploys that image and builds nothing; the hashes above are this checkout's.");
+        out.push("  Return to building from source with: thinlayer rollback --clear --stack " + plan.stack);
+    }
     const warnings = [...plan.base.warnings.map((w) => `base: ${w}`), ...plan.app.warnings.map((w) => `app: ${w}`)];
     if (warnings.length) {
         out.push("");

@@ -98,3 +98,19 @@ void test("bad flags print usage and exit 2", () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /usage: thinlayer plan/);
 });
+
+void test("a rollback pin is shown: nothing is built, and how to clear it", () => {
+    const ref = `registry.example/thinlayer/app@sha256:${"ab".repeat(32)}`;
+    const dir = project(`config:\n  thinlayer:releaseImage: ${ref}\n`);
+    const table = thinlayer("plan", "--project", dir, "--stack", "t");
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^base .* pinned \(rollback pin registry\.example\/thinlayer\/app@sha256:(ab){32}: nothing is built\)$/m);
+    assert.ok(table.stdout.includes(`PINNED: thinlayer:releaseImage = ${ref}`), table.stdout);
+    assert.ok(table.stdout.includes("thinlayer rollback --clear --stack t"), table.stdout);
+    const json = JSON.parse(thinlayer("plan", "--project", dir, "--stack", "t", "--json").stdout) as { releaseImage: string; status: Record<string, { status: string }> };
+    assert.equal(json.releaseImage, ref);
+    assert.deepEqual([json.status.base.status, json.status.app.status], ["pinned", "pinned"]);
+    const unpinned = JSON.parse(thinlayer("plan", "--project", project("config: {}\n"), "--stack", "t", "--json").stdout) as { releaseImage: unknown; status: Record<string, { status: string }> };
+    assert.equal(unpinned.releaseImage, null);
+    assert.equal(unpinned.status.app.status, "unknown");
+});
