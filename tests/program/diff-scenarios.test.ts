@@ -41,6 +41,11 @@ void describe("diff scenarios (whole program, state A -> state B)", { concurrenc
         assert.ok(a.resources.length > 10, "the program declared its resources");
     });
 
+    void test("a change to a .dockerignored file (README.md): nothing to do", async () => {
+        const { set } = await scenario("uat", (dir) => fs.appendFileSync(path.join(dir, "README.md"), "\nMore docs.\n"));
+        assert.deepEqual(set, []);
+    });
+
     void test("app code change: the app image and the workloads only", async () => {
         const { set } = await scenario("uat", (dir) => fs.appendFileSync(path.join(dir, "records", "views.py"), "\n# a harmless change\n"));
         assert.deepEqual(set, [APP_IMAGE, ...WORKLOADS].sort());
