@@ -54,6 +54,18 @@ export function parseSecretSettings(raw: string | undefined): Record<string, str
     return out;
 }
 
+/**
+ * Rethrows a ThinlayerError (bad input: a missing Dockerfile, a COPY source that matches nothing) as
+ * a pulumi.RunError, which Pulumi prints as the message alone, without a stack trace.
+ */
+export async function asUserError<T>(work: Promise<T>): Promise<T> {
+    try {
+        return await work;
+    } catch (e) {
+        throw e instanceof ThinlayerError ? new pulumi.RunError(e.message) : e;
+    }
+}
+
 /** Loads and validates the stack's config. Throws a pulumi.RunError (message only, no stack trace) on bad input. */
 export function loadConfig(projectDir: string): ProgramConfig {
     const config = new pulumi.Config(PROJECT);

@@ -7,13 +7,13 @@
  * a plain value before any resource is declared.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadConfig } from "./config";
+import { asUserError, loadConfig } from "./config";
 import { computePlan } from "./lib/plan";
 import { AppImage, BaseImage, djangoProbeHost, ImageRepository, isEcrRegistry, KubernetesTarget, Release, resolveReleasePin } from "./components";
 
 export = async () => {
     const cfg = loadConfig(__dirname);
-    const plan = await computePlan(cfg);
+    const plan = await asUserError(computePlan(cfg));
     const pinned = cfg.releaseImage !== "";
 
     // Repositories: ECR resources (owned, or looked up by name), or plain names on another registry.

@@ -73,3 +73,16 @@ void test("a bad secret setting fails the program without its value; secret valu
         app.cleanup();
     }
 });
+
+void test("bad input found while hashing (a missing Dockerfile) fails the program with the file and the fix", async () => {
+    const app = copyExampleApp();
+    try {
+        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, baseDockerfile: "Dockerfile.missing" } }), (e: Error) => {
+            assert.match(e.message, /Dockerfile\.missing/);
+            assert.match(e.message, /Fix: /);
+            return true;
+        });
+    } finally {
+        app.cleanup();
+    }
+});
