@@ -7,12 +7,15 @@
  * - owner/mode from COPY --chown/--chmod, else root 0:0, files 0644 (0755 when executable), dirs 0755
  *   (only the executable bit of a source file is kept: the content hash ignores the other mode bits,
  *   so the image must too, or two checkouts with different umasks would build different images);
- * - gzip from node's zlib at a fixed level, with no name and mtime 0 in its header.
+ * - gzip from node's zlib at a fixed level, with no name and mtime 0 in its header, in fixed-size
+ *   members compressed in parallel (see ParallelGzip).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Transform } from "node:stream";
+import * as os from "node:os";
+import { Transform, Writable } from "node:stream";
+import { promisify } from "node:util";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
@@ -189,6 +192,56 @@ function hashingTap(h: ReturnType<typeof createHash>, count: { n: number }): Tra
     });
 }
 
+const gzipAsync = promisify(zlib.gzip);
+
+/** Bytes of tar per gzip member: part of the reproducibility contract, like GZIP_LEVEL. */
+export const GZIP_MEMBER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * gzip in fixed-size members compressed in parallel (zlib runs on libuv's thread pool), written in
+ * order. A sequence of gzip members is one valid gzip stream (RFC 1952 §2.2) that every image tool
+ * reads (Go's gzip.Reader is multistream by default); the output depends only on the input bytes,
+ * the member size and the level — not on timing or core count.
+ */
+class ParallelGzip extends Writable {
+    private parts: Buffer[] = [];
+    private partsLen = 0;
+    private readonly inFlight: Array<Promise<Buffer>> = [];
+
+    constructor(
+        private readonly sink: (b: Buffer) => Promise<void>,
+        private readonly maxInFlight = Math.max(2, os.availableParallelism()),
+    ) {
+        super();
+    }
+
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+        this.parts.push(chunk);
+        this.partsLen += chunk.length;
+        this.drain(false).then(() => cb(), cb);
+    }
+
+    override _final(cb: (err?: Error | null) => void): void {
+        this.drain(true).then(() => cb(), cb);
+    }
+
+    private async drain(final: boolean): Promise<void> {
+        while (this.partsLen >= GZIP_MEMBER_BYTES || (final && this.partsLen > 0)) {
+            const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+            const n = Math.min(GZIP_MEMBER_BYTES, all.length);
+            const rest = all.subarray(n);
+            this.parts = rest.length ? [rest] : [];
+            this.partsLen = rest.length;
+            this.inFlight.push(gzipAsync(all.subarray(0, n), { level: GZIP_LEVEL }));
+            while (this.inFlight.length > this.maxInFlight) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
+        }
+        if (final) while (this.inFlight.length) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
+    }
+}
+
+/** Files up to this size are read whole (one syscall, no stream per file). */
+const SMALL_FILE = 4 * 1024 * 1024;
+
 /** Writes entries as a reproducible tar+gzip layer to `outFile`. */
 export async function writeLayer(entries: readonly LayerEntry[], outFile: string, opts: { epoch?: number } = {}): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
@@ -198,22 +251,33 @@ export async function writeLayer(entries: readonly LayerEntry[], outFile: string
     const gzHash = createHash("sha256");
     const tarCount = { n: 0 };
     const gzCount = { n: 0 };
+    const entry = (header: Partial<tar.Header> & { name: string }, body?: Buffer) =>
+        new Promise<void>((res, rej) => {
+            const done = (err?: Error | null) => (err ? rej(err) : res());
+            if (body === undefined) pack.entry(header, done);
+            else pack.entry(header, body, done);
+        });
     const feed = (async () => {
         try {
             for (const e of sorted) {
                 const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime };
                 if (e.type === "directory") {
-                    await new Promise<void>((res, rej) => pack.entry({ ...base, type: "directory" }, (err) => (err ? rej(err) : res())));
+                    await entry({ ...base, type: "directory" });
                     continue;
                 }
                 const src = e.source as string | undefined;
-                const st = src !== undefined ? fs.lstatSync(src) : undefined;
+                const st = src !== undefined ? await fs.promises.lstat(src) : undefined;
                 if (e.type === "symlink" || st?.isSymbolicLink()) {
-                    const linkname = e.linkname ?? fs.readlinkSync(src as string);
-                    await new Promise<void>((res, rej) => pack.entry({ ...base, type: "symlink", linkname, mode: 0o777 }, (err) => (err ? rej(err) : res())));
+                    const linkname = e.linkname ?? (await fs.promises.readlink(src as string));
+                    await entry({ ...base, type: "symlink", linkname, mode: 0o777 });
                     continue;
                 }
                 if (src === undefined || st === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
+                if (st.size <= SMALL_FILE) {
+                    const body = await fs.promises.readFile(src);
+                    await entry({ ...base, type: "file", size: body.length }, body);
+                    continue;
+                }
                 await new Promise<void>((res, rej) => {
                     const w = pack.entry({ ...base, type: "file", size: st.size }, (err) => (err ? rej(err) : res()));
                     pipeline(fs.createReadStream(src), w).catch(rej);
@@ -224,8 +288,18 @@ export async function writeLayer(entries: readonly LayerEntry[], outFile: string
             pack.destroy(err as Error);
         }
     })();
-    await pipeline(pack, hashingTap(tarHash, tarCount), zlib.createGzip({ level: GZIP_LEVEL }), hashingTap(gzHash, gzCount), fs.createWriteStream(outFile));
-    await feed;
+    const fh = await fs.promises.open(outFile, "w");
+    try {
+        const gz = new ParallelGzip(async (b) => {
+            gzHash.update(b);
+            gzCount.n += b.length;
+            await fh.write(b);
+        });
+        await pipeline(pack, hashingTap(tarHash, tarCount), gz);
+        await feed;
+    } finally {
+        await fh.close();
+    }
     return {
         file: outFile,
         diffId: "sha256:" + tarHash.digest("hex"),

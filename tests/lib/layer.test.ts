@@ -1,11 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { copyEntries, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
+import { copyEntries, GZIP_MEMBER_BYTES, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
 import { computeAppInputs } from "../../lib/plan";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
 import type { InputFile } from "../../lib/plan";
+import { needTools } from "../helpers/tools";
 
 const BASE_HASH = "a".repeat(64);
 
@@ -137,4 +140,24 @@ test("layer files come from H1's input analysis (dockerignore applied)", async (
     const names = e.map((x) => x.dest);
     assert.ok(names.includes("/app/a.py"));
     assert.ok(!names.includes("/app/README.md"));
+});
+
+test("a layer above the gzip member size is a multi-member gzip that independent tools read; still reproducible", async (t) => {
+    if (!needTools(t, "gzip", "tar")) return;
+    const d = tempDir();
+    const big = randomBytes(GZIP_MEMBER_BYTES * 2 + 12345);
+    writeFiles(d, { "big.bin": big, "small.txt": "s\n" });
+    const entries = copyEntries(d, files([["big.bin", false], ["small.txt", false]]), [copy(["."], "/data/")]);
+    const a = await writeLayer(entries, path.join(d, "a.tgz"));
+    const b = await writeLayer(entries, path.join(d, "b.tgz"));
+    assert.equal(a.digest, b.digest);
+    assert.ok(a.size > GZIP_MEMBER_BYTES * 2);
+    assert.equal(spawnSync("gzip", ["-t", a.file]).status, 0);
+    const out = path.join(d, "x");
+    fs.mkdirSync(out);
+    const r = spawnSync("tar", ["-xzf", a.file, "-C", out], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(fs.readFileSync(path.join(out, "data/big.bin")), big);
+    const un = spawnSync("sh", ["-c", `gzip -dc ${a.file} | sha256sum`], { encoding: "utf8" });
+    assert.equal("sha256:" + un.stdout.split(" ")[0], a.diffId);
 });
