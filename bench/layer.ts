@@ -1,6 +1,8 @@
 /**
  * `npm run bench layer`: an app-only update of a ~20 MB app on a ~200 MB base, pushed to one local
- * registry, side by side in one run:
+ * registry, side by side in one run — for two apps: incompressible random files (the worst case for
+ * the network, the best for the layer writer, which stores rather than deflates them) and
+ * Python-like source text (which must be deflated):
  *
  *   daemonless  thinlayer ensure app (reads the base manifest + config, writes one layer, uploads it)
  *   buildah     FROM base + COPY, then push — with fresh buildah storage every round, so no base
@@ -36,6 +38,27 @@ function writeRandom(file: string, bytes: number): void {
     const fd = fs.openSync(file, "w");
     for (let left = bytes; left > 0; left -= MB) fs.writeSync(fd, randomBytes(Math.min(MB, left)));
     fs.closeSync(fd);
+}
+
+const WORDS = ["def", "return", "self", "request", "model", "patient", "record", "import", "from", "class", "if", "else", "for", "in", "None", "True", "queryset", "render", "context", "field"];
+
+/** Python-like source text with random identifiers: compresses roughly like real code. */
+function writeSource(file: string, bytes: number): void {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const rnd = randomBytes(bytes);
+    let out = "";
+    let i = 0;
+    while (out.length < bytes) {
+        const indent = "    ".repeat(rnd[i++ % rnd.length] % 3);
+        const n = 3 + (rnd[i++ % rnd.length] % 6);
+        const words: string[] = [];
+        for (let k = 0; k < n; k++) {
+            const r = rnd[i++ % rnd.length];
+            words.push(r < 200 ? WORDS[r % WORDS.length] : `v_${rnd.toString("hex", i % (rnd.length - 4), (i % (rnd.length - 4)) + 3)}`);
+        }
+        out += `${indent}${words.join(" ")}\n`;
+    }
+    fs.writeFileSync(file, out.slice(0, bytes));
 }
 
 function median(xs: number[]): number {
@@ -83,13 +106,6 @@ export async function main(): Promise<void> {
         const baseRef = (host: string) => `${host}/bench/base@${base.digest}`;
         const baseHash = "e".repeat(64);
 
-        // The ~20 MB app.
-        const ctx = path.join(work, "app");
-        for (let i = 0; i < APP_FILES; i++) writeRandom(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.bin`), APP_FILE_BYTES);
-        fs.writeFileSync(path.join(ctx, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD [\"/bin/busybox\", \"ls\", \"/srv/app\"]\n");
-        const dockerfile = path.join(ctx, "Dockerfile");
-        console.log(`base: ${mb(baseLayerBytes)} MB compressed in ${layers.length} layers; app: ${APP_FILES} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB; ${ROUNDS} measured rounds (+1 warm-up each)`);
-
         const baseLayerDigests = new Set(
             (JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as { layers: { digest: string }[] }).layers.map((l) => l.digest),
         );
@@ -101,66 +117,76 @@ export async function main(): Promise<void> {
             logOffset = text.length;
             return fresh.split("\n").filter((l) => /"GET \/v2\/[^ ]+\/blobs\/sha256:[0-9a-f]{64} HTTP/.test(l) && [...baseLayerDigests].some((d) => l.includes(d))).length;
         };
+        console.log(`base: ${mb(baseLayerBytes)} MB compressed in ${layers.length} layers (random data); ${ROUNDS} measured rounds (+1 warm-up) per app`);
 
-        const results: Record<"daemonless" | "buildah", { s: number[]; up: number[]; down: number[]; baseFetches: number[] }> = {
-            daemonless: { s: [], up: [], down: [], baseFetches: [] },
-            buildah: { s: [], up: [], down: [], baseFetches: [] },
-        };
-        let appLayer = 0;
-        for (let round = 0; round <= ROUNDS; round++) {
-            // An app-only change: one file edited.
-            writeRandom(path.join(ctx, "app", "m000.bin"), APP_FILE_BYTES);
+        for (const kind of ["random", "source"] as const) {
+            // The ~20 MB app: incompressible bytes, or Python-like source text (compresses ~4x).
+            const ctx = path.join(work, `app-${kind}`);
+            const writeApp = kind === "random" ? writeRandom : writeSource;
+            for (let i = 0; i < APP_FILES; i++) writeApp(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.${kind === "random" ? "bin" : "py"}`), APP_FILE_BYTES);
+            fs.writeFileSync(path.join(ctx, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD [\"/bin/busybox\", \"ls\", \"/srv/app\"]\n");
+            const dockerfile = path.join(ctx, "Dockerfile");
+            console.log(`\n--- app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB ---`);
 
-            // daemonless: straight to the registry, bytes from its client's counters.
-            fetchedBaseLayers();
-            const ai = await computeAppInputs({ contextDir: ctx, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash }, { cache: false });
-            let t0 = process.hrtime.bigint();
-            const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${reg.host}/bench/app`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: baseRef(reg.host), baseHash }, { log: () => undefined });
-            const dlSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-            if (r.action !== "built" || r.how !== "daemonless") throw new Error(`daemonless round did not build: ${JSON.stringify(r)}`);
-            const m = JSON.parse((await direct.getManifest("bench/app", r.digest)).bytes.toString()) as { layers: { size: number }[] };
-            appLayer = m.layers[m.layers.length - 1].size;
-            const dl = { s: dlSeconds, up: r.bytesUploaded, down: r.bytesDownloaded, base: fetchedBaseLayers() };
+            const results: Record<"daemonless" | "buildah", { s: number[]; up: number[]; down: number[]; baseFetches: number[] }> = {
+                daemonless: { s: [], up: [], down: [], baseFetches: [] },
+                buildah: { s: [], up: [], down: [], baseFetches: [] },
+            };
+            let appLayer = 0;
+            for (let round = 0; round <= ROUNDS; round++) {
+                // An app-only change: one file edited.
+                writeApp(path.join(ctx, "app", `m000.${kind === "random" ? "bin" : "py"}`), APP_FILE_BYTES);
 
-            // buildah: fresh storage (no base layers cached locally), FROM base + COPY, push.
-            proxy.reset();
-            const storage = buildahStorage();
-            const tag = `${proxy.host}/bench/app-buildah:r${round}`;
-            const st = ["--storage-driver", "vfs", "--root", storage.env.THINLAYER_BUILDAH_ROOT as string, "--runroot", storage.env.THINLAYER_BUILDAH_RUNROOT as string];
-            t0 = process.hrtime.bigint();
-            await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(proxy.host)}`, "-f", dockerfile, "-t", tag, ctx]);
-            await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`]);
-            const bhSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-            storage.remove();
-            const bh = { s: bhSeconds, up: proxy.counters.bytesUp, down: proxy.counters.bytesDown, base: fetchedBaseLayers() };
-            const label = round === 0 ? "warm-up" : `round ${round}`;
-            console.log(
-                `${label.padEnd(8)} daemonless ${dl.s.toFixed(2)} s up ${mb(dl.up)} MB down ${mb(dl.down)} MB base-layer GETs ${dl.base} | buildah ${bh.s.toFixed(2)} s up ${mb(bh.up)} MB down ${mb(bh.down)} MB base-layer GETs ${bh.base}`,
-            );
-            if (round === 0) continue;
-            for (const [k, v] of [
-                ["daemonless", dl],
-                ["buildah", bh],
-            ] as const) {
-                results[k].s.push(v.s);
-                results[k].up.push(v.up);
-                results[k].down.push(v.down);
-                results[k].baseFetches.push(v.base);
+                // daemonless: straight to the registry, bytes from its client's counters.
+                fetchedBaseLayers();
+                const ai = await computeAppInputs({ contextDir: ctx, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash }, { cache: false });
+                let t0 = process.hrtime.bigint();
+                const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${reg.host}/bench/app-${kind}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: baseRef(reg.host), baseHash }, { log: () => undefined });
+                const dlSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+                if (r.action !== "built" || r.how !== "daemonless") throw new Error(`daemonless round did not build: ${JSON.stringify(r)}`);
+                const m = JSON.parse((await direct.getManifest(`bench/app-${kind}`, r.digest)).bytes.toString()) as { layers: { size: number }[] };
+                appLayer = m.layers[m.layers.length - 1].size;
+                const dl = { s: dlSeconds, up: r.bytesUploaded, down: r.bytesDownloaded, base: fetchedBaseLayers() };
+
+                // buildah: fresh storage (no base layers cached locally), FROM base + COPY, push.
+                proxy.reset();
+                const storage = buildahStorage();
+                const tag = `${proxy.host}/bench/app-${kind}-buildah:r${round}`;
+                const st = ["--storage-driver", "vfs", "--root", storage.env.THINLAYER_BUILDAH_ROOT as string, "--runroot", storage.env.THINLAYER_BUILDAH_RUNROOT as string];
+                t0 = process.hrtime.bigint();
+                await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(proxy.host)}`, "-f", dockerfile, "-t", tag, ctx]);
+                await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`]);
+                const bhSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+                storage.remove();
+                const bh = { s: bhSeconds, up: proxy.counters.bytesUp, down: proxy.counters.bytesDown, base: fetchedBaseLayers() };
+                const label = round === 0 ? "warm-up" : `round ${round}`;
+                console.log(
+                    `${label.padEnd(8)} daemonless ${dl.s.toFixed(2)} s up ${mb(dl.up)} MB down ${mb(dl.down)} MB base-layer GETs ${dl.base} | buildah ${bh.s.toFixed(2)} s up ${mb(bh.up)} MB down ${mb(bh.down)} MB base-layer GETs ${bh.base}`,
+                );
+                if (round === 0) continue;
+                for (const [k, v] of [
+                    ["daemonless", dl],
+                    ["buildah", bh],
+                ] as const) {
+                    results[k].s.push(v.s);
+                    results[k].up.push(v.up);
+                    results[k].down.push(v.down);
+                    results[k].baseFetches.push(v.base);
+                }
             }
+            const d = results.daemonless;
+            const b = results.buildah;
+            console.log("");
+            console.log(`median of ${ROUNDS}           seconds   uploaded MB   downloaded MB   base-layer blob GETs`);
+            console.log(`daemonless (thinlayer)  ${median(d.s).toFixed(2).padStart(7)}   ${mb(median(d.up)).padStart(11)}   ${mb(median(d.down)).padStart(13)}   ${median(d.baseFetches)}`);
+            console.log(`buildah (FROM+COPY)     ${median(b.s).toFixed(2).padStart(7)}   ${mb(median(b.up)).padStart(11)}   ${mb(median(b.down)).padStart(13)}   ${median(b.baseFetches)}`);
+            const speedup = median(b.s) / median(d.s);
+            const upRatio = median(d.up) / appLayer;
+            console.log(`compressed app layer: ${mb(appLayer)} MB`);
+            console.log(`speed-up daemonless vs buildah: ${speedup.toFixed(1)}x (target >= 10x) ${speedup >= 10 ? "OK" : "MISSED"}`);
+            console.log(`daemonless uploaded / app layer: ${upRatio.toFixed(3)} (target <= 1.05) ${upRatio <= 1.05 ? "OK" : "MISSED"}`);
+            console.log(`daemonless base-layer bytes downloaded: ${median(d.baseFetches) === 0 ? "0" : "some"} (downloaded total ${(median(d.down) / 1024).toFixed(1)} KiB: manifest + config) ${median(d.baseFetches) === 0 ? "OK" : "MISSED"}`);
         }
-        const d = results.daemonless;
-        const b = results.buildah;
-        console.log("");
-        console.log(`median of ${ROUNDS}           seconds   uploaded MB   downloaded MB   base-layer blob GETs`);
-        console.log(`daemonless (thinlayer)  ${median(d.s).toFixed(2).padStart(7)}   ${mb(median(d.up)).padStart(11)}   ${mb(median(d.down)).padStart(13)}   ${median(d.baseFetches)}`);
-        console.log(`buildah (FROM+COPY)     ${median(b.s).toFixed(2).padStart(7)}   ${mb(median(b.up)).padStart(11)}   ${mb(median(b.down)).padStart(13)}   ${median(b.baseFetches)}`);
-        console.log("");
-        const speedup = median(b.s) / median(d.s);
-        const upRatio = median(d.up) / appLayer;
-        console.log(`compressed app layer: ${mb(appLayer)} MB`);
-        console.log(`speed-up daemonless vs buildah: ${speedup.toFixed(1)}x (target >= 10x) ${speedup >= 10 ? "OK" : "MISSED"}`);
-        console.log(`daemonless uploaded / app layer: ${upRatio.toFixed(3)} (target <= 1.05) ${upRatio <= 1.05 ? "OK" : "MISSED"}`);
-        console.log(`daemonless base-layer bytes downloaded: ${median(d.baseFetches) === 0 ? "0" : "some"} (downloaded total ${mb(median(d.down))} MB: manifests + config) ${median(d.baseFetches) === 0 ? "OK" : "MISSED"}`);
     } finally {
         await proxy.stop();
         await reg.stop();

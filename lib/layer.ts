@@ -8,7 +8,8 @@
  *   (only the executable bit of a source file is kept: the content hash ignores the other mode bits,
  *   so the image must too, or two checkouts with different umasks would build different images);
  * - gzip from node's zlib at a fixed level, with no name and mtime 0 in its header, in fixed-size
- *   members compressed in parallel (see ParallelGzip).
+ *   members compressed in parallel (see ParallelGzip); a member whose sample does not compress is
+ *   stored (level 0) instead of deflated for nothing (see memberLevel).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -232,11 +233,34 @@ class ParallelGzip extends Writable {
             const rest = all.subarray(n);
             this.parts = rest.length ? [rest] : [];
             this.partsLen = rest.length;
-            this.inFlight.push(gzipAsync(all.subarray(0, n), { level: GZIP_LEVEL }));
+            const member = all.subarray(0, n);
+            this.inFlight.push(gzipAsync(member, { level: memberLevel(member) }));
             while (this.inFlight.length > this.maxInFlight) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
         }
         if (final) while (this.inFlight.length) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
     }
+}
+
+/** Deflate of a sample worse than this ratio: the member is stored (gzip level 0). */
+export const INCOMPRESSIBLE_RATIO = 0.97;
+
+/**
+ * The level for one gzip member: GZIP_LEVEL, or 0 (stored) when a fixed sample of it does not
+ * compress (already-compressed or random data), where deflating would cost CPU and save nothing.
+ * A function of the bytes only, so still reproducible.
+ */
+export function memberLevel(member: Buffer): number {
+    const SAMPLE = 16 * 1024;
+    if (member.length < 4 * SAMPLE) return GZIP_LEVEL;
+    let inBytes = 0;
+    let outBytes = 0;
+    for (let i = 0; i < 4; i++) {
+        const off = Math.floor(((member.length - SAMPLE) * i) / 3);
+        const sample = member.subarray(off, off + SAMPLE);
+        inBytes += sample.length;
+        outBytes += zlib.deflateRawSync(sample, { level: 1 }).length;
+    }
+    return outBytes / inBytes > INCOMPRESSIBLE_RATIO ? 0 : GZIP_LEVEL;
 }
 
 /** Files up to this size are read whole (one syscall, no stream per file). */

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { copyEntries, GZIP_MEMBER_BYTES, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
+import { copyEntries, GZIP_LEVEL, GZIP_MEMBER_BYTES, memberLevel, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
 import { computeAppInputs } from "../../lib/plan";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
 import type { InputFile } from "../../lib/plan";
@@ -160,4 +160,11 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     assert.deepEqual(fs.readFileSync(path.join(out, "data/big.bin")), big);
     const un = spawnSync("sh", ["-c", `gzip -dc ${a.file} | sha256sum`], { encoding: "utf8" });
     assert.equal("sha256:" + un.stdout.split(" ")[0], a.diffId);
+});
+
+test("memberLevel: incompressible members are stored, compressible ones deflated at GZIP_LEVEL", () => {
+    assert.equal(memberLevel(randomBytes(1024 * 1024)), 0);
+    const text = Buffer.from("def handler(request):\n    return render(request, 'index.html', {'x': 1})\n".repeat(20000));
+    assert.equal(memberLevel(text), GZIP_LEVEL);
+    assert.equal(memberLevel(randomBytes(1000)), GZIP_LEVEL, "too small to sample: always deflated");
 });
