@@ -119,14 +119,24 @@ export async function main(): Promise<void> {
         };
         console.log(`base: ${mb(baseLayerBytes)} MB compressed in ${layers.length} layers (random data); ${ROUNDS} measured rounds (+1 warm-up) per app`);
 
-        for (const kind of ["random", "source"] as const) {
+        const LINK = Number(process.env.BENCH_LINK_MBPS ?? 50) * MB;
+        const linkProxy = await startProxy(reg.host, { bytesPerSecond: LINK });
+        const scenarios = [
+            { kind: "random" as const, link: false },
+            { kind: "source" as const, link: false },
+            { kind: "source" as const, link: true },
+        ];
+        for (const { kind, link } of scenarios) {
+            // Loopback, or both sides through one proxy simulating a LINK bytes/s network.
+            const via = link ? linkProxy : proxy;
+            const dlHost = link ? linkProxy.host : reg.host;
             // The ~20 MB app: incompressible bytes, or Python-like source text (compresses ~4x).
-            const ctx = path.join(work, `app-${kind}`);
+            const ctx = path.join(work, `app-${kind}-${link ? "link" : "lo"}`);
             const writeApp = kind === "random" ? writeRandom : writeSource;
             for (let i = 0; i < APP_FILES; i++) writeApp(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.${kind === "random" ? "bin" : "py"}`), APP_FILE_BYTES);
             fs.writeFileSync(path.join(ctx, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD [\"/bin/busybox\", \"ls\", \"/srv/app\"]\n");
             const dockerfile = path.join(ctx, "Dockerfile");
-            console.log(`\n--- app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB ---`);
+            console.log(`\n--- app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB; ${link ? `over a simulated ${mb(LINK)} MB/s link (both sides through one pacing proxy)` : "loopback"} ---`);
 
             const results: Record<"daemonless" | "buildah", { s: number[]; up: number[]; down: number[]; baseFetches: number[] }> = {
                 daemonless: { s: [], up: [], down: [], baseFetches: [] },
@@ -141,7 +151,7 @@ export async function main(): Promise<void> {
                 fetchedBaseLayers();
                 const ai = await computeAppInputs({ contextDir: ctx, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash }, { cache: false });
                 let t0 = process.hrtime.bigint();
-                const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${reg.host}/bench/app-${kind}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: baseRef(reg.host), baseHash }, { log: () => undefined });
+                const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${dlHost}/bench/app-${kind}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: baseRef(dlHost), baseHash }, { log: () => undefined });
                 const dlSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
                 if (r.action !== "built" || r.how !== "daemonless") throw new Error(`daemonless round did not build: ${JSON.stringify(r)}`);
                 const m = JSON.parse((await direct.getManifest(`bench/app-${kind}`, r.digest)).bytes.toString()) as { layers: { size: number }[] };
@@ -149,16 +159,16 @@ export async function main(): Promise<void> {
                 const dl = { s: dlSeconds, up: r.bytesUploaded, down: r.bytesDownloaded, base: fetchedBaseLayers() };
 
                 // buildah: fresh storage (no base layers cached locally), FROM base + COPY, push.
-                proxy.reset();
+                via.reset();
                 const storage = buildahStorage();
-                const tag = `${proxy.host}/bench/app-${kind}-buildah:r${round}`;
+                const tag = `${via.host}/bench/app-${kind}-buildah:${link ? "link" : "lo"}${round}`;
                 const st = ["--storage-driver", "vfs", "--root", storage.env.THINLAYER_BUILDAH_ROOT as string, "--runroot", storage.env.THINLAYER_BUILDAH_RUNROOT as string];
                 t0 = process.hrtime.bigint();
-                await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(proxy.host)}`, "-f", dockerfile, "-t", tag, ctx]);
+                await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(via.host)}`, "-f", dockerfile, "-t", tag, ctx]);
                 await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`]);
                 const bhSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
                 storage.remove();
-                const bh = { s: bhSeconds, up: proxy.counters.bytesUp, down: proxy.counters.bytesDown, base: fetchedBaseLayers() };
+                const bh = { s: bhSeconds, up: via.counters.bytesUp, down: via.counters.bytesDown, base: fetchedBaseLayers() };
                 const label = round === 0 ? "warm-up" : `round ${round}`;
                 console.log(
                     `${label.padEnd(8)} daemonless ${dl.s.toFixed(2)} s up ${mb(dl.up)} MB down ${mb(dl.down)} MB base-layer GETs ${dl.base} | buildah ${bh.s.toFixed(2)} s up ${mb(bh.up)} MB down ${mb(bh.down)} MB base-layer GETs ${bh.base}`,
@@ -187,6 +197,7 @@ export async function main(): Promise<void> {
             console.log(`daemonless uploaded / app layer: ${upRatio.toFixed(3)} (target <= 1.05) ${upRatio <= 1.05 ? "OK" : "MISSED"}`);
             console.log(`daemonless base-layer bytes downloaded: ${median(d.baseFetches) === 0 ? "0" : "some"} (downloaded total ${(median(d.down) / 1024).toFixed(1)} KiB: manifest + config) ${median(d.baseFetches) === 0 ? "OK" : "MISSED"}`);
         }
+        await linkProxy.stop();
     } finally {
         await proxy.stop();
         await reg.stop();

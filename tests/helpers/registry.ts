@@ -133,6 +133,20 @@ export interface ProxyOptions {
     cutUploadAfterBytes?: number;
     /** How many uploads to cut. @default 1 */
     cuts?: number;
+    /** Simulate a link of this many bytes per second in each direction (shared by all connections). */
+    bytesPerSecond?: number;
+}
+
+/** Paces one direction of a simulated link: returns how long the sender should wait (ms). */
+function pacer(bytesPerSecond: number | undefined): (n: number) => number {
+    let nextFree = 0;
+    return (n: number) => {
+        if (!bytesPerSecond) return 0;
+        const now = performance.now();
+        const start = Math.max(now, nextFree);
+        nextFree = start + (n / bytesPerSecond) * 1000;
+        return nextFree - now;
+    };
 }
 
 export interface StartedProxy {
@@ -150,6 +164,9 @@ export interface StartedProxy {
 export async function startProxy(target: string, opts: ProxyOptions = {}): Promise<StartedProxy> {
     const counters = { bytesUp: 0, bytesDown: 0, requests: [] as ProxiedRequest[], cuts: 0 };
     let cutsLeft = opts.cuts ?? 1;
+    const paceUp = pacer(opts.bytesPerSecond);
+    const paceDown = pacer(opts.bytesPerSecond);
+
     let self = "";
     const [thost, tport] = target.split(":");
     const server = http.createServer((req, res) => {
@@ -172,8 +189,16 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
             res.writeHead(ures.statusCode ?? 502, h);
             ures.on("data", (c: Buffer) => {
                 counters.bytesDown += c.length;
+                const ok = res.write(c);
+                const wait = paceDown(c.length);
+                if (wait > 2 || !ok) {
+                    ures.pause();
+                    const resume = () => setTimeout(() => ures.resume(), Math.max(0, wait));
+                    if (ok) resume();
+                    else res.once("drain", resume);
+                }
             });
-            ures.pipe(res);
+            ures.on("end", () => res.end());
         });
         up.on("error", () => res.destroy());
         let seen = 0;
@@ -194,6 +219,11 @@ export async function startProxy(target: string, opts: ProxyOptions = {}): Promi
             seen += c.length;
             counters.bytesUp += c.length;
             up.write(c);
+            const wait = paceUp(c.length);
+            if (wait > 2) {
+                req.pause();
+                setTimeout(() => req.resume(), wait);
+            }
         });
         req.on("end", () => {
             if (seen !== Infinity) up.end();
