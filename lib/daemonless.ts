@@ -27,6 +27,9 @@ import {
     type ImageManifest,
 } from "./registry/mediatypes";
 
+/** Input size up to which the app layer is built in memory. */
+export const IN_MEMORY_LAYER_BYTES = 128 * 1024 * 1024;
+
 /** What the app Dockerfile does to the base image config, plus where its COPYs go. */
 export interface AppRecipe {
     copies: PlacedCopy[];
@@ -252,8 +255,10 @@ export async function prepareApp(a: {
         throw new NotDaemonlessError("the platforms of the base image resolve the COPY destinations differently (per-platform ENV/WORKDIR)");
     }
     const entries = copyEntries(a.contextDir, a.files, recipes[0].copies, path.basename(a.dockerfile));
-    const layer = await writeLayer(entries, path.join(a.workDir, "layer.tar.gz"));
-    const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.file }];
+    // Apps up to IN_MEMORY_LAYER_BYTES are layered in memory (no temp file round trip), larger ones on disk.
+    const inputBytes = a.files.reduce((n, f) => n + f.size, 0);
+    const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"));
+    const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
     const baseLayers: Descriptor[] = [];
     const children: PreparedImage["children"] = [];
     targets.forEach((t, i) => {
@@ -303,19 +308,18 @@ export async function pushPrepared(
     /** Called just before the tag is put: a digest means the tag appeared meanwhile (keep it). */
     tagNow?: () => Promise<string | undefined>,
 ): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
-    let uploaded = 0;
-    let mounted = 0;
     const from = baseRepository === repository ? undefined : baseRepository;
-    for (const l of p.baseLayers) {
-        const r = await client.ensureBlob(repository, { digest: l.digest, size: l.size }, from);
-        if (r === "mounted") mounted++;
-    }
-    for (const b of p.blobs) {
-        const r = await client.ensureBlob(repository, b, from);
-        if (r === "uploaded") uploaded++;
-        if (r === "mounted") mounted++;
-        log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
-    }
+    // Every blob at once (a handful: base-layer mounts, the layer, the configs); manifests only after all.
+    const results = await Promise.all([
+        ...p.baseLayers.map((l) => client.ensureBlob(repository, { digest: l.digest, size: l.size }, from)),
+        ...p.blobs.map(async (b) => {
+            const r = await client.ensureBlob(repository, b, from);
+            log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
+            return r;
+        }),
+    ]);
+    const uploaded = results.filter((r) => r === "uploaded").length;
+    const mounted = results.filter((r) => r === "mounted").length;
     for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);
     const before = await tagNow?.();
     if (before !== undefined) return { digest: before, uploaded, mounted, raced: true };

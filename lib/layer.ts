@@ -42,8 +42,10 @@ export interface LayerEntry {
 
 /** A written layer blob and its identities. */
 export interface LayerBlob {
-    /** The gzip file on disk. */
+    /** The gzip file on disk ("" when kept in memory). */
     file: string;
+    /** The gzip bytes, when written with `outFile` undefined (in memory). */
+    data?: Buffer;
     /** sha256 of the uncompressed tar (goes in the config's rootfs.diff_ids). */
     diffId: string;
     /** sha256 of the gzip blob (goes in the manifest). */
@@ -270,8 +272,8 @@ export function memberLevel(member: Buffer): number {
 /** Files up to this size are read whole (one syscall, no stream per file). */
 const SMALL_FILE = 4 * 1024 * 1024;
 
-/** Writes entries as a reproducible tar+gzip layer to `outFile`. */
-export async function writeLayer(entries: readonly LayerEntry[], outFile: string, opts: { epoch?: number } = {}): Promise<LayerBlob> {
+/** Writes entries as a reproducible tar+gzip layer to `outFile`, or into memory when it is undefined. */
+export async function writeLayer(entries: readonly LayerEntry[], outFile: string | undefined, opts: { epoch?: number } = {}): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
     const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
     const pack = tar.pack();
@@ -316,20 +318,23 @@ export async function writeLayer(entries: readonly LayerEntry[], outFile: string
             pack.destroy(err as Error);
         }
     })();
-    const fh = await fs.promises.open(outFile, "w");
+    const fh = outFile === undefined ? undefined : await fs.promises.open(outFile, "w");
+    const members: Buffer[] = [];
     try {
         const gz = new ParallelGzip(async (b) => {
             gzHash.update(b);
             gzCount.n += b.length;
-            await fh.write(b);
+            if (fh) await fh.write(b);
+            else members.push(b);
         });
         await pipeline(pack, hashingTap(tarHash, tarCount), gz);
         await feed;
     } finally {
-        await fh.close();
+        await fh?.close();
     }
     return {
-        file: outFile,
+        file: outFile ?? "",
+        data: fh ? undefined : Buffer.concat(members),
         diffId: "sha256:" + tarHash.digest("hex"),
         digest: "sha256:" + gzHash.digest("hex"),
         size: gzCount.n,
