@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { ecrRegion, formatRef, fromDockerConfig, isLoopbackHost, parseChallenge, parseImageRef, RegistryClient, RegistryError, sha256, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, OCI_CONFIG } from "../../lib/registry";
+import { ecrRegion, formatRef, fromDockerConfig, resolveCredentials, isLoopbackHost, parseChallenge, parseImageRef, RegistryClient, RegistryError, sha256, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, OCI_CONFIG } from "../../lib/registry";
 import { tagExists } from "../../lib/ensure";
 import { freePort, startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { tempDir } from "../helpers/images";
@@ -220,5 +220,21 @@ test("upload interrupted part-way: the whole upload is retried and completes; wi
         assert.deepEqual(await c.getBlob("t/cut2", digest), data);
     } finally {
         await cut2.stop();
+    }
+});
+
+test("ECR hosts get their credentials from GetAuthorizationToken; without AWS credentials the source says so (no secret, no throw)", async () => {
+    const saved = { ...process.env };
+    for (const k of Object.keys(process.env)) if (k.startsWith("AWS_")) delete process.env[k];
+    process.env.AWS_EC2_METADATA_DISABLED = "true";
+    process.env.AWS_CONFIG_FILE = path.join(tempDir(), "none");
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(tempDir(), "none");
+    try {
+        const c = await resolveCredentials("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        assert.match(c.source, /^ECR GetAuthorizationToken \(region eu-west-1, ambient AWS credentials\) failed: /);
+        assert.equal(c.username, undefined);
+    } finally {
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+        Object.assign(process.env, saved);
     }
 });
