@@ -199,6 +199,8 @@ export interface PreparedImage {
     children: Array<{ digest: string; bytes: Buffer; mediaType: string }>;
     top: { digest: string; bytes: Buffer; mediaType: string };
     bytesDownloaded: number;
+    /** E.g. a single-platform base whose platform is not the one asked for. */
+    warnings: string[];
 }
 
 function serialize(x: unknown): Buffer {
@@ -249,6 +251,14 @@ export async function prepareApp(a: {
     for (const t of targets) {
         configs.push(JSON.parse((await a.client.getBlob(a.baseRepository, t.manifest.config.digest)).toString("utf8")) as ImageConfig);
     }
+    const warnings: string[] = [];
+    if (!isIndex(top.mediaType)) {
+        const c = configs[0];
+        const actual = `${c.os ?? "?"}/${c.architecture ?? "?"}${c.variant ? `/${c.variant}` : ""}`;
+        if (actual !== a.platform && `${actual}/v8` !== a.platform && actual !== `${a.platform}/v8`) {
+            warnings.push(`base image ${a.client.host}/${a.baseRepository}@${a.baseDigest} is ${actual}, not the requested ${a.platform}; the app layer was added to it as is`);
+        }
+    }
     const recipes = configs.map((c) => appRecipe(text, a.dockerfile, args, c.config?.Env));
     const placed = JSON.stringify(recipes[0].copies);
     if (recipes.some((r) => JSON.stringify(r.copies) !== placed)) {
@@ -290,7 +300,7 @@ export async function prepareApp(a: {
     } else {
         topOut = children.pop() as PreparedImage["top"];
     }
-    return { layer, baseLayers, blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before };
+    return { layer, baseLayers, blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before, warnings };
 }
 
 /**

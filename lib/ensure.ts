@@ -144,19 +144,23 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
             fix: "the build inputs changed between plan and build; rerun the plan (pulumi up) so both see the same files",
         });
     }
-    const result = (digest: string, action: EnsureAction, how: EnsureHow, extra: Partial<EnsureResult> = {}): EnsureResult => ({
-        ref: `${host}/${repository}@${digest}`,
-        repository: `${host}/${repository}`,
-        tag,
-        digest,
-        action,
-        how,
-        bytesUploaded: client.stats.bytesUploaded,
-        bytesDownloaded: client.stats.bytesDownloaded,
-        seconds: Math.round(Number(process.hrtime.bigint() - t0) / 1e6) / 1000,
-        ...extra,
-        ...(inputs.warnings.length || extra.warnings ? { warnings: [...inputs.warnings, ...(extra.warnings ?? [])] } : {}),
-    });
+    const result = (digest: string, action: EnsureAction, how: EnsureHow, extra: Partial<EnsureResult> = {}): EnsureResult => {
+        const { warnings: extraWarnings, ...rest } = extra;
+        const warnings = [...inputs.warnings, ...(extraWarnings ?? [])];
+        return {
+            ref: `${host}/${repository}@${digest}`,
+            repository: `${host}/${repository}`,
+            tag,
+            digest,
+            action,
+            how,
+            bytesUploaded: client.stats.bytesUploaded,
+            bytesDownloaded: client.stats.bytesDownloaded,
+            seconds: Math.round(Number(process.hrtime.bigint() - t0) / 1e6) / 1000,
+            ...rest,
+            ...(warnings.length ? { warnings } : {}),
+        };
+    };
 
     // 2. Check first: the registry is the source of truth.
     const existing = await client.headManifest(repository, tag);
@@ -244,8 +248,8 @@ async function daemonlessApp(
         });
         const ours = prepared.top.digest;
         c.log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries); manifest ${ours}`);
-        const differs = (theirs: string) =>
-            theirs === ours ? {} : { ourDigest: ours, warnings: [`${c.host}/${c.repository}:${c.tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
+        const differs = (theirs: string): Partial<EnsureResult> =>
+            theirs === ours ? { warnings: prepared.warnings } : { ourDigest: ours, warnings: [...prepared.warnings, `${c.host}/${c.repository}:${c.tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
         if (c.existing) return c.result(c.existing, "reused", "registry", differs(c.existing));
         const pushed = await pushPrepared(c.client, c.repository, c.tag, prepared, c.baseRepo, c.log, async () => {
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
@@ -257,7 +261,7 @@ async function daemonlessApp(
             return c.result(pushed.digest, "reused", "registry", differs(pushed.digest));
         }
         if (pushed.digest !== ours) throw new ThinlayerError(`registry stored ${pushed.digest} for a manifest whose digest is ${ours}`);
-        return c.result(pushed.digest, "built", "daemonless");
+        return c.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
         fs.rmSync(work, { recursive: true, force: true });
     }

@@ -236,3 +236,15 @@ test("a stale --expect-tag (files changed since the plan) is refused before any 
     const o = { ...(await appOpts(host)), expectTag: "app-ffffffffffff" };
     await assert.rejects(ensureImage(o, { log: quiet }), /--expect-tag: got app-ffffffffffff; expected the tag the files give now, app-[0-9a-f]{12}.*rerun the plan/);
 });
+
+test("a single-platform base of another platform than --platform: built, with a warning naming both", async (t) => {
+    if (!needTools(t, "docker-registry")) return;
+    const host = (reg as StartedRegistry).host;
+    const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: "linux/arm64", baseHash: BASE_HASH }, { cache: false });
+    const r = await ensureImage(
+        { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/t/app-arm`, platform: "linux/arm64", expectTag: appTag(ai.hash), baseRef, baseHash: BASE_HASH },
+        { log: quiet },
+    );
+    assert.equal(r.how, "daemonless");
+    assert.ok(r.warnings?.some((w) => /is linux\/amd64, not the requested linux\/arm64/.test(w)), JSON.stringify(r.warnings));
+});
