@@ -238,3 +238,17 @@ test("ECR hosts get their credentials from GetAuthorizationToken; without AWS cr
         Object.assign(process.env, saved);
     }
 });
+
+test("a registry that accepts but never answers: each request times out, then a clear error", async () => {
+    const silent = http.createServer(() => undefined); // never responds
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+        const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+        const c = new RegistryClient(host, { timeoutMs: 150, attempts: 2, backoffMs: 10 });
+        await assert.rejects(c.ping(), (e: RegistryError) => e.code === "UNREACHABLE" && /timed out, after 2 attempts/.test(e.message));
+        assert.equal(c.stats.requests, 2);
+    } finally {
+        silent.closeAllConnections();
+        silent.close();
+    }
+});
