@@ -82,7 +82,7 @@ export function writeTempAuth(host: string, creds: Credentials | undefined): { d
 }
 
 /** The commands a build runs (pure; the auth file path is passed in). */
-export function builderCommands(r: BuildRequest, authFile: string, env: NodeJS.ProcessEnv = process.env): Array<{ cmd: string; args: string[]; env?: NodeJS.ProcessEnv }> {
+export function builderCommands(r: BuildRequest, authFile: string, env: NodeJS.ProcessEnv = process.env): Array<{ cmd: string; args: string[]; env?: NodeJS.ProcessEnv; push?: boolean }> {
     const bargs = Object.keys(r.buildArgs)
         .sort()
         .flatMap((k) => ["--build-arg", `${k}=${r.buildArgs[k]}`]);
@@ -92,13 +92,13 @@ export function builderCommands(r: BuildRequest, authFile: string, env: NodeJS.P
             const storage = ["--storage-driver", "vfs", ...(env.THINLAYER_BUILDAH_ROOT ? ["--root", env.THINLAYER_BUILDAH_ROOT] : []), ...(env.THINLAYER_BUILDAH_RUNROOT ? ["--runroot", env.THINLAYER_BUILDAH_RUNROOT] : [])];
             return [
                 { cmd: "buildah", args: [...storage, "bud", "--isolation", "chroot", "--platform", r.platform, "--authfile", authFile, ...tls, "-f", r.dockerfile, "-t", r.ref, ...bargs, r.contextDir] },
-                { cmd: "buildah", args: [...storage, "push", "--authfile", authFile, ...tls, r.ref, `docker://${r.ref}`] },
+                { cmd: "buildah", args: [...storage, "push", "--authfile", authFile, ...tls, r.ref, `docker://${r.ref}`], push: true },
             ];
         }
         case "podman":
             return [
                 { cmd: "podman", args: ["build", "--platform", r.platform, "--authfile", authFile, ...tls, "-f", r.dockerfile, "-t", r.ref, ...bargs, r.contextDir] },
-                { cmd: "podman", args: ["push", "--authfile", authFile, ...tls, r.ref, `docker://${r.ref}`] },
+                { cmd: "podman", args: ["push", "--authfile", authFile, ...tls, r.ref, `docker://${r.ref}`], push: true },
             ];
         case "buildx":
             // buildx reads credentials from $DOCKER_CONFIG: point it at the temporary dir.
@@ -121,14 +121,21 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdio: BuildRe
     });
 }
 
-/** Builds and pushes with the chosen builder. Credentials only ever touch a temporary auth file. */
-export async function buildAndPush(r: BuildRequest): Promise<void> {
+/**
+ * Builds and pushes with the chosen builder. Credentials only ever touch a temporary auth file.
+ * `skipPush` is asked between build and push (buildah, podman): true means the tag appeared
+ * meanwhile (another run won the race), so the push — an overwrite — is skipped. Returns whether
+ * it pushed.
+ */
+export async function buildAndPush(r: BuildRequest, skipPush?: () => Promise<boolean>): Promise<boolean> {
     const auth = writeTempAuth(r.host, r.credentials);
     try {
         const baseEnv = { ...process.env, ...(r.env ?? {}) };
         for (const c of builderCommands(r, auth.file, baseEnv)) {
+            if (c.push && skipPush && (await skipPush())) return false;
             await run(c.cmd, c.args, { ...baseEnv, ...(c.env ?? {}) }, r.stdio);
         }
+        return true;
     } finally {
         fs.rmSync(auth.dir, { recursive: true, force: true });
     }

@@ -193,8 +193,13 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
     const builder = selectBuilder(o.builder ?? "auto");
     const args = o.image === "app" ? { ...buildArgs, [BASE_IMAGE_ARG]: o.baseRef as string } : buildArgs;
     log(`building ${host}/${repository}:${tag} with ${builder} (${platform})`);
+    let raced: string | undefined;
     try {
-        await buildAndPush({ builder, contextDir, dockerfile, ref: `${host}/${repository}:${tag}`, host, platform, buildArgs: args, credentials: await client.resolvedCredentials(), env: rt.builderEnv });
+        await buildAndPush({ builder, contextDir, dockerfile, ref: `${host}/${repository}:${tag}`, host, platform, buildArgs: args, credentials: await client.resolvedCredentials(), env: rt.builderEnv }, async () => {
+            // Between build and push: if the tag appeared meanwhile, pushing would overwrite it.
+            raced = (await client.headManifest(repository, tag))?.digest;
+            return raced !== undefined;
+        });
     } catch (e) {
         // The IMMUTABLE race: another run pushed this tag first. That is success.
         const now = await client.headManifest(repository, tag).catch(() => undefined);
@@ -203,6 +208,10 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
             return result(now.digest, "reused", "registry");
         }
         throw e;
+    }
+    if (raced !== undefined) {
+        log(`${tag} appeared meanwhile as ${raced}; kept it (our build was not pushed)`);
+        return result(raced, "reused", "registry");
     }
     const pushed = await client.headManifest(repository, tag);
     if (!pushed) throw new ThinlayerError(`${builder} reported success but ${host}/${repository}:${tag} is not in the registry. Fix: check the builder's push output above.`);

@@ -9,9 +9,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ensureImage, type EnsureOptions } from "../../lib/ensure";
-import { appTag, computeAppInputs } from "../../lib/plan";
+import { appTag, baseTag, computeAppInputs, computeBaseInputs } from "../../lib/plan";
 import { RegistryClient, RegistryError, OCI_MANIFEST } from "../../lib/registry";
-import { makeProject, pushScratchImage, skopeoRaw, tempDir, writeFiles } from "../helpers/images";
+import { buildahStorage, makeProject, pushScratchImage, skopeoRaw, tempDir, writeFiles } from "../helpers/images";
 import { freePort, startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";
 
@@ -247,4 +247,40 @@ test("a single-platform base of another platform than --platform: built, with a 
     );
     assert.equal(r.how, "daemonless");
     assert.ok(r.warnings?.some((w) => /is linux\/amd64, not the requested linux\/arm64/.test(w)), JSON.stringify(r.warnings));
+});
+
+test("IMMUTABLE race with a builder: the tag appears while buildah builds — its push is skipped, the existing digest used", async (t) => {
+    if (!needTools(t, "docker-registry", "buildah")) return;
+    const host = (reg as StartedRegistry).host;
+    const bi = await computeBaseInputs({ contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM }, { cache: false });
+    const tag = baseTag(bi.hash);
+    const client = new RegistryClient(host);
+    const foreign = await client.getManifest("t/base", baseRef.split("@")[1]);
+    // Another run's push of this tag lands (blobs mounted, then the manifest)...
+    for (const d of [JSON.parse(foreign.bytes.toString()).layers[0].digest, JSON.parse(foreign.bytes.toString()).config.digest]) await client.ensureBlob("t/base-race", { digest: d, size: 0 }, "t/base");
+    await client.putManifest("t/base-race", tag, foreign.bytes, OCI_MANIFEST);
+    // ...after our first check looked.
+    let hidden = false;
+    const proxy = await startProxy(host, {
+        intercept: (r) => {
+            if (!hidden && r.method === "HEAD" && r.url.endsWith(`/manifests/${tag}`)) {
+                hidden = true;
+                return { status: 404 };
+            }
+            return undefined;
+        },
+    });
+    const storage = buildahStorage();
+    try {
+        const r = await ensureImage(
+            { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${proxy.host}/t/base-race`, platform: PLATFORM, expectTag: tag, builder: "buildah" },
+            { log: quiet, builderEnv: storage.env },
+        );
+        assert.deepEqual([r.action, r.digest], ["reused", foreign.digest]);
+        assert.deepEqual(manifestPuts(proxy.counters.requests), [], "buildah never pushed over the tag");
+        assert.equal((await client.headManifest("t/base-race", tag))?.digest, foreign.digest);
+    } finally {
+        storage.remove();
+        await proxy.stop();
+    }
 });
