@@ -12,7 +12,7 @@ import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import { writeLayer, type LayerEntry } from "../../lib/layer";
 import { RegistryClient, sha256 } from "../../lib/registry/client";
-import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OCI_INDEX, type ImageManifest } from "../../lib/registry/mediatypes";
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OCI_INDEX, type ImageManifest } from "../../lib/registry/mediatypes";
 
 export const BUSYBOX = "/bin/busybox";
 
@@ -92,7 +92,7 @@ export async function pushScratchImage(
     repo: string,
     tag: string,
     layers: LayerEntry[][],
-    opts: { platforms?: string[]; env?: string[] } = {},
+    opts: { platforms?: string[]; env?: string[]; /** Docker v2 schema 2 media types instead of OCI. */ docker?: boolean } = {},
 ): Promise<{ digest: string; layerDigests: string[] }> {
     const dir = tempDir("thinlayer-scratch-");
     try {
@@ -116,16 +116,16 @@ export async function pushScratchImage(
             await client.ensureBlob(repo, { digest: sha256(cfg), size: cfg.length, data: cfg });
             const m: ImageManifest = {
                 schemaVersion: 2,
-                mediaType: OCI_MANIFEST,
-                config: { mediaType: OCI_CONFIG, digest: sha256(cfg), size: cfg.length },
-                layers: blobs.map((b) => ({ mediaType: OCI_LAYER_GZIP, digest: b.digest, size: b.size })),
+                mediaType: opts.docker ? DOCKER_MANIFEST : OCI_MANIFEST,
+                config: { mediaType: opts.docker ? DOCKER_CONFIG : OCI_CONFIG, digest: sha256(cfg), size: cfg.length },
+                layers: blobs.map((b) => ({ mediaType: opts.docker ? DOCKER_LAYER_GZIP : OCI_LAYER_GZIP, digest: b.digest, size: b.size })),
             };
             const bytes = Buffer.from(JSON.stringify(m));
             manifests.push({ bytes, platform: { os: os_, architecture: arch } });
         }
         let digest: string;
         if (platforms.length === 1 && opts.platforms === undefined) {
-            digest = await client.putManifest(repo, tag, manifests[0].bytes, OCI_MANIFEST);
+            digest = await client.putManifest(repo, tag, manifests[0].bytes, opts.docker ? DOCKER_MANIFEST : OCI_MANIFEST);
         } else {
             for (const m of manifests) await client.putManifest(repo, sha256(m.bytes), m.bytes, OCI_MANIFEST);
             const idx = Buffer.from(

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ensureCommandArgs, ensureImage, type EnsureResult } from "../../lib/ensure";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs } from "../../lib/plan";
-import { RegistryClient, OCI_INDEX } from "../../lib/registry";
+import { RegistryClient, OCI_INDEX, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from "../../lib/registry";
 import { buildahStorage, makeProject, pushScratchImage, readLayerEntries, skopeo, skopeoConfig, skopeoRaw, tempDir, unpackWithUmoci, writeFiles } from "../helpers/images";
 import { startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";
@@ -292,4 +292,24 @@ test("an htpasswd registry: daemonless app and buildah base both authenticate (b
     assert.deepEqual([app.action, app.how], ["built", "daemonless"]);
     const anon = new RegistryClient(r.host, { dockerConfig: path.join(tempDir(), "none.json") });
     await assert.rejects(anon.headManifest("t/app", app.tag), /401/);
+});
+
+test("a Docker v2 schema 2 base gets a Docker v2 app manifest (Docker config and layer media types)", async (t) => {
+    if (!needTools(t, "docker-registry", "skopeo")) return;
+    const host = (reg as StartedRegistry).host;
+    const client = new RegistryClient(host);
+    const bb = path.join(project.contextDir, "busybox");
+    const base = await pushScratchImage(client, "t/dockerbase", "v1", [[{ dest: "/bin/busybox", type: "file", source: bb, mode: 0o755, uid: 0, gid: 0 }]], { docker: true });
+    const r = await ensureApp(host, `${host}/t/dockerbase@${base.digest}`, "f".repeat(64), "t/dockerapp");
+    assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
+    const m = skopeoRaw(r.ref) as { mediaType: string; config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };
+    assert.equal(m.mediaType, DOCKER_MANIFEST);
+    assert.equal(m.config.mediaType, DOCKER_CONFIG);
+    assert.deepEqual(
+        m.layers.map((l) => l.mediaType),
+        [DOCKER_LAYER_GZIP, DOCKER_LAYER_GZIP],
+    );
+    assert.equal(m.layers[0].digest, base.layerDigests[0]);
+    const cfg = skopeoConfig(r.ref);
+    assert.equal(cfg.rootfs.diff_ids.length, 2);
 });
