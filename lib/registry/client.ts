@@ -465,7 +465,7 @@ export class RegistryClient {
         if (code === "NAME_UNKNOWN") {
             return new RegistryError(`${where}: repository does not exist (NAME_UNKNOWN). Fix: create the repository (repositoryMode: create) or correct the repository name.`, code, res.status);
         }
-        if (code === "DIGEST_INVALID" || code === "BLOB_UPLOAD_INVALID" && /digest/i.test(message)) {
+        if (code === "DIGEST_INVALID" || (code === "BLOB_UPLOAD_INVALID" && /digest/i.test(message))) {
             return new RegistryError(`${where}: the registry computed a different digest for the uploaded bytes (${code}: ${message}). Fix: the local blob changed or was corrupted in transit; rerun, and check any proxy in between.`, "DIGEST_INVALID", res.status);
         }
         if (code === "MANIFEST_BLOB_UNKNOWN" || code === "BLOB_UNKNOWN") {
