@@ -26,10 +26,11 @@ let project: ReturnType<typeof makeProject>;
 let baseRef = "";
 
 before(async () => {
+    if (!which("busybox")) return;
+    project = makeProject(tempDir());
     if (!which("docker-registry") || !which("htpasswd")) return;
     reg = await startRegistry();
     authReg = await startRegistry({ htpasswd: { user: "ci", password: SECRET } });
-    project = makeProject(tempDir());
     const client = new RegistryClient(reg.host);
     const base = await pushScratchImage(client, "t/base", "v1", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]]);
     baseRef = `${reg.host}/t/base@${base.digest}`;
@@ -46,7 +47,8 @@ async function appOpts(host: string, repo = "t/app", ref = baseRef): Promise<Ens
 
 const manifestPuts = (reqs: { method: string; url: string }[]) => reqs.filter((r) => r.method === "PUT" && r.url.includes("/manifests/"));
 
-test("registry unreachable: a clear error naming the host", async () => {
+test("registry unreachable: a clear error naming the host", async (t) => {
+    if (!needTools(t, "busybox")) return;
     const host = `127.0.0.1:${await freePort()}`;
     const o = await appOpts(host, "t/app", `${host}/t/base@sha256:${"0".repeat(64)}`);
     await assert.rejects(ensureImage(o, { log: quiet, client: new RegistryClient(host, { attempts: 2, backoffMs: 10 }) }), (e: RegistryError) => {
@@ -57,7 +59,7 @@ test("registry unreachable: a clear error naming the host", async () => {
 });
 
 test("401 without credentials and with a wrong password: says which credential source was tried, never the secret", async (t) => {
-    if (!needTools(t, "docker-registry", "htpasswd")) return;
+    if (!needTools(t, "busybox", "docker-registry", "htpasswd")) return;
     const host = (authReg as StartedRegistry).host;
     const o = await appOpts(host, "t/app", `${host}/t/base@sha256:${"0".repeat(64)}`);
     const none = path.join(tempDir(), "config.json");
@@ -74,7 +76,7 @@ test("401 without credentials and with a wrong password: says which credential s
 });
 
 test("403 from the registry: DENIED with the credential source", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const proxy = await startProxy((reg as StartedRegistry).host, { intercept: (r) => (r.url.includes("/manifests/") ? { status: 403, body: { errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] } } : undefined) });
     try {
         const o = await appOpts(proxy.host, "t/app", baseRef.replace((reg as StartedRegistry).host, proxy.host));
@@ -85,14 +87,14 @@ test("403 from the registry: DENIED with the credential source", async (t) => {
 });
 
 test("repository missing: the base repository does not exist (NAME_UNKNOWN from the real registry)", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const o = await appOpts(host, "t/app", `${host}/t/no-such-base@sha256:${"0".repeat(64)}`);
     await assert.rejects(ensureImage(o, { log: quiet }), (e: RegistryError) => e.code === "NAME_UNKNOWN" && /t\/no-such-base does not exist \(NAME_UNKNOWN\).*Fix: create the repository/.test(e.message));
 });
 
 test("repository missing on push (an ECR-like registry answers NAME_UNKNOWN): clear error, no manifest put", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const proxy = await startProxy(host, {
         intercept: (r) => (r.method === "POST" && r.url.startsWith("/v2/t/not-created/") ? { status: 404, body: { errors: [{ code: "NAME_UNKNOWN", message: "repository name not known to registry" }] } } : undefined),
@@ -107,7 +109,7 @@ test("repository missing on push (an ECR-like registry answers NAME_UNKNOWN): cl
 });
 
 test("an existing tag with a different digest than the reproducible rebuild: reported (both digests), never overwritten", async (t) => {
-    if (!needTools(t, "docker-registry", "skopeo")) return;
+    if (!needTools(t, "busybox", "docker-registry", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const o = await appOpts(host, "t/app-diff");
     // Someone pushed something else under our tag (here: the base manifest itself).
@@ -128,7 +130,7 @@ test("an existing tag with a different digest than the reproducible rebuild: rep
 });
 
 test("IMMUTABLE race: the tag appears between the check and the push — success with the existing digest, both reported, no overwrite", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const o0 = await appOpts(host, "t/app-race");
     const client = new RegistryClient(host);
@@ -164,7 +166,7 @@ test("IMMUTABLE race: the tag appears between the check and the push — success
 });
 
 test("upload interrupted part-way: the run fails without putting a manifest; a rerun completes", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     // A bigger app file so the layer upload is cut in the middle.
     const big = randomBytes(400_000); // incompressible: the gzip layer stays ~400 kB
@@ -187,7 +189,7 @@ test("upload interrupted part-way: the run fails without putting a manifest; a r
 });
 
 test("digest mismatch on upload (bytes corrupted in transit): DIGEST_INVALID, no manifest put", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     // A proxy that flips the bytes of blob uploads to t/app-corrupt.
     const { createServer, request } = await import("node:http");
@@ -221,7 +223,7 @@ test("digest mismatch on upload (bytes corrupted in transit): DIGEST_INVALID, no
 });
 
 test("a COPY source that matches nothing: an input error naming the Dockerfile line and the pattern", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const df = path.join(project.contextDir, "Dockerfile.missing");
     fs.writeFileSync(df, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY does-not-exist.txt /app/\n");
@@ -231,14 +233,15 @@ test("a COPY source that matches nothing: an input error naming the Dockerfile l
     );
 });
 
-test("a stale --expect-tag (files changed since the plan) is refused before any registry call", async () => {
+test("a stale --expect-tag (files changed since the plan) is refused before any registry call", async (t) => {
+    if (!needTools(t, "busybox")) return;
     const host = `127.0.0.1:${await freePort()}`;
     const o = { ...(await appOpts(host)), expectTag: "app-ffffffffffff" };
     await assert.rejects(ensureImage(o, { log: quiet }), /--expect-tag: got app-ffffffffffff; expected the tag the files give now, app-[0-9a-f]{12}.*rerun the plan/);
 });
 
 test("a single-platform base of another platform than --platform: built, with a warning naming both", async (t) => {
-    if (!needTools(t, "docker-registry")) return;
+    if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: "linux/arm64", baseHash: BASE_HASH }, { cache: false });
     const r = await ensureImage(
@@ -250,7 +253,7 @@ test("a single-platform base of another platform than --platform: built, with a 
 });
 
 test("IMMUTABLE race with a builder: the tag appears while buildah builds — its push is skipped, the existing digest used", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah")) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah")) return;
     const host = (reg as StartedRegistry).host;
     const bi = await computeBaseInputs({ contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM }, { cache: false });
     const tag = baseTag(bi.hash);

@@ -32,11 +32,11 @@ const state: { base?: EnsureResult; baseHash?: string; app?: EnsureResult } = {}
 const quiet = () => undefined;
 
 before(async () => {
-    if (!which("docker-registry") || !which("buildah")) return;
+    if (which("busybox")) project = makeProject(tempDir());
+    if (which("buildah")) storage = buildahStorage();
+    if (!which("docker-registry") || !which("htpasswd")) return;
     reg = await startRegistry();
     authReg = await startRegistry({ htpasswd: { user: "ci", password: "pw-ensure-test" } });
-    storage = buildahStorage();
-    project = makeProject(tempDir());
 });
 after(async () => {
     await reg?.stop();
@@ -76,7 +76,7 @@ test("ensureCommandArgs builds the documented argv (pure, build args sorted)", (
 });
 
 test("ensure base: built by buildah, pushed, digest read back from the registry; rerun reuses and uploads nothing", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo")) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const homeCfg = path.join(os.homedir(), ".docker", "config.json");
     const homeBefore = fs.existsSync(homeCfg) ? fs.readFileSync(homeCfg, "utf8") : undefined;
@@ -98,7 +98,7 @@ test("ensure base: built by buildah, pushed, digest read back from the registry;
 });
 
 test("ensure app (copy-only): daemonless; base layers by digest; the app layer holds exactly the COPYed files with owner and mode; config updated", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo", "umoci") || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo", "umoci") || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const r = await ensureApp(host, state.base.ref, state.baseHash as string);
     assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
@@ -154,7 +154,7 @@ test("ensure app (copy-only): daemonless; base layers by digest; the app layer h
 });
 
 test("ensure app rerun builds nothing and uploads 0 bytes; same inputs give a byte-identical manifest", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const again = await ensureApp(host, state.base.ref, state.baseHash as string);
     assert.deepEqual([again.action, again.how, again.digest, again.bytesUploaded], ["reused", "registry", state.app.digest, 0]);
@@ -166,7 +166,7 @@ test("ensure app rerun builds nothing and uploads 0 bytes; same inputs give a by
 });
 
 test("one changed app file uploads one new layer (+ its config and manifest) and nothing else", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
     const host = (reg as StartedRegistry).host;
     writeFiles(project.contextDir, { "src/app.py": "print('hello, v2')\n" });
     try {
@@ -186,7 +186,7 @@ test("one changed app file uploads one new layer (+ its config and manifest) and
 });
 
 test("a changed requirement rebuilds the base (buildah), then the app on the new base", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo") || !state.app || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const oldReq = fs.readFileSync(path.join(project.contextDir, "requirements.txt"), "utf8");
     writeFiles(project.contextDir, { "requirements.txt": "django==5.1\n" });
@@ -210,7 +210,7 @@ test("a changed requirement rebuilds the base (buildah), then the app on the new
 });
 
 test("CLI: `thinlayer ensure app … --json` prints exactly one JSON object on stdout, logs on stderr; human output otherwise", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah") || !state.app || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah") || !state.app || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const ai = await appInputs(state.baseHash as string);
     const argv = ensureCommandArgs({ image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/t/app`, baseRef: state.base.ref, baseHash: state.baseHash as string, expectTag: appTag(ai.hash) });
@@ -237,7 +237,7 @@ test("CLI: `thinlayer ensure app … --json` prints exactly one JSON object on s
 });
 
 test("a non-copy-only app Dockerfile (RUN) falls back to buildah with BASE_IMAGE=<repo>@<digest>", async (t) => {
-    if (!needTools(t, "docker-registry", "buildah", "skopeo") || !state.base) return;
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo") || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const df = path.join(project.contextDir, "Dockerfile.run");
     fs.writeFileSync(df, 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN ["/bin/busybox", "mkdir", "/made"]\nCOPY run.sh /app/run.sh\n');
@@ -258,7 +258,7 @@ test("a non-copy-only app Dockerfile (RUN) falls back to buildah with BASE_IMAGE
 });
 
 test("a multi-platform base (index): the same layer is appended to every platform and an index is pushed", async (t) => {
-    if (!needTools(t, "docker-registry", "skopeo")) return;
+    if (!needTools(t, "busybox", "docker-registry", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
     const bb = path.join(project.contextDir, "busybox");
@@ -283,7 +283,7 @@ test("a multi-platform base (index): the same layer is appended to every platfor
 });
 
 test("an htpasswd registry: daemonless app and buildah base both authenticate (buildah via a temporary auth file)", async (t) => {
-    if (!needTools(t, "docker-registry", "htpasswd", "buildah")) return;
+    if (!needTools(t, "busybox", "docker-registry", "htpasswd", "buildah")) return;
     const r = authReg as StartedRegistry;
     const dockerConfig = path.join(r.dockerConfigDir as string, "config.json");
     const { r: base, hash } = await ensureBase(r.host, { dockerConfig });
@@ -295,7 +295,7 @@ test("an htpasswd registry: daemonless app and buildah base both authenticate (b
 });
 
 test("a Docker v2 schema 2 base gets a Docker v2 app manifest (Docker config and layer media types)", async (t) => {
-    if (!needTools(t, "docker-registry", "skopeo")) return;
+    if (!needTools(t, "busybox", "docker-registry", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
     const bb = path.join(project.contextDir, "busybox");
