@@ -50,7 +50,7 @@ async function baseInputs() {
 async function appInputs(baseHash: string, dockerfile = project.appDockerfile) {
     return computeAppInputs({ contextDir: project.contextDir, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash }, { cache: false });
 }
-async function ensureBase(host: string, rt: { dockerConfig?: string } = {}): Promise<{ r: EnsureResult; hash: string }> {
+async function ensureBase(host: string, rt: { dockerConfig?: string; log?: (l: string) => void } = {}): Promise<{ r: EnsureResult; hash: string }> {
     const bi = await baseInputs();
     const r = await ensureImage(
         { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${host}/t/base`, platform: PLATFORM, expectTag: baseTag(bi.hash), builder: "buildah" },
@@ -58,7 +58,7 @@ async function ensureBase(host: string, rt: { dockerConfig?: string } = {}): Pro
     );
     return { r, hash: bi.hash };
 }
-async function ensureApp(host: string, baseRef: string, baseHash: string, repo = "t/app", rt: { dockerConfig?: string; client?: RegistryClient } = {}): Promise<EnsureResult> {
+async function ensureApp(host: string, baseRef: string, baseHash: string, repo = "t/app", rt: { dockerConfig?: string; client?: RegistryClient; log?: (l: string) => void } = {}): Promise<EnsureResult> {
     const ai = await appInputs(baseHash);
     return ensureImage({ image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef, baseHash }, { log: quiet, builderEnv: storage?.env, ...rt });
 }
@@ -286,10 +286,17 @@ test("an htpasswd registry: daemonless app and buildah base both authenticate (b
     if (!needTools(t, "busybox", "docker-registry", "htpasswd", "buildah")) return;
     const r = authReg as StartedRegistry;
     const dockerConfig = path.join(r.dockerConfigDir as string, "config.json");
-    const { r: base, hash } = await ensureBase(r.host, { dockerConfig });
+    const lines: string[] = [];
+    const log = (l: string) => lines.push(l);
+    const { r: base, hash } = await ensureBase(r.host, { dockerConfig, log });
     assert.deepEqual([base.action, base.how], ["built", "buildah"]);
-    const app = await ensureApp(r.host, base.ref, hash, "t/app", { dockerConfig });
+    const app = await ensureApp(r.host, base.ref, hash, "t/app", { dockerConfig, log });
     assert.deepEqual([app.action, app.how], ["built", "daemonless"]);
+    // No secret in any log line or result.
+    const secret = "pw-ensure-test";
+    const everything = [...lines, JSON.stringify(base), JSON.stringify(app)].join("\n");
+    assert.ok(lines.length > 0);
+    assert.ok(!everything.includes(secret) && !everything.includes(Buffer.from(`ci:${secret}`).toString("base64")));
     const anon = new RegistryClient(r.host, { dockerConfig: path.join(tempDir(), "none.json") });
     await assert.rejects(anon.headManifest("t/app", app.tag), /401/);
 });
