@@ -2,12 +2,19 @@
  * The rollback pin (`thinlayer:releaseImage`): deploy an earlier app image instead of building.
  *
  * A pin is a digest ref (`host/repo@sha256:…`) or a tag of the app repository. Either way the
- * program asks the registry through `@pulumi/docker`'s getRegistryImage — the right tool here: a
- * read-only lookup of a tag's (or digest's) manifest digest, run in preview too — and deploys
- * `repo@<digest>`. A pinned image the lifecycle has expired fails the preview with a clear error,
- * before anything changes.
+ * program asks the registry, in preview too, and deploys `repo@<digest>`; a pinned image the
+ * lifecycle has expired fails the preview with a clear error, before anything changes.
+ *
+ * Which lookup, and why:
+ * - ECR: `aws.ecr.getImage` (DescribeImages), with the ambient AWS credentials the AWS provider
+ *   already has. No registry credential is created, passed or stored.
+ * - any other registry (`thinlayer:registry`): `@pulumi/docker`'s getRegistryImage, a read-only
+ *   lookup of a manifest digest over the Distribution API. It authenticates with the docker
+ *   provider's `registryAuth`, which is why it is not used for ECR: that would mean putting a
+ *   12-hour ECR token into provider config (and so into state) on every run.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
 import { inputError } from "../lib/errors";
 
@@ -29,6 +36,19 @@ export function pinLookupName(pin: PinKind, repositoryUrl: string): string {
     return pin.kind === "digest" ? `${pin.repository}@${pin.digest}` : `${repositoryUrl}:${pin.tag}`;
 }
 
+const ECR_HOST = /^(\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
+
+/** The ECR lookup of a pin (pure), or undefined when the repository is not in ECR. */
+export function ecrImageQuery(pin: PinKind, repositoryUrl: string): aws.ecr.GetImageArgs | undefined {
+    const repository = pin.kind === "digest" ? pin.repository : repositoryUrl;
+    const slash = repository.indexOf("/");
+    const host = slash < 0 ? "" : repository.slice(0, slash);
+    const m = ECR_HOST.exec(host);
+    if (m === null) return undefined;
+    const base = { registryId: m[1], repositoryName: repository.slice(slash + 1) };
+    return pin.kind === "digest" ? { ...base, imageDigest: pin.digest } : { ...base, imageTag: pin.tag };
+}
+
 /**
  * Resolves a pin to `repo@sha256:…` through the registry. Fails (preview included) when the image is
  * gone, or when a digest pin's digest is not what the registry serves.
@@ -37,15 +57,17 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
     const kind = classifyPin(pin);
     return pulumi.output(repositoryUrl).apply(async (repo) => {
         const name = pinLookupName(kind, repo);
-        let found: docker.GetRegistryImageResult;
+        const ecr = ecrImageQuery(kind, repo);
+        let digest: string;
         try {
-            found = await docker.getRegistryImage({ name }, opts);
+            digest = ecr !== undefined
+                ? (await aws.ecr.getImage(ecr, opts)).imageDigest
+                : (await docker.getRegistryImage({ name }, opts)).sha256Digest;
         } catch (e) {
             const why = (e instanceof Error ? e.message : String(e)).split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ").slice(0, 300);
             throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
                 "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)");
         }
-        const digest = found.sha256Digest;
         if (!/^sha256:[a-f0-9]{64}$/.test(digest) || (kind.kind === "digest" && digest !== kind.digest)) {
             throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, "re-pin with `thinlayer rollback --to <digest>` from the registry");
         }

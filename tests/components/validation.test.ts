@@ -6,7 +6,7 @@ import { validateImageRepositoryArgs } from "../../components/imageRepository";
 import { validateAppImageArgs, validateBaseImageArgs } from "../../components/images";
 import { validateReleaseArgs } from "../../components/release";
 import { validateKubernetesTargetArgs } from "../../components/cluster";
-import { classifyPin } from "../../components/releasePin";
+import { classifyPin, ecrImageQuery } from "../../components/releasePin";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const APP = path.join(ROOT, "examples", "django-app");
@@ -77,4 +77,14 @@ void test("release pin: digest refs and tags are accepted, anything else is a co
     assert.throws(() => classifyPin("r/app@sha256:short"), {
         message: 'thinlayer:releaseImage: got "r/app@sha256:short"; expected repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab. Fix: use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`',
     });
+});
+
+void test("ecrImageQuery: ECR pins are looked up by registry id, repository and tag or digest; other registries are not", () => {
+    const ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    assert.deepEqual(ecrImageQuery({ kind: "tag", tag: "app-0123456789ab" }, `${ecr}/thinlayer/app`),
+        { registryId: "123456789012", repositoryName: "thinlayer/app", imageTag: "app-0123456789ab" });
+    assert.deepEqual(ecrImageQuery({ kind: "digest", repository: `${ecr}/thinlayer/app`, digest: `sha256:${H}` }, "ignored/when/digest"),
+        { registryId: "123456789012", repositoryName: "thinlayer/app", imageDigest: `sha256:${H}` });
+    assert.equal(ecrImageQuery({ kind: "tag", tag: "app-0123456789ab" }, "registry.example:5000/thinlayer/app"), undefined);
+    assert.equal(ecrImageQuery({ kind: "digest", repository: "evil.example/123456789012.dkr.ecr.eu-west-1.amazonaws.com/x", digest: `sha256:${H}` }, ""), undefined);
 });

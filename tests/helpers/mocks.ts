@@ -10,8 +10,9 @@
  *   from the mocked engine to a real registry;
  * - auto-named Kubernetes objects: a name suffix derived from the inputs (the real provider picks a
  *   new random suffix exactly when it replaces the object);
- * - docker.getRegistryImage: a digest from `registryImages`, else from the name; listed
- *   `absentImages` fail like a missing manifest.
+ * - aws.ecr.getImage (ECR pins) and docker.getRegistryImage (other registries): a digest from
+ *   `registryImages`, else from the name (`repo:tag` or `repo@digest`); listed `absentImages` fail
+ *   as each real lookup does for a missing image.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { execFile } from "node:child_process";
@@ -95,6 +96,16 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
             switch (args.token) {
                 case "aws:ecr/getRepository:getRepository":
                     return { name: a.name, repositoryUrl: ecrUrl(a.name), arn: `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${a.name}`, registryId: ACCOUNT };
+                case "aws:ecr/getImage:getImage": {
+                    const repo = `${a.registryId}.dkr.ecr.${REGION}.amazonaws.com/${a.repositoryName}`;
+                    const name = a.imageDigest ? `${repo}@${a.imageDigest}` : `${repo}:${a.imageTag}`;
+                    if ((opts.absentImages ?? []).includes(name)) {
+                        const msg = `reading ECR Image (${a.repositoryName}): operation error ECR: DescribeImages, ImageNotFoundException: The image with imageId {imageTag:'${a.imageTag ?? ""}', imageDigest:'${a.imageDigest ?? ""}'} does not exist within the repository with name '${a.repositoryName}'`;
+                        throw Object.assign(new Error(msg), { code: 2, details: msg });
+                    }
+                    const digest = opts.registryImages?.[name] ?? (a.imageDigest ?? fakeDigest(name));
+                    return { id: name, registryId: a.registryId, repositoryName: a.repositoryName, imageDigest: digest, imageTags: a.imageTag ? [a.imageTag] : [] };
+                }
                 case "docker:index/getRegistryImage:getRegistryImage": {
                     const name = String(a.name);
                     if ((opts.absentImages ?? []).includes(name)) {

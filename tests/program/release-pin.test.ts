@@ -54,10 +54,30 @@ void test("a pinned image the registry no longer has fails the evaluation (previ
         await assert.rejects(
             evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, releaseImage: "app-0123456789ab" }, secrets: SECRETS, mocks: { absentImages: [name] } }),
             (e: Error) => {
-                assert.match(e.message, /thinlayer:releaseImage: got "app-0123456789ab"; expected an image present in the registry; looking up 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/thinlayer\/app:app-0123456789ab failed: .*MANIFEST_UNKNOWN/);
+                assert.match(e.message, /thinlayer:releaseImage: got "app-0123456789ab"; expected an image present in the registry; looking up 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\/thinlayer\/app:app-0123456789ab failed: .*ImageNotFoundException/);
                 assert.match(e.message, /Fix: pin a release still inside the lifecycle window \(`thinlayer rollback --steps N`\), or build from source \(`thinlayer rollback --clear`\)/);
                 return true;
             },
+        );
+    } finally {
+        app.cleanup();
+    }
+});
+
+void test("on a registry other than ECR, a pin is looked up with @pulumi/docker's getRegistryImage; a missing one fails the same way", async () => {
+    const app = copyExampleApp();
+    try {
+        const registry = "registry.example:5000";
+        const name = `${registry}/thinlayer/app:app-0123456789ab`;
+        const pinned = await evaluateProgram({
+            stack: "uat", config: { appDir: app.dir, registry, releaseImage: "app-0123456789ab" }, secrets: SECRETS,
+            mocks: { registryImages: { [name]: DIGEST } },
+        });
+        assert.equal(pinned.outputs.appImageRef, `${registry}/thinlayer/app@${DIGEST}`);
+        assert.deepEqual(pinned.resources.filter((r) => r.type.startsWith("aws:")), [], "no ECR resources for another registry");
+        await assert.rejects(
+            evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, registry, releaseImage: "app-0123456789ab" }, secrets: SECRETS, mocks: { absentImages: [name] } }),
+            /thinlayer:releaseImage: got "app-0123456789ab"; expected an image present in the registry; looking up registry\.example:5000\/thinlayer\/app:app-0123456789ab failed: .*MANIFEST_UNKNOWN/,
         );
     } finally {
         app.cleanup();
