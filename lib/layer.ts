@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as os from "node:os";
-import { Transform, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { promisify } from "node:util";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
@@ -205,6 +205,27 @@ const gzipAsync = promisify(zlib.gzip);
 export const GZIP_MEMBER_BYTES = 4 * 1024 * 1024;
 
 /**
+ * Members compressed at once: one per core, at most the size of libuv's thread pool (whose threads
+ * run them). Only speed and memory depend on it, never the bytes.
+ */
+export function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os.availableParallelism()): number {
+    const pool = Number(env.UV_THREADPOOL_SIZE ?? 4);
+    return Math.max(1, Math.min(cores, Number.isInteger(pool) && pool > 0 ? pool : 4));
+}
+
+/**
+ * zlib's output space per call for a member. A deflated member gets room for all of it (deflate's
+ * worst case plus the gzip wrapper), so zlib compresses it in one pass on the thread pool instead
+ * of coming back to the main thread — busy writing the tar — for more room every 16 KiB; deflated
+ * output does not depend on how the output space is handed out (the layer tests check the bytes
+ * against one-shot gzipSync). A stored member (level 0) keeps zlib's default: zlib sizes stored
+ * blocks by the output space, so that would change the bytes; storing costs next to nothing anyway.
+ */
+function memberChunkSize(n: number, level: number): number {
+    return level === 0 ? zlib.constants.Z_DEFAULT_CHUNK : n + (n >> 3) + (n >> 6) + 1024;
+}
+
+/**
  * gzip in fixed-size members compressed in parallel (zlib runs on libuv's thread pool), written in
  * order. A sequence of gzip members is one valid gzip stream (RFC 1952 §2.2) that every image tool
  * reads (Go's gzip.Reader is multistream by default); the output depends only on the input bytes,
@@ -216,8 +237,8 @@ class ParallelGzip extends Writable {
     private readonly inFlight: Array<Promise<Buffer>> = [];
 
     constructor(
-        private readonly sink: (b: Buffer) => Promise<void>,
-        private readonly maxInFlight = Math.max(2, os.availableParallelism()),
+        private readonly sink: (b: Buffer) => void,
+        private readonly maxInFlight: number,
     ) {
         super();
     }
@@ -240,10 +261,11 @@ class ParallelGzip extends Writable {
             this.parts = rest.length ? [rest] : [];
             this.partsLen = rest.length;
             const member = all.subarray(0, n);
-            this.inFlight.push(gzipAsync(member, { level: memberLevel(member) }));
-            while (this.inFlight.length > this.maxInFlight) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
+            const level = memberLevel(member);
+            this.inFlight.push(gzipAsync(member, { level, chunkSize: memberChunkSize(member.length, level) }));
+            while (this.inFlight.length > this.maxInFlight) this.sink(await (this.inFlight.shift() as Promise<Buffer>));
         }
-        if (final) while (this.inFlight.length) await this.sink(await (this.inFlight.shift() as Promise<Buffer>));
+        if (final) while (this.inFlight.length) this.sink(await (this.inFlight.shift() as Promise<Buffer>));
     }
 }
 
@@ -272,8 +294,38 @@ export function memberLevel(member: Buffer): number {
 /** Files up to this size are read whole (one syscall, no stream per file). */
 const SMALL_FILE = 4 * 1024 * 1024;
 
-/** Writes entries as a reproducible tar+gzip layer to `outFile`, or into memory when it is undefined. */
-export async function writeLayer(entries: readonly LayerEntry[], outFile: string | undefined, opts: { epoch?: number } = {}): Promise<LayerBlob> {
+/** Read size for larger files. */
+const READ_CHUNK = 1024 * 1024;
+
+/**
+ * A file's bytes in chunks, read to its end (a file that grew or shrank since its lstat makes the
+ * tar entry fail on its size). Synchronous reads on purpose: the thread pool is busy deflating.
+ */
+function* fileChunks(file: string): Generator<Buffer> {
+    const fd = fs.openSync(file, "r");
+    try {
+        for (let pos = 0; ; ) {
+            const buf = Buffer.allocUnsafe(READ_CHUNK);
+            const n = fs.readSync(fd, buf, 0, buf.length, pos);
+            if (n === 0) return;
+            pos += n;
+            yield n === buf.length ? buf : buf.subarray(0, n);
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** Writes all of `b` at the file's current position (a write may take only part of it). */
+function writeAll(fd: number, b: Buffer): void {
+    for (let off = 0; off < b.length; ) off += fs.writeSync(fd, b, off);
+}
+
+/**
+ * Writes entries as a reproducible tar+gzip layer to `outFile`, or into memory when it is undefined.
+ * `parallelism` (members compressed at once, default gzipParallelism()) changes speed, never bytes.
+ */
+export async function writeLayer(entries: readonly LayerEntry[], outFile: string | undefined, opts: { epoch?: number; parallelism?: number } = {}): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
     const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
     const pack = tar.pack();
@@ -296,21 +348,23 @@ export async function writeLayer(entries: readonly LayerEntry[], outFile: string
                     continue;
                 }
                 const src = e.source as string | undefined;
-                const st = src !== undefined ? await fs.promises.lstat(src) : undefined;
+                // File system calls are synchronous here: libuv's thread pool runs the deflate
+                // jobs, and an async call would queue behind them for a whole member.
+                const st = src !== undefined ? fs.lstatSync(src) : undefined;
                 if (e.type === "symlink" || st?.isSymbolicLink()) {
-                    const linkname = e.linkname ?? (await fs.promises.readlink(src as string));
+                    const linkname = e.linkname ?? fs.readlinkSync(src as string);
                     await entry({ ...base, type: "symlink", linkname, mode: 0o777 });
                     continue;
                 }
                 if (src === undefined || st === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
                 if (st.size <= SMALL_FILE) {
-                    const body = await fs.promises.readFile(src);
+                    const body = fs.readFileSync(src);
                     await entry({ ...base, type: "file", size: body.length }, body);
                     continue;
                 }
                 await new Promise<void>((res, rej) => {
                     const w = pack.entry({ ...base, type: "file", size: st.size }, (err) => (err ? rej(err) : res()));
-                    pipeline(fs.createReadStream(src), w).catch(rej);
+                    pipeline(Readable.from(fileChunks(src), { objectMode: false }), w).catch(rej);
                 });
             }
             pack.finalize();
@@ -318,23 +372,26 @@ export async function writeLayer(entries: readonly LayerEntry[], outFile: string
             pack.destroy(err as Error);
         }
     })();
-    const fh = outFile === undefined ? undefined : await fs.promises.open(outFile, "w");
+    const fd = outFile === undefined ? undefined : fs.openSync(outFile, "w");
     const members: Buffer[] = [];
     try {
-        const gz = new ParallelGzip(async (b) => {
-            gzHash.update(b);
-            gzCount.n += b.length;
-            if (fh) await fh.write(b);
-            else members.push(b);
-        });
+        const gz = new ParallelGzip(
+            (b) => {
+                gzHash.update(b);
+                gzCount.n += b.length;
+                if (fd !== undefined) writeAll(fd, b);
+                else members.push(Buffer.from(b)); // a copy: b is a view of its member's larger output buffer
+            },
+            Math.max(1, opts.parallelism ?? gzipParallelism()),
+        );
         await pipeline(pack, hashingTap(tarHash, tarCount), gz);
         await feed;
     } finally {
-        await fh?.close();
+        if (fd !== undefined) fs.closeSync(fd);
     }
     return {
         file: outFile ?? "",
-        data: fh ? undefined : Buffer.concat(members),
+        data: fd !== undefined ? undefined : Buffer.concat(members),
         diffId: "sha256:" + tarHash.digest("hex"),
         digest: "sha256:" + gzHash.digest("hex"),
         size: gzCount.n,

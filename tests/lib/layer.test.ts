@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as zlib from "node:zlib";
 import { copyEntries, GZIP_LEVEL, GZIP_MEMBER_BYTES, memberLevel, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
 import { computeAppInputs } from "../../lib/plan";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
@@ -160,6 +161,35 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     assert.deepEqual(fs.readFileSync(path.join(out, "data/big.bin")), big);
     const un = spawnSync("sh", ["-c", `gzip -dc ${a.file} | sha256sum`], { encoding: "utf8" });
     assert.equal("sha256:" + un.stdout.split(" ")[0], a.diffId);
+});
+
+test("the layer gzip is exactly its tar cut into GZIP_MEMBER_BYTES members, each gzipped alone at memberLevel, whatever the parallelism", async () => {
+    const d = tempDir();
+    // Text larger than a member (deflated members, read in chunks), random bytes (a stored member), small files.
+    const words = randomBytes(GZIP_MEMBER_BYTES).toString("hex");
+    let text = "";
+    for (let i = 0; text.length < GZIP_MEMBER_BYTES * 2.5; i += 7) text += `def f_${words.slice(i % words.length, (i % words.length) + 6)}(request):\n    return render(request, "x.html")\n`;
+    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(GZIP_MEMBER_BYTES + 4321), "a.txt": "a\n", "empty": "" });
+    const entries = copyEntries(d, files([["a.txt", false], ["big.py", false], ["blob.bin", false], ["empty", false]]), [copy(["."], "/srv/")]);
+    const one = await writeLayer(entries, undefined, { parallelism: 1 });
+    const many = await writeLayer(entries, path.join(d, "..", path.basename(d) + ".tgz"), { parallelism: 6 });
+    assert.ok(one.data);
+    assert.deepEqual(fs.readFileSync(many.file), one.data);
+    assert.deepEqual([many.digest, many.diffId, many.size, many.tarSize], [one.digest, one.diffId, one.size, one.tarSize]);
+    // An independent reference: gunzip, check the diffID, re-gzip member by member in one shot.
+    const tarBytes = zlib.gunzipSync(one.data);
+    assert.equal(tarBytes.length, one.tarSize);
+    assert.equal("sha256:" + createHash("sha256").update(tarBytes).digest("hex"), one.diffId);
+    const levels: number[] = [];
+    const expected: Buffer[] = [];
+    for (let off = 0; off < tarBytes.length; off += GZIP_MEMBER_BYTES) {
+        const member = tarBytes.subarray(off, off + GZIP_MEMBER_BYTES);
+        levels.push(memberLevel(member));
+        expected.push(zlib.gzipSync(member, { level: levels[levels.length - 1] }));
+    }
+    assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and stored members: ${levels.join(",")}`);
+    assert.deepEqual(one.data, Buffer.concat(expected));
+    assert.equal("sha256:" + createHash("sha256").update(one.data).digest("hex"), one.digest);
 });
 
 test("memberLevel: incompressible members are stored, compressible ones deflated at GZIP_LEVEL", () => {
