@@ -223,15 +223,15 @@ export function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os
 }
 
 /**
- * zlib's output space per call for a member. A deflated member gets room for all of it (deflate's
- * worst case plus the gzip wrapper), so zlib compresses it in one pass on the thread pool instead
- * of coming back to the main thread — busy writing the tar — for more room every 16 KiB; deflated
- * output does not depend on how the output space is handed out (the layer tests check the bytes
- * against one-shot gzipSync). A stored member (level 0) keeps zlib's default: zlib sizes stored
- * blocks by the output space, so that would change the bytes; storing costs next to nothing anyway.
+ * zlib's output space for a member of `n` bytes: room for all of it (deflate's and stored blocks'
+ * worst case plus the gzip wrapper), so zlib compresses the member in one pass on the thread pool
+ * instead of coming back to the main thread — busy writing the tar — for more room every 16 KiB.
+ * Part of the contract for stored members: zlib sizes stored blocks by the output space it has
+ * (with room for everything: 64 KiB blocks, whatever the exact size); deflated output does not
+ * depend on it. The layer tests check the bytes against one-shot gzipSync with ample room.
  */
-function memberChunkSize(n: number, level: number): number {
-    return level === 0 ? zlib.constants.Z_DEFAULT_CHUNK : n + (n >> 3) + (n >> 6) + 1024;
+function memberChunkSize(n: number): number {
+    return n + (n >> 3) + (n >> 6) + 1024;
 }
 
 /**
@@ -271,7 +271,7 @@ class ParallelGzip extends Writable {
             this.partsLen = rest.length;
             const member = all.subarray(0, n);
             const level = memberLevel(member);
-            this.inFlight.push(gzipAsync(member, { level, chunkSize: memberChunkSize(member.length, level) }));
+            this.inFlight.push(gzipAsync(member, { level, chunkSize: memberChunkSize(member.length) }));
             while (this.inFlight.length > this.maxInFlight) this.sink(await (this.inFlight.shift() as Promise<Buffer>));
         }
         if (final) while (this.inFlight.length) this.sink(await (this.inFlight.shift() as Promise<Buffer>));
