@@ -4,7 +4,9 @@
  * never read config. Secret keys are read only as Pulumi secrets and never echoed in an error.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadProjectSchema, parsePairs, parseStackConfig, PROJECT, SECRET_KEYS, type ConfigSchema, type SchemaType, type StackConfig } from "./lib/config";
+import { convertConfigValue, loadProjectSchema, parsePairs, parseStackConfig, PROJECT, SECRET_KEYS, type ConfigSchema, type StackConfig } from "./lib/config";
+
+export { convertConfigValue };
 import { ThinlayerError } from "./lib/errors";
 
 export interface ProgramConfig extends StackConfig {
@@ -12,22 +14,6 @@ export interface ProgramConfig extends StackConfig {
     secretSettings: pulumi.Output<Record<string, string>>;
     /** kubeconfig contents (a secret), or undefined (not configured) for the ambient kubeconfig. */
     kubeconfig: pulumi.Output<string> | undefined;
-}
-
-/**
- * Converts one raw config string (Pulumi hands every value to the program as a string; lists and
- * numbers as JSON) to the schema type. A value that does not convert is returned as is, so the
- * parser reports it with the key, the value, what is allowed and the fix.
- */
-export function convertConfigValue(type: SchemaType, raw: string): unknown {
-    if (type === "string") return raw;
-    if (type === "integer") return /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
-    if (type === "boolean") return raw === "true" ? true : raw === "false" ? false : raw;
-    try {
-        return JSON.parse(raw);
-    } catch {
-        return raw;
-    }
 }
 
 /** Reads every non-secret key of the schema that is set, converted to its type (pure over `get`). */

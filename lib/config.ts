@@ -105,14 +105,34 @@ export function readStackFile(projectDir: string, stack: string): Record<string,
         });
     }
     const doc = (readYaml(file) ?? {}) as { config?: Record<string, unknown> };
+    const schema = loadProjectSchema(projectDir);
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(doc.config ?? {})) {
         if (!k.startsWith(`${PROJECT}:`)) continue;
         const key = k.slice(PROJECT.length + 1);
         if (isSecure(v)) continue;
-        out[key] = v;
+        // Read the way the Pulumi engine hands values to the program: a string is converted to the
+        // key's schema type, so `pulumi config set thinlayer:webReplicas 2` (stored as "2") means 2 here too.
+        const type = schema[key]?.type;
+        out[key] = typeof v === "string" && type !== undefined ? convertConfigValue(type, v) : v;
     }
     return out;
+}
+
+/**
+ * Converts one raw config string (Pulumi hands every value to the program as a string; lists and
+ * numbers as JSON; `pulumi config set KEY 2` writes the string "2" into the stack file) to the schema type. A value that does not convert is returned as is, so the
+ * parser reports it with the key, the value, what is allowed and the fix.
+ */
+export function convertConfigValue(type: SchemaType, raw: string): unknown {
+    if (type === "string") return raw;
+    if (type === "integer") return /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    if (type === "boolean") return raw === "true" ? true : raw === "false" ? false : raw;
+    try {
+        return JSON.parse(raw);
+    } catch {
+        return raw;
+    }
 }
 
 /** Convenience for the CLI: schema + stack file -> validated config. */

@@ -86,3 +86,17 @@ test("releaseImage accepts a digest ref or a tag and rejects anything else", () 
     assert.equal(parse({ releaseImage: "app-0123456789ab" }).releaseImage, "app-0123456789ab");
     assert.throws(() => parse({ releaseImage: "repo@sha256:short" }), /thinlayer:releaseImage: got "repo@sha256:short"/);
 });
+
+test("values `pulumi config set` stores as strings are read as the schema type, as the engine does", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-config-"));
+    fs.copyFileSync(path.join(root, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    fs.mkdirSync(path.join(dir, "examples/django-app"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), 'config:\n  thinlayer:webReplicas: "2"\n  thinlayer:workers: \'["celery=celery -A emr worker"]\'\n  thinlayer:namespace: "007"\n');
+    assert.deepEqual(readStackFile(dir, "s"), { webReplicas: 2, workers: ["celery=celery -A emr worker"], namespace: "007" });
+    const cfg = loadStackConfig(dir, "s");
+    assert.equal(cfg.webReplicas, 2);
+    assert.deepEqual(cfg.workers, [{ name: "celery", command: "celery -A emr worker" }]);
+    // A string that is not a number stays a string, so the parser reports it with the key.
+    fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), 'config:\n  thinlayer:webReplicas: "two"\n');
+    assert.throws(() => loadStackConfig(dir, "s"), { message: 'thinlayer:webReplicas: got "two"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …' });
+});
