@@ -120,6 +120,11 @@ export function migrationResourceName(name: string, migrationsHash: string): str
     return `${name}-migrate-${migrationsHash.slice(0, 12)}`;
 }
 
+/** How long Pulumi awaits the migration Job: its deadline plus two minutes for scheduling and the image pull. */
+export function migrationAwaitTimeout(deadlineSeconds: number): string {
+    return `${deadlineSeconds + 120}s`;
+}
+
 /** Name of the settings ConfigMap: keyed on the settings hash. */
 export function settingsConfigMapName(name: string, settingsHash: string): string {
     return `${name}-settings-${settingsHash.slice(0, 12)}`;
@@ -167,7 +172,13 @@ export class Release extends pulumi.ComponentResource {
             app, name: this.migrationJobName, namespace: ns,
             backoffLimit: args.migrationBackoffLimit ?? 1,
             activeDeadlineSeconds: args.migrationDeadlineSeconds ?? 600,
-        }, pod), { parent: this, ignoreChanges: ["spec.template"] });
+        }, pod), {
+            parent: this,
+            ignoreChanges: ["spec.template"],
+            // The provider awaits a Job for 10 minutes by default; a migration may run up to its
+            // deadline, and `pulumi up` must not give up on it while it still runs in the cluster.
+            customTimeouts: { create: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600), update: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600) },
+        });
 
         const web = new k8s.apps.v1.Deployment(`${name}-web`, w.webDeployment({
             app, name: `${name}-web`, namespace: ns, replicas: args.webReplicas ?? 2, port: args.webPort ?? 8000,

@@ -27,6 +27,7 @@ export interface RecordedResource {
     parent?: string;
     ignoreChanges: string[];
     replaceOnChanges: string[];
+    customTimeouts?: { create?: string; update?: string; delete?: string };
     dependsOn: string[];
     provider?: string;
 }
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
                 parent: t.opts.parent && !(t.opts.parent instanceof pulumi.runtime.Stack) ? urnKey(await resolve(t.opts.parent.urn)) : undefined,
                 ignoreChanges: t.opts.ignoreChanges ?? [],
                 replaceOnChanges: t.opts.replaceOnChanges ?? [],
+                customTimeouts: (t.opts as pulumi.CustomResourceOptions).customTimeouts,
                 dependsOn: Array.isArray(deps) ? await Promise.all((deps as pulumi.Resource[]).map(async (d) => urnKey(await resolve(d.urn)))) : [],
             }))());
             return undefined;

@@ -42,6 +42,9 @@ void test("uat: tokens, names and parents of every resource", async () => {
 
         const by = (name: string) => r.resources.find((x) => x.name === name)!;
         assert.deepEqual(by(job).ignoreChanges, ["spec.template"]);
+        // Pulumi awaits the Job past its deadline (600 s in uat), not the provider's 10-minute default.
+        assert.equal((by(job).inputs as any).spec.activeDeadlineSeconds, 600);
+        assert.deepEqual(by(job).customTimeouts, { create: "720s", update: "720s" });
         assert.deepEqual(by("app-secrets").replaceOnChanges, ["stringData"]);
         for (const d of ["app-web", "app-worker-celery"]) assert.deepEqual(by(d).dependsOn, [`kubernetes:batch/v1:Job::${job}`]);
         // Every Kubernetes object goes through the configured provider, not the ambient default one.
