@@ -17,6 +17,24 @@ export interface CopySpec {
     chmod?: string;
 }
 
+/** A `RUN --mount=type=bind` without `from=`: the RUN reads `source` from the build context. */
+export interface BindMountSpec {
+    /** 1-based line of the RUN. */
+    line: number;
+    /** The mount's source after variable expansion (context-relative; "." when not given). */
+    source: string;
+    target: string;
+}
+
+/** One `RUN --mount=` flag, parsed (keys as Docker spells them; aliases folded). */
+export interface RunMount {
+    type: string;
+    source?: string;
+    from?: string;
+    target?: string;
+    options: Record<string, string>;
+}
+
 export interface RemoteSource {
     line: number;
     url: string;
@@ -39,6 +57,8 @@ export interface DockerfileAnalysis {
     fromRefs: string[];
     /** COPY/ADD instructions that read the build context. */
     copies: CopySpec[];
+    /** RUN bind mounts that read the build context (they are inputs like COPY sources). */
+    bindMounts: BindMountSpec[];
     remotes: RemoteSource[];
     /** One stage whose instructions only set metadata and copy context files. */
     copyOnly: boolean;
@@ -85,6 +105,7 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
     const stages: StageSpec[] = [];
     const fromRefs: string[] = [];
     const copies: CopySpec[] = [];
+    const bindMounts: BindMountSpec[] = [];
     const remotes: RemoteSource[] = [];
     const warnings: string[] = [];
     const notCopyOnly: string[] = [];
@@ -126,6 +147,25 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
             // A stage starts with the global ARG values it redeclares, plus ENV inherited from a parent stage (not tracked).
             scope = new Map();
             stages.push({ index: stages.length, name, from: ref, line, platform: platformFlag?.getValue() ?? undefined });
+        } else if (kw === "RUN") {
+            // RUN is never copy-only (pushed above), so only what the mounts read matters here.
+            for (const flag of flagsOf(ins)) {
+                if (flag.getName() !== "mount") continue;
+                const m = parseRunMount(expand(flag.getValue() ?? "", scope, false), where);
+                if (m.type === "bind") {
+                    if (m.from === undefined) {
+                        bindMounts.push({ line, source: m.source ?? ".", target: m.target ?? "" });
+                    } else if (!stageNames().has(m.from.toLowerCase())) {
+                        fromRefs.push(m.from); // an image: its reference is an input, like COPY --from=<image>
+                    }
+                    // from=<stage>: reads the stage's files, which the hash already covers through that stage.
+                } else if (m.type === "cache" && m.from !== undefined && !stageNames().has(m.from.toLowerCase())) {
+                    fromRefs.push(m.from); // a cache mount seeded from an image
+                }
+                // type=cache/tmpfs/ssh read nothing from the context. type=secret reads a secret
+                // the builder is given at build time; it is deliberately NOT hashed (secret values
+                // must never reach a hash, tag or log), so changing a secret does not rebuild.
+            }
         } else if (kw === "COPY" || kw === "ADD") {
             const flags = Object.fromEntries(
                 (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().map((f) => [f.getName(), f.getValue() ?? ""]),
@@ -160,7 +200,69 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
         }
     }
     if (stages.length > 1) notCopyOnly.push(`${file}: ${stages.length} stages`);
-    return { stages, fromRefs, copies, remotes, copyOnly: notCopyOnly.length === 0, notCopyOnly, warnings };
+    return { stages, fromRefs, copies, bindMounts, remotes, copyOnly: notCopyOnly.length === 0, notCopyOnly, warnings };
+}
+
+type Flag = { getName(): string; getValue(): string | null };
+
+function flagsOf(ins: Instruction): Flag[] {
+    const f = (ins as unknown as { getFlags?: () => Flag[] }).getFlags;
+    return typeof f === "function" ? f.call(ins) : [];
+}
+
+const MOUNT_TYPES = new Set(["bind", "cache", "tmpfs", "secret", "ssh"]);
+
+/**
+ * Parses one `RUN --mount=` value as BuildKit does: comma-separated (CSV, so a field may be
+ * double-quoted) `key=value` fields, or bare boolean keys (`readonly`). `type` defaults to bind;
+ * `src` and `dst`/`destination` are aliases of `source` and `target`.
+ */
+export function parseRunMount(value: string, where: string): RunMount {
+    const options: Record<string, string> = {};
+    for (const field of splitCsv(value)) {
+        if (field === "") continue;
+        const eq = field.indexOf("=");
+        const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
+        options[key] = eq < 0 ? "true" : field.slice(eq + 1);
+    }
+    const type = (options["type"] ?? "bind").toLowerCase();
+    if (!MOUNT_TYPES.has(type)) {
+        throw inputError({
+            input: `${where} RUN --mount`,
+            value: JSON.stringify(value),
+            allowed: `type=${[...MOUNT_TYPES].join("|")}`,
+            fix: "correct the mount type",
+        });
+    }
+    return {
+        type,
+        source: options["source"] ?? options["src"],
+        from: options["from"],
+        target: options["target"] ?? options["dst"] ?? options["destination"],
+        options,
+    };
+}
+
+function splitCsv(s: string): string[] {
+    const out: string[] = [];
+    let cur = "";
+    let quoted = false;
+    for (let i = 0; i < s.length; i++) {
+        const c = s[i];
+        if (quoted) {
+            if (c === '"' && s[i + 1] === '"') {
+                cur += '"';
+                i++;
+            } else if (c === '"') quoted = false;
+            else cur += c;
+        } else if (c === '"') quoted = true;
+        else if (c === ",") {
+            out.push(cur);
+            cur = "";
+        } else cur += c;
+    }
+    out.push(cur);
+    return out;
 }
 
 function malformed(where: string, kw: string, allowed: string) {

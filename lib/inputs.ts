@@ -3,7 +3,8 @@
  *
  *   hash = framed sha256 over: role, the Dockerfile text, the target platform, the build args
  *          (sorted), the FROM references (resolved, in order), remote ADD URLs, the base hash (app),
- *          and every context file the COPY/ADD sources cover after the ignore file, as
+ *          and every context file the COPY/ADD sources and RUN bind mounts (without from=) cover
+ *          after the ignore file, as
  *          (POSIX relative path, executable bit, sha256 of content), sorted by path bytes.
  *
  * Never in it: mtime, owner, other mode bits, absolute paths, the checkout location, the order
@@ -76,6 +77,11 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
             if (found.length === 0) throw noMatch(copy, src, shownFile, contextDir, filter);
             for (const p of found) paths.add(p);
         }
+    }
+    for (const bind of analysis.bindMounts) {
+        const found = await resolveSource(contextDir, bind.source, filter);
+        if (found.length === 0) throw noMatch({ keyword: "RUN --mount=type=bind", line: bind.line }, bind.source, shownFile, contextDir, filter);
+        for (const p of found) paths.add(p);
     }
     const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), opts, stats);
     if (files.some((f) => f.path.startsWith(".git/"))) {
@@ -205,7 +211,7 @@ function join(dir: string, name: string): string {
     return dir === "" ? name : `${dir}/${name}`;
 }
 
-function noMatch(copy: CopySpec, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
+function noMatch(copy: Pick<CopySpec, "line"> & { keyword: string }, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
     const ignoreNote = filter.file ? ` after ${displayPath(filter.file)}` : "";
     return inputError({
         input: `${shownFile}:${copy.line}`,

@@ -100,3 +100,26 @@ void test("COPY sources are cleaned and kept inside the context", () => {
 void test("a malformed COPY is an input error naming file:line", () => {
     assert.throws(() => analyzeDockerfile("FROM scratch\n\nCOPY onlyone\n", "app/Dockerfile", {}), /app\/Dockerfile:3: got a malformed COPY; expected COPY \[--chown=…\] <src>\.\.\. <dest>/);
 });
+
+void test("RUN --mount: bind mounts without from= read the context; from=<image> is a FROM reference; other types read nothing", () => {
+    const text = [
+        "ARG REQ=requirements.txt",
+        "FROM python:3.12 AS build",
+        "ARG REQ",
+        "RUN --mount=type=bind,source=${REQ},target=requirements.txt pip install -r requirements.txt",
+        "RUN --mount=target=/src,ro --mount=type=cache,target=/root/.cache true",
+        'RUN --mount=type=bind,"src=a,b.txt",dst=/x --mount=type=secret,id=tok --mount=type=ssh --mount=type=tmpfs,target=/t true',
+        "RUN --mount=type=bind,from=build,source=/out,target=/o --mount=type=bind,from=busybox:1.36,source=/bin,target=/b true",
+        "",
+    ].join("\n");
+    const a = analyzeDockerfile(text, "Dockerfile", {});
+    assert.deepEqual(a.bindMounts, [
+        { line: 4, source: "requirements.txt", target: "requirements.txt" },
+        { line: 5, source: ".", target: "/src" },
+        { line: 6, source: "a,b.txt", target: "/x" },
+    ]);
+    assert.deepEqual(a.fromRefs, ["python:3.12", "busybox:1.36"]);
+    assert.equal(a.copyOnly, false);
+    assert.deepEqual(analyzeDockerfile("FROM scratch\nRUN true\n", "D", {}).bindMounts, []);
+    assert.throws(() => analyzeDockerfile("FROM scratch\nRUN --mount=type=volume,target=/v true\n", "D", {}), /D:2 RUN --mount: got "type=volume,target=\/v"; expected type=bind\|cache\|tmpfs\|secret\|ssh/);
+});

@@ -306,3 +306,24 @@ void test("the app hash is copy-only when the app Dockerfile only copies onto ${
     assert.equal(r.copyOnly, false);
     assert.ok(r.warnings.some((w) => w.includes("does not start FROM ${BASE_IMAGE}")));
 });
+
+void test("RUN --mount=type=bind sources are hashed like COPY sources (ignore file applies; no match names Dockerfile:line)", async () => {
+    const df = "FROM python:3.12-slim\nWORKDIR /app\nRUN --mount=type=cache,target=/root/.cache/pip \\\n    --mount=type=bind,source=requirements.txt,target=requirements.txt \\\n    python -m pip install -r requirements.txt\n";
+    const dir = makeTree({ "Dockerfile.base": df, "requirements.txt": "Django==5.1.4\n", "other.txt": "o" });
+    const r1 = await base(dir);
+    assert.deepEqual(r1.files.map((f) => f.path), ["requirements.txt"]);
+    fs.writeFileSync(path.join(dir, "requirements.txt"), "Django==5.1.5\n");
+    assert.notEqual((await base(dir)).hash, r1.hash, "editing a bind-mounted file changes the hash");
+    fs.writeFileSync(path.join(dir, "other.txt"), "changed");
+    fs.writeFileSync(path.join(dir, "requirements.txt"), "Django==5.1.4\n");
+    assert.equal((await base(dir)).hash, r1.hash, "files the RUN does not mount do not count");
+
+    const whole = makeTree({ "Dockerfile.base": "FROM scratch\nRUN --mount=target=/src make\n", "a.c": "a", "secret.key": "k", ".dockerignore": "*.key\n" });
+    assert.deepEqual((await base(whole)).files.map((f) => f.path).sort(), [".dockerignore", "Dockerfile.base", "a.c"]);
+
+    const stage = makeTree({ "Dockerfile.base": "FROM scratch AS b\nFROM scratch\nRUN --mount=type=bind,from=b,source=/x,target=/x --mount=type=secret,id=t true\n", "x": "x" });
+    assert.deepEqual((await base(stage)).files, []);
+
+    const missing = makeTree({ "Dockerfile.base": "FROM scratch\n\nRUN --mount=type=bind,source=req.txt,target=/r true\n" });
+    await assert.rejects(base(missing), /Dockerfile\.base:3: got RUN --mount=type=bind source "req\.txt", which matches nothing/);
+});
