@@ -70,6 +70,15 @@ export interface DockerfileAnalysis {
 /** Instructions a daemonless builder can apply without running anything in the image. */
 const METADATA = new Set(["ARG", "FROM", "COPY", "WORKDIR", "ENV", "USER", "EXPOSE", "CMD", "ENTRYPOINT", "LABEL", "STOPSIGNAL"]);
 
+/**
+ * The COPY/ADD flags thinlayer models (for the hash and the daemonless layer). Any other flag
+ * (--exclude, --parents, a future one) makes the Dockerfile not copy-only, with a warning.
+ */
+const COPY_FLAGS: Record<"COPY" | "ADD", ReadonlySet<string>> = {
+    COPY: new Set(["from", "chown", "chmod", "link"]),
+    ADD: new Set(["from", "chown", "chmod", "link", "checksum", "keep-git-dir"]),
+};
+
 /** Reads a Dockerfile; a missing or unreadable file is an input error naming the path. */
 export function readDockerfile(file: string, input = "Dockerfile"): string {
     try {
@@ -170,6 +179,16 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
             const flags = Object.fromEntries(
                 (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().map((f) => [f.getName(), f.getValue() ?? ""]),
             );
+            for (const flag of flagsOf(ins)) {
+                const name = flag.getName();
+                if (COPY_FLAGS[kw].has(name)) continue;
+                const shown = flag.getValue() === null ? `--${name}` : `--${name}=${flag.getValue() ?? ""}`;
+                notCopyOnly.push(`${where}: ${kw} ${shown}`);
+                warnings.push(
+                    `${where}: ${kw} ${shown} is not modelled by thinlayer: this Dockerfile is built by the image builder, never daemonless, ` +
+                        `and the hash covers every file the sources name as if the flag were absent (a change there may cost a rebuild, never miss one)`,
+                );
+            }
             const words = copyWords(ins, scope);
             if (words === undefined) continue; // heredoc: its content is part of the Dockerfile text
             if (words.length < 2) throw malformed(where, kw, `${kw} [--chown=…] <src>... <dest>`);

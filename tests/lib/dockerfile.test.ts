@@ -123,3 +123,19 @@ void test("RUN --mount: bind mounts without from= read the context; from=<image>
     assert.deepEqual(analyzeDockerfile("FROM scratch\nRUN true\n", "D", {}).bindMounts, []);
     assert.throws(() => analyzeDockerfile("FROM scratch\nRUN --mount=type=volume,target=/v true\n", "D", {}), /D:2 RUN --mount: got "type=volume,target=\/v"; expected type=bind\|cache\|tmpfs\|secret\|ssh/);
 });
+
+void test("COPY/ADD flags thinlayer does not model (--exclude, --parents, COPY --checksum) make the Dockerfile not copy-only, with a warning naming Dockerfile:line and the flag", () => {
+    const head = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n";
+    const args = { BASE_IMAGE: "b@sha256:" + "0".repeat(64) };
+    const modelled = analyzeDockerfile(head + "COPY --link --chown=1:1 --chmod=644 a /a\n", "app/Dockerfile", args);
+    assert.equal(modelled.copyOnly, true);
+    assert.deepEqual(modelled.warnings, []);
+    const a = analyzeDockerfile(head + "COPY --exclude=*.key --parents . /app/\n", "app/Dockerfile", args);
+    assert.equal(a.copyOnly, false);
+    assert.deepEqual(a.notCopyOnly, ["app/Dockerfile:3: COPY --exclude=*.key", "app/Dockerfile:3: COPY --parents"]);
+    assert.equal(a.warnings.length, 2);
+    assert.match(a.warnings[0], /^app\/Dockerfile:3: COPY --exclude=\*\.key is not modelled/);
+    assert.match(a.warnings[1], /^app\/Dockerfile:3: COPY --parents is not modelled/);
+    assert.deepEqual(a.copies.map((c) => c.sources), [["."]], "the sources are still hashed (all of them)");
+    assert.equal(analyzeDockerfile(head + `COPY --checksum=sha256:${"a".repeat(64)} a /a\n`, "D", args).copyOnly, false, "--checksum is an ADD flag");
+});

@@ -327,3 +327,14 @@ void test("RUN --mount=type=bind sources are hashed like COPY sources (ignore fi
     const missing = makeTree({ "Dockerfile.base": "FROM scratch\n\nRUN --mount=type=bind,source=req.txt,target=/r true\n" });
     await assert.rejects(base(missing), /Dockerfile\.base:3: got RUN --mount=type=bind source "req\.txt", which matches nothing/);
 });
+
+void test("COPY --exclude is not modelled: the app is not copy-only, the plan warns, and the excluded files are still hashed (more, never fewer)", async () => {
+    const dir = makeTree({ ...PROJECT, Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY --exclude=*.key . /app/\n", "tls.key": "k1" });
+    const b = await base(dir);
+    const r = await app(dir, b.hash);
+    assert.equal(r.copyOnly, false);
+    assert.ok(r.warnings.some((w) => /Dockerfile:3: COPY --exclude=\*\.key is not modelled/.test(w)), r.warnings.join("\n"));
+    assert.ok(r.files.some((f) => f.path === "tls.key"));
+    fs.writeFileSync(path.join(dir, "tls.key"), "k2");
+    assert.notEqual((await app(dir, b.hash)).hash, r.hash);
+});
