@@ -61,11 +61,58 @@ function execForm(content: string): string[] {
     return ["/bin/sh", "-c", t];
 }
 
+/** `${…}` bodies `expand` handles exactly: a name, optionally with `:-`, `-`, `:+` or `+` and a word. */
+const SUPPORTED_BRACE = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s;
+
 /**
- * Reads the app Dockerfile's instructions into a recipe. Throws NotDaemonlessError for anything a
- * registry-only build cannot reproduce (H1's analysis decides copy-only; this double-checks).
+ * Expands a word as Docker does, but only when the result is certain: every variable it names
+ * without a default is defined (base image Env, ARG, ENV), and every `${…}` form is one `expand`
+ * implements. Anything else throws NotDaemonlessError, so a builder — which knows the full
+ * semantics — does the build instead of a daemonless guess. Conservative: an escaped or
+ * single-quoted `$NAME` counts as a reference too.
  */
-export function appRecipe(text: string, file: string, buildArgs: Record<string, string>, baseEnv: string[] | undefined): AppRecipe {
+export function exactExpand(word: string, vars: Scope, where: string, shell = true): string {
+    check(word, vars, where);
+    return expand(word, vars, shell);
+}
+
+function check(word: string, vars: Scope, where: string): void {
+    for (const m of word.matchAll(/\$(?:\{([^}]*)(\}?)|([A-Za-z_][A-Za-z0-9_]*))/g)) {
+        if (m[3] !== undefined) {
+            if (!vars.has(m[3])) throw new NotDaemonlessError(`${where}: $${m[3]} is defined neither by the base image's Env nor by an ARG/ENV of the Dockerfile`);
+            continue;
+        }
+        const body = m[1];
+        const form = m[2] === "" || body.includes("{") ? undefined : SUPPORTED_BRACE.exec(body);
+        if (!form) throw new NotDaemonlessError(`${where}: the variable form \${${body}${m[2]} is not one a daemonless build expands`);
+        if (form[2] === undefined) {
+            if (!vars.has(form[1])) throw new NotDaemonlessError(`${where}: \${${form[1]}} is defined neither by the base image's Env nor by an ARG/ENV of the Dockerfile`);
+        } else check(form[3] ?? "", vars, where);
+    }
+}
+
+/** The words of a COPY after its flags (exec or shell form), as Docker splits them; undefined for a heredoc. */
+function copyWords(content: string): { words: string[]; shell: boolean } | undefined {
+    const t = content.trim();
+    if (t.startsWith("[")) {
+        try {
+            const a = JSON.parse(t) as unknown;
+            if (Array.isArray(a) && a.every((x) => typeof x === "string")) return { words: a as string[], shell: false };
+        } catch {
+            /* shell form */
+        }
+    }
+    const words = t.split(/\s+/).filter((w) => w !== "");
+    return words.some((w) => w.startsWith("<<")) ? undefined : { words, shell: true };
+}
+
+/**
+ * Reads the app Dockerfile's instructions into a recipe, starting from the base image's config:
+ * its WorkingDir (relative COPY destinations and WORKDIRs resolve against it) and its Env (`$VAR`
+ * expands with it, then the Dockerfile's ARG/ENV). Throws NotDaemonlessError for anything a
+ * registry-only build cannot reproduce exactly (H1's analysis decides copy-only; this double-checks).
+ */
+export function appRecipe(text: string, file: string, buildArgs: Record<string, string>, baseEnv: string[] | undefined, baseWorkingDir?: string): AppRecipe {
     const analysis = analyzeDockerfile(text, file, buildArgs);
     if (!analysis.copyOnly) throw new NotDaemonlessError(`not copy-only: ${analysis.notCopyOnly.join("; ")}`);
     const copiesByLine = new Map(analysis.copies.map((c) => [c.line, c]));
@@ -73,24 +120,35 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
     const createdBy: string[] = [];
     const scope: Scope = envMap(baseEnv);
     const args: Scope = new Map();
-    let workdir = "/";
+    /** ARGs declared before FROM: their values, for an in-stage `ARG NAME` without a default. */
+    const globals: Scope = new Map();
+    // Docker: an empty WorkingDir means "/" (so `||`, not `??`).
+    let workdir = baseWorkingDir || "/";
+    if (!workdir.startsWith("/")) throw new NotDaemonlessError(`the base image's WorkingDir ${JSON.stringify(workdir)} is not absolute`);
     const copies: PlacedCopy[] = [];
     let seenFrom = false;
     for (const ins of DockerfileParser.parse(text).getInstructions()) {
         const kw = ins.getKeyword();
         const line = ins.getRange().start.line + 1;
+        const where = `${file}:${line}`;
         const content = ins.getArgumentsContent() ?? "";
         const vars = (): Scope => new Map([...args, ...scope]);
+        const x = (word: string, shell = true): string => exactExpand(word, vars(), where, shell);
         if (kw === "FROM") {
             seenFrom = true;
             continue;
         }
         if (kw === "ARG") {
-            for (const a of ins.getArguments().map((x) => x.getValue())) {
+            for (const a of ins.getArguments().map((w) => w.getValue())) {
                 const eq = a.indexOf("=");
                 const name = eq < 0 ? a : a.slice(0, eq);
-                const v = buildArgs[name] ?? (eq < 0 ? undefined : expand(a.slice(eq + 1), vars()));
-                if (seenFrom && v !== undefined) args.set(name, v);
+                if (!seenFrom) {
+                    const v = buildArgs[name] ?? (eq < 0 ? undefined : exactExpand(a.slice(eq + 1), globals, where));
+                    if (v !== undefined) globals.set(name, v);
+                    continue;
+                }
+                const v = buildArgs[name] ?? (eq < 0 ? globals.get(name) : x(a.slice(eq + 1)));
+                if (v !== undefined) args.set(name, v);
             }
             continue;
         }
@@ -98,13 +156,21 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
         switch (kw) {
             case "COPY": {
                 const c = copiesByLine.get(line);
-                if (c) copies.push({ ...c, workdir });
+                const w = copyWords(content);
+                if (!c || !w) throw new NotDaemonlessError(`${where}: this form of COPY (heredoc, or no context source) needs a builder`);
+                // The analysis expanded the words without the base image's Env; expand them with it.
+                const words = w.words.map((word) => x(word, w.shell));
+                const sources = words.slice(0, -1);
+                if (JSON.stringify(sources) !== JSON.stringify(c.sources)) {
+                    throw new NotDaemonlessError(`${where}: COPY sources ${JSON.stringify(sources)} (with the base image's Env) differ from the ${JSON.stringify(c.sources)} the inputs were hashed with`);
+                }
+                copies.push({ ...c, dest: words[words.length - 1], workdir });
                 createdBy.push(`COPY ${content}`.trim());
                 break;
             }
             case "ENV": {
                 const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
-                const set: Array<[string, string]> = props.map((p) => [p.getName(), expand(p.getValue() ?? "", vars())]);
+                const set: Array<[string, string]> = props.map((p) => [p.getName(), x(p.getValue() ?? "")]);
                 for (const [k, v] of set) scope.set(k, v);
                 steps.push((cfg) => {
                     const m = envMap(cfg.Env);
@@ -114,7 +180,7 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
                 break;
             }
             case "WORKDIR": {
-                const w = expand(content.trim(), vars());
+                const w = x(content.trim());
                 workdir = path.posix.resolve(workdir, w);
                 const wd = workdir;
                 steps.push((cfg) => {
@@ -123,14 +189,14 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
                 break;
             }
             case "USER": {
-                const u = expand(content.trim(), vars());
+                const u = x(content.trim());
                 steps.push((cfg) => {
                     cfg.User = u;
                 });
                 break;
             }
             case "EXPOSE": {
-                const ports = ins.getArguments().map((a) => expand(a.getValue(), vars())).map((p) => (p.includes("/") ? p.toLowerCase() : `${p}/tcp`));
+                const ports = ins.getArguments().map((a) => x(a.getValue())).map((p) => (p.includes("/") ? p.toLowerCase() : `${p}/tcp`));
                 steps.push((cfg) => {
                     cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
                     for (const p of ports) cfg.ExposedPorts[p] = {};
@@ -139,7 +205,7 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
             }
             case "LABEL": {
                 const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
-                const set = props.map((p) => [expand(p.getName(), vars()), expand(p.getValue() ?? "", vars())] as const);
+                const set = props.map((p) => [x(p.getName()), x(p.getValue() ?? "")] as const);
                 steps.push((cfg) => {
                     cfg.Labels = { ...(cfg.Labels ?? {}) };
                     for (const [k, v] of set) cfg.Labels[k] = v;
@@ -163,7 +229,7 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
                 break;
             }
             case "STOPSIGNAL": {
-                const sig = expand(content.trim(), vars());
+                const sig = x(content.trim());
                 steps.push((cfg) => {
                     cfg.StopSignal = sig;
                 });
@@ -259,7 +325,7 @@ export async function prepareApp(a: {
             warnings.push(`base image ${a.client.host}/${a.baseRepository}@${a.baseDigest} is ${actual}, not the requested ${a.platform}; the app layer was added to it as is`);
         }
     }
-    const recipes = configs.map((c) => appRecipe(text, a.dockerfile, args, c.config?.Env));
+    const recipes = configs.map((c) => appRecipe(text, a.dockerfile, args, c.config?.Env, c.config?.WorkingDir));
     const placed = JSON.stringify(recipes[0].copies);
     if (recipes.some((r) => JSON.stringify(r.copies) !== placed)) {
         throw new NotDaemonlessError("the platforms of the base image resolve the COPY destinations differently (per-platform ENV/WORKDIR)");
