@@ -47,11 +47,15 @@ export = async () => {
         appImageRef = app.imageRef;
     }
 
+    // The migration Job runs in the deployed image, so it is keyed on that image's migrations: the
+    // checkout's when building, the pinned release's when pinned (none if unknown). See Release.
+    const jobMigrationsHash = !pinned ? plan.migrations.hash : cfg.releaseMigrationsHash === "" ? undefined : cfg.releaseMigrationsHash;
+
     const target = new KubernetesTarget("cluster", { namespace: cfg.namespace, kubeconfig: cfg.kubeconfig, context: cfg.kubeContext });
     const release = new Release("app", {
         namespace: target.namespace,
         image: appImageRef,
-        migrationsHash: plan.migrations.hash,
+        migrationsHash: jobMigrationsHash,
         settingsHash: plan.settings.hash,
         settings: plan.settings.values,
         secretSettings: cfg.secretSettings,
@@ -79,7 +83,7 @@ export = async () => {
         appHash: plan.app.hash,
         baseTag: plan.base.tag,
         appTag: plan.app.tag,
-        migrationsHash: plan.migrations.hash,
+        migrationsHash: jobMigrationsHash,
         settingsHash: plan.settings.hash,
         releaseId: pinned ? undefined : plan.releaseId,
         settings: plan.settings.values,

@@ -25,8 +25,11 @@ export interface ReleaseArgs {
     readonly namespace: pulumi.Input<string>;
     /** The app image by digest, `host/repo@sha256:<64 hex>`. */
     readonly image: pulumi.Input<string>;
-    /** Migrations content hash (64 hex): names the migration Job. */
-    readonly migrationsHash: string;
+    /**
+     * Migrations content hash (64 hex): names the migration Job. Undefined: no migration Job (a
+     * rollback pin whose release's migrations hash is unknown). @default undefined
+     */
+    readonly migrationsHash?: string;
     /** Settings content hash (64 hex): names the settings ConfigMap. */
     readonly settingsHash: string;
     /** Non-secret settings (environment variables). @default {} */
@@ -74,7 +77,7 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function validateReleaseArgs(name: string, args: ReleaseArgs): string[] {
     const p: string[] = [];
     check(p, LABEL.test(name) && name.length <= 30, "name", name, "a DNS-1123 label of at most 30 characters (it prefixes every object name)", "rename the Release");
-    check(p, HASH_RE.test(args.migrationsHash), "migrationsHash", args.migrationsHash, "64 lowercase hex (plan.migrations.hash)", "pass the plan's migrations hash");
+    check(p, args.migrationsHash === undefined || HASH_RE.test(args.migrationsHash), "migrationsHash", args.migrationsHash, "64 lowercase hex (plan.migrations.hash)", "pass the plan's migrations hash");
     check(p, HASH_RE.test(args.settingsHash), "settingsHash", args.settingsHash, "64 lowercase hex (plan.settings.hash)", "pass the plan's settings hash");
     check(p, intIn(args.webReplicas ?? 2, 0, 1000), "webReplicas", args.webReplicas, "an integer from 0 to 1000", "set a replica count");
     check(p, intIn(args.workerReplicas ?? 1, 0, 1000), "workerReplicas", args.workerReplicas, "an integer from 0 to 1000", "set a replica count");
@@ -112,9 +115,12 @@ export function validateReleaseArgs(name: string, args: ReleaseArgs): string[] {
  * - A stable Pulumi name with a changing `metadata.name` would instead be a *replace*, and a replace
  *   keeps the old values of ignored properties: the new Job would run the previous image, which lacks
  *   the new migrations. Keying the resource name avoids that trap.
- * - Rollback pin: the Job stays keyed on the checkout's migrations hash, so pinning an older app
- *   image never re-runs or reverses migrations (Django does not migrate backwards by itself; keep
- *   migrations backward compatible — expand, then contract — so an older image runs on the newer schema).
+ * - Rollback pin: the Job is keyed on the pinned release's migrations hash (written by `thinlayer
+ *   rollback`), never the checkout's: a checkout with migrations not yet deployed must not create
+ *   their Job running the older pinned image (a no-op `migrate` that would mark the hash done, so
+ *   the real migrations would never run after the pin is cleared). Migrations are never reversed
+ *   (Django does not migrate backwards by itself; keep migrations backward compatible — expand,
+ *   then contract — so an older image runs on the newer schema).
  */
 export function migrationResourceName(name: string, migrationsHash: string): string {
     return `${name}-migrate-${migrationsHash.slice(0, 12)}`;
@@ -132,7 +138,8 @@ export function settingsConfigMapName(name: string, settingsHash: string): strin
 
 export class Release extends pulumi.ComponentResource {
     public readonly configMapName: pulumi.Output<string>;
-    public readonly migrationJobName: string;
+    /** undefined when the release runs no migration Job. */
+    public readonly migrationJobName: string | undefined;
     public readonly webDeploymentName: pulumi.Output<string>;
     public readonly workerDeploymentNames: pulumi.Output<string>[];
     public readonly serviceName: pulumi.Output<string>;
@@ -167,8 +174,8 @@ export class Release extends pulumi.ComponentResource {
             runAsUser: args.runAsUser ?? 10001,
         };
 
-        this.migrationJobName = migrationResourceName(name, args.migrationsHash);
-        const job = new k8s.batch.v1.Job(this.migrationJobName, w.migrationJob({
+        this.migrationJobName = args.migrationsHash === undefined ? undefined : migrationResourceName(name, args.migrationsHash);
+        const job = this.migrationJobName === undefined ? undefined : new k8s.batch.v1.Job(this.migrationJobName, w.migrationJob({
             app, name: this.migrationJobName, namespace: ns,
             backoffLimit: args.migrationBackoffLimit ?? 1,
             activeDeadlineSeconds: args.migrationDeadlineSeconds ?? 600,
@@ -179,18 +186,19 @@ export class Release extends pulumi.ComponentResource {
             // deadline, and `pulumi up` must not give up on it while it still runs in the cluster.
             customTimeouts: { create: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600), update: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600) },
         });
+        const afterMigrations = job === undefined ? [] : [job];
 
         const web = new k8s.apps.v1.Deployment(`${name}-web`, w.webDeployment({
             app, name: `${name}-web`, namespace: ns, replicas: args.webReplicas ?? 2, port: args.webPort ?? 8000,
             healthPath: args.healthPath ?? "/healthz", probeHost: args.probeHost, drainSeconds, revisionHistoryLimit, releaseId: args.releaseId,
-        }, pod), { parent: this, dependsOn: [job] });
+        }, pod), { parent: this, dependsOn: afterMigrations });
         const service = new k8s.core.v1.Service(`${name}-web-service`, w.webService(app, `${name}-web`, ns), { parent: this });
         new k8s.policy.v1.PodDisruptionBudget(`${name}-web-pdb`, w.webDisruptionBudget(app, `${name}-web`, ns), { parent: this });
 
         const workers = (args.workers ?? []).map((wk) => new k8s.apps.v1.Deployment(`${name}-worker-${wk.name}`, w.workerDeployment({
             app, worker: wk.name, name: `${name}-worker-${wk.name}`, namespace: ns, command: wk.command,
             replicas: args.workerReplicas ?? 1, drainSeconds, revisionHistoryLimit, releaseId: args.releaseId,
-        }, pod), { parent: this, dependsOn: [job] }));
+        }, pod), { parent: this, dependsOn: afterMigrations }));
 
         this.configMapName = settings.metadata.name;
         this.webDeploymentName = web.metadata.name;

@@ -70,6 +70,8 @@ export interface StackConfig {
     migrationDeadlineSeconds: number;
     /** Rollback pin; "" builds from source. */
     releaseImage: string;
+    /** The pinned release's migrations hash (64 hex), or "" (no migration Job while pinned). */
+    releaseMigrationsHash: string;
 }
 
 /** Reads the `config:` schema of Pulumi.yaml. */
@@ -200,6 +202,9 @@ export function parseStackConfig(
     }
     check(str("releaseImage") === "" || /^([^@\s]+@sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
 
+    check(str("releaseMigrationsHash") === "" || /^[a-f0-9]{64}$/.test(str("releaseMigrationsHash")), "releaseMigrationsHash", str("releaseMigrationsHash"), '"" or 64 lowercase hex (a release\'s migrationsHash output)', "let `thinlayer rollback` write it, or remove it");
+    check(str("releaseMigrationsHash") === "" || str("releaseImage") !== "", "releaseMigrationsHash", str("releaseMigrationsHash"), "set only together with thinlayer:releaseImage", "remove it (`thinlayer rollback --clear` does)");
+
     const buildArgs = parsePairs("buildArgs", arr("buildArgs"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
     const settings = parsePairs("settings", arr("settings"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
     const workerPairs = parsePairs("workers", arr("workers"), /^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/, problems);
@@ -242,6 +247,7 @@ export function parseStackConfig(
         migrationBackoffLimit: num("migrationBackoffLimit"),
         migrationDeadlineSeconds: num("migrationDeadlineSeconds"),
         releaseImage: str("releaseImage"),
+        releaseMigrationsHash: str("releaseMigrationsHash"),
     };
 }
 

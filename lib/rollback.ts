@@ -50,6 +50,8 @@ export interface Release {
     settingsHash: string;
     /** `rel-…` when the update built from source; propagated from any update of the same release. */
     releaseId?: string;
+    /** The migrations hash the release ran with (the program's migrationsHash output), when known. */
+    migrationsHash?: string;
 }
 
 /** A successful update and the release it deployed. */
@@ -152,7 +154,8 @@ export function releaseFromOutputs(outputs: Record<string, unknown>): Release | 
     if (settings === undefined) return "no readable settings output";
     const settingsHash = typeof outputs.settingsHash === "string" ? outputs.settingsHash : hashSettings(settings);
     const releaseId = typeof outputs.releaseId === "string" && outputs.releaseId !== "" ? outputs.releaseId : undefined;
-    return { appImageRef: ref, settings, settingsHash, releaseId };
+    const migrationsHash = typeof outputs.migrationsHash === "string" && /^[a-f0-9]{64}$/.test(outputs.migrationsHash) ? outputs.migrationsHash : undefined;
+    return { appImageRef: ref, settings, settingsHash, releaseId, ...(migrationsHash !== undefined ? { migrationsHash } : {}) };
 }
 
 /** The identity of a release: the app image digest and the settings hash. */
@@ -231,12 +234,14 @@ export function chooseRelease(deployed: DeployedRelease[], history: HistoryEntry
 export interface Pin {
     releaseImage: string;
     settings: Record<string, string>;
+    /** The release's migrations hash; without it the program runs no migration Job while pinned. */
+    migrationsHash?: string;
 }
 
 /**
  * Writes (or with `pin` null, clears) the rollback pin in the text of Pulumi.<stack>.yaml and
  * returns the new text. Uses the yaml Document API, so comments, key order and every other key
- * are kept. Clearing removes `thinlayer:releaseImage` only: settings stay as they are.
+ * are kept. Clearing removes `thinlayer:releaseImage` (and `thinlayer:releaseMigrationsHash`) only: settings stay as they are.
  */
 export function writePin(fileText: string, pin: Pin | null, file = "Pulumi.<stack>.yaml"): string {
     const doc: YAML.Document = YAML.parseDocument(fileText);
@@ -247,6 +252,8 @@ export function writePin(fileText: string, pin: Pin | null, file = "Pulumi.<stac
     if (!doc.has("config")) doc.set("config", doc.createNode({}));
     const imageKey = `${PROJECT}:releaseImage`;
     const settingsKey = `${PROJECT}:settings`;
+    const migrationsKey = `${PROJECT}:releaseMigrationsHash`;
+    doc.deleteIn(["config", migrationsKey]);
     if (pin === null) {
         doc.deleteIn(["config", imageKey]);
     } else {
@@ -255,6 +262,7 @@ export function writePin(fileText: string, pin: Pin | null, file = "Pulumi.<stac
         }
         doc.setIn(["config", imageKey], pin.releaseImage);
         doc.setIn(["config", settingsKey], doc.createNode(Object.entries(pin.settings).map(([k, v]) => `${k}=${v}`)));
+        if (pin.migrationsHash !== undefined) doc.setIn(["config", migrationsKey], pin.migrationsHash);
     }
     return doc.toString();
 }

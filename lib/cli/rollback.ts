@@ -150,6 +150,7 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
         const after = writePin(before, { releaseImage: opts.image, settings: settingsOfStackFile(before) }, rel);
         if (!opts.dryRun) fs.writeFileSync(file, after);
         lines.push(`${opts.dryRun ? "would pin" : "pinned"} ${opts.image} in ${rel} (thinlayer:releaseImage); settings unchanged.`);
+        lines.push("its migrations hash is not known without the stack's history: no migration Job runs while this pin is set (migrations already applied stay applied).");
         lines.push(`next: ${next}   (no build; \`pulumi preview --stack ${opts.stack}\` fails clearly if the image is no longer in the registry)`);
         return lines.join("\n") + "\n";
     }
@@ -163,7 +164,7 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     if (target.appImageRef === current.appImageRef && target.settingsHash === current.settingsHash) {
         throw new ThinlayerError(`--to: ${opts.to} is the release the stack runs now (update ${current.version}); nothing to roll back. Fix: pick an earlier release from --list.`);
     }
-    const after = writePin(before, { releaseImage: target.appImageRef, settings: target.settings }, rel);
+    const after = writePin(before, { releaseImage: target.appImageRef, settings: target.settings, migrationsHash: target.migrationsHash }, rel);
     if (!opts.dryRun) fs.writeFileSync(file, after);
 
     lines.push(`current:  ${describe(current)}`);
@@ -175,7 +176,10 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     lines.push(changes.length ? `settings change (the ConfigMap is replaced, pods restart with them):\n  ${changes.join("\n  ")}` : "settings: unchanged");
     lines.push("secret settings (thinlayer:secretSettings) are not part of a release: they stay as they are.");
     lines.push(`${opts.dryRun ? "would write" : "wrote"} ${rel}: thinlayer:releaseImage = ${target.appImageRef}, thinlayer:settings = the release's ${Object.keys(target.settings).length} settings`);
-    lines.push(`next: ${next}   (one Deployment update per process, no build; a migration Job only if the release's migrations differ)`);
+    lines.push(target.migrationsHash !== undefined
+        ? `migrations: the Job is keyed on the release's migrations hash ${target.migrationsHash.slice(0, 12)} while pinned (a no-op \`migrate\` in the release's image if that Job is new; migrations are never reversed)`
+        : "migrations: the release's migrations hash is not in its outputs: no migration Job runs while pinned");
+    lines.push(`next: ${next}   (one Deployment update per process, no build)`);
     lines.push(`undo: thinlayer rollback --stack ${opts.stack} --clear   (build from source again)`);
     return lines.join("\n") + "\n";
 }

@@ -5,7 +5,8 @@
  * file, and the program is then evaluated with that file's values.
  *
  * Expected: the workloads change (image, and the ConfigMap when the release's settings differ);
- * no image build is created or changed. The build Commands leave the program: Pulumi deletes them
+ * no image build is created or changed; the migration Job is keyed on the pinned release's
+ * migrations hash (unchanged when the release has the checkout's migrations). The build Commands leave the program: Pulumi deletes them
  * from the state, which runs nothing (they have no delete command); clearing the pin recreates them
  * and `thinlayer ensure` reuses the tags already in the registry.
  */
@@ -58,6 +59,8 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
             const b = await evaluateProgram({ stack: "uat", config: { ...pinned, appDir: app.dir }, secrets: SECRETS });
             const set = changeSet(diffEvaluations(a, b));
+            // REL_A has the checkout's migrations: its Job is the one already there, untouched.
+            assert.equal(pinned.releaseMigrationsHash, a.outputs.migrationsHash);
             assert.deepEqual(set, [...BUILDS_LEAVE, ...WORKLOADS].sort());
             assert.ok(!set.some((c) => /^(create|update) (command:|thinlayer:image:)/.test(c)), "no build created or changed");
             assert.equal(workload(b, "app-web").spec.template.spec.containers[0].image, REL_A.ref);
@@ -89,7 +92,15 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
             const b = await evaluateProgram({ stack: "uat", config: { ...pinned, appDir: app.dir }, secrets: SECRETS });
             const changes = diffEvaluations(a, b);
-            assert.deepEqual(changeSet(changes), [...BUILDS_LEAVE, ...WORKLOADS, "update kubernetes:core/v1:ConfigMap::app-settings"].sort());
+            // REL_C ran other migrations than the checkout has: while pinned the Job is keyed on
+            // REL_C's migrations hash (a no-op `migrate` in REL_C's image), never on the checkout's.
+            const releaseJob = `app-migrate-${String(pinned.releaseMigrationsHash).slice(0, 12)}`;
+            assert.notEqual(pinned.releaseMigrationsHash, a.outputs.migrationsHash);
+            assert.equal(b.outputs.migrationJob, releaseJob);
+            assert.deepEqual(changeSet(changes), [...BUILDS_LEAVE, ...WORKLOADS, "update kubernetes:core/v1:ConfigMap::app-settings",
+                `create kubernetes:batch/v1:Job::${releaseJob}`, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort());
+            const job = b.resources.find((r) => r.name === releaseJob)?.inputs as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+            assert.equal(job.spec.template.spec.containers[0].image, REL_C.ref);
             const cm = changes.find((c) => c.type === "kubernetes:core/v1:ConfigMap");
             assert.ok(cm?.paths.includes("data.DJANGO_LOG_LEVEL") && cm.paths.includes("metadata.name"), `a new content-named ConfigMap: ${cm?.paths}`);
             assert.equal((b.outputs.settings as Record<string, string>).DJANGO_LOG_LEVEL, "DEBUG");
@@ -110,6 +121,41 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
                     return true;
                 },
             );
+        } finally {
+            app.cleanup();
+        }
+    });
+
+    test("a checkout with migrations not yet deployed: a pin never creates their Job (it would run them in the old image)", async () => {
+        const app = copyExampleApp();
+        try {
+            const pinned = pinWithCli(REL_A.id);
+            const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
+            fs.writeFileSync(path.join(app.dir, "records", "migrations", "0099_new.py"),
+                "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"records\", \"0001_initial\")]\n    operations = []\n");
+            const b = await evaluateProgram({ stack: "uat", config: { ...pinned, appDir: app.dir }, secrets: SECRETS });
+            assert.equal(b.outputs.migrationJob, a.outputs.migrationJob, "the Job stays the release's");
+            assert.deepEqual(changeSet(diffEvaluations(a, b)), [...BUILDS_LEAVE, ...WORKLOADS].sort());
+            // Clearing the pin builds the checkout: now its Job is created, in the new image.
+            const { releaseImage: _image, releaseMigrationsHash: _migrations, ...cleared } = pinned;
+            const c = await evaluateProgram({ stack: "uat", config: { ...cleared, appDir: app.dir }, secrets: SECRETS });
+            assert.notEqual(c.outputs.migrationJob, a.outputs.migrationJob);
+            const job = c.resources.find((r) => r.name === c.outputs.migrationJob)?.inputs as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+            assert.equal(job.spec.template.spec.containers[0].image, c.outputs.appImageRef);
+            assert.ok(changeSet(diffEvaluations(b, c)).includes(`create kubernetes:batch/v1:Job::${c.outputs.migrationJob}`));
+        } finally {
+            app.cleanup();
+        }
+    });
+
+    test("a pin without a known migrations hash (--image) runs no migration Job while pinned", async () => {
+        const app = copyExampleApp();
+        try {
+            const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
+            const b = await evaluateProgram({ stack: "uat", config: { appDir: app.dir, releaseImage: REL_A.ref }, secrets: SECRETS });
+            assert.equal(b.outputs.migrationJob, undefined);
+            assert.deepEqual(changeSet(diffEvaluations(a, b)), [...BUILDS_LEAVE, ...WORKLOADS, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort());
+            for (const d of b.resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment")) assert.deepEqual(d.dependsOn, [], d.name);
         } finally {
             app.cleanup();
         }

@@ -134,6 +134,16 @@ test("writePin sets the image and the release's settings and keeps comments and 
     assert.deepEqual(settingsChanges({ A: "1", B: "2" }, { A: "1", B: "3", C: "4" }), ["~ B: 2 -> 3", "+ C=4"]);
 });
 
+test("writePin records the release's migrations hash; a pin without one, or clearing, removes it", () => {
+    const m = "ab".repeat(32);
+    const withHash = writePin("config: {}\n", { releaseImage: REL.b.ref, settings: {}, migrationsHash: m });
+    assert.equal((YAML.parse(withHash) as { config: Record<string, unknown> }).config["thinlayer:releaseMigrationsHash"], m);
+    const repinned = writePin(withHash, { releaseImage: REL.b.ref, settings: {} });
+    assert.equal((YAML.parse(repinned) as { config: Record<string, unknown> }).config["thinlayer:releaseMigrationsHash"], undefined, "a stale hash never outlives its pin");
+    const cleared = writePin(withHash, null);
+    assert.deepEqual((YAML.parse(cleared) as { config: Record<string, unknown> }).config, { "thinlayer:settings": [] }, "clearing removes the pin and its hash, keeps the settings");
+});
+
 test("thinlayer rollback --steps 1 (CLI): prints the chosen release and the next command, writes a stack file the config parser accepts", () => {
     const dir = tempProject();
     const file = path.join(dir, "Pulumi.uat.yaml");

@@ -11,7 +11,7 @@ import { ecrUrl } from "../helpers/mocks";
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
 const DIGEST = `sha256:${"5".repeat(64)}`;
 
-void test("a tag pin: no image builds, the workloads run the tag's digest, the migration Job keeps its key", async () => {
+void test("a tag pin: no image builds, the workloads run the tag's digest, no migration Job without the release's migrations hash", async () => {
     const app = copyExampleApp();
     try {
         const source = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
@@ -27,7 +27,11 @@ void test("a tag pin: no image builds, the workloads run the tag's digest, the m
             const d = pinned.resources.find((r) => r.name === name)?.inputs as any;
             assert.equal(d.spec.template.spec.containers[0].image, `${ecrUrl("thinlayer/app")}@${DIGEST}`);
         }
-        assert.equal(pinned.outputs.migrationJob, source.outputs.migrationJob);
+        // No releaseMigrationsHash with this pin (as `rollback --image` writes it): no migration Job
+        // while pinned, so the checkout's migrations never run in the pinned image.
+        assert.equal(pinned.outputs.migrationJob, undefined);
+        assert.ok(source.outputs.migrationJob !== undefined);
+        assert.deepEqual(pinned.resources.filter((r) => r.type === "kubernetes:batch/v1:Job"), []);
         // The repositories stay as they are: pinning never touches what the registry keeps.
         const repos = (e: typeof source) => JSON.stringify(e.resources.filter((r) => r.type.startsWith("aws:")));
         assert.equal(repos(pinned), repos(source));
