@@ -15,8 +15,9 @@ export function shellQuote(arg: string): string {
 
 /**
  * The shell command line of one ensure run, to be run in `projectDir`. Paths are written relative
- * to `projectDir`, so the command — an input Pulumi diffs — does not change with the checkout's
- * location (two CI runners, two laptops: same inputs, no spurious rerun).
+ * to `projectDir`, so the command line is the same in every checkout. (The Command's `dir` is the
+ * absolute project path, so a deploy from another path still reruns ensure: it reuses the existing
+ * tags, no build, same digests, no rollout.)
  */
 export function ensureCommandLine(projectDir: string, opts: EnsureOptions): string {
     const rel = (p: string) => path.relative(projectDir, p).split(path.sep).join("/") || ".";
