@@ -71,17 +71,20 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     }
     const filter = loadContextFilter(contextDir, dockerfile);
     const paths = new Set<string>();
+    /** Explicitly named sources that are symlinks to files: [link, target] (the build copies the target's content). */
+    const followed: [string, string][] = [];
+    const cover = async (src: string, onNone: () => Error) => {
+        const found = await resolveSource(contextDir, src, filter);
+        if (found.length === 0) throw onNone();
+        for (const p of found) paths.add(p);
+        const target = followedSource(contextDir, src);
+        if (target !== undefined) followed.push([cleanSource(src), target]);
+    };
     for (const copy of analysis.copies) {
-        for (const src of copy.sources) {
-            const found = await resolveSource(contextDir, src, filter);
-            if (found.length === 0) throw noMatch(copy, src, shownFile, contextDir, filter);
-            for (const p of found) paths.add(p);
-        }
+        for (const src of copy.sources) await cover(src, () => noMatch(copy, src, shownFile, contextDir, filter));
     }
     for (const bind of analysis.bindMounts) {
-        const found = await resolveSource(contextDir, bind.source, filter);
-        if (found.length === 0) throw noMatch({ keyword: "RUN --mount=type=bind", line: bind.line }, bind.source, shownFile, contextDir, filter);
-        for (const p of found) paths.add(p);
+        await cover(bind.source, () => noMatch({ keyword: "RUN --mount=type=bind", line: bind.line }, bind.source, shownFile, contextDir, filter));
     }
     const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), opts, stats);
     if (files.some((f) => f.path.startsWith(".git/"))) {
@@ -97,6 +100,8 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         ...analysis.remotes.map((r) => ["remote", r.url, r.checksum ?? ""]),
         ...(args.role === "app" ? [["base", args.baseHash ?? ""]] : []),
         ...files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]),
+        // Only present when a named source is a symlink, so other Dockerfiles keep their hashes.
+        ...followed.map(([link, target]): Record_ => ["follow", link, target]),
     ];
     return {
         hash: frameDigest("thinlayer-image-v1", records),
@@ -121,7 +126,12 @@ export function cleanSource(src: string): string {
 export async function resolveSource(contextDir: string, src: string, filter: ContextFilter): Promise<string[]> {
     const clean = cleanSource(src);
     if (clean === "" || clean === ".") return walkDir(contextDir, "", filter);
-    if (!hasWildcard(clean)) return coverPath(contextDir, clean, filter, true);
+    if (!hasWildcard(clean)) {
+        const target = followedSource(contextDir, clean);
+        // A named symlink to a file: the build copies the target's content, so the target is the input.
+        if (target !== undefined) return filter.ignores(clean) ? [] : [target];
+        return coverPath(contextDir, clean, filter, true);
+    }
     const segments = clean.split("/");
     let frontier = [""];
     for (let i = 0; i < segments.length; i++) {
@@ -148,6 +158,62 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
     const out: string[] = [];
     for (const rel of frontier) out.push(...(await coverPath(contextDir, rel, filter, false)));
     return out;
+}
+
+/**
+ * When `src` names (without wildcards) a symlink whose target is a regular file, the target's
+ * context-relative path; else undefined. Docker follows a symlink named directly as a COPY
+ * source and copies the target as a regular file under the link's name (links found inside a
+ * copied directory or through a wildcard stay links). The link is resolved inside the context,
+ * as BuildKit does: an absolute target starts at the context root and `..` stops there.
+ */
+export function followedSource(contextDir: string, src: string): string | undefined {
+    const clean = cleanSource(src);
+    if (clean === "" || hasWildcard(clean)) return undefined;
+    try {
+        if (!fs.lstatSync(path.join(contextDir, clean)).isSymbolicLink()) return undefined;
+    } catch {
+        return undefined;
+    }
+    const target = resolveInContext(contextDir, clean);
+    if (target === undefined) return undefined;
+    try {
+        return fs.lstatSync(path.join(contextDir, target)).isFile() ? target : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** Follows every symlink in `rel`, scoped to the context root; undefined when a component is missing or links loop. */
+function resolveInContext(contextDir: string, rel: string): string | undefined {
+    let todo = rel.split("/");
+    const done: string[] = [];
+    let hops = 0;
+    while (todo.length > 0) {
+        const part = todo[0];
+        todo = todo.slice(1);
+        if (part === "" || part === ".") continue;
+        if (part === "..") {
+            done.pop();
+            continue;
+        }
+        const abs = path.join(contextDir, ...done, part);
+        let st: fs.Stats;
+        try {
+            st = fs.lstatSync(abs);
+        } catch {
+            return undefined;
+        }
+        if (!st.isSymbolicLink()) {
+            done.push(part);
+            continue;
+        }
+        if (++hops > 255) return undefined;
+        const link = fs.readlinkSync(abs);
+        if (link.startsWith("/")) done.length = 0;
+        todo = [...link.split("/"), ...todo];
+    }
+    return done.join("/");
 }
 
 async function coverPath(contextDir: string, rel: string, filter: ContextFilter, follow: boolean): Promise<string[]> {

@@ -22,7 +22,7 @@ import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { CopySpec } from "./dockerfile";
 import { inputError, ThinlayerError } from "./errors";
-import { cleanSource } from "./inputs";
+import { cleanSource, followedSource } from "./inputs";
 import { goMatch, hasWildcard } from "./pathmatch";
 import type { InputFile } from "./plan";
 
@@ -164,7 +164,9 @@ export function copyEntries(contextDir: string, files: readonly InputFile[], cop
                     else copyDir(h, path.posix.join(dest, path.posix.basename(h)));
                 }
             } else {
-                const f = files.find((x) => x.path === src);
+                // A symlink named directly is followed: the target's content, under the link's name.
+                const target = followedSource(contextDir, src);
+                const f = files.find((x) => x.path === (target ?? src));
                 if (f) {
                     matched = true;
                     fileEntry(f, destIsDir ? path.posix.join(dest, path.posix.basename(src)) : dest);

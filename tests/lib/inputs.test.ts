@@ -338,3 +338,27 @@ void test("COPY --exclude is not modelled: the app is not copy-only, the plan wa
     fs.writeFileSync(path.join(dir, "tls.key"), "k2");
     assert.notEqual((await app(dir, b.hash)).hash, r.hash);
 });
+
+void test("a symlink named directly as a COPY source is hashed by its target's content (resolved inside the context); links inside a copied directory stay links", async () => {
+    const dir = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY current.txt /a\nCOPY abs.txt /b\n",
+        "releases/v1.txt": "one\n",
+        "current.txt": { symlink: "releases/v1.txt" },
+        "abs.txt": { symlink: "/releases/v1.txt" }, // BuildKit resolves absolute links from the context root
+    });
+    const r1 = await base(dir);
+    assert.deepEqual(r1.files.map((f) => f.path), ["releases/v1.txt"]);
+    fs.writeFileSync(path.join(dir, "releases/v1.txt"), "ONE\n");
+    const r2 = await base(dir);
+    assert.notEqual(r2.hash, r1.hash, "the target's content is an input");
+    fs.rmSync(path.join(dir, "current.txt"));
+    fs.writeFileSync(path.join(dir, "current.txt"), "ONE\n");
+    assert.notEqual((await base(dir)).hash, r2.hash, "a regular file with the same content is a different input (names differ)");
+
+    const inside = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY releases/ /r/\n", "releases/v1.txt": "one\n", "releases/current": { symlink: "v1.txt" } });
+    const r3 = await base(inside);
+    assert.deepEqual(r3.files.map((f) => f.path), ["releases/current", "releases/v1.txt"]);
+    fs.rmSync(path.join(inside, "releases/current"));
+    fs.symlinkSync("v2.txt", path.join(inside, "releases/current"));
+    assert.notEqual((await base(inside)).hash, r3.hash, "a link in a copied directory is hashed by its text");
+});

@@ -199,3 +199,19 @@ test("memberLevel: incompressible members are stored, compressible ones deflated
     assert.equal(memberLevel(text), GZIP_LEVEL);
     assert.equal(memberLevel(randomBytes(1000)), GZIP_LEVEL, "too small to sample: always deflated");
 });
+
+test("a symlink named directly as a COPY source is followed (target content, link's name); a link inside a copied directory stays a link", async () => {
+    const d = tempDir();
+    writeFiles(d, {
+        Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY current.conf /etc/app.conf\nCOPY conf/ /conf/\n",
+        "conf/v2.conf": { content: "v=2\n", mode: 0o755 },
+    });
+    fs.symlinkSync("conf/v2.conf", path.join(d, "current.conf"));
+    fs.symlinkSync("v2.conf", path.join(d, "conf", "latest.conf"));
+    const inputs = await computeAppInputs({ contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH }, { cache: false });
+    const l = await writeLayer(copyEntries(d, inputs.files, [copy(["current.conf"], "/etc/app.conf"), copy(["conf/"], "/conf/")]), path.join(d, "..", path.basename(d) + ".tgz"));
+    const entries = await readLayerEntries(fs.readFileSync(l.file));
+    const byName = new Map(entries.map((e) => [e.name.replace(/\/$/, ""), e]));
+    assert.deepEqual([byName.get("etc/app.conf")?.type, byName.get("etc/app.conf")?.content, byName.get("etc/app.conf")?.mode.toString(8)], ["file", "v=2\n", "755"]);
+    assert.equal(byName.get("conf/latest.conf")?.type, "symlink");
+});
