@@ -11,7 +11,7 @@ import { DockerfileParser } from "dockerfile-ast";
 import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
 import type { InputFile } from "./plan";
-import { RegistryClient, RegistryError, sha256, type BlobSource } from "./registry/client";
+import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "./registry/client";
 import {
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -385,15 +385,25 @@ export async function pushPrepared(
     tagNow?: () => Promise<string | undefined>,
 ): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
     const from = baseRepository === repository ? undefined : baseRepository;
-    // Every blob at once (a handful: base-layer mounts, the layer, the configs); manifests only after all.
-    const results = await Promise.all([
-        ...p.baseLayers.map((l) => client.ensureBlob(repository, { digest: l.digest, size: l.size }, from)),
-        ...p.blobs.map(async (b) => {
-            const r = await client.ensureBlob(repository, b, from);
-            log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
-            return r;
-        }),
-    ]);
+    // Base layers first (all at once: HEADs and mounts, no bytes): when the registry declines a
+    // mount, the builder takes over before any app byte is sent.
+    const settled = await Promise.allSettled(p.baseLayers.map((l) => client.ensureBlob(repository, { digest: l.digest, size: l.size }, from)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+        if (failed.reason instanceof MountDeclinedError) throw new NotDaemonlessError(failed.reason.message);
+        throw failed.reason;
+    }
+    // Then the new blobs (the layer, the configs); manifests only after all.
+    const results = [
+        ...settled.map((s) => (s as PromiseFulfilledResult<UploadResult>).value),
+        ...(await Promise.all(
+            p.blobs.map(async (b) => {
+                const r = await client.ensureBlob(repository, b, from);
+                log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
+                return r;
+            }),
+        )),
+    ];
     const uploaded = results.filter((r) => r === "uploaded").length;
     const mounted = results.filter((r) => r === "mounted").length;
     for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);

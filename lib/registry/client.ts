@@ -26,6 +26,25 @@ export class RegistryError extends ThinlayerError {
     }
 }
 
+/**
+ * A blob the target repository lacks that the registry would not mount from `from` (it answered
+ * the mount with an upload session instead — ECR unless the account setting BLOB_MOUNTING is
+ * enabled), and that we cannot upload because we only know it by digest (a base layer).
+ */
+export class MountDeclinedError extends RegistryError {
+    constructor(
+        readonly digest: string,
+        readonly from: string,
+        readonly repository: string,
+    ) {
+        super(
+            `registry declined cross-repository mount of ${digest} from ${from} (into ${repository}); enable ECR BLOB_MOUNTING (aws ecr put-account-setting --name BLOB_MOUNTING --value ENABLED) or push base and app to one repository`,
+            "MOUNT_DECLINED",
+        );
+        this.name = "MountDeclinedError";
+    }
+}
+
 export interface RegistryClientOptions {
     /** Credentials to use instead of resolving them (ECR, config.json, anonymous). */
     credentials?: Credentials;
@@ -266,9 +285,11 @@ export class RegistryClient {
         let location = this.location(start, `start upload to ${repo}`);
         if (!blob.data && !blob.file) {
             // A blob we only know by digest (a base layer): it could only be mounted, never sent.
+            // Cancel the upload session the declined mount opened (best effort: errors ignored).
             await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" }).then((r) => r.arrayBuffer()).catch(() => undefined);
+            if (mountFrom && mountFrom !== repo) throw new MountDeclinedError(blob.digest, mountFrom, repo);
             throw new RegistryError(
-                `blob ${blob.digest} is not in ${this.host}/${repo}${mountFrom ? ` and the registry declined to mount it from ${mountFrom}` : ""}; thinlayer never downloads base layers to re-upload them. Fix: push the base image to this registry (same host) first, or check it was not garbage-collected.`,
+                `blob ${blob.digest} is not in ${this.host}/${repo}; thinlayer never downloads base layers to re-upload them. Fix: push the base image to this registry (same host) first, or check it was not garbage-collected.`,
                 "BLOB_UNKNOWN",
             );
         }
