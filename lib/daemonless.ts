@@ -127,6 +127,8 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
     if (!workdir.startsWith("/")) throw new NotDaemonlessError(`the base image's WorkingDir ${JSON.stringify(workdir)} is not absolute`);
     const copies: PlacedCopy[] = [];
     let seenFrom = false;
+    /** Whether this Dockerfile has set CMD so far (an ENTRYPOINT then keeps it). */
+    let cmdSet = false;
     for (const ins of DockerfileParser.parse(text).getInstructions()) {
         const kw = ins.getKeyword();
         const line = ins.getRange().start.line + 1;
@@ -214,6 +216,7 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
             }
             case "CMD": {
                 const cmd = execForm(content);
+                cmdSet = true;
                 steps.push((cfg) => {
                     cfg.Cmd = cmd;
                 });
@@ -221,10 +224,12 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
             }
             case "ENTRYPOINT": {
                 const ep = execForm(content);
-                // Docker: a new ENTRYPOINT clears an inherited CMD (a later CMD sets it again).
+                // Docker (BuildKit's `if !d.cmdSet`): a new ENTRYPOINT clears the CMD only when it
+                // was inherited from the base; a CMD set earlier in this Dockerfile stays.
+                const clearCmd = !cmdSet;
                 steps.push((cfg) => {
                     cfg.Entrypoint = ep;
-                    cfg.Cmd = null;
+                    if (clearCmd) cfg.Cmd = null;
                 });
                 break;
             }

@@ -1,7 +1,8 @@
 /**
  * The daemonless app build against a base whose config sets WorkingDir and Env: relative COPY
  * destinations resolve against the inherited WORKDIR, `$VAR` expands with the base Env, and the
- * result matches what buildah produces for the same Dockerfile (read with skopeo + umoci).
+ * result matches what buildah produces for the same Dockerfile (read with skopeo + umoci); so do
+ * CMD/ENTRYPOINT against the base's inherited CMD.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -26,7 +27,7 @@ before(async () => {
     if (!which("busybox")) return;
     project = makeProject(tempDir());
     writeFiles(project.contextDir, {
-        "Dockerfile.base": "FROM scratch\nCOPY busybox /bin/busybox\nENV PATH=/bin APP_HOME=/srv/app\nWORKDIR /app\n",
+        "Dockerfile.base": "FROM scratch\nCOPY busybox /bin/busybox\nENV PATH=/bin APP_HOME=/srv/app\nWORKDIR /app\nCMD [\"/bin/busybox\", \"sh\"]\n",
         "manage.py": "print('manage')\n",
         "conf.txt": "conf\n",
     });
@@ -114,4 +115,26 @@ test("a COPY destination naming a variable neither the base Env nor the Dockerfi
         lines.some((l) => /daemonless build not possible .*NOT_DEFINED/.test(l)),
         lines.join("\n"),
     );
+});
+
+test("CMD/ENTRYPOINT over a base with a CMD: daemonless Cmd and Entrypoint match buildah's (an ENTRYPOINT clears only an inherited CMD)", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo")) return;
+    const host = (reg as StartedRegistry).host;
+    const b = await ensureBase(host);
+    const variants: Record<string, string[]> = {
+        "cmd-then-ep": ['CMD ["serve"]', 'ENTRYPOINT ["/bin/busybox"]'],
+        "ep-only": ['ENTRYPOINT ["/bin/busybox"]'],
+        "ep-then-cmd": ['ENTRYPOINT ["/bin/busybox"]', "CMD echo hi"],
+    };
+    for (const [name, lines] of Object.entries(variants)) {
+        const df = path.join(project.contextDir, `Dockerfile.${name}`);
+        fs.writeFileSync(df, ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}", "COPY conf.txt .", ...lines, ""].join("\n"));
+        const ours = await ensureApp(host, df, `t/app-${name}`);
+        assert.deepEqual([ours.action, ours.how], ["built", "daemonless"]);
+        const theirsRef = `${host}/t/app-${name}-buildah:ref`;
+        await buildAndPush({ builder: "buildah", contextDir: project.contextDir, dockerfile: df, ref: theirsRef, host, platform: PLATFORM, buildArgs: { BASE_IMAGE: b.r.ref }, env: storage?.env, stdio: "ignore" });
+        const oc = skopeoConfig(ours.ref).config as { Cmd?: string[] | null; Entrypoint?: string[] | null };
+        const tc = skopeoConfig(theirsRef).config as { Cmd?: string[] | null; Entrypoint?: string[] | null };
+        assert.deepEqual([name, oc.Entrypoint ?? null, oc.Cmd ?? null], [name, tc.Entrypoint ?? null, tc.Cmd ?? null]);
+    }
 });
