@@ -45,6 +45,13 @@ export interface EnsureOptions {
     builder?: "auto" | "buildx" | "podman" | "buildah";
     /** Print one JSON object on stdout. @default true in ensureCommandArgs */
     json?: boolean;
+    /**
+     * A second tag (e.g. `prod-app-0123456789ab`) to point at the same manifest digest once the
+     * image exists, so a per-stack lifecycle rule keeps what that stack deployed. Created by
+     * re-PUTting the manifest bytes (no blob upload); an existing keep tag with another digest is
+     * an error (never overwritten).
+     */
+    keepTag?: string;
 }
 
 /** The single JSON object `ensure --json` prints. */
@@ -60,7 +67,19 @@ export interface EnsureResult {
     seconds: number;
     /** Set when another run pushed the tag first and our reproducible result differs (never overwritten). */
     ourDigest?: string;
+    /** The keep tag (`--keep-tag`), present when asked for: it points at `digest`. */
+    keepTag?: { tag: string; action: "created" | "exists" };
     warnings?: string[];
+}
+
+/** OCI/Docker tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
+export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** Throws the input error for a keep tag outside the tag grammar (1..128 chars). */
+export function checkKeepTag(tag: string): void {
+    if (!TAG_PATTERN.test(tag)) {
+        throw inputError({ input: "--keep-tag", value: JSON.stringify(tag), allowed: "a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -, e.g. prod-app-0123456789ab", fix: "pass <stack>-<image tag>" });
+    }
 }
 
 /**
@@ -77,6 +96,7 @@ export function ensureCommandArgs(opts: EnsureOptions): string[] {
     }
     argv.push("--expect-tag", opts.expectTag);
     if (opts.builder !== undefined && opts.builder !== "auto") argv.push("--builder", opts.builder);
+    if (opts.keepTag !== undefined) argv.push("--keep-tag", opts.keepTag);
     if (opts.json ?? true) argv.push("--json");
     return argv;
 }
@@ -111,9 +131,57 @@ export interface EnsureRuntime {
 
 /**
  * Makes sure `repository:tag` exists: check first (reuse when present), else build and push.
- * The tag is recomputed from the files and must equal `expectTag`.
+ * The tag is recomputed from the files and must equal `expectTag`. With `keepTag`, then makes
+ * sure `repository:keepTag` points at the same digest (see `ensureKeepTag`).
  */
 export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
+    if (o.keepTag === undefined) return ensureMainTag(o, rt);
+    checkKeepTag(o.keepTag);
+    const log = rt.log ?? (() => undefined);
+    const client = rt.client ?? new RegistryClient(parseRepository(o.repository).host, { log, dockerConfig: rt.dockerConfig });
+    const r = await ensureMainTag(o, { ...rt, client });
+    const up = client.stats.bytesUploaded;
+    const down = client.stats.bytesDownloaded;
+    const action = await ensureKeepTag(client, parseRepository(o.repository).repository, r.digest, o.keepTag, log);
+    return { ...r, bytesUploaded: r.bytesUploaded + client.stats.bytesUploaded - up, bytesDownloaded: r.bytesDownloaded + client.stats.bytesDownloaded - down, keepTag: { tag: o.keepTag, action } };
+}
+
+/**
+ * Makes sure `repo:keepTag` names `digest`: HEAD it; when missing, GET the manifest bytes by
+ * digest and PUT them under the keep tag (same bytes, same media type: an index stays an index;
+ * no blob moves). A keep tag already naming another digest is an error, never overwritten; one a
+ * concurrent run created with the same digest is success.
+ */
+export async function ensureKeepTag(client: RegistryClient, repo: string, digest: string, keepTag: string, log: (line: string) => void = () => undefined): Promise<"created" | "exists"> {
+    const conflict = (theirs: string) =>
+        new ThinlayerError(
+            `keep tag ${client.host}/${repo}:${keepTag} already points at ${theirs}, but this image is ${digest}; the keep tag was not changed (never overwritten). ` +
+                `Fix: find out what pushed ${keepTag} (a keep tag is <stack>-<image tag>, so the same tag must always name the same image); delete that tag by hand if it is wrong, then rerun.`,
+        );
+    const existing = await client.headManifest(repo, keepTag);
+    if (existing) {
+        if (existing.digest !== digest) throw conflict(existing.digest);
+        log(`keep tag ${keepTag} already points at ${digest}`);
+        return "exists";
+    }
+    const m = await client.getManifest(repo, digest);
+    try {
+        await client.putManifest(repo, keepTag, m.bytes, m.mediaType);
+    } catch (e) {
+        // IMMUTABLE tags: a concurrent run may have created it first. Same digest is success.
+        const now = await client.headManifest(repo, keepTag).catch(() => undefined);
+        if (now === undefined) throw e;
+        if (now.digest !== digest) throw conflict(now.digest);
+        log(`keep tag ${keepTag} was created meanwhile by another run, same digest`);
+        return "exists";
+    }
+    const now = await client.headManifest(repo, keepTag);
+    if (now?.digest !== digest) throw conflict(now?.digest ?? "(missing)");
+    log(`keep tag ${keepTag} -> ${digest}`);
+    return "created";
+}
+
+async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<EnsureResult> {
     const t0 = process.hrtime.bigint();
     const log = rt.log ?? (() => undefined);
     const platform = o.platform ?? "linux/amd64";

@@ -3,19 +3,22 @@
  * With --json, exactly one JSON object goes to stdout; every log line goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
+import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
 import { inputError } from "../errors";
 
 const USAGE = `usage:
   thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --expect-tag deps-<12hex>
-        [--builder auto|buildx|podman|buildah] [--json]
+        [--builder auto|buildx|podman|buildah] [--keep-tag <tag>] [--json]
   thinlayer ensure app  --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --base-ref <host/repo@sha256:…>
-        --base-hash <64hex> --expect-tag app-<12hex> [--builder …] [--verify] [--json]
+        --base-hash <64hex> --expect-tag app-<12hex> [--builder …] [--keep-tag <tag>] [--verify] [--json]
 
 Checks the registry first: an existing tag is reused (its digest printed, nothing built).
 A copy-only app Dockerfile is built with no daemon (one reproducible layer on the base).
+--keep-tag <tag>: once the image exists, also point repo:<tag> at the same digest (e.g.
+  prod-app-0123456789ab, so a per-stack lifecycle rule keeps it); an existing <tag> naming another
+  digest is an error, never overwritten.
 --verify (app): when the tag exists, also compute the reproducible rebuild and report a differing digest.
 Credentials: ECR token (for *.dkr.ecr.*.amazonaws.com), else $DOCKER_CONFIG/config.json or
 ~/.docker/config.json "auths", else anonymous.`;
@@ -36,6 +39,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
             "base-ref": { type: "string" },
             "base-hash": { type: "string" },
             builder: { type: "string" },
+            "keep-tag": { type: "string", multiple: true },
             json: { type: "boolean" },
             verify: { type: "boolean" },
             help: { type: "boolean", short: "h" },
@@ -62,6 +66,10 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
     if (!["auto", "buildx", "podman", "buildah"].includes(builder)) {
         throw inputError({ input: "--builder", value: JSON.stringify(builder), allowed: "auto, buildx, podman or buildah", fix: "pick one of those" });
     }
+    const keepTags = values["keep-tag"] ?? [];
+    if (keepTags.length > 1) throw inputError({ input: "--keep-tag", value: JSON.stringify(keepTags.join(" ")), allowed: "at most one --keep-tag", fix: "pass --keep-tag once" });
+    const keepTag = keepTags[0];
+    if (keepTag !== undefined) checkKeepTag(keepTag);
     const platform = values.platform ?? "linux/amd64";
     if (!/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(platform)) {
         throw inputError({ input: "--platform", value: JSON.stringify(platform), allowed: "os/arch[/variant], e.g. linux/amd64", fix: "pass one platform such as linux/amd64" });
@@ -79,6 +87,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
             baseHash: values["base-hash"],
             builder: builder as EnsureOptions["builder"],
             json: values.json ?? false,
+            ...(keepTag !== undefined ? { keepTag } : {}),
         },
         verify: values.verify ?? false,
     };
@@ -93,6 +102,7 @@ export function formatResult(r: EnsureResult): string {
         `  how       ${r.how}`,
         `  uploaded  ${r.bytesUploaded} B   downloaded ${r.bytesDownloaded} B   in ${r.seconds.toFixed(2)} s`,
     ];
+    if (r.keepTag) lines.push(`  keep tag  ${r.keepTag.tag} (${r.keepTag.action})`);
     if (r.ourDigest) lines.push(`  rebuild   ${r.ourDigest} (differs; existing tag kept)`);
     for (const w of r.warnings ?? []) lines.push(`  warning   ${w}`);
     return lines.join("\n");
