@@ -15,7 +15,7 @@ import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
-import { tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
+import { TAG_PATTERN, tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
 import { check, HASH_RE } from "./problems";
 
@@ -40,6 +40,13 @@ interface CommonImageArgs {
     readonly builder?: BuilderChoice;
     /** Ask the registry whether the tag exists and log it. @default pulumi.runtime.isDryRun() */
     readonly checkRegistry?: boolean;
+    /**
+     * A second tag pointed at the same digest after ensure (`--keep-tag`), `<stack>-<tag>` (e.g.
+     * `prod-app-0123456789ab`), so the repository's per-stack lifecycle rule keeps the image this
+     * stack deploys whatever other stacks push. It changes only with `tag`, so it adds no diff.
+     * @default none (no keep tag)
+     */
+    readonly keepTag?: string;
 }
 
 export interface BaseImageArgs extends CommonImageArgs {
@@ -62,6 +69,10 @@ function validateCommon(kind: "base" | "app", args: CommonImageArgs, p: string[]
     check(p, path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")), "projectDir", args.projectDir, "the absolute project root holding bin/thinlayer.js", "pass the directory of Pulumi.yaml");
     check(p, path.isAbsolute(args.contextDir) && fs.existsSync(args.contextDir), "contextDir", args.contextDir, "an existing absolute directory", "point it at the build context");
     check(p, path.isAbsolute(args.dockerfile) && fs.existsSync(args.dockerfile), "dockerfile", args.dockerfile, "an existing absolute file", "point it at the Dockerfile");
+    if (args.keepTag !== undefined) {
+        const k = args.keepTag;
+        check(p, TAG_PATTERN.test(k) && k.endsWith(`-${args.tag}`) && k.length > args.tag.length + 1, "keepTag", k, `<stack>-${args.tag}: a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -`, "pass <stack name>-<image tag>, as index.ts does");
+    }
 }
 
 /** Validates BaseImage args; one message per problem. */
@@ -147,7 +158,7 @@ export class BaseImage extends pulumi.ComponentResource {
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
         const line = pulumi.output(args.repositoryUrl).apply((repository) => ensureCommandLine(args.projectDir, {
             image: "base", context: args.contextDir, dockerfile: args.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: args.tag, builder: args.builder ?? "auto",
+            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
         }));
         const e = ensure(this, name, "base", args, line);
         this.tag = args.tag;
@@ -173,7 +184,7 @@ export class AppImage extends pulumi.ComponentResource {
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
         const line = pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) => ensureCommandLine(args.projectDir, {
             image: "app", context: args.contextDir, dockerfile: args.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: args.tag, builder: args.builder ?? "auto",
+            platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
         }));
         const e = ensure(this, name, "app", args, line);
         this.tag = args.tag;

@@ -44,6 +44,15 @@ void test("BaseImage: a tag that does not match the hash, a bad platform, a miss
     ]);
 });
 
+void test("BaseImage: keepTag must be <stack>-<tag> within the tag grammar", () => {
+    const tag = `deps-${H.slice(0, 12)}`;
+    assert.deepEqual(validateBaseImageArgs({ ...baseArgs, keepTag: `prod-${tag}` }), []);
+    const allowed = `expected <stack>-${tag}: a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -. Fix: pass <stack name>-<image tag>, as index.ts does`;
+    for (const bad of [`-${tag}`, tag, `prod-app-${H.slice(0, 12)}`, `pr/od-${tag}`, `${"x".repeat(112)}-${tag}`]) {
+        assert.deepEqual(validateBaseImageArgs({ ...baseArgs, keepTag: bad }), [`keepTag: got ${JSON.stringify(bad)}; ${allowed}`], bad);
+    }
+});
+
 void test("AppImage: the app tag prefix and a base hash are required", () => {
     assert.deepEqual(validateAppImageArgs({ ...baseArgs, baseRef: "r/b@sha256:" + H, baseHash: "nope" }), [
         `tag: got "deps-${H.slice(0, 12)}"; expected app-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,

@@ -39,6 +39,9 @@ void test("each image command the program declares runs for real and yields the 
             assert.ok(inspected.schemaVersion === 2);
             const digest = skopeo(["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${registry.host}/${repo}:${tag}`]).trim();
             assert.equal(ref, `${registry.host}/${repo}@${digest}`);
+            // The stack's keep tag (--keep-tag uat-<tag>) names the same digest.
+            const kept = skopeo(["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${registry.host}/${repo}:uat-${tag}`]).trim();
+            assert.equal(kept, digest);
         }
         assert.deepEqual(out.builtOrReused, { base: "built", app: "built" });
         // The workloads run that very ref.
