@@ -4,7 +4,8 @@
  * One stack (uat) owns the repositories; the other (prod) looks them up by name, so prod deploys the
  * very digests uat built and never pushes a second copy. Owned repositories are IMMUTABLE (a tag
  * names one digest forever: the content-hash tags make that safe), encrypted at rest, and carry the
- * lifecycle policy of lifecyclePolicy.ts.
+ * lifecycle policy of lifecyclePolicy.ts: per stack in `lifecycleStacks`, the newest images that
+ * stack deployed (its `<stack>-<tag>` keep tags) are kept, whatever other stacks push.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
@@ -21,6 +22,13 @@ export interface ImageRepositoryArgs {
     readonly tagPrefix: string;
     /** Tagged images with `tagPrefix` the lifecycle keeps: the rollback window. @default 50 */
     readonly keepTaggedImages?: number;
+    /**
+     * Stacks that deploy from this repository. Each deploy points a keep tag `<stack>-<tagPrefix>…`
+     * at its image (`ensure --keep-tag`), and the lifecycle keeps the newest `keepTaggedImages`
+     * images of each stack ahead of the shared count rule, so an image a stack runs is never expired
+     * by other stacks' pushes (lifecyclePolicy.ts). At most 4 DNS labels. @default [] (shared rule only)
+     */
+    readonly lifecycleStacks?: readonly string[];
     /** Days after which untagged images expire. @default 1 */
     readonly untaggedExpiryDays?: number;
     /** ECR basic scanning on push. @default true */
@@ -42,6 +50,9 @@ export function validateImageRepositoryArgs(args: ImageRepositoryArgs): string[]
     check(p, mode === "create" || mode === "existing", "mode", mode, "create | existing", "use create in the stack that owns the repository, existing elsewhere");
     check(p, /^[A-Za-z0-9_.-]+$/.test(args.tagPrefix), "tagPrefix", args.tagPrefix, "a non-empty tag prefix such as app- or deps-", "pass the prefix the image tags start with");
     check(p, intIn(args.keepTaggedImages ?? 50, 1, 10000), "keepTaggedImages", args.keepTaggedImages, "an integer from 1 to 10000", "keep at least the releases you may roll back to");
+    const stacks = args.lifecycleStacks ?? [];
+    check(p, stacks.length <= 4 && new Set(stacks).size === stacks.length && stacks.every((x) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(x)), "lifecycleStacks", stacks,
+        "at most 4 distinct stack names, each a DNS label (lowercase letters, digits, -)", "list the stacks that deploy, e.g. [\"uat\", \"prod\"]");
     check(p, intIn(args.untaggedExpiryDays ?? 1, 1, 3650), "untaggedExpiryDays", args.untaggedExpiryDays, "an integer from 1 to 3650", "use a whole number of days");
     check(p, args.kmsKey === undefined || args.encryptionType === "KMS", "kmsKey", "(set)", 'kmsKey only with encryptionType "KMS"', 'set encryptionType: "KMS" or drop kmsKey');
     return p;
@@ -79,6 +90,7 @@ export class ImageRepository extends pulumi.ComponentResource {
             const policy = buildLifecyclePolicy({
                 untaggedDays: args.untaggedExpiryDays ?? 1,
                 keep: [{ tagPrefix: args.tagPrefix, count: args.keepTaggedImages ?? 50 }],
+                stacks: args.lifecycleStacks ?? [],
             });
             new aws.ecr.LifecyclePolicy(`${name}-lifecycle`, {
                 repository: this.repository.name,

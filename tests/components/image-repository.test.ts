@@ -4,7 +4,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { installMocks, valueOf, ecrUrl, seenResource } from "../helpers/mocks";
-import { ImageRepository, isEcrRegistry } from "../../components/imageRepository";
+import { ImageRepository, isEcrRegistry, validateImageRepositoryArgs } from "../../components/imageRepository";
 import type { SeenResource } from "../helpers/mocks";
 
 // One mocked engine per file (node --test runs each file in its own process).
@@ -29,6 +29,18 @@ void test("create: an IMMUTABLE, encrypted, scanned repository and its lifecycle
     const policy = JSON.parse(lp?.inputs.policy);
     assert.deepEqual(policy.rules.map((x: any) => x.selection.countNumber), [1, 30]);
     assert.deepEqual(policy.rules[1].selection.tagPrefixList, ["app-"]);
+});
+
+void test("create with lifecycleStacks: the lifecycle keeps each stack's deployed images before the shared rule", async () => {
+    new ImageRepository("stacked", { repositoryName: "thinlayer/stacked", tagPrefix: "deps-", keepTaggedImages: 12, lifecycleStacks: ["uat", "prod"] });
+    const lp = await seenResource(seen, (x) => x.type === "aws:ecr/lifecyclePolicy:LifecyclePolicy" && x.name === "stacked-lifecycle");
+    const policy = JSON.parse(lp?.inputs.policy);
+    assert.deepEqual(policy.rules.map((x: any) => [x.rulePriority, x.selection.tagPrefixList ?? "untagged", x.selection.countNumber]), [
+        [1, "untagged", 1], [2, ["uat-deps-", "prod-deps-"], 12], [3, ["uat-deps-"], 12], [4, ["prod-deps-"], 12], [5, ["deps-"], 12],
+    ]);
+    assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "x/y", tagPrefix: "app-", lifecycleStacks: ["uat", "UAT", "uat"] }), [
+        'lifecycleStacks: got ["uat","UAT","uat"]; expected at most 4 distinct stack names, each a DNS label (lowercase letters, digits, -). Fix: list the stacks that deploy, e.g. ["uat", "prod"]',
+    ]);
 });
 
 void test("existing: looked up by name, nothing created", async () => {
