@@ -15,11 +15,14 @@ export = async () => {
     const cfg = loadConfig(__dirname);
     const plan = await asUserError(computePlan(cfg));
     const pinned = cfg.releaseImage !== "";
+    if (!cfg.lifecycleStacks.includes(pulumi.getStack())) {
+        void pulumi.log.warn(`stack ${pulumi.getStack()} is not in thinlayer:lifecycleStacks (${cfg.lifecycleStacks.join(", ")}): the ECR lifecycle does not keep the images it deploys beyond the shared window. Fix: add it to lifecycleStacks in the stack that owns the repositories.`);
+    }
 
     // Repositories: ECR resources (owned, or looked up by name), or plain names on another registry.
     const repositoryUrl = (role: "base" | "app", repositoryName: string, tagPrefix: string, keep: number, scanOnPush: boolean) =>
         isEcrRegistry(cfg.registry)
-            ? new ImageRepository(role, { repositoryName, mode: cfg.repositoryMode, tagPrefix, keepTaggedImages: keep, scanOnPush }).repositoryUrl
+            ? new ImageRepository(role, { repositoryName, mode: cfg.repositoryMode, tagPrefix, keepTaggedImages: keep, lifecycleStacks: cfg.lifecycleStacks, scanOnPush }).repositoryUrl
             : pulumi.output(`${cfg.registry}/${repositoryName}`);
     // Scan on push where the OS packages are: the base. The app image only adds Python source on
     // top, so scanning it would repeat the base's findings on every deploy.

@@ -53,6 +53,8 @@ export interface StackConfig {
     baseRepository: string;
     keepAppImages: number;
     keepBaseImages: number;
+    /** Stacks whose deployed images the ECR lifecycle keeps per stack (`<stack>-<tag>` keep tags). */
+    lifecycleStacks: string[];
     builder: BuilderChoice;
     namespace: string;
     kubeContext: string;
@@ -211,6 +213,11 @@ export function parseStackConfig(
     if ("web" in workerPairs || "migrate" in workerPairs) {
         problems.push(inputError({ input: `${PROJECT}:workers`, value: "web/migrate", allowed: "worker names other than the reserved web and migrate", fix: "rename the worker" }).message);
     }
+    const lifecycleStacks = arr("lifecycleStacks");
+    for (const name of lifecycleStacks) {
+        check(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name), "lifecycleStacks", name, "stack names that are DNS labels (lowercase letters, digits, -; at most 63)", "list the stacks that deploy, e.g. [uat, prod]");
+    }
+    check(new Set(lifecycleStacks).size === lifecycleStacks.length && lifecycleStacks.length <= 4, "lifecycleStacks", lifecycleStacks, "at most 4 distinct stack names", "remove duplicates; list only the stacks that deploy");
     const globs = arr("migrationGlobs");
     check(globs.length > 0 && globs.every((g) => g !== "" && !path.isAbsolute(g)), "migrationGlobs", globs, "a non-empty list of globs relative to appDir", "e.g. **/migrations/*.py");
 
@@ -231,6 +238,7 @@ export function parseStackConfig(
         baseRepository: str("baseRepository"),
         keepAppImages: num("keepAppImages"),
         keepBaseImages: num("keepBaseImages"),
+        lifecycleStacks,
         builder: str("builder") as BuilderChoice,
         namespace: str("namespace"),
         kubeContext: str("kubeContext"),

@@ -100,3 +100,14 @@ test("values `pulumi config set` stores as strings are read as the schema type, 
     fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), 'config:\n  thinlayer:webReplicas: "two"\n');
     assert.throws(() => loadStackConfig(dir, "s"), { message: 'thinlayer:webReplicas: got "two"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …' });
 });
+
+test("lifecycleStacks: defaults to uat and prod; names must be distinct DNS labels, at most 4", () => {
+    assert.deepEqual(parse({}).lifecycleStacks, ["uat", "prod"]);
+    assert.deepEqual(parse({ lifecycleStacks: ["prod"] }).lifecycleStacks, ["prod"]);
+    assert.throws(() => parse({ lifecycleStacks: ["Prod", "uat"] }), {
+        message: 'thinlayer:lifecycleStacks: got "Prod"; expected stack names that are DNS labels (lowercase letters, digits, -; at most 63). Fix: list the stacks that deploy, e.g. [uat, prod]',
+    });
+    assert.throws(() => parse({ lifecycleStacks: ["a", "b", "c", "d", "a"] }), {
+        message: 'thinlayer:lifecycleStacks: got ["a","b","c","d","a"]; expected at most 4 distinct stack names. Fix: remove duplicates; list only the stacks that deploy',
+    });
+});
