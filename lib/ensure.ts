@@ -142,8 +142,10 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
     const r = await ensureMainTag(o, { ...rt, client });
     const up = client.stats.bytesUploaded;
     const down = client.stats.bytesDownloaded;
+    const t1 = process.hrtime.bigint();
     const action = await ensureKeepTag(client, parseRepository(o.repository).repository, r.digest, o.keepTag, log);
-    return { ...r, bytesUploaded: r.bytesUploaded + client.stats.bytesUploaded - up, bytesDownloaded: r.bytesDownloaded + client.stats.bytesDownloaded - down, keepTag: { tag: o.keepTag, action } };
+    const seconds = Math.round(r.seconds * 1000 + Number(process.hrtime.bigint() - t1) / 1e6) / 1000;
+    return { ...r, seconds, bytesUploaded: r.bytesUploaded + client.stats.bytesUploaded - up, bytesDownloaded: r.bytesDownloaded + client.stats.bytesDownloaded - down, keepTag: { tag: o.keepTag, action } };
 }
 
 /**
