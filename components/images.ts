@@ -141,54 +141,47 @@ function ensure(parent: pulumi.Resource, name: string, kind: "base" | "app", arg
     };
 }
 
-/** The base image (OS packages + dependencies), ensured in the registry under its deps-… tag. */
-export class BaseImage extends pulumi.ComponentResource {
+/** What BaseImage and AppImage share: the outputs of one ensure run, registered once. */
+abstract class EnsuredImage extends pulumi.ComponentResource {
     /** `host/repo@sha256:…` */
-    public readonly imageRef: pulumi.Output<string>;
-    public readonly digest: pulumi.Output<string>;
-    public readonly tag: string;
+    public readonly imageRef!: pulumi.Output<string>;
+    public readonly digest!: pulumi.Output<string>;
+    public readonly tag!: string;
     /** What the ensure run for this tag did: "built" or "reused". */
-    public readonly action: pulumi.Output<EnsureAction>;
+    public readonly action!: pulumi.Output<EnsureAction>;
     /** Preview-time registry check of the tag ("not-checked" outside preview). */
-    public readonly registryStatus: pulumi.Output<RegistryStatus>;
+    public readonly registryStatus!: pulumi.Output<RegistryStatus>;
 
-    constructor(name: string, args: BaseImageArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        super("thinlayer:image:BaseImage", name, {}, opts);
-        const problems = validateBaseImageArgs(args);
-        if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
-        const line = pulumi.output(args.repositoryUrl).apply((repository) => ensureCommandLine(args.projectDir, {
-            image: "base", context: args.contextDir, dockerfile: args.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
-        }));
-        const e = ensure(this, name, "base", args, line);
-        this.tag = args.tag;
-        ({ imageRef: this.imageRef, digest: this.digest, action: this.action, registryStatus: this.registryStatus } = e);
+    /** Declares the ensure Command for `commandLine` and exposes its parsed result. */
+    protected ensureImage(name: string, kind: "base" | "app", args: CommonImageArgs, commandLine: pulumi.Output<string>): void {
+        const e = ensure(this, name, kind, args, commandLine);
+        Object.assign(this, { tag: args.tag, imageRef: e.imageRef, digest: e.digest, action: e.action, registryStatus: e.registryStatus });
         this.registerOutputs({ imageRef: this.imageRef, digest: this.digest, tag: this.tag, action: this.action, registryStatus: this.registryStatus });
     }
 }
 
-/** The app image: the base plus one thin layer of application code, under its app-… tag. */
-export class AppImage extends pulumi.ComponentResource {
-    /** `host/repo@sha256:…` */
-    public readonly imageRef: pulumi.Output<string>;
-    public readonly digest: pulumi.Output<string>;
-    public readonly tag: string;
-    /** What the ensure run for this tag did: "built" or "reused". */
-    public readonly action: pulumi.Output<EnsureAction>;
-    /** Preview-time registry check of the tag ("not-checked" outside preview). */
-    public readonly registryStatus: pulumi.Output<RegistryStatus>;
+/** The base image (OS packages + dependencies), ensured in the registry under its deps-… tag. */
+export class BaseImage extends EnsuredImage {
+    constructor(name: string, args: BaseImageArgs, opts: pulumi.ComponentResourceOptions = {}) {
+        super("thinlayer:image:BaseImage", name, {}, opts);
+        const problems = validateBaseImageArgs(args);
+        if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
+        this.ensureImage(name, "base", args, pulumi.output(args.repositoryUrl).apply((repository) => ensureCommandLine(args.projectDir, {
+            image: "base", context: args.contextDir, dockerfile: args.dockerfile, repository,
+            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
+        })));
+    }
+}
 
+/** The app image: the base plus one thin layer of application code, under its app-… tag. */
+export class AppImage extends EnsuredImage {
     constructor(name: string, args: AppImageArgs, opts: pulumi.ComponentResourceOptions = {}) {
         super("thinlayer:image:AppImage", name, {}, opts);
         const problems = validateAppImageArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
-        const line = pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) => ensureCommandLine(args.projectDir, {
+        this.ensureImage(name, "app", args, pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) => ensureCommandLine(args.projectDir, {
             image: "app", context: args.contextDir, dockerfile: args.dockerfile, repository,
             platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
-        }));
-        const e = ensure(this, name, "app", args, line);
-        this.tag = args.tag;
-        ({ imageRef: this.imageRef, digest: this.digest, action: this.action, registryStatus: this.registryStatus } = e);
-        this.registerOutputs({ imageRef: this.imageRef, digest: this.digest, tag: this.tag, action: this.action, registryStatus: this.registryStatus });
+        })));
     }
 }
