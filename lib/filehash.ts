@@ -31,6 +31,8 @@ export interface FileHashOptions {
     racyMs?: number;
     /** Worker threads for reading (default: one per CPU, at most `concurrency`; 1 = this thread). */
     threads?: number;
+    /** Called with each file's lstat, as hashed (input snapshots record these). */
+    onStat?: (rel: string, st: fs.Stats) => void;
 }
 
 export interface HashStats {
@@ -39,6 +41,8 @@ export interface HashStats {
     bytesRead: number;
     /** Worker threads used for reading (0: read on the calling thread). */
     workers?: number;
+    /** The whole result came from an input snapshot (lib/snapshot.ts): one lstat per file, nothing else. */
+    snapshot?: boolean;
 }
 
 type CacheEntry = [size: number, mtimeMs: number, ctimeMs: number, exec: 0 | 1, sha256: string];
@@ -150,6 +154,7 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
         const rel = relPaths[i];
         const abs = rootSlash + rel;
         const st = fs.lstatSync(abs);
+        opts.onStat?.(rel, st);
         const key = `${st.dev}:${st.ino}`;
         const hit = cache?.get(key, st);
         if (hit !== undefined) {

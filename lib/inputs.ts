@@ -15,7 +15,8 @@ import * as path from "node:path";
 import { analyzeDockerfile, readDockerfile, type CopySpec } from "./dockerfile";
 import { loadContextFilter, type ContextFilter } from "./dockerignore";
 import { byteOrder, frameDigest, type Record_ } from "./digest";
-import { hashFiles, saveCache, type FileHashOptions, type HashStats } from "./filehash";
+import { cacheDir, hashFiles, saveCache, type FileHashOptions, type HashStats } from "./filehash";
+import { Probes, reuseSnapshot, saveSnapshot, snapshotKey, snapshotsEnabled, fileSignature, type SnapshotFile } from "./snapshot";
 import { goMatchRegExp, hasWildcard } from "./pathmatch";
 import { inputError } from "./errors";
 import type { InputFile } from "./plan";
@@ -43,6 +44,7 @@ export const BASE_IMAGE_ARG = "BASE_IMAGE";
 
 /** Computes the inputs and hash of one image build. */
 export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}, stats?: HashStats): Promise<InputsResult> {
+    const startedMs = Date.now();
     const contextDir = path.resolve(args.contextDir);
     const dockerfile = path.resolve(contextDir, args.dockerfile);
     if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
@@ -70,14 +72,45 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         }
     }
     const filter = loadContextFilter(contextDir, dockerfile);
+    const result = (hash: string, files: InputFile[]): InputsResult => {
+        if (files.some((f) => f.path.startsWith(".git/"))) {
+            warnings.push(`${shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${filter.file ? displayPath(filter.file) : ".dockerignore"}`);
+        }
+        return { hash, files, totalBytes: files.reduce((n, f) => n + f.size, 0), warnings, copyOnly };
+    };
+
+    // A warm run: the last result for this Dockerfile, if nothing it looked at has changed.
+    const useSnapshot = (opts.cache ?? true) && snapshotsEnabled();
+    const slot = `${args.role}\0${contextDir}\0${dockerfile}`;
+    const key = snapshotKey([
+        ["role", args.role],
+        ["context", contextDir],
+        ["dockerfile", dockerfile, text],
+        ["platform", args.platform],
+        ["base", args.baseHash ?? ""],
+        ...byteOrder(Object.entries(effectiveArgs), ([k]) => k).map(([k, v]) => ["arg", k, v]),
+        ["ignore", filter.file ?? "", ...filter.patterns],
+    ]);
+    if (useSnapshot) {
+        const hit = reuseSnapshot(cacheDir(), slot, key, contextDir);
+        if (hit !== undefined) {
+            if (stats) {
+                stats.hits += hit.files.length;
+                stats.snapshot = true;
+            }
+            return result(hit.hash, hit.files);
+        }
+    }
+
+    const probes = new Probes(useSnapshot);
     const paths = new Set<string>();
     /** Explicitly named sources that are symlinks to files: [link, target] (the build copies the target's content). */
     const followed: [string, string][] = [];
     const cover = async (src: string, onNone: () => Error) => {
-        const found = await resolveSource(contextDir, src, filter);
+        const found = await resolveSource(contextDir, src, filter, probes);
         if (found.length === 0) throw onNone();
         for (const p of found) paths.add(p);
-        const target = followedSource(contextDir, src);
+        const target = followedSource(contextDir, src, probes);
         if (target !== undefined) followed.push([cleanSource(src), target]);
     };
     for (const copy of analysis.copies) {
@@ -86,10 +119,8 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     for (const bind of analysis.bindMounts) {
         await cover(bind.source, () => noMatch({ keyword: "RUN --mount=type=bind", line: bind.line }, bind.source, shownFile, contextDir, filter));
     }
-    const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), opts, stats);
-    if (files.some((f) => f.path.startsWith(".git/"))) {
-        warnings.push(`${shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${filter.file ? displayPath(filter.file) : ".dockerignore"}`);
-    }
+    const sigs = new Map<string, number[]>();
+    const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), useSnapshot ? { ...opts, onStat: (rel, st) => sigs.set(rel, fileSignature(st)) } : opts, stats);
     if (opts.cache ?? true) saveCache();
     const records: Record_[] = [
         ["role", args.role],
@@ -103,13 +134,12 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         // Only present when a named source is a symlink, so other Dockerfiles keep their hashes.
         ...followed.map(([link, target]): Record_ => ["follow", link, target]),
     ];
-    return {
-        hash: frameDigest("thinlayer-image-v1", records),
-        files,
-        totalBytes: files.reduce((n, f) => n + f.size, 0),
-        warnings,
-        copyOnly,
-    };
+    const hash = frameDigest("thinlayer-image-v1", records);
+    if (useSnapshot) {
+        const snapFiles = files.map((f): SnapshotFile => ({ ...f, sig: sigs.get(f.path) ?? [] }));
+        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles }, startedMs, opts.racyMs ?? 1000);
+    }
+    return result(hash, files);
 }
 
 /** Docker cleans a COPY source and keeps it inside the context ("../x" is "x"). */
@@ -123,14 +153,14 @@ export function cleanSource(src: string): string {
  * or a Go `filepath.Match` wildcard matched segment by segment. Ignored files are not in the
  * context, so they are never covered.
  */
-export async function resolveSource(contextDir: string, src: string, filter: ContextFilter): Promise<string[]> {
+export async function resolveSource(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<string[]> {
     const clean = cleanSource(src);
-    if (clean === "" || clean === ".") return walkDir(contextDir, "", filter);
+    if (clean === "" || clean === ".") return walkDirSync(contextDir, "", filter, probes);
     if (!hasWildcard(clean)) {
-        const target = followedSource(contextDir, clean);
+        const target = followedSource(contextDir, clean, probes);
         // A named symlink to a file: the build copies the target's content, so the target is the input.
         if (target !== undefined) return filter.ignores(clean) ? [] : [target];
-        return coverPath(contextDir, clean, filter, true);
+        return coverPath(contextDir, clean, filter, true, probes);
     }
     const segments = clean.split("/");
     let frontier = [""];
@@ -145,7 +175,7 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
             }
             let entries: fs.Dirent[];
             try {
-                entries = await fs.promises.readdir(path.join(contextDir, dir), { withFileTypes: true });
+                entries = probes.readdir(path.join(contextDir, dir));
             } catch {
                 continue;
             }
@@ -156,7 +186,7 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
         frontier = next;
     }
     const out: string[] = [];
-    for (const rel of frontier) out.push(...(await coverPath(contextDir, rel, filter, false)));
+    for (const rel of frontier) out.push(...coverPath(contextDir, rel, filter, false, probes));
     return out;
 }
 
@@ -167,25 +197,17 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
  * copied directory or through a wildcard stay links). The link is resolved inside the context,
  * as BuildKit does: an absolute target starts at the context root and `..` stops there.
  */
-export function followedSource(contextDir: string, src: string): string | undefined {
+export function followedSource(contextDir: string, src: string, probes = new Probes(false)): string | undefined {
     const clean = cleanSource(src);
     if (clean === "" || hasWildcard(clean)) return undefined;
-    try {
-        if (!fs.lstatSync(path.join(contextDir, clean)).isSymbolicLink()) return undefined;
-    } catch {
-        return undefined;
-    }
-    const target = resolveInContext(contextDir, clean);
+    if (probes.lstat(path.join(contextDir, clean))?.isSymbolicLink() !== true) return undefined;
+    const target = resolveInContext(contextDir, clean, probes);
     if (target === undefined) return undefined;
-    try {
-        return fs.lstatSync(path.join(contextDir, target)).isFile() ? target : undefined;
-    } catch {
-        return undefined;
-    }
+    return probes.lstat(path.join(contextDir, target))?.isFile() === true ? target : undefined;
 }
 
 /** Follows every symlink in `rel`, scoped to the context root; undefined when a component is missing or links loop. */
-function resolveInContext(contextDir: string, rel: string): string | undefined {
+function resolveInContext(contextDir: string, rel: string, probes: Probes): string | undefined {
     let todo = rel.split("/");
     const done: string[] = [];
     let hops = 0;
@@ -198,12 +220,8 @@ function resolveInContext(contextDir: string, rel: string): string | undefined {
             continue;
         }
         const abs = path.join(contextDir, ...done, part);
-        let st: fs.Stats;
-        try {
-            st = fs.lstatSync(abs);
-        } catch {
-            return undefined;
-        }
+        const st = probes.lstat(abs);
+        if (st === undefined) return undefined;
         if (!st.isSymbolicLink()) {
             done.push(part);
             continue;
@@ -216,16 +234,13 @@ function resolveInContext(contextDir: string, rel: string): string | undefined {
     return done.join("/");
 }
 
-async function coverPath(contextDir: string, rel: string, filter: ContextFilter, follow: boolean): Promise<string[]> {
-    let st: fs.Stats;
-    try {
-        st = follow ? await fs.promises.stat(path.join(contextDir, rel)) : await fs.promises.lstat(path.join(contextDir, rel));
-    } catch {
-        return [];
-    }
+function coverPath(contextDir: string, rel: string, filter: ContextFilter, follow: boolean, probes: Probes): string[] {
+    const abs = path.join(contextDir, rel);
+    const st = follow ? probes.stat(abs) : probes.lstat(abs);
+    if (st === undefined) return [];
     if (st.isDirectory()) {
         if (filter.ignores(rel) && !filter.hasExceptions) return [];
-        return walkDir(contextDir, rel, filter);
+        return walkDirSync(contextDir, rel, filter, probes);
     }
     return filter.ignores(rel) ? [] : [rel];
 }
@@ -233,20 +248,14 @@ async function coverPath(contextDir: string, rel: string, filter: ContextFilter,
 /**
  * Every non-ignored file or symlink under `dirRel` (symlinks are not followed). Synchronous on
  * purpose: readdirSync walks a 20,000-file tree in a fraction of the time the promise API takes.
+ * Below `filter.maxDepth` segments a directory's ignore decision holds for everything under it,
+ * so deep files are not checked one by one.
  */
-async function walkDir(contextDir: string, dirRel: string, filter: ContextFilter): Promise<string[]> {
-    return walkDirSync(contextDir, dirRel, filter);
-}
-
-/**
- * The walk behind walkDir (exported for tests). Below `filter.maxDepth` segments a directory's
- * ignore decision holds for everything under it, so deep files are not checked one by one.
- */
-export function walkDirSync(contextDir: string, dirRel: string, filter: ContextFilter): string[] {
+export function walkDirSync(contextDir: string, dirRel: string, filter: ContextFilter, probes = new Probes(false)): string[] {
     const out: string[] = [];
     const depthOf = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     const walk = (rel: string, depth: number, check: boolean): void => {
-        const entries = fs.readdirSync(rel === "" ? contextDir : path.join(contextDir, rel), { withFileTypes: true });
+        const entries = probes.readdir(rel === "" ? contextDir : path.join(contextDir, rel));
         for (const e of entries) {
             const child = rel === "" ? e.name : `${rel}/${e.name}`;
             if (e.isDirectory()) {
