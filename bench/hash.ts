@@ -27,6 +27,7 @@ import { spawnSync } from "node:child_process";
 import { computeInputs } from "../lib/inputs";
 import { resetCacheForTests, type HashStats } from "../lib/filehash";
 import { statcheckImpl } from "../lib/statcheck";
+import { resetFingerprintForTests } from "../lib/snapshot";
 
 const ROOT = path.resolve(__dirname, "..");
 const TREE = path.resolve(process.env.THINLAYER_BENCH_DIR ?? path.join(ROOT, "bench/.work/hash-tree"));
@@ -111,6 +112,7 @@ async function inProcess(cache: boolean, native = true): Promise<{ ms: number; h
     if (native) delete process.env.THINLAYER_NATIVE;
     else process.env.THINLAYER_NATIVE = "0";
     resetCacheForTests(); // load the cache from disk each time, as a new process would
+    resetFingerprintForTests();
     const stats: HashStats = { hits: 0, misses: 0, bytesRead: 0 };
     try {
         const t0 = process.hrtime.bigint();

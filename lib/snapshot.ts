@@ -6,8 +6,10 @@
  *
  * What "nothing changed" means, and why it is enough:
  *   - The key: the Dockerfile text, the ignore patterns in force (and which file they came from),
- *     the build args, platform, base hash, role, the context and Dockerfile paths, and
- *     SNAPSHOT_VERSION. These are read every run (they are small) and must match exactly.
+ *     the build args, platform, base hash, role, the context and Dockerfile paths, and a
+ *     fingerprint of the code that computes the result (so a thinlayer upgrade or a local edit
+ *     of lib/ never serves a result the new code would not give). These are read every run (they
+ *     are small) and must match exactly.
  *   - Every lookup the resolution of COPY/ADD sources made (stat, lstat, readdir) is recorded as a
  *     probe with the signature it saw (device, inode, mode, size, mtime, ctime; or the error code
  *     when it failed). A readdir is recorded as a stat of the directory taken before the listing:
@@ -34,8 +36,10 @@ import { frameDigest, type Record_ } from "./digest";
 import { checkSignatures, SIGNATURE_FIELDS as NUMS } from "./statcheck";
 import type { InputFile } from "./plan";
 
-/** Bump when anything that decides an image's inputs or hash changes: old snapshots are then ignored. */
+/** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
 export const SNAPSHOT_VERSION = 1;
+/** The modules whose code decides an image's inputs and hash (next to this one). */
+const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
 const MAGIC = Buffer.from("TLSNAP1\n");
 /** Slots kept; the oldest (by mtime) beyond this are removed when one is written. */
 const MAX_SNAPSHOTS = 64;
@@ -119,14 +123,38 @@ export interface Snapshot {
     files: SnapshotFile[];
 }
 
-/** The snapshot key: everything besides the file system that decides the result. */
-export function snapshotKey(parts: readonly Record_[]): string {
-    return frameDigest(`thinlayer-snapshot-v${SNAPSHOT_VERSION}`, parts);
+let fingerprint: string | null | undefined;
+
+/**
+ * sha256 over the source of the modules that decide a result, read once per process (~0.3 ms);
+ * null when one cannot be read (snapshots are then off: a result could outlive its code).
+ */
+export function codeFingerprint(): string | null {
+    if (fingerprint === undefined) {
+        try {
+            const h = createHash("sha256");
+            for (const m of DECIDING_MODULES) h.update(fs.readFileSync(path.join(__dirname, m + path.extname(__filename)))).update("\0");
+            fingerprint = h.digest("hex");
+        } catch {
+            fingerprint = null;
+        }
+    }
+    return fingerprint;
 }
 
-/** Whether snapshots are on (THINLAYER_SNAPSHOTS=0 turns them off). */
+/** Forgets the fingerprint (benchmarks: each measured call pays for it, as a new process would). */
+export function resetFingerprintForTests(): void {
+    fingerprint = undefined;
+}
+
+/** The snapshot key: everything besides the file system that decides the result, and the code that decides it. */
+export function snapshotKey(parts: readonly Record_[]): string {
+    return frameDigest(`thinlayer-snapshot-v${SNAPSHOT_VERSION}`, [["code", codeFingerprint() ?? ""], ...parts]);
+}
+
+/** Whether snapshots are on: THINLAYER_SNAPSHOTS=0 turns them off; so does code that cannot be fingerprinted. */
 export function snapshotsEnabled(): boolean {
-    return process.env.THINLAYER_SNAPSHOTS !== "0";
+    return process.env.THINLAYER_SNAPSHOTS !== "0" && codeFingerprint() !== null;
 }
 
 function slotFile(cacheDir: string, slot: string): string {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { computeInputs, type InputsArgs } from "../../lib/inputs";
 import { resetCacheForTests, type HashStats } from "../../lib/filehash";
+import { codeFingerprint, snapshotsEnabled } from "../../lib/snapshot";
 import { isolateCache, makeTree, copyDir, tempDir, type Tree } from "./inputs.fixtures";
 
 const cacheDir = isolateCache();
@@ -30,6 +31,11 @@ async function outcome(args: InputsArgs, cache: boolean, s?: HashStats): Promise
         (e: Error) => `error: ${e.message}`,
     );
 }
+
+void test("snapshots are keyed on the code that computes them: every deciding module is found and fingerprinted", () => {
+    assert.match(codeFingerprint() ?? "", /^[0-9a-f]{64}$/, "a module in DECIDING_MODULES is missing (renamed?), which turns snapshots off");
+    assert.equal(snapshotsEnabled(), true);
+});
 
 void test("a warm run is served by the snapshot: same result as no cache, nothing read, no walk", async () => {
     const dir = path.join(tempDir(), "app");
