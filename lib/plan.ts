@@ -55,7 +55,7 @@ export interface Plan {
 }
 
 export interface HashOptions {
-    /** Use the file-hash stat cache (default true). The hash is identical either way. */
+    /** Use the input snapshots and the file-hash stat cache (default true). The hash is identical either way. */
     cache?: boolean;
 }
 

@@ -18,7 +18,7 @@ const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-
   --stack <s>        stack to plan (a Pulumi.<s>.yaml next to Pulumi.yaml)
   --json             print the plan as one JSON object
   --explain          list the input files of each image (and the migration files)
-  --no-cache         do not use the file-hash stat cache (same hashes, all files re-read)
+  --no-cache         use neither the input snapshots nor the stat cache (same hashes, every file re-read)
   --registry-check   ask the registry whether each tag exists (build / reuse); needs network
                      and credentials, so it is off by default ("unknown")
   --project <dir>    project directory (default: the one holding this CLI)`;
