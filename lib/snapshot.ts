@@ -8,7 +8,8 @@
  *   - The key: the Dockerfile text, the ignore patterns in force (and which file they came from),
  *     the build args, platform, base hash, role, the context and Dockerfile paths, and a
  *     fingerprint of the code that computes the result (so a thinlayer upgrade or a local edit
- *     of lib/ never serves a result the new code would not give). These are read every run (they
+ *     of lib/ never serves a result the new code would not give), and the user and groups that
+ *     run it (a fresh run's result depends on read permission). These are read every run (they
  *     are small) and must match exactly.
  *   - Every lookup the resolution of COPY/ADD sources made (stat, lstat, readdir) is recorded as a
  *     probe with the signature it saw (device, inode, mode, size, mtime, ctime; or the error code
@@ -23,8 +24,10 @@
  * means the full computation runs; the result never depends on whether a snapshot was used.
  *
  * Format (one file per (role, context, Dockerfile) slot under <cacheDir>/snapshots/): a magic
- * line, a JSON header (key, hash, probes), then per-file numbers as float64, the NUL-separated
- * paths and the hex sha256s. Binary so a 20,000-file snapshot loads in about a millisecond.
+ * line, a JSON header (key, hash, probes), then the per-file signatures as float64, the
+ * NUL-separated paths, the hex sha256s, and each InputFile's own size (float64) and executable
+ * bit (a byte) as the computation gave them (a symlink's differ from its lstat). Binary so a
+ * 20,000-file snapshot loads in about a millisecond.
  *
  * Set THINLAYER_SNAPSHOTS=0 to turn snapshots off (e.g. on a filesystem that does not update
  * directory timestamps); the stat cache still applies.
@@ -34,13 +37,14 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { frameDigest, type Record_ } from "./digest";
 import { checkSignatures, SIGNATURE_FIELDS as NUMS } from "./statcheck";
+import { identity } from "./filehash";
 import type { InputFile } from "./plan";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 /** The modules whose code decides an image's inputs and hash (next to this one). */
 const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
-const MAGIC = Buffer.from("TLSNAP1\n");
+const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
 /** Slots kept; the oldest (by mtime) beyond this are removed when one is written. */
 const MAX_SNAPSHOTS = 64;
 
@@ -147,9 +151,9 @@ export function resetFingerprintForTests(): void {
     fingerprint = undefined;
 }
 
-/** The snapshot key: everything besides the file system that decides the result, and the code that decides it. */
+/** The snapshot key: everything besides the file system that decides the result, the code that decides it, and who runs it. */
 export function snapshotKey(parts: readonly Record_[]): string {
-    return frameDigest(`thinlayer-snapshot-v${SNAPSHOT_VERSION}`, [["code", codeFingerprint() ?? ""], ...parts]);
+    return frameDigest(`thinlayer-snapshot-v${SNAPSHOT_VERSION}`, [["code", codeFingerprint() ?? ""], ["user", ...identity()], ...parts]);
 }
 
 /** Whether snapshots are on: THINLAYER_SNAPSHOTS=0 turns them off; so does code that cannot be fingerprinted. */
@@ -158,7 +162,9 @@ export function snapshotsEnabled(): boolean {
 }
 
 function slotFile(cacheDir: string, slot: string): string {
-    return path.join(cacheDir, "snapshots", `${createHash("sha256").update(slot).digest("hex").slice(0, 32)}.snap`);
+    // Per identity too, so runs by two users (say, with and without sudo) do not evict each other.
+    const name = createHash("sha256").update(slot).update("\0").update(identity().join("/")).digest("hex").slice(0, 32);
+    return path.join(cacheDir, "snapshots", `${name}.snap`);
 }
 
 /**
@@ -189,14 +195,18 @@ export function reuseSnapshot(cacheDir: string, slot: string, key: string, root:
         const pathBuf = buf.subarray(off, off + header.pathBytes);
         off += header.pathBytes;
         const shas = buf.toString("latin1", off, off + n * 64);
-        if (shas.length !== n * 64) return undefined;
+        off += n * 64;
+        const sizes = new Float64Array(buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + n * 8));
+        off += n * 8;
+        const exec = buf.subarray(off, off + n);
+        if (shas.length !== n * 64 || sizes.length !== n || exec.length !== n || off + n !== buf.length) return undefined;
         // The hot loop of a warm run: one lstat per input file, compared field by field.
         if (checkSignatures(root, pathBuf, nums) !== n) return undefined;
         const paths = n === 0 ? [] : pathBuf.toString("utf8").split("\0");
         if (paths.length !== n) return undefined;
         const files = new Array<InputFile>(n);
-        for (let i = 0, k = 0; i < n; i++, k += NUMS) {
-            files[i] = { path: paths[i], size: nums[k + 3], executable: (nums[k + 2] & 0o100) !== 0, sha256: shas.slice(i * 64, i * 64 + 64) };
+        for (let i = 0; i < n; i++) {
+            files[i] = { path: paths[i], size: sizes[i], executable: exec[i] === 1, sha256: shas.slice(i * 64, i * 64 + 64) };
         }
         return { hash: header.hash, files };
     } catch {
@@ -222,7 +232,14 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, sta
     MAGIC.copy(head, 0);
     head.writeUInt32LE(header.length, MAGIC.length);
     header.copy(head, MAGIC.length + 4);
-    const body = Buffer.concat([head, Buffer.from(nums.buffer), pathBytes, Buffer.from(snap.files.map((f) => f.sha256).join(""), "latin1")]);
+    const body = Buffer.concat([
+        head,
+        Buffer.from(nums.buffer),
+        pathBytes,
+        Buffer.from(snap.files.map((f) => f.sha256).join(""), "latin1"),
+        Buffer.from(Float64Array.from(snap.files, (f) => f.size).buffer),
+        Buffer.from(snap.files.map((f) => (f.executable ? 1 : 0))),
+    ]);
     const file = slotFile(cacheDir, slot);
     const tmp = `${file}.${process.pid}.tmp`;
     try {

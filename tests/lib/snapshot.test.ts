@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { computeInputs, type InputsArgs } from "../../lib/inputs";
-import { resetCacheForTests, type HashStats } from "../../lib/filehash";
+import { resetCacheForTests, statCacheFile, type HashStats } from "../../lib/filehash";
 import { codeFingerprint, snapshotsEnabled } from "../../lib/snapshot";
 import { isolateCache, makeTree, copyDir, tempDir, type Tree } from "./inputs.fixtures";
 
@@ -75,6 +75,31 @@ void test("what the key covers: build args, platform and base hash each give a f
         seen.add(await outcome(args, false));
     }
     assert.equal(seen.size, variants.length, "every variant has its own hash");
+});
+
+void test("a snapshot (and the stat cache) made by one user is not served to another", async () => {
+    const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a" });
+    await settle();
+    const args = baseArgs(dir);
+    await outcome(args, true);
+    const s1 = stats();
+    await outcome(args, true, s1);
+    assert.equal(s1.snapshot, true);
+    const fileBefore = statCacheFile();
+    const real = process.geteuid;
+    process.geteuid = () => 4242; // another user: the result could differ by read permission
+    try {
+        const s2 = stats();
+        assert.equal(await outcome(args, true, s2), await outcome(args, false));
+        assert.notEqual(s2.snapshot, true, "not served across users");
+        assert.equal(s2.hits, 0, "nor the stat cache");
+        assert.notEqual(statCacheFile(), fileBefore);
+    } finally {
+        process.geteuid = real;
+    }
+    const s3 = stats();
+    await outcome(args, true, s3);
+    assert.equal(s3.snapshot, true, "the first user's snapshot is still there");
 });
 
 void test("files changed within the racy window are never snapshotted", async () => {
@@ -195,6 +220,7 @@ const MODEL_TREE: Tree = {
     "pkg1/mod.py": "m1",
     "target.txt": "t",
     "named-link": { symlink: "target.txt" },
+    "src/walked-link": { symlink: "a.py" }, // inside a copied directory: stays a link (hashed by its target text)
     "req/r.txt": "r",
 };
 const FILES = ["src/a.py", "src/sub/b.py", "src/new.py", "src/x.tmp", "src/keep.tmp", "src/sub/deep/c.py", "x.cfg", "y.cfg", "pkg1/mod.py", "pkg2/mod.py", "pkg2/other.py", "target.txt", "other.txt", "req/r.txt", "req/s.txt"];
