@@ -42,7 +42,8 @@ const NO_THROW = { throwIfNoEntry: false } as const;
 
 /**
  * The index of the first of `paths` (relative to `root`, NUL-separated UTF-8) whose lstat fails
- * or differs from its `expected` signature, or the number of paths when every one matches.
+ * (for any reason) or differs from its `expected` signature, or the number of paths when every
+ * one matches. Never throws for a file-system reason.
  * `impl` forces one implementation (tests and benchmarks).
  */
 export function checkSignatures(root: string, paths: Buffer, expected: Float64Array, impl = statcheckImpl().impl): number {
@@ -56,7 +57,12 @@ export function checkSignatures(root: string, paths: Buffer, expected: Float64Ar
     }
     const rel = paths.toString("utf8").split("\0");
     for (let i = 0, k = 0; i < n; i++, k += SIGNATURE_FIELDS) {
-        const st = rel[i] === undefined ? undefined : fs.lstatSync(prefix + rel[i], NO_THROW);
+        let st: fs.Stats | undefined;
+        try {
+            st = rel[i] === undefined ? undefined : fs.lstatSync(prefix + rel[i], NO_THROW);
+        } catch {
+            return i; // ENAMETOOLONG, EACCES, ENOTDIR...: a mismatch, as in the native check
+        }
         if (
             st === undefined ||
             st.ino !== expected[k + 1] ||

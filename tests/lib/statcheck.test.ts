@@ -111,6 +111,13 @@ void test("malformed input: fewer paths than signatures is a mismatch, bad argum
     assert.equal(checkSignatures(root, onePath, rec.expected, "native"), 1);
     assert.equal(checkSignatures(root, onePath, rec.expected, "js"), 1);
     assert.equal(checkSignatures(root, rec.paths, new Float64Array(0), "native"), 0);
+    // A root longer than PATH_MAX, and a path that is not a directory's child: mismatches, never a crash or a throw.
+    const longRoot = `/${"a".repeat(6000)}`;
+    assert.equal(checkSignatures(longRoot, rec.paths, rec.expected, "native"), 0);
+    assert.equal(checkSignatures(longRoot, rec.paths, rec.expected, "js"), 0);
+    const underFile = Buffer.from("a.txt/x\0b.txt");
+    assert.equal(checkSignatures(root, underFile, rec.expected, "native"), 0);
+    assert.equal(checkSignatures(root, underFile, rec.expected, "js"), 0);
     const { createRequire } = await import("node:module");
     const native = createRequire(__filename)("thinlayer-statcheck") as { check: (...a: unknown[]) => number };
     assert.throws(() => native.check("not a buffer", rec.paths, rec.expected), /root must be a Buffer/);
