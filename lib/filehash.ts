@@ -57,6 +57,21 @@ export function cacheDir(): string {
     return path.join(xdg !== undefined && xdg !== "" ? xdg : path.join(os.homedir(), ".cache"), "thinlayer");
 }
 
+/**
+ * Who is looking (effective user, group and groups). What a read returns depends on permission
+ * (a file one user cannot read fails to hash), so neither cache ever serves one user what another
+ * user's reads produced: the stat cache file and the input snapshots are per identity.
+ */
+export function identity(): string[] {
+    const groups = process.getgroups?.() ?? [];
+    return [String(process.geteuid?.() ?? ""), String(process.getegid?.() ?? ""), [...groups].sort((a, b) => a - b).join(",")];
+}
+
+/** The stat cache file for this identity (exported for tests). */
+export function statCacheFile(): string {
+    return path.join(cacheDir(), `filehash-v${CACHE_VERSION}-${createHash("sha256").update(identity().join("/")).digest("hex").slice(0, 12)}.json`);
+}
+
 /** The process-wide stat cache, loaded lazily and saved with `saveCache`. */
 class StatCache {
     private entries = new Map<string, CacheEntry>();
@@ -115,7 +130,7 @@ class StatCache {
 let shared: StatCache | undefined;
 
 function statCache(): StatCache {
-    const file = path.join(cacheDir(), "filehash-v1.json");
+    const file = statCacheFile();
     if (shared === undefined || shared.file !== file) shared = new StatCache(file);
     shared.load();
     return shared;

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hashFiles, resetCacheForTests, saveCache, cacheDir, type HashStats } from "../../lib/filehash";
+import { hashFiles, resetCacheForTests, saveCache, cacheDir, statCacheFile, type HashStats } from "../../lib/filehash";
 import { computeInputs } from "../../lib/inputs";
 import { isolateCache, makeTree, copyDir, tempDir } from "./inputs.fixtures";
 
@@ -67,7 +67,7 @@ void test("a corrupt cache file is ignored", async () => {
     const dir = makeTree({ "x.txt": "x" });
     const want = await hashFiles(dir, ["x.txt"], { cache: false });
     fs.mkdirSync(cache, { recursive: true });
-    fs.writeFileSync(path.join(cache, "filehash-v1.json"), "{not json");
+    fs.writeFileSync(statCacheFile(), "{not json");
     resetCacheForTests();
     assert.deepEqual(await hashFiles(dir, ["x.txt"]), want);
 });
