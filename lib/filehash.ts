@@ -178,8 +178,9 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
             continue;
         }
         if (st.isSymbolicLink()) {
-            const target = fs.readlinkSync(abs);
-            out[i] = { path: rel, size: Buffer.byteLength(target), executable: false, sha256: createHash("sha256").update(target).digest("hex") };
+            // The target's bytes: a target that is not UTF-8 must not collapse into U+FFFD.
+            const target = fs.readlinkSync(abs, { encoding: "buffer" });
+            out[i] = { path: rel, size: target.length, executable: false, sha256: createHash("sha256").update(target).digest("hex") };
             if (stats) stats.misses++;
             continue;
         }

@@ -36,7 +36,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { frameDigest, type Record_ } from "./digest";
-import { checkSignatures, SIGNATURE_FIELDS as NUMS } from "./statcheck";
+import { createRequire } from "node:module";
+import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
 import { identity } from "./filehash";
 import type { InputFile } from "./plan";
 
@@ -44,6 +45,8 @@ import type { InputFile } from "./plan";
 export const SNAPSHOT_VERSION = 2;
 /** The modules whose code decides an image's inputs and hash (next to this one). */
 const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
+/** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
+const DECIDING_PACKAGES = ["dockerfile-ast", "@balena/dockerignore"];
 const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
 /** Slots kept; the oldest (by mtime) beyond this are removed when one is written. */
 const MAX_SNAPSHOTS = 64;
@@ -130,14 +133,24 @@ export interface Snapshot {
 let fingerprint: string | null | undefined;
 
 /**
- * sha256 over the source of the modules that decide a result, read once per process (~0.3 ms);
- * null when one cannot be read (snapshots are then off: a result could outlive its code).
+ * sha256 over everything that could change a result without changing the files: the source of
+ * the deciding lib/ modules, the package.json of the deciding packages, the project's lockfile
+ * (the exact version of every package, theirs included), the native check's binary, and the
+ * Node version. Read once per process (~0.5 ms). null when a module cannot be read (snapshots
+ * are then off: a result could outlive its code).
  */
 export function codeFingerprint(): string | null {
     if (fingerprint === undefined) {
         try {
-            const h = createHash("sha256");
-            for (const m of DECIDING_MODULES) h.update(fs.readFileSync(path.join(__dirname, m + path.extname(__filename)))).update("\0");
+            const h = createHash("sha256").update(process.version);
+            const part = (name: string, bytes: Buffer) => h.update(`\0${name}\0${bytes.length}\0`).update(bytes);
+            for (const m of DECIDING_MODULES) part(m, fs.readFileSync(path.join(__dirname, m + path.extname(__filename))));
+            const req = createRequire(__filename);
+            for (const p of DECIDING_PACKAGES) part(p, fs.readFileSync(req.resolve(`${p}/package.json`)));
+            const lock = path.join(__dirname, "..", "package-lock.json");
+            if (fs.existsSync(lock)) part("lock", fs.readFileSync(lock));
+            const native = nativeBinary();
+            if (native !== undefined) part("native", fs.readFileSync(native));
             fingerprint = h.digest("hex");
         } catch {
             fingerprint = null;

@@ -31,6 +31,16 @@ function load(): { native?: Native; error?: string } {
     return loaded;
 }
 
+/** The native binary's path when it is loaded (part of the snapshot code fingerprint), else undefined. */
+export function nativeBinary(): string | undefined {
+    if (load().native === undefined) return undefined;
+    try {
+        return createRequire(__filename).resolve("thinlayer-statcheck/build/Release/statcheck.node");
+    } catch {
+        return undefined;
+    }
+}
+
 /** Which implementation `checkSignatures` uses, and why not the native one when it doesn't. */
 export function statcheckImpl(): { impl: "native" | "js"; reason?: string } {
     if (process.env.THINLAYER_NATIVE === "0") return { impl: "js", reason: "THINLAYER_NATIVE=0" };
