@@ -18,6 +18,12 @@ import { byteOrder } from "./digest";
 import type { InputFile } from "./plan";
 
 const CHUNK = 1 << 20;
+/**
+ * Default racy window: a file (or directory) changed this recently is not cached. 2 s, the
+ * coarsest timestamp granularity of a filesystem Linux mounts read-write (FAT); ext4, xfs, btrfs
+ * and tmpfs tick in 1-10 ms.
+ */
+export const RACY_MS = 2000;
 const CACHE_VERSION = 2;
 /** Entries above this count are pruned to the ones seen by the current process. */
 const CACHE_MAX_ENTRIES = 250_000;
@@ -27,7 +33,7 @@ export interface FileHashOptions {
     cache?: boolean;
     /** Parallel reads (default THINLAYER_HASH_CONCURRENCY or 16). */
     concurrency?: number;
-    /** Racy window in ms (default 1000): files changed this recently are not cached. */
+    /** Racy window in ms (default RACY_MS): files changed this recently are not cached. */
     racyMs?: number;
     /** Worker threads for reading (default: one per CPU, at most `concurrency`; 1 = this thread). */
     threads?: number;
@@ -160,7 +166,7 @@ const WORKER_MIN_BYTES = 32 * 1024 * 1024;
 export async function hashFiles(root: string, relPaths: readonly string[], opts: FileHashOptions = {}, stats?: HashStats): Promise<InputFile[]> {
     const useCache = opts.cache ?? true;
     const cache = useCache ? statCache() : undefined;
-    const racyMs = opts.racyMs ?? 1000;
+    const racyMs = opts.racyMs ?? RACY_MS;
     const concurrency = Math.max(1, opts.concurrency ?? (Number(process.env.THINLAYER_HASH_CONCURRENCY ?? "") || 16));
     const out: InputFile[] = new Array<InputFile>(relPaths.length);
     const misses: { i: number; abs: string; st: fs.Stats; key: string }[] = [];

@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { analyzeDockerfile, readDockerfile, type CopySpec } from "./dockerfile";
 import { loadContextFilter, type ContextFilter } from "./dockerignore";
 import { byteOrder, frameDigest, type Record_ } from "./digest";
-import { cacheDir, hashFiles, saveCache, type FileHashOptions, type HashStats } from "./filehash";
+import { cacheDir, hashFiles, RACY_MS, saveCache, type FileHashOptions, type HashStats } from "./filehash";
 import { Probes, reuseSnapshot, saveSnapshot, snapshotKey, snapshotsEnabled, fileSignature, type SnapshotFile } from "./snapshot";
 import { goMatchRegExp, hasWildcard } from "./pathmatch";
 import { inputError } from "./errors";
@@ -80,7 +80,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     };
 
     // A warm run: the last result for this Dockerfile, if nothing it looked at has changed.
-    const useSnapshot = (opts.cache ?? true) && snapshotsEnabled();
+    const useSnapshot = (opts.cache ?? true) && snapshotsEnabled(contextDir);
     const slot = `${args.role}\0${contextDir}\0${dockerfile}`;
     const key = snapshotKey([
         ["role", args.role],
@@ -137,7 +137,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const hash = frameDigest("thinlayer-image-v1", records);
     if (useSnapshot) {
         const snapFiles = files.map((f): SnapshotFile => ({ ...f, sig: sigs.get(f.path) ?? [] }));
-        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles }, startedMs, opts.racyMs ?? 1000);
+        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles }, startedMs, opts.racyMs ?? RACY_MS);
     }
     return result(hash, files);
 }

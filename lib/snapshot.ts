@@ -34,7 +34,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { frameDigest, type Record_ } from "./digest";
 import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
@@ -169,9 +169,30 @@ export function snapshotKey(parts: readonly Record_[]): string {
     return frameDigest(`thinlayer-snapshot-v${SNAPSHOT_VERSION}`, [["code", codeFingerprint() ?? ""], ["user", ...identity()], ...parts]);
 }
 
-/** Whether snapshots are on: THINLAYER_SNAPSHOTS=0 turns them off; so does code that cannot be fingerprinted. */
-export function snapshotsEnabled(): boolean {
-    return process.env.THINLAYER_SNAPSHOTS !== "0" && codeFingerprint() !== null;
+/**
+ * statfs f_type of filesystems where a directory's timestamps may not follow changes made
+ * elsewhere (attribute caches of network filesystems, FUSE, VM shares): NFS, SMB, CIFS, SMB2,
+ * FUSE, 9p, virtiofs, Ceph, AFS, Coda. Snapshots are off there; the stat cache still applies.
+ */
+const UNRELIABLE_FS = new Set([0x6969, 0x517b, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x6a656a63, 0x00c36400, 0x5346414f, 0x73757245]);
+
+/** Whether a statfs type is one where snapshots are off (exported for tests). */
+export function unreliableFsType(type: number): boolean {
+    return UNRELIABLE_FS.has(type >>> 0);
+}
+
+/**
+ * Whether snapshots are on for a context: THINLAYER_SNAPSHOTS=0 turns them off; so does code that
+ * cannot be fingerprinted, and a context on a network, FUSE or VM-shared filesystem.
+ */
+export function snapshotsEnabled(contextDir?: string): boolean {
+    if (process.env.THINLAYER_SNAPSHOTS === "0" || codeFingerprint() === null) return false;
+    if (contextDir === undefined) return true;
+    try {
+        return !unreliableFsType(fs.statfsSync(contextDir).type);
+    } catch {
+        return false;
+    }
 }
 
 function slotFile(cacheDir: string, slot: string): string {
@@ -254,7 +275,7 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, sta
         Buffer.from(snap.files.map((f) => (f.executable ? 1 : 0))),
     ]);
     const file = slotFile(cacheDir, slot);
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
         fs.mkdirSync(path.dirname(file), { recursive: true });
         fs.writeFileSync(tmp, body);
@@ -268,7 +289,13 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, sta
 }
 
 function prune(dir: string): void {
-    const names = fs.readdirSync(dir).filter((f) => f.endsWith(".snap"));
+    const all = fs.readdirSync(dir);
+    // Temp files of runs that died before their rename (an hour is far longer than any write).
+    for (const f of all.filter((x) => x.endsWith(".tmp"))) {
+        const st = fs.statSync(path.join(dir, f), { throwIfNoEntry: false });
+        if (st !== undefined && Date.now() - st.mtimeMs > 3_600_000) fs.rmSync(path.join(dir, f), { force: true });
+    }
+    const names = all.filter((f) => f.endsWith(".snap"));
     if (names.length <= MAX_SNAPSHOTS) return;
     const byAge = names.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
     for (const { f } of byAge.slice(0, names.length - MAX_SNAPSHOTS)) fs.rmSync(path.join(dir, f), { force: true });

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
 import { computeInputs, type InputsArgs } from "../../lib/inputs";
 import { resetCacheForTests, statCacheFile, type HashStats } from "../../lib/filehash";
-import { codeFingerprint, snapshotsEnabled } from "../../lib/snapshot";
+import { codeFingerprint, snapshotsEnabled, unreliableFsType } from "../../lib/snapshot";
 import { isolateCache, makeTree, copyDir, tempDir, type Tree } from "./inputs.fixtures";
 
 const cacheDir = isolateCache();
@@ -35,6 +35,13 @@ async function outcome(args: InputsArgs, cache: boolean, s?: HashStats): Promise
 void test("snapshots are keyed on the code that computes them: every deciding module is found and fingerprinted", () => {
     assert.match(codeFingerprint() ?? "", /^[0-9a-f]{64}$/, "a module in DECIDING_MODULES is missing (renamed?), which turns snapshots off");
     assert.equal(snapshotsEnabled(), true);
+});
+
+void test("snapshots are off on network, FUSE and VM-shared filesystems; on here", () => {
+    for (const t of [0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x6a656a63]) assert.equal(unreliableFsType(t), true, t.toString(16));
+    assert.equal(unreliableFsType(0xfe534d42 | 0), true, "a sign-extended f_type is read unsigned");
+    for (const t of [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630]) assert.equal(unreliableFsType(t), false, t.toString(16)); // ext4, xfs, btrfs, tmpfs, overlayfs
+    assert.equal(snapshotsEnabled(tempDir()), true, `this machine's temp dir (statfs type ${fs.statfsSync(tempDir()).type.toString(16)})`);
 });
 
 void test("a warm run is served by the snapshot: same result as no cache, nothing read, no walk", async () => {
@@ -114,12 +121,12 @@ void test("files changed within the racy window are never snapshotted", async ()
 
 void test("a directory listed within the racy window is never snapshotted, even when every file is old", async () => {
     const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.txt": "a" });
-    await sleep(250);
+    await sleep(1100);
     fs.mkdirSync(path.join(dir, "src/fresh")); // src's listing changes now; no file does
     const args = baseArgs(dir);
     for (let i = 0; i < 2; i++) {
         const s = stats();
-        await computeInputs(args, { cache: true, racyMs: 200 }, s);
+        await computeInputs(args, { cache: true, racyMs: 1000 }, s);
         assert.notEqual(s.snapshot, true);
     }
 });
@@ -185,20 +192,26 @@ const SCENARIOS: [string, Tree, (root: string) => void][] = [
     ["a per-Dockerfile ignore file appearing", { Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a", "b.txt": "b" }, (r) => fs.writeFileSync(path.join(r, "Dockerfile.dockerignore"), "b.txt\n")],
 ];
 
-void test("each kind of lookup is checked: a change behind it means a fresh computation", async () => {
-    for (const [name, tree, change] of SCENARIOS) {
-        const root = makeTree(tree);
-        const args = baseArgs(root);
-        await settle();
-        const before = await outcome(args, true);
-        const s = stats();
-        assert.equal(await outcome(args, true, s), before);
-        assert.equal(s.snapshot, true, `${name}: primed`);
-        change(root);
-        await settle();
-        const after = await outcome(args, true);
-        assert.equal(after, await outcome(args, false), name);
-        assert.notEqual(after, before, `${name}: the change shows in the result`);
+void test("each kind of lookup is checked: a change behind it means a fresh computation (native and fs.lstatSync checks)", async () => {
+    try {
+        for (const [k, [name, tree, change]] of [...SCENARIOS, ...SCENARIOS].entries()) {
+            // The second pass runs the same scenarios with the fs.lstatSync fallback check.
+            if (k === SCENARIOS.length) process.env.THINLAYER_NATIVE = "0";
+            const root = makeTree(tree);
+            const args = baseArgs(root);
+            await settle();
+            const before = await outcome(args, true);
+            const s = stats();
+            assert.equal(await outcome(args, true, s), before);
+            assert.equal(s.snapshot, true, `${name}: primed`);
+            change(root);
+            await settle();
+            const after = await outcome(args, true);
+            assert.equal(after, await outcome(args, false), name);
+            assert.notEqual(after, before, `${name}: the change shows in the result`);
+        }
+    } finally {
+        delete process.env.THINLAYER_NATIVE;
     }
 });
 
