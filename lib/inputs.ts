@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { analyzeDockerfile, readDockerfile, type CopySpec } from "./dockerfile";
+import { analyzeDockerfile, readDockerfile } from "./dockerfile";
 import { loadContextFilter, type ContextFilter } from "./dockerignore";
 import { byteOrder, frameDigest, type Record_ } from "./digest";
 import { cacheDir, hashFiles, RACY_MS, saveCache, type FileHashOptions, type HashStats } from "./filehash";
@@ -106,18 +106,24 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const paths = new Set<string>();
     /** Explicitly named sources that are symlinks to files: [link, target] (the build copies the target's content). */
     const followed: [string, string][] = [];
-    const cover = async (src: string, onNone: () => Error) => {
-        const found = await resolveSource(contextDir, src, filter, probes);
-        if (found.length === 0) throw onNone();
+    const cover = async (src: string, where: { keyword: string; line: number }) => {
+        let found: string[];
+        try {
+            found = await resolveSource(contextDir, src, filter, probes);
+        } catch (e) {
+            if (e instanceof OutsideContext) throw outsideContext(where, src, e, shownFile, contextDir);
+            throw e;
+        }
+        if (found.length === 0) throw noMatch(where, src, shownFile, contextDir, filter);
         for (const p of found) paths.add(p);
         const target = followedSource(contextDir, src, probes);
         if (target !== undefined) followed.push([cleanSource(src), target]);
     };
     for (const copy of analysis.copies) {
-        for (const src of copy.sources) await cover(src, () => noMatch(copy, src, shownFile, contextDir, filter));
+        for (const src of copy.sources) await cover(src, copy);
     }
     for (const bind of analysis.bindMounts) {
-        await cover(bind.source, () => noMatch({ keyword: "RUN --mount=type=bind", line: bind.line }, bind.source, shownFile, contextDir, filter));
+        await cover(bind.source, { keyword: "RUN --mount=type=bind", line: bind.line });
     }
     const sigs = new Map<string, number[]>();
     const files = await hashFiles(contextDir, byteOrder([...paths], (p) => p), useSnapshot ? { ...opts, onStat: (rel, st) => sigs.set(rel, fileSignature(st)) } : opts, stats);
@@ -174,8 +180,10 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
                 continue;
             }
             let entries: fs.Dirent[];
+            const abs = path.join(contextDir, dir);
+            assertInside(contextDir, abs, dir);
             try {
-                entries = probes.readdir(path.join(contextDir, dir));
+                entries = probes.readdir(abs);
             } catch {
                 continue;
             }
@@ -238,6 +246,9 @@ function coverPath(contextDir: string, rel: string, filter: ContextFilter, follo
     const abs = path.join(contextDir, rel);
     const st = follow ? probes.stat(abs) : probes.lstat(abs);
     if (st === undefined) return [];
+    // A named source is followed here, so it must stay inside; a wildcard match (follow=false) is
+    // not, and its directory was checked before it was listed.
+    if (follow) assertInside(contextDir, abs, rel);
     if (st.isDirectory()) {
         if (filter.ignores(rel) && !filter.hasExceptions) return [];
         return walkDirSync(contextDir, rel, filter, probes);
@@ -282,11 +293,48 @@ export function walkDirSync(contextDir: string, dirRel: string, filter: ContextF
     return out;
 }
 
+/** A source that reaches outside the build context through a symlink on this machine. */
+export class OutsideContext extends Error {
+    constructor(
+        readonly rel: string,
+        readonly real: string,
+    ) {
+        super(`${rel} resolves to ${real}, outside the build context`);
+    }
+}
+
+/**
+ * Throws OutsideContext when `abs` (an existing path under the context) resolves, through a
+ * symlink in it, to somewhere outside the context. Docker resolves such a link inside the context
+ * (an absolute target starts at the context root), so it would copy other files, or none, than
+ * this machine's path holds: hashing (or layering) the host's files would be wrong either way.
+ */
+function assertInside(contextDir: string, abs: string, rel: string): void {
+    let real: string;
+    let root: string;
+    try {
+        real = fs.realpathSync.native(abs);
+        root = fs.realpathSync.native(contextDir);
+    } catch {
+        return; // missing: the lookup that follows reports it
+    }
+    if (real !== root && !real.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) throw new OutsideContext(rel, real);
+}
+
+function outsideContext(where: { keyword: string; line: number }, src: string, e: OutsideContext, shownFile: string, contextDir: string) {
+    return inputError({
+        input: `${shownFile}:${where.line}`,
+        value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} is reached through a symlink that leads to ${e.real}, outside the build context ${displayPath(contextDir)}`,
+        allowed: "sources whose symlinks stay inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root, so it would not copy these files)",
+        fix: "make the link relative and pointing inside the context, or copy the files into the context",
+    });
+}
+
 function join(dir: string, name: string): string {
     return dir === "" ? name : `${dir}/${name}`;
 }
 
-function noMatch(copy: Pick<CopySpec, "line"> & { keyword: string }, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
+function noMatch(copy: { keyword: string; line: number }, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
     const ignoreNote = filter.file ? ` after ${displayPath(filter.file)}` : "";
     return inputError({
         input: `${shownFile}:${copy.line}`,

@@ -362,3 +362,30 @@ void test("a symlink named directly as a COPY source is hashed by its target's c
     fs.symlinkSync("v2.txt", path.join(inside, "releases/current"));
     assert.notEqual((await base(inside)).hash, r3.hash, "a link in a copied directory is hashed by its text");
 });
+
+void test("a source reached through a symlink that leaves the context is an error naming Dockerfile:line, not the host's files", async () => {
+    const outside = makeTree({ "secret.txt": "host file\n", "conf/app.conf": "host conf\n" });
+    const cases: [string, string][] = [
+        ["COPY linkdir /x", "a named source linking to a host directory"],
+        ["COPY linkfile /x", "a named source linking to a host file (nothing of that name inside the context)"],
+        ["COPY linkdir/conf/app.conf /x", "a path through a symlinked parent"],
+        ["COPY linkdir/conf/*.conf /x/", "a wildcard through a symlinked parent"],
+    ];
+    for (const [line, what] of cases) {
+        const dir = makeTree({
+            "Dockerfile.base": `FROM scratch\n${line}\n`,
+            linkdir: { symlink: outside },
+            linkfile: { symlink: path.join(outside, "secret.txt") },
+        });
+        await assert.rejects(base(dir), (e: unknown) => {
+            assert.ok(e instanceof ThinlayerError, what);
+            assert.match(e.message, /Dockerfile\.base:2/, what);
+            assert.match(e.message, /outside the build context/, what);
+            assert.match(e.message, /make the link relative/, what);
+            return true;
+        });
+    }
+    // A relative link to a directory inside the context is fine, and reads the context's files.
+    const ok = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY cfg /x\n", "real/app.conf": "in context\n", cfg: { symlink: "real" } });
+    assert.deepEqual((await base(ok)).files.map((f) => f.path), ["cfg/app.conf"]);
+});
