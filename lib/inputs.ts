@@ -166,35 +166,53 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
         const target = followedSource(contextDir, clean, probes);
         // A named symlink to a file: the build copies the target's content, so the target is the input.
         if (target !== undefined) return filter.ignores(clean) ? [] : [target];
+        // Followed below through this machine's links: they must lead where Docker's would.
+        checkResolution(contextDir, clean, probes);
         return coverPath(contextDir, clean, filter, true, probes);
     }
     const segments = clean.split("/");
-    let frontier = [""];
+    /** A path matched so far; `linked`: some component of it is a symlink, so listing it follows one. */
+    let frontier: { rel: string; linked: boolean }[] = [{ rel: "", linked: false }];
     for (let i = 0; i < segments.length; i++) {
         const seg = segments[i];
         const segRe = hasWildcard(seg) ? goMatchRegExp(seg) : undefined;
-        const next: string[] = [];
-        for (const dir of frontier) {
+        const next: typeof frontier = [];
+        for (const node of frontier) {
             if (segRe === undefined) {
-                next.push(join(dir, seg));
+                const rel = join(node.rel, seg);
+                next.push({ rel, linked: node.linked || probes.lstat(path.join(contextDir, rel))?.isSymbolicLink() === true });
                 continue;
             }
+            const abs = path.join(contextDir, node.rel);
+            if (node.rel !== "") {
+                // Only directories are listed, and never an ignored one: nothing below it is in the context.
+                if (probes.stat(abs)?.isDirectory() !== true) continue;
+                if (filter.ignores(node.rel) && !filter.hasExceptions) continue;
+            }
+            if (node.linked) checkResolution(contextDir, node.rel, probes);
             let entries: fs.Dirent[];
-            const abs = path.join(contextDir, dir);
-            assertInside(contextDir, abs, dir);
             try {
                 entries = probes.readdir(abs);
             } catch {
                 continue;
             }
             for (const e of entries) {
-                if (segRe.test(e.name)) next.push(join(dir, e.name));
+                if (segRe.test(e.name)) next.push({ rel: join(node.rel, e.name), linked: node.linked || e.isSymbolicLink() });
             }
         }
         frontier = next;
     }
     const out: string[] = [];
-    for (const rel of frontier) out.push(...coverPath(contextDir, rel, filter, false, probes));
+    const checked = new Set<string>();
+    for (const { rel } of frontier) {
+        // A match is not followed (a matched link stays a link), but its directory is.
+        const dir = path.posix.dirname(rel);
+        if (dir !== "." && !checked.has(dir)) {
+            checked.add(dir);
+            checkIfLinked(contextDir, dir, probes);
+        }
+        out.push(...coverPath(contextDir, rel, filter, false, probes));
+    }
     return out;
 }
 
@@ -246,9 +264,6 @@ function coverPath(contextDir: string, rel: string, filter: ContextFilter, follo
     const abs = path.join(contextDir, rel);
     const st = follow ? probes.stat(abs) : probes.lstat(abs);
     if (st === undefined) return [];
-    // A named source is followed here, so it must stay inside; a wildcard match (follow=false) is
-    // not, and its directory was checked before it was listed.
-    if (follow) assertInside(contextDir, abs, rel);
     if (st.isDirectory()) {
         if (filter.ignores(rel) && !filter.hasExceptions) return [];
         return walkDirSync(contextDir, rel, filter, probes);
@@ -293,39 +308,58 @@ export function walkDirSync(contextDir: string, dirRel: string, filter: ContextF
     return out;
 }
 
-/** A source that reaches outside the build context through a symlink on this machine. */
+/** A source that this machine resolves, through a symlink, differently from Docker. */
 export class OutsideContext extends Error {
     constructor(
         readonly rel: string,
         readonly real: string,
+        readonly inContext: string | undefined,
     ) {
-        super(`${rel} resolves to ${real}, outside the build context`);
+        super(`${rel} resolves to ${real} here, but inside the build context to ${inContext ?? "nothing"}`);
     }
 }
 
 /**
- * Throws OutsideContext when `abs` (an existing path under the context) resolves, through a
- * symlink in it, to somewhere outside the context. Docker resolves such a link inside the context
- * (an absolute target starts at the context root), so it would copy other files, or none, than
- * this machine's path holds: hashing (or layering) the host's files would be wrong either way.
+ * Throws OutsideContext when this machine resolves `rel` (through the symlinks in it) to another
+ * place than Docker does. Docker resolves links inside the context (an absolute target starts at
+ * the context root, `..` stops there); this machine follows them to wherever they point. When the
+ * two differ, hashing (or layering) this machine's files would be wrong. Every lookup is a probe,
+ * so a snapshot is never served after a link changes which way this goes.
  */
-function assertInside(contextDir: string, abs: string, rel: string): void {
-    let real: string;
-    let root: string;
-    try {
-        real = fs.realpathSync.native(abs);
-        root = fs.realpathSync.native(contextDir);
-    } catch {
-        return; // missing: the lookup that follows reports it
+function checkResolution(contextDir: string, rel: string, probes: Probes): void {
+    const root = probes.realpath(contextDir);
+    const real = probes.realpath(path.join(contextDir, rel));
+    const inContext = resolveInContext(contextDir, rel, probes);
+    if (root === undefined) return;
+    if (real === undefined) {
+        // Missing here: fine unless Docker would find something.
+        if (inContext !== undefined && probes.lstat(path.join(contextDir, inContext)) !== undefined) throw new OutsideContext(rel, "nothing", inContext);
+        return;
     }
-    if (real !== root && !real.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) throw new OutsideContext(rel, real);
+    const hostRel = path.relative(root, real).split(path.sep).join("/");
+    if (hostRel !== inContext) throw new OutsideContext(rel, real, inContext);
+}
+
+/** checkResolution when some component of `dir` is a symlink (without one, both resolve it the same way). */
+function checkIfLinked(contextDir: string, dir: string, probes: Probes): void {
+    let linked = false;
+    let sofar = "";
+    for (const part of dir.split("/")) {
+        sofar = join(sofar, part);
+        if (probes.lstat(path.join(contextDir, sofar))?.isSymbolicLink() === true) {
+            linked = true;
+            break;
+        }
+    }
+    if (linked) checkResolution(contextDir, dir, probes);
 }
 
 function outsideContext(where: { keyword: string; line: number }, src: string, e: OutsideContext, shownFile: string, contextDir: string) {
+    const docker = e.inContext === undefined ? "to nothing" : `to ${JSON.stringify(e.inContext || ".")} in the context`;
     return inputError({
         input: `${shownFile}:${where.line}`,
-        value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} is reached through a symlink that leads to ${e.real}, outside the build context ${displayPath(contextDir)}`,
-        allowed: "sources whose symlinks stay inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root, so it would not copy these files)",
+        value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} goes through a symlink that this machine follows to ${e.real}, while Docker, which resolves links inside the build context ${displayPath(contextDir)}, follows it ${docker}`,
+        allowed: "sources whose symlinks resolve the same way on this machine and inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root)",
         fix: "make the link relative and pointing inside the context, or copy the files into the context",
     });
 }

@@ -51,10 +51,13 @@ const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
 /** Slots kept; the oldest (by mtime) beyond this are removed when one is written. */
 const MAX_SNAPSHOTS = 64;
 
-/** What a stat saw: [dev, ino, mode, size, mtimeMs, ctimeMs], or the error code when it failed. */
+/**
+ * What a lookup saw: for a stat, [dev, ino, mode, size, mtimeMs, ctimeMs]; for a realpath, the
+ * real path (absolute, so never mistaken for an error code); or the error code when it failed.
+ */
 export type Signature = readonly number[] | string;
-/** "l": lstat, "s": stat (follows links; also used for a directory that was listed). */
-type ProbeKind = "l" | "s";
+/** "l": lstat, "s": stat (follows links; also used for a directory that was listed), "r": realpath. */
+type ProbeKind = "l" | "s" | "r";
 type Probe = [kind: ProbeKind, abs: string, sig: Signature];
 
 const NO_THROW = { throwIfNoEntry: false } as const;
@@ -65,6 +68,7 @@ function signatureOf(st: fs.Stats): number[] {
 
 function take(kind: ProbeKind, abs: string): { st?: fs.Stats; sig: Signature } {
     try {
+        if (kind === "r") return { sig: fs.realpathSync.native(abs) };
         const st = kind === "l" ? fs.lstatSync(abs, NO_THROW) : fs.statSync(abs, NO_THROW);
         return st === undefined ? { sig: "ENOENT" } : { st, sig: signatureOf(st) };
     } catch (e) {
@@ -97,6 +101,13 @@ export class Probes {
         return this.probe("l", abs);
     }
 
+    /** fs.realpathSync.native, or undefined when the path does not resolve. Remembered per path. */
+    realpath(abs: string): string | undefined {
+        const known = this.seen.get(`r${abs}`) ?? this.memo.get(abs);
+        const sig = known !== undefined ? known[2] : this.probeSig("r", abs);
+        return typeof sig === "string" && sig.startsWith("/") ? sig : undefined;
+    }
+
     /** fs.readdirSync with file types; the directory's signature is taken first. Throws as readdir does. */
     readdir(abs: string): fs.Dirent[] {
         if (this.record) this.probe("s", abs);
@@ -110,11 +121,26 @@ export class Probes {
 
     private probe(kind: ProbeKind, abs: string): fs.Stats | undefined {
         const { st, sig } = take(kind, abs);
-        if (this.record) {
-            const k = `${kind}${abs}`;
-            if (!this.seen.has(k)) this.seen.set(k, [kind, abs, sig]);
-        }
+        this.remember(kind, abs, sig);
         return st;
+    }
+
+    private probeSig(kind: ProbeKind, abs: string): Signature {
+        const { sig } = take(kind, abs);
+        this.remember(kind, abs, sig);
+        return sig;
+    }
+
+    /** Realpaths are memoized even when not recording (they are asked once per directory). */
+    private readonly memo = new Map<string, Probe>();
+
+    private remember(kind: ProbeKind, abs: string, sig: Signature): void {
+        const k = `${kind}${abs}`;
+        if (this.record) {
+            if (!this.seen.has(k)) this.seen.set(k, [kind, abs, sig]);
+        } else if (kind === "r") {
+            this.memo.set(abs, [kind, abs, sig]);
+        }
     }
 }
 
@@ -254,7 +280,7 @@ export function reuseSnapshot(cacheDir: string, slot: string, key: string, root:
  */
 export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, startedMs: number, racyMs: number): boolean {
     const limit = startedMs - racyMs;
-    const racy = (sig: Signature) => typeof sig !== "string" && (sig[4] >= limit || sig[5] >= limit);
+    const racy = (sig: Signature) => typeof sig !== "string" && (sig[4] >= limit || sig[5] >= limit); // a realpath has no time: the lstats of its links do
     if (snap.probes.some(([, , sig]) => racy(sig)) || snap.files.some((f) => racy(f.sig))) return false;
     const n = snap.files.length;
     const pathBytes = Buffer.from(snap.files.map((f) => f.path).join("\0"), "utf8");

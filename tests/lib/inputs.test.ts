@@ -380,7 +380,7 @@ void test("a source reached through a symlink that leaves the context is an erro
         await assert.rejects(base(dir), (e: unknown) => {
             assert.ok(e instanceof ThinlayerError, what);
             assert.match(e.message, /Dockerfile\.base:2/, what);
-            assert.match(e.message, /outside the build context/, what);
+            assert.match(e.message, /this machine follows to .*, while Docker, which resolves links inside the build context/, what);
             assert.match(e.message, /make the link relative/, what);
             return true;
         });
@@ -388,4 +388,38 @@ void test("a source reached through a symlink that leaves the context is an erro
     // A relative link to a directory inside the context is fine, and reads the context's files.
     const ok = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY cfg /x\n", "real/app.conf": "in context\n", cfg: { symlink: "real" } });
     assert.deepEqual((await base(ok)).files.map((f) => f.path), ["cfg/app.conf"]);
+});
+
+void test("links resolved the Docker way: wildcards through links, ignored links, absolute links into the context by this machine's path", async () => {
+    const outside = makeTree({ "conf/app.conf": "host conf\n", "host.env": "SECRET=1\n" });
+    // Through a link leaving the context, after a wildcard: an error, never the host's file.
+    for (const line of ["COPY l*/conf/app.conf /x", "COPY l*/conf /x/", "COPY */conf/app.conf /x/"]) {
+        const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, linkdir: { symlink: outside } });
+        await assert.rejects(base(dir), /this machine follows to/, line);
+    }
+    // Links the ignore file excludes are not in the context: a wildcard passing them is fine.
+    const ignored = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY */*.txt /x/\n",
+        ".dockerignore": ".env\ndata\n",
+        "app/requirements.txt": "django\n",
+        ".env": { symlink: path.join(outside, "host.env") },
+        data: { symlink: outside },
+    });
+    assert.deepEqual((await base(ignored)).files.map((f) => f.path), ["app/requirements.txt"]);
+    // A link to a file (not a directory) passed by a wildcard segment is not listed, so it is fine too.
+    const fileLink = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY */*.txt /x/\n", "app/a.txt": "a", "e.lnk": { symlink: path.join(outside, "host.env") } });
+    assert.deepEqual((await base(fileLink)).files.map((f) => f.path), ["app/a.txt"]);
+    // A relative link inside the context, after a wildcard: fine.
+    const rel = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY l*/a.txt /x/\n", "real/a.txt": "a", linkdir: { symlink: "real" } });
+    assert.deepEqual((await base(rel)).files.map((f) => f.path), ["linkdir/a.txt"]);
+    // An absolute link that reaches a context file only by this machine's path: Docker resolves it
+    // from the context root, to nothing.
+    const absInto = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY cfgdir /x/\n", "real/app.conf": "c" });
+    fs.symlinkSync(path.join(absInto, "real"), path.join(absInto, "cfgdir"));
+    await assert.rejects(base(absInto), /follows it to nothing/);
+    // The context itself reached through a symlink: nothing changes.
+    const real = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY src /x/\nCOPY s*/a.py /y/\n", "src/a.py": "a" });
+    const viaLink = path.join(tempDir(), "ctx-link");
+    fs.symlinkSync(real, viaLink);
+    assert.equal((await base(viaLink)).hash, (await base(real)).hash);
 });

@@ -189,6 +189,12 @@ const SCENARIOS: [string, Tree, (root: string) => void][] = [
     }],
     ["a deleted file in a copied directory", { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a", "src/b.py": "b" }, (r) => fs.rmSync(path.join(r, "src/b.py"))],
     ["a rename inside a copied directory", { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a" }, (r) => fs.renameSync(path.join(r, "src/a.py"), path.join(r, "src/b.py"))],
+    ["a parent link moved outside the context (same file, same inode)", { Dockerfile: "FROM scratch\nCOPY linkdir/a.txt /x\n", "real/a.txt": "a", linkdir: { symlink: "real" } }, (r) => {
+        const away = `${r}-away`;
+        fs.renameSync(path.join(r, "real"), away); // the file keeps its inode, size and times
+        fs.rmSync(path.join(r, "linkdir"));
+        fs.symlinkSync(away, path.join(r, "linkdir"));
+    }],
     ["a per-Dockerfile ignore file appearing", { Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a", "b.txt": "b" }, (r) => fs.writeFileSync(path.join(r, "Dockerfile.dockerignore"), "b.txt\n")],
 ];
 
