@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
@@ -73,6 +73,35 @@ export function identity(): string[] {
     return [String(process.geteuid?.() ?? ""), String(process.getegid?.() ?? ""), [...groups].sort((a, b) => a - b).join(",")];
 }
 
+/**
+ * statfs f_type (Linux) of filesystems whose timestamps may not follow changes made elsewhere
+ * (attribute caches of network filesystems, FUSE, VM shares): NFS, SMB, CIFS, SMB2, FUSE, 9p,
+ * virtiofs, Ceph, AFS, kAFS, Coda, vboxsf, GPFS, Lustre, GFS2, OCFS2. Neither the stat cache nor
+ * the input snapshots are used there: every file is read.
+ */
+const UNRELIABLE_FS = new Set([
+    0x6969, 0x517b, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x6a656a63, 0x00c36400, 0x5346414f, 0x6b414653, 0x73757245, 0x786f4256, 0x47504653,
+    0x0bd00bd0, 0x01161970, 0x7461636f,
+]);
+
+/** Whether a Linux statfs type is one where the caches are off (exported for tests). */
+export function unreliableFsType(type: number): boolean {
+    return UNRELIABLE_FS.has(type >>> 0);
+}
+
+/**
+ * Whether `dir` is on a filesystem the caches can trust. Only Linux's f_type values are known;
+ * elsewhere this says yes (set THINLAYER_SNAPSHOTS=0 or use --no-cache on network mounts).
+ */
+export function reliableFs(dir: string): boolean {
+    if (process.platform !== "linux") return true;
+    try {
+        return !unreliableFsType(fs.statfsSync(dir).type);
+    } catch {
+        return false;
+    }
+}
+
 /** The stat cache file for this identity (exported for tests). */
 export function statCacheFile(): string {
     return path.join(cacheDir(), `filehash-v${CACHE_VERSION}-${createHash("sha256").update(identity().join("/")).digest("hex").slice(0, 12)}.json`);
@@ -120,11 +149,13 @@ class StatCache {
         if (this.entries.size > CACHE_MAX_ENTRIES) {
             for (const k of [...this.entries.keys()]) if (!this.seen.has(k)) this.entries.delete(k);
         }
-        const tmp = `${this.file}.${process.pid}.tmp`;
+        const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
         try {
-            fs.mkdirSync(path.dirname(this.file), { recursive: true });
-            fs.writeFileSync(tmp, JSON.stringify({ v: CACHE_VERSION, e: Object.fromEntries(this.entries) }));
+            // Private: hashes of files only this user may be able to read.
+            fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+            fs.writeFileSync(tmp, JSON.stringify({ v: CACHE_VERSION, e: Object.fromEntries(this.entries) }), { mode: 0o600 });
             fs.renameSync(tmp, this.file);
+            fs.rmSync(path.join(path.dirname(this.file), "filehash-v1.json"), { force: true }); // before per-user files
             this.dirty = false;
         } catch {
             // A read-only cache location costs speed, never correctness.
@@ -164,7 +195,7 @@ const WORKER_MIN_BYTES = 32 * 1024 * 1024;
  * threads when there is enough to read (one per CPU, at most `concurrency`), else on this thread.
  */
 export async function hashFiles(root: string, relPaths: readonly string[], opts: FileHashOptions = {}, stats?: HashStats): Promise<InputFile[]> {
-    const useCache = opts.cache ?? true;
+    const useCache = (opts.cache ?? true) && reliableFs(root);
     const cache = useCache ? statCache() : undefined;
     const racyMs = opts.racyMs ?? RACY_MS;
     const concurrency = Math.max(1, opts.concurrency ?? (Number(process.env.THINLAYER_HASH_CONCURRENCY ?? "") || 16));

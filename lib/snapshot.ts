@@ -38,7 +38,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { frameDigest, type Record_ } from "./digest";
 import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
-import { identity } from "./filehash";
+import { identity, reliableFs } from "./filehash";
 import type { InputFile } from "./plan";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
@@ -169,20 +169,32 @@ export function codeFingerprint(): string | null {
     if (fingerprint === undefined) {
         try {
             const h = createHash("sha256").update(process.version);
-            const part = (name: string, bytes: Buffer) => h.update(`\0${name}\0${bytes.length}\0`).update(bytes);
-            for (const m of DECIDING_MODULES) part(m, fs.readFileSync(path.join(__dirname, m + path.extname(__filename))));
-            const req = createRequire(__filename);
-            for (const p of DECIDING_PACKAGES) part(p, fs.readFileSync(req.resolve(`${p}/package.json`)));
-            const lock = path.join(__dirname, "..", "package-lock.json");
-            if (fs.existsSync(lock)) part("lock", fs.readFileSync(lock));
-            const native = nativeBinary();
-            if (native !== undefined) part("native", fs.readFileSync(native));
+            for (const file of fingerprintInputs()) {
+                const bytes = fs.readFileSync(file);
+                h.update(`\0${file}\0${bytes.length}\0`).update(bytes);
+            }
             fingerprint = h.digest("hex");
         } catch {
             fingerprint = null;
         }
     }
     return fingerprint;
+}
+
+/**
+ * The files the fingerprint reads (throws when a deciding module or package cannot be found):
+ * npm's record of what is installed (node_modules/.package-lock.json) and the lockfile when they
+ * exist; under other package managers the deciding packages' package.json still count.
+ */
+export function fingerprintInputs(): string[] {
+    const req = createRequire(__filename);
+    const root = path.join(__dirname, "..");
+    const optional = [path.join(root, "node_modules", ".package-lock.json"), path.join(root, "package-lock.json"), nativeBinary()];
+    return [
+        ...DECIDING_MODULES.map((m) => path.join(__dirname, m + path.extname(__filename))),
+        ...DECIDING_PACKAGES.map((p) => req.resolve(`${p}/package.json`)),
+        ...optional.filter((f): f is string => f !== undefined && fs.existsSync(f)),
+    ];
 }
 
 /** Forgets the fingerprint (benchmarks: each measured call pays for it, as a new process would). */
@@ -196,29 +208,13 @@ export function snapshotKey(parts: readonly Record_[]): string {
 }
 
 /**
- * statfs f_type of filesystems where a directory's timestamps may not follow changes made
- * elsewhere (attribute caches of network filesystems, FUSE, VM shares): NFS, SMB, CIFS, SMB2,
- * FUSE, 9p, virtiofs, Ceph, AFS, Coda. Snapshots are off there; the stat cache still applies.
- */
-const UNRELIABLE_FS = new Set([0x6969, 0x517b, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x6a656a63, 0x00c36400, 0x5346414f, 0x73757245]);
-
-/** Whether a statfs type is one where snapshots are off (exported for tests). */
-export function unreliableFsType(type: number): boolean {
-    return UNRELIABLE_FS.has(type >>> 0);
-}
-
-/**
  * Whether snapshots are on for a context: THINLAYER_SNAPSHOTS=0 turns them off; so does code that
  * cannot be fingerprinted, and a context on a network, FUSE or VM-shared filesystem.
  */
 export function snapshotsEnabled(contextDir?: string): boolean {
     if (process.env.THINLAYER_SNAPSHOTS === "0" || codeFingerprint() === null) return false;
     if (contextDir === undefined) return true;
-    try {
-        return !unreliableFsType(fs.statfsSync(contextDir).type);
-    } catch {
-        return false;
-    }
+    return reliableFs(contextDir);
 }
 
 function slotFile(cacheDir: string, slot: string): string {
@@ -303,8 +299,9 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, sta
     const file = slotFile(cacheDir, slot);
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(tmp, body);
+        // Private: paths and hashes of files only this user may be able to read.
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(tmp, body, { mode: 0o600 });
         fs.renameSync(tmp, file);
         prune(path.dirname(file));
         return true;
@@ -323,7 +320,8 @@ function prune(dir: string): void {
     }
     const names = all.filter((f) => f.endsWith(".snap"));
     if (names.length <= MAX_SNAPSHOTS) return;
-    const byAge = names.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((a, b) => a.t - b.t);
+    // A concurrent prune may have removed some already.
+    const byAge = names.map((f) => ({ f, t: fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0 })).sort((a, b) => a.t - b.t);
     for (const { f } of byAge.slice(0, names.length - MAX_SNAPSHOTS)) fs.rmSync(path.join(dir, f), { force: true });
 }
 

@@ -31,9 +31,9 @@ function load(): { native?: Native; error?: string } {
     return loaded;
 }
 
-/** The native binary's path when it is loaded (part of the snapshot code fingerprint), else undefined. */
+/** The native binary's path when it is built and not turned off (part of the snapshot code fingerprint); never loads it. */
 export function nativeBinary(): string | undefined {
-    if (load().native === undefined) return undefined;
+    if (process.env.THINLAYER_NATIVE === "0") return undefined;
     try {
         return createRequire(__filename).resolve("thinlayer-statcheck/build/Release/statcheck.node");
     } catch {

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createRequire } from "node:module";
 import fc from "fast-check";
 import { computeInputs, type InputsArgs } from "../../lib/inputs";
-import { resetCacheForTests, statCacheFile, type HashStats } from "../../lib/filehash";
-import { codeFingerprint, snapshotsEnabled, unreliableFsType } from "../../lib/snapshot";
+import { resetCacheForTests, statCacheFile, unreliableFsType, type HashStats } from "../../lib/filehash";
+import { codeFingerprint, fingerprintInputs, snapshotsEnabled } from "../../lib/snapshot";
+import { statcheckImpl } from "../../lib/statcheck";
 import { isolateCache, makeTree, copyDir, tempDir, type Tree } from "./inputs.fixtures";
 
 const cacheDir = isolateCache();
@@ -32,12 +34,57 @@ async function outcome(args: InputsArgs, cache: boolean, s?: HashStats): Promise
     );
 }
 
-void test("snapshots are keyed on the code that computes them: every deciding module is found and fingerprinted", () => {
+void test("snapshots are keyed on the code that computes them: every deciding module, package, lockfile and the native binary", () => {
     assert.match(codeFingerprint() ?? "", /^[0-9a-f]{64}$/, "a module in DECIDING_MODULES is missing (renamed?), which turns snapshots off");
     assert.equal(snapshotsEnabled(), true);
+    const inputs = fingerprintInputs().map((f) => path.relative(path.resolve(__dirname, "../.."), f));
+    for (const want of ["lib/inputs.ts", "lib/dockerfile.ts", "lib/dockerignore.ts", "lib/snapshot.ts", "node_modules/dockerfile-ast/package.json", "node_modules/@balena/dockerignore/package.json", "node_modules/.package-lock.json", "package-lock.json"]) {
+        assert.ok(inputs.includes(want), `${want} in ${JSON.stringify(inputs)}`);
+    }
+    if (statcheckImpl().impl === "native") assert.ok(inputs.some((f) => f.endsWith("statcheck.node")), "the native binary");
+    process.env.THINLAYER_NATIVE = "0";
+    try {
+        assert.ok(!fingerprintInputs().some((f) => f.endsWith("statcheck.node")), "THINLAYER_NATIVE=0: not part of it (and never loaded)");
+    } finally {
+        delete process.env.THINLAYER_NATIVE;
+    }
 });
 
-void test("snapshots are off on network, FUSE and VM-shared filesystems; on here", () => {
+void test("on a network filesystem neither snapshots nor the stat cache are used (statfs stubbed to NFS)", async (t) => {
+    if (process.platform !== "linux") {
+        t.skip("the filesystem check reads Linux statfs types");
+        return;
+    }
+    const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a" });
+    await settle();
+    const args = baseArgs(dir);
+    await outcome(args, true);
+    const s0 = stats();
+    await outcome(args, true, s0);
+    assert.equal(s0.snapshot, true, "primed on this (local) filesystem");
+    // The fs module object itself (an import namespace cannot be patched); lib/ reads through it.
+    const nodeFs = createRequire(__filename)("node:fs") as typeof fs;
+    const real = nodeFs.statfsSync;
+    t.mock.method(nodeFs, "statfsSync", (p: fs.PathLike) => ({ ...real(p), type: 0x6969 }));
+    assert.equal(snapshotsEnabled(dir), false);
+    const s = stats();
+    assert.equal(await outcome(args, true, s), await outcome(args, false));
+    assert.notEqual(s.snapshot, true);
+    assert.equal(s.hits, 0, "the stat cache is off too");
+});
+
+void test("the default racy window is 2 s: a file changed 1.2 s ago is not snapshotted", async () => {
+    const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a" });
+    await sleep(1200);
+    const args = baseArgs(dir);
+    for (let i = 0; i < 2; i++) {
+        const s = stats();
+        await computeInputs(args, { cache: true }, s);
+        assert.notEqual(s.snapshot, true);
+    }
+});
+
+void test("the caches are off on network, FUSE and VM-shared filesystems; on here", () => {
     for (const t of [0x6969, 0xff534d42, 0xfe534d42, 0x65735546, 0x01021997, 0x6a656a63]) assert.equal(unreliableFsType(t), true, t.toString(16));
     assert.equal(unreliableFsType(0xfe534d42 | 0), true, "a sign-extended f_type is read unsigned");
     for (const t of [0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630]) assert.equal(unreliableFsType(t), false, t.toString(16)); // ext4, xfs, btrfs, tmpfs, overlayfs
