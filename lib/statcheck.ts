@@ -31,9 +31,11 @@ function load(): { native?: Native; error?: string } {
     return loaded;
 }
 
-/** The native binary's path when it is built and not turned off (part of the snapshot code fingerprint); never loads it. */
+/**
+ * The native binary's path when it is built, used or not (part of the snapshot code fingerprint,
+ * so THINLAYER_NATIVE=0 runs and native runs share snapshots); never loads it.
+ */
 export function nativeBinary(): string | undefined {
-    if (process.env.THINLAYER_NATIVE === "0") return undefined;
     try {
         return createRequire(__filename).resolve("thinlayer-statcheck/build/Release/statcheck.node");
     } catch {
