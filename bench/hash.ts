@@ -14,7 +14,8 @@
  * Shell variants are timed as `sh -c` child processes (wall clock). thinlayer is timed two ways:
  * as a child process (`node --import tsx`, so Node + TypeScript loader startup included) and
  * in-process (the time of the hashing call itself, what a long-lived caller such as the Pulumi
- * program pays). The page cache is warm for every variant (nothing here can drop it).
+ * program pays). The page cache is warm for every variant (nothing here can drop it). Each
+ * measurement starts after a full GC of this process and a 25 ms pause (settle()).
  *
  * Env: THINLAYER_BENCH_ROUNDS (default 5), THINLAYER_BENCH_EXEC_ROUNDS (default 1),
  *      THINLAYER_BENCH_DIR (default bench/.work/hash-tree), THINLAYER_BENCH_FILES (default 20000).
@@ -24,6 +25,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { setTimeout as sleep } from "node:timers/promises";
 import { computeInputs } from "../lib/inputs";
 import { resetCacheForTests, type HashStats } from "../lib/filehash";
 import { statcheckImpl } from "../lib/statcheck";
@@ -76,6 +80,15 @@ function makeTree(): void {
     console.log(`tree: ${FILES} files, ${(bytes / 1e6).toFixed(0)} MB, committed to git`);
 }
 
+/** A program started directly (no shell), output discarded: the fastest way to time a command. */
+function direct(cmd: string, args: string[]): number {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(cmd, args, { cwd: TREE, stdio: ["ignore", "ignore", "pipe"] });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.status}: ${r.stderr.toString()}`);
+    return ms;
+}
+
 function sh(cmd: string): number {
     const t0 = process.hrtime.bigint();
     const r = spawnSync("sh", ["-c", cmd], { cwd: cmd.includes("--import tsx") ? ROOT : TREE, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
@@ -123,6 +136,20 @@ async function inProcess(cache: boolean, native = true): Promise<{ ms: number; h
     }
 }
 
+/**
+ * Before each measurement: collect this process's garbage (so an in-process call does not pay
+ * for the previous variant's, as a fresh `thinlayer` process would not) and pause 25 ms so
+ * the previous variant's exiting processes and writeback are done. The same for every variant.
+ */
+const gc = (() => {
+    setFlagsFromString("--expose-gc");
+    return runInNewContext("gc") as () => void;
+})();
+async function settle(): Promise<void> {
+    gc();
+    await sleep(25);
+}
+
 const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -144,28 +171,41 @@ export async function main(): Promise<void> {
     const warmHits: number[] = [];
     const warmSnapshot: boolean[] = [];
     for (let round = 0; round < ROUNDS; round++) {
+        // Every measurement starts from the same quiet state (see settle()).
+        await settle();
         const cold = child("nocache");
         add("thinlayer cold (process)", cold.wall);
+        await settle();
         add("thinlayer cold (in-process call)", (await inProcess(false)).ms);
         rss = Math.max(rss, cold.r.maxRssKiB);
         coldBytes = cold.r.bytesRead;
         hashes.add(cold.r.hash);
+        await settle();
         const warm = child("cache");
         add("thinlayer warm (process)", warm.wall);
         warmHits.push(warm.r.hits);
         hashes.add(warm.r.hash);
+        await settle();
         const wip = await inProcess(true);
         add("thinlayer warm (in-process call)", wip.ms);
         hashes.add(wip.hash);
         warmSnapshot.push(wip.stats.snapshot === true);
+        await settle();
         const wjs = await inProcess(true, false);
         add("thinlayer warm, fs.lstatSync check (in-process)", wjs.ms);
         hashes.add(wjs.hash);
         warmSnapshot.push(wjs.stats.snapshot === true);
+        await settle();
         add("find | xargs -0 md5sum | sort | md5sum", sh("find . -type f -not -path './.git/*' -print0 | xargs -0 md5sum | sort | md5sum"));
+        await settle();
         add("git ls-files -s", sh("git ls-files -s > /dev/null"));
+        await settle();
+        add("git ls-files -s (spawned directly, no shell)", direct("git", ["ls-files", "-s"]));
+        await settle();
         add("(startup only: node -e 0)", sh(`"${process.execPath}" -e 0`));
+        await settle();
         add("(startup only: node --import tsx -e 0)", sh(`"${process.execPath}" --import tsx -e 0`));
+        await settle();
         if (round < EXEC_ROUNDS) add("find -exec md5sum {} \\; | sort | md5sum", sh("find . -type f -not -path './.git/*' -exec md5sum {} \\; | sort | md5sum"));
     }
     if (hashes.size !== 1) throw new Error(`hash differed between runs/modes: ${[...hashes].join(", ")}`);
@@ -179,6 +219,8 @@ export async function main(): Promise<void> {
     console.log(`\nratios (target: cold <= 1.2x batched md5sum; warm <= 4x git ls-files -s):`);
     console.log(`  cold / batched md5sum: process ${(m("thinlayer cold (process)") / batched).toFixed(2)}x, in-process ${(m("thinlayer cold (in-process call)") / batched).toFixed(2)}x`);
     console.log(`  warm / git ls-files -s: in-process ${(m("thinlayer warm (in-process call)") / floor).toFixed(2)}x (${impl.impl} check), with the fs.lstatSync check ${(m("thinlayer warm, fs.lstatSync check (in-process)") / floor).toFixed(2)}x`);
+    const floorDirect = m("git ls-files -s (spawned directly, no shell)");
+    console.log(`  warm / git ls-files -s spawned without a shell: in-process ${(m("thinlayer warm (in-process call)") / floorDirect).toFixed(2)}x (${impl.impl} check)`);
     console.log(`  warm / git ls-files -s as processes: ${(m("thinlayer warm (process)") / floor).toFixed(2)}x (bounded below by Node's own startup: node -e 0 alone is ${(m("(startup only: node -e 0)") / floor).toFixed(2)}x)`);
     if (warmSnapshot.some((x) => !x)) throw new Error("a warm in-process run was not served by its snapshot");
     console.log(`  every warm in-process run was a snapshot hit`);

@@ -72,11 +72,19 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         }
     }
     const filter = loadContextFilter(contextDir, dockerfile);
-    const result = (hash: string, files: InputFile[]): InputsResult => {
-        if (files.some((f) => f.path.startsWith(".git/"))) {
+    /** The result; from a snapshot, `files` is built on first use (a warm caller often needs only the hash). */
+    const result = (hash: string, files: InputFile[] | (() => InputFile[]), totalBytes: number, readsGit: boolean): InputsResult => {
+        if (readsGit) {
             warnings.push(`${shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${filter.file ? displayPath(filter.file) : ".dockerignore"}`);
         }
-        return { hash, files, totalBytes: files.reduce((n, f) => n + f.size, 0), warnings, copyOnly };
+        const r = { hash } as InputsResult;
+        if (typeof files === "function") {
+            let built: InputFile[] | undefined;
+            Object.defineProperty(r, "files", { enumerable: true, configurable: true, get: () => (built ??= files()) });
+        } else {
+            r.files = files;
+        }
+        return Object.assign(r, { totalBytes, warnings, copyOnly });
     };
 
     // A warm run: the last result for this Dockerfile, if nothing it looked at has changed.
@@ -95,10 +103,10 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         const hit = reuseSnapshot(cacheDir(), slot, key, contextDir);
         if (hit !== undefined) {
             if (stats) {
-                stats.hits += hit.files.length;
+                stats.hits += hit.count;
                 stats.snapshot = true;
             }
-            return result(hit.hash, hit.files);
+            return result(hit.hash, hit.files, hit.totalBytes, hit.readsGit);
         }
     }
 
@@ -141,11 +149,13 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         ...followed.map(([link, target]): Record_ => ["follow", link, target]),
     ];
     const hash = frameDigest("thinlayer-image-v1", records);
+    const totalBytes = files.reduce((n, f) => n + f.size, 0);
+    const readsGit = files.some((f) => f.path.startsWith(".git/"));
     if (useSnapshot) {
         const snapFiles = files.map((f): SnapshotFile => ({ ...f, sig: sigs.get(f.path) ?? [] }));
-        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles }, startedMs, opts.racyMs ?? RACY_MS);
+        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles, totalBytes, readsGit }, startedMs, opts.racyMs ?? RACY_MS);
     }
-    return result(hash, files);
+    return result(hash, files, totalBytes, readsGit);
 }
 
 /** Docker cleans a COPY source and keeps it inside the context ("../x" is "x"). */

@@ -42,7 +42,7 @@ import { identity, reliableFs } from "./filehash";
 import type { InputFile } from "./plan";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 /** The modules whose code decides an image's inputs and hash (next to this one). */
 const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
 /** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
@@ -154,6 +154,9 @@ export interface Snapshot {
     hash: string;
     probes: Probe[];
     files: SnapshotFile[];
+    totalBytes: number;
+    /** Some input is under .git/ (the result carries a warning). */
+    readsGit: boolean;
 }
 
 let fingerprint: string | null | undefined;
@@ -227,7 +230,12 @@ function slotFile(cacheDir: string, slot: string): string {
  * The snapshot's result when the slot holds one for `key` and every probe and file still has the
  * signature it had; else undefined. Never throws: a missing, corrupt or stale snapshot is a miss.
  */
-export function reuseSnapshot(cacheDir: string, slot: string, key: string, root: string): { hash: string; files: InputFile[] } | undefined {
+export function reuseSnapshot(
+    cacheDir: string,
+    slot: string,
+    key: string,
+    root: string,
+): { hash: string; count: number; totalBytes: number; readsGit: boolean; files: () => InputFile[] } | undefined {
     let buf: Buffer;
     try {
         buf = fs.readFileSync(slotFile(cacheDir, slot));
@@ -239,7 +247,7 @@ export function reuseSnapshot(cacheDir: string, slot: string, key: string, root:
         let off = MAGIC.length;
         const headerLen = buf.readUInt32LE(off);
         off += 4;
-        const header = JSON.parse(buf.toString("utf8", off, off + headerLen)) as { key: string; hash: string; probes: Probe[]; count: number; pathBytes: number };
+        const header = JSON.parse(buf.toString("utf8", off, off + headerLen)) as { key: string; hash: string; probes: Probe[]; count: number; pathBytes: number; totalBytes: number; readsGit: boolean };
         if (header.key !== key) return undefined;
         off = align8(off + headerLen);
         for (const [kind, abs, sig] of header.probes) {
@@ -250,21 +258,24 @@ export function reuseSnapshot(cacheDir: string, slot: string, key: string, root:
         off += n * NUMS * 8;
         const pathBuf = buf.subarray(off, off + header.pathBytes);
         off += header.pathBytes;
-        const shas = buf.toString("latin1", off, off + n * 64);
+        const shaStart = off;
         off += n * 64;
-        const sizes = new Float64Array(buf.buffer.slice(buf.byteOffset + off, buf.byteOffset + off + n * 8));
+        const sizesStart = off;
         off += n * 8;
         const exec = buf.subarray(off, off + n);
-        if (shas.length !== n * 64 || sizes.length !== n || exec.length !== n || off + n !== buf.length) return undefined;
+        if (off + n !== buf.length || typeof header.totalBytes !== "number" || typeof header.readsGit !== "boolean") return undefined;
         // The hot loop of a warm run: one lstat per input file, compared field by field.
         if (checkSignatures(root, pathBuf, nums) !== n) return undefined;
-        const paths = n === 0 ? [] : pathBuf.toString("utf8").split("\0");
-        if (paths.length !== n) return undefined;
-        const files = new Array<InputFile>(n);
-        for (let i = 0; i < n; i++) {
-            files[i] = { path: paths[i], size: sizes[i], executable: exec[i] === 1, sha256: shas.slice(i * 64, i * 64 + 64) };
-        }
-        return { hash: header.hash, files };
+        // Built only when asked for: a warm caller often needs only the hash.
+        const files = (): InputFile[] => {
+            const paths = n === 0 ? [] : pathBuf.toString("utf8").split("\0");
+            const shas = buf.toString("latin1", shaStart, shaStart + n * 64);
+            const sizes = new Float64Array(buf.buffer.slice(buf.byteOffset + sizesStart, buf.byteOffset + sizesStart + n * 8));
+            const out = new Array<InputFile>(n);
+            for (let i = 0; i < n; i++) out[i] = { path: paths[i], size: sizes[i], executable: exec[i] === 1, sha256: shas.slice(i * 64, i * 64 + 64) };
+            return out;
+        };
+        return { hash: header.hash, count: n, totalBytes: header.totalBytes, readsGit: header.readsGit, files };
     } catch {
         return undefined; // a lookup failed in a new way (e.g. ENOTDIR) or the file is damaged: recompute
     }
@@ -280,7 +291,7 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, sta
     if (snap.probes.some(([, , sig]) => racy(sig)) || snap.files.some((f) => racy(f.sig))) return false;
     const n = snap.files.length;
     const pathBytes = Buffer.from(snap.files.map((f) => f.path).join("\0"), "utf8");
-    const header = Buffer.from(JSON.stringify({ key: snap.key, hash: snap.hash, probes: snap.probes, count: n, pathBytes: pathBytes.length }), "utf8");
+    const header = Buffer.from(JSON.stringify({ key: snap.key, hash: snap.hash, probes: snap.probes, count: n, pathBytes: pathBytes.length, totalBytes: snap.totalBytes, readsGit: snap.readsGit }), "utf8");
     const headEnd = align8(MAGIC.length + 4 + header.length);
     const nums = new Float64Array(n * NUMS);
     snap.files.forEach((f, i) => nums.set(f.sig, i * NUMS));

@@ -109,6 +109,23 @@ void test("a warm run is served by the snapshot: same result as no cache, nothin
     }
 });
 
+void test("a snapshot hit keeps the result's warnings and totals (the .git warning, total bytes) and builds the same file list", async () => {
+    const dir = makeTree({ Dockerfile: "FROM scratch\nCOPY . /x\n", ".git/HEAD": "ref: refs/heads/main\n", "a.txt": "aaaa" });
+    await settle();
+    const args = baseArgs(dir);
+    const fresh = await computeInputs(args, { cache: false });
+    assert.ok(fresh.warnings.some((w) => w.includes(".git/")), "the fresh run warns");
+    await outcome(args, true);
+    resetCacheForTests();
+    const s = stats();
+    const hit = await computeInputs(args, { cache: true, racyMs: RACY_MS }, s);
+    assert.equal(s.snapshot, true);
+    assert.deepEqual(hit.warnings, fresh.warnings);
+    assert.equal(hit.totalBytes, fresh.totalBytes);
+    assert.deepEqual(hit.files, fresh.files);
+    assert.equal(hit.files, hit.files, "built once");
+});
+
 void test("what the key covers: build args, platform and base hash each give a fresh computation", async () => {
     const dir = makeTree({ Dockerfile: "ARG V\nFROM scratch\nCOPY a.txt /a\n", "a.txt": "a" });
     await settle();
