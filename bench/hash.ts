@@ -130,6 +130,8 @@ async function inProcess(cache: boolean, native = true): Promise<{ ms: number; h
     try {
         const t0 = process.hrtime.bigint();
         const r = await computeInputs({ role: "base", contextDir: TREE, dockerfile: path.join(TREE, "Dockerfile"), buildArgs: {}, platform: "linux/amd64" }, { cache }, stats);
+        // Use the file list, as `thinlayer plan` and the Pulumi program do (a hit builds it on first use).
+        if (r.files.length !== stats.hits + stats.misses) throw new Error("file count and cache counters disagree");
         return { ms: Number(process.hrtime.bigint() - t0) / 1e6, hash: r.hash, stats };
     } finally {
         delete process.env.THINLAYER_NATIVE;

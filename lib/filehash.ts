@@ -202,13 +202,21 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
     const out: InputFile[] = new Array<InputFile>(relPaths.length);
     const misses: { i: number; abs: string; st: fs.Stats; key: string }[] = [];
     const rootSlash = root.endsWith(path.sep) ? root : root + path.sep;
+    // A mount inside the context may be a filesystem the cache cannot trust: decided per device.
+    const rootDev = useCache ? fs.statSync(root).dev : -1;
+    const devOk = new Map<number, boolean>([[rootDev, true]]);
+    const trusted = (st: fs.Stats, abs: string) => {
+        let ok = devOk.get(st.dev);
+        if (ok === undefined) devOk.set(st.dev, (ok = reliableFs(path.dirname(abs))));
+        return ok;
+    };
     for (let i = 0; i < relPaths.length; i++) {
         const rel = relPaths[i];
         const abs = rootSlash + rel;
         const st = fs.lstatSync(abs);
         opts.onStat?.(rel, st);
         const key = `${st.dev}:${st.ino}`;
-        const hit = cache?.get(key, st);
+        const hit = cache !== undefined && trusted(st, abs) ? cache.get(key, st) : undefined;
         if (hit !== undefined) {
             out[i] = { path: rel, size: hit[0], executable: hit[3] === 1, sha256: hit[4] };
             if (stats) stats.hits++;
@@ -240,7 +248,7 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
             stats.bytesRead += size;
         }
         // Racily clean: a change within the timestamp tick of our read would be invisible later.
-        if (cache !== undefined && st.ctimeMs < readStart - racyMs && size === st.size) {
+        if (cache !== undefined && st.ctimeMs < readStart - racyMs && size === st.size && trusted(st, misses[k].abs)) {
             cache.set(key, [size, st.mtimeMs, st.ctimeMs, exec ? 1 : 0, sha]);
         }
     }

@@ -73,14 +73,26 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     }
     const filter = loadContextFilter(contextDir, dockerfile);
     /** The result; from a snapshot, `files` is built on first use (a warm caller often needs only the hash). */
-    const result = (hash: string, files: InputFile[] | (() => InputFile[]), totalBytes: number, readsGit: boolean): InputsResult => {
+    const result = (hash: string, files: InputFile[] | (() => InputFile[]), totalBytes: number, readsGit: boolean, notes: ResolveNote[]): InputsResult => {
+        for (const n of notes) {
+            // Each note means the daemonless writer cannot reproduce the build exactly.
+            copyOnly = false;
+            warnings.push(`${shownFile}:${n.line}: ${n.text}`);
+        }
         if (readsGit) {
             warnings.push(`${shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${filter.file ? displayPath(filter.file) : ".dockerignore"}`);
         }
         const r = { hash } as InputsResult;
         if (typeof files === "function") {
             let built: InputFile[] | undefined;
-            Object.defineProperty(r, "files", { enumerable: true, configurable: true, get: () => (built ??= files()) });
+            Object.defineProperty(r, "files", {
+                enumerable: true,
+                configurable: true,
+                get: () => (built ??= files()),
+                set: (v: InputFile[]) => {
+                    built = v;
+                },
+            });
         } else {
             r.files = files;
         }
@@ -106,7 +118,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
                 stats.hits += hit.count;
                 stats.snapshot = true;
             }
-            return result(hit.hash, hit.files, hit.totalBytes, hit.readsGit);
+            return result(hit.hash, hit.files, hit.totalBytes, hit.readsGit, hit.notes as ResolveNote[]);
         }
     }
 
@@ -114,21 +126,34 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const paths = new Set<string>();
     /** Explicitly named sources that are symlinks to files: [link, target] (the build copies the target's content). */
     const followed: [string, string][] = [];
-    const cover = async (src: string, where: { keyword: string; line: number }) => {
-        let found: string[];
+    /** Found while resolving: become warnings (and rule out a daemonless build); kept in the snapshot. */
+    const notes: ResolveNote[] = [];
+    /** Whether the source matched anything (a wildcard may match nothing, as in the build). */
+    const cover = async (src: string, where: { keyword: string; line: number }): Promise<boolean> => {
+        let found: Resolved;
         try {
-            found = await resolveSource(contextDir, src, filter, probes);
+            found = await resolveSourceFully(contextDir, src, filter, probes);
         } catch (e) {
             if (e instanceof OutsideContext) throw outsideContext(where, src, e, shownFile, contextDir);
             throw e;
         }
-        if (found.length === 0) throw noMatch(where, src, shownFile, contextDir, filter);
-        for (const p of found) paths.add(p);
-        const target = followedSource(contextDir, src, probes);
-        if (target !== undefined) followed.push([cleanSource(src), target]);
+        if (found.files.length === 0 && !hasWildcard(cleanSource(src))) throw noMatch(where, src, shownFile, contextDir, filter);
+        for (const p of found.files) paths.add(p);
+        followed.push(...found.followed);
+        if (found.linkMatches.length > 0 && args.role === "app") {
+            const some = found.linkMatches.slice(0, 3).join(", ") + (found.linkMatches.length > 3 ? ", ..." : "");
+            notes.push({ line: where.line, text: `${where.keyword} ${src} matches symlinks (${some}); the build copies what they lead to, so a builder builds this image` });
+        }
+        return found.files.length > 0;
     };
     for (const copy of analysis.copies) {
-        for (const src of copy.sources) await cover(src, copy);
+        let any = false;
+        for (const src of copy.sources) any = (await cover(src, copy)) || any;
+        if (!any) {
+            // Only wildcards, none matching: the build copies nothing; whether it still creates the
+            // destination is the builder's business, so the builder builds this one.
+            notes.push({ line: copy.line, text: `${copy.keyword} ${copy.sources.join(" ")} matches nothing (allowed for wildcards: nothing is copied)` });
+        }
     }
     for (const bind of analysis.bindMounts) {
         await cover(bind.source, { keyword: "RUN --mount=type=bind", line: bind.line });
@@ -153,9 +178,9 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const readsGit = files.some((f) => f.path.startsWith(".git/"));
     if (useSnapshot) {
         const snapFiles = files.map((f): SnapshotFile => ({ ...f, sig: sigs.get(f.path) ?? [] }));
-        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles, totalBytes, readsGit }, startedMs, opts.racyMs ?? RACY_MS);
+        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles, totalBytes, readsGit, notes }, contextDir, startedMs, opts.racyMs ?? RACY_MS);
     }
-    return result(hash, files, totalBytes, readsGit);
+    return result(hash, files, totalBytes, readsGit, notes);
 }
 
 /** Docker cleans a COPY source and keeps it inside the context ("../x" is "x"). */
@@ -164,66 +189,122 @@ export function cleanSource(src: string): string {
     return norm.replace(/^\/+/, "").replace(/\/+$/, "");
 }
 
+/** A finding of the resolution, as `<Dockerfile>:<line>: <text>` in the warnings. */
+export interface ResolveNote {
+    line: number;
+    text: string;
+}
+
+/** What one COPY source covers. */
+export interface Resolved {
+    /** Context files (POSIX, relative) the build reads. */
+    files: string[];
+    /** Symlinks the build follows to a file: [link, target]; the target's content is copied under the link's name. */
+    followed: [string, string][];
+    /** Wildcard matches that are such links (the daemonless layer writer does not place them). */
+    linkMatches: string[];
+}
+
 /**
- * The context files (POSIX, relative) one COPY source covers: a file, a directory (expanded),
- * or a Go `filepath.Match` wildcard matched segment by segment. Ignored files are not in the
- * context, so they are never covered.
+ * The context files one COPY source covers, as BuildKit resolves it (copy with FollowSymlinks,
+ * AllowWildcard, AllowEmptyWildcard):
+ *   - a named source (no wildcard) is followed, its links resolved inside the context: a link to a
+ *     file copies the file's content, a directory is copied whole (links inside stay links);
+ *   - a wildcard source: the literal directories before the first wildcard are followed the same
+ *     way; from there on matching walks the tree without entering symlinks; every match is then
+ *     followed like a named source; a wildcard may match nothing (the build copies nothing).
+ * Ignored files are not in the context, so they are never covered, and a link leading into an
+ * ignored path leads to nothing. Where this machine would follow a link elsewhere than Docker
+ * (an absolute target, one leaving the context), OutsideContext is thrown.
  */
 export async function resolveSource(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<string[]> {
+    return (await resolveSourceFully(contextDir, src, filter, probes)).files;
+}
+
+/** resolveSource with the links it follows. */
+export async function resolveSourceFully(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
+    const out: Resolved = { files: [], followed: [], linkMatches: [] };
     const clean = cleanSource(src);
-    if (clean === "" || clean === ".") return walkDirSync(contextDir, "", filter, probes);
+    if (clean === "" || clean === ".") {
+        out.files = walkDirSync(contextDir, "", filter, probes);
+        return out;
+    }
     if (!hasWildcard(clean)) {
-        const target = followedSource(contextDir, clean, probes);
-        // A named symlink to a file: the build copies the target's content, so the target is the input.
-        if (target !== undefined) return filter.ignores(clean) ? [] : [target];
-        // Followed below through this machine's links: they must lead where Docker's would.
-        checkResolution(contextDir, clean, probes);
-        return coverPath(contextDir, clean, filter, true, probes);
+        coverFollowed(contextDir, clean, filter, probes, out, false);
+        return out;
     }
     const segments = clean.split("/");
-    /** A path matched so far; `linked`: some component of it is a symlink, so listing it follows one. */
-    let frontier: { rel: string; linked: boolean }[] = [{ rel: "", linked: false }];
-    for (let i = 0; i < segments.length; i++) {
+    const first = segments.findIndex((s) => hasWildcard(s));
+    const prefix = segments.slice(0, first).join("/");
+    // The directories before the first wildcard are followed (in the context); we list them
+    // through this machine's path, so it must lead to the same place.
+    if (prefix !== "") checkResolution(contextDir, prefix, probes);
+    let frontier = [prefix];
+    for (let i = first; i < segments.length; i++) {
         const seg = segments[i];
+        const last = i === segments.length - 1;
         const segRe = hasWildcard(seg) ? goMatchRegExp(seg) : undefined;
-        const next: typeof frontier = [];
-        for (const node of frontier) {
+        const next: string[] = [];
+        for (const dir of frontier) {
             if (segRe === undefined) {
-                const rel = join(node.rel, seg);
-                next.push({ rel, linked: node.linked || probes.lstat(path.join(contextDir, rel))?.isSymbolicLink() === true });
+                const rel = join(dir, seg);
+                const st = probes.lstat(path.join(contextDir, rel));
+                // Matching never enters a symlink or a file; a final component may be anything.
+                if (st !== undefined && (last || st.isDirectory())) next.push(rel);
                 continue;
             }
-            const abs = path.join(contextDir, node.rel);
-            if (node.rel !== "") {
-                // Only directories are listed, and never an ignored one: nothing below it is in the context.
-                if (probes.stat(abs)?.isDirectory() !== true) continue;
-                if (filter.ignores(node.rel) && !filter.hasExceptions) continue;
-            }
-            if (node.linked) checkResolution(contextDir, node.rel, probes);
+            // Never list an ignored directory: nothing below it is in the context.
+            if (dir !== "" && filter.ignores(dir) && !filter.hasExceptions) continue;
             let entries: fs.Dirent[];
             try {
-                entries = probes.readdir(abs);
+                entries = probes.readdir(path.join(contextDir, dir));
             } catch {
                 continue;
             }
             for (const e of entries) {
-                if (segRe.test(e.name)) next.push({ rel: join(node.rel, e.name), linked: node.linked || e.isSymbolicLink() });
+                if (segRe.test(e.name) && (last || e.isDirectory())) next.push(join(dir, e.name));
             }
         }
         frontier = next;
     }
-    const out: string[] = [];
-    const checked = new Set<string>();
-    for (const { rel } of frontier) {
-        // A match is not followed (a matched link stays a link), but its directory is.
-        const dir = path.posix.dirname(rel);
-        if (dir !== "." && !checked.has(dir)) {
-            checked.add(dir);
-            checkIfLinked(contextDir, dir, probes);
-        }
-        out.push(...coverPath(contextDir, rel, filter, false, probes));
-    }
+    for (const rel of frontier) coverFollowed(contextDir, rel, filter, probes, out, true);
     return out;
+}
+
+/**
+ * Covers `rel` (a named source or a wildcard match) the way the build follows it: a symlink to a
+ * file is the target's content, a directory (possibly reached through links) is walked with the
+ * ignore file applied to the paths it really has in the context, and reported under `rel`.
+ */
+function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, probes: Probes, out: Resolved, isMatch: boolean): void {
+    const target = followedSource(contextDir, rel, probes);
+    if (target !== undefined) {
+        // A symlink to a file: the build copies the target's content, so the target is the input.
+        if (filter.ignores(rel)) return; // the link itself is not in the context
+        if (filter.ignores(target)) throw new OutsideContext(rel, path.join(contextDir, target), undefined, "the file it leads to is excluded by the ignore file");
+        out.files.push(target);
+        out.followed.push([rel, target]);
+        if (isMatch) out.linkMatches.push(rel);
+        return;
+    }
+    // Followed below through this machine's links: they must lead where Docker's would.
+    checkResolution(contextDir, rel, probes);
+    const inContext = resolveInContext(contextDir, rel, probes);
+    const st = inContext === undefined ? undefined : probes.stat(path.join(contextDir, rel));
+    if (inContext === undefined || st === undefined) return; // nothing there: a named source is then an error
+    const linked = inContext !== rel;
+    if (!st.isDirectory()) {
+        if (filter.ignores(rel)) return;
+        if (linked && filter.ignores(inContext)) throw new OutsideContext(rel, path.join(contextDir, inContext), undefined, "the path it leads to is excluded by the ignore file");
+        out.files.push(rel);
+        return;
+    }
+    if (filter.ignores(rel) && !filter.hasExceptions) return;
+    if (linked && filter.ignores(inContext) && !filter.hasExceptions) {
+        throw new OutsideContext(rel, path.join(contextDir, inContext), undefined, "the directory it leads to is excluded by the ignore file");
+    }
+    // Walked where it really is, so the ignore file applies to the paths the build sees.
+    for (const p of walkDirSync(contextDir, inContext, filter, probes)) out.files.push(linked ? rel + p.slice(inContext.length) : p);
 }
 
 /**
@@ -270,17 +351,6 @@ function resolveInContext(contextDir: string, rel: string, probes: Probes): stri
     return done.join("/");
 }
 
-function coverPath(contextDir: string, rel: string, filter: ContextFilter, follow: boolean, probes: Probes): string[] {
-    const abs = path.join(contextDir, rel);
-    const st = follow ? probes.stat(abs) : probes.lstat(abs);
-    if (st === undefined) return [];
-    if (st.isDirectory()) {
-        if (filter.ignores(rel) && !filter.hasExceptions) return [];
-        return walkDirSync(contextDir, rel, filter, probes);
-    }
-    return filter.ignores(rel) ? [] : [rel];
-}
-
 /**
  * Every non-ignored file or symlink under `dirRel` (symlinks are not followed). Synchronous on
  * purpose: readdirSync walks a 20,000-file tree in a fraction of the time the promise API takes.
@@ -324,8 +394,10 @@ export class OutsideContext extends Error {
         readonly rel: string,
         readonly real: string,
         readonly inContext: string | undefined,
+        /** Why Docker finds nothing there, when it is not the link's target itself. */
+        readonly reason?: string,
     ) {
-        super(`${rel} resolves to ${real} here, but inside the build context to ${inContext ?? "nothing"}`);
+        super(`${rel} resolves to ${real} here, but inside the build context to ${inContext ?? "nothing"}${reason ? ` (${reason})` : ""}`);
     }
 }
 
@@ -350,22 +422,8 @@ function checkResolution(contextDir: string, rel: string, probes: Probes): void 
     if (hostRel !== inContext) throw new OutsideContext(rel, real, inContext);
 }
 
-/** checkResolution when some component of `dir` is a symlink (without one, both resolve it the same way). */
-function checkIfLinked(contextDir: string, dir: string, probes: Probes): void {
-    let linked = false;
-    let sofar = "";
-    for (const part of dir.split("/")) {
-        sofar = join(sofar, part);
-        if (probes.lstat(path.join(contextDir, sofar))?.isSymbolicLink() === true) {
-            linked = true;
-            break;
-        }
-    }
-    if (linked) checkResolution(contextDir, dir, probes);
-}
-
 function outsideContext(where: { keyword: string; line: number }, src: string, e: OutsideContext, shownFile: string, contextDir: string) {
-    const docker = e.inContext === undefined ? "to nothing" : `to ${JSON.stringify(e.inContext || ".")} in the context`;
+    const docker = (e.inContext === undefined ? "to nothing" : `to ${JSON.stringify(e.inContext || ".")} in the context`) + (e.reason ? ` (${e.reason})` : "");
     return inputError({
         input: `${shownFile}:${where.line}`,
         value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} goes through a symlink that this machine follows to ${e.real}, while Docker, which resolves links inside the build context ${displayPath(contextDir)}, follows it ${docker}`,

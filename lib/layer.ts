@@ -174,7 +174,8 @@ export function copyEntries(contextDir: string, files: readonly InputFile[], cop
                     matched = copyDir(src, dest);
                 }
             }
-            if (!matched) {
+            // A wildcard may match nothing (BuildKit's AllowEmptyWildcard): nothing is copied for it.
+            if (!matched && !hasWildcard(src)) {
                 throw inputError({
                     input: `${where} (${c.keyword} ${raw})`,
                     value: "a source that matches no file in the build context",

@@ -42,7 +42,7 @@ import { identity, reliableFs } from "./filehash";
 import type { InputFile } from "./plan";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
-export const SNAPSHOT_VERSION = 3;
+export const SNAPSHOT_VERSION = 4;
 /** The modules whose code decides an image's inputs and hash (next to this one). */
 const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
 /** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
@@ -157,6 +157,8 @@ export interface Snapshot {
     totalBytes: number;
     /** Some input is under .git/ (the result carries a warning). */
     readsGit: boolean;
+    /** What the resolution found besides files (warnings, with their Dockerfile line). */
+    notes: { line: number; text: string }[];
 }
 
 let fingerprint: string | null | undefined;
@@ -235,7 +237,7 @@ export function reuseSnapshot(
     slot: string,
     key: string,
     root: string,
-): { hash: string; count: number; totalBytes: number; readsGit: boolean; files: () => InputFile[] } | undefined {
+): { hash: string; count: number; totalBytes: number; readsGit: boolean; notes: { line: number; text: string }[]; files: () => InputFile[] } | undefined {
     let buf: Buffer;
     try {
         buf = fs.readFileSync(slotFile(cacheDir, slot));
@@ -247,7 +249,16 @@ export function reuseSnapshot(
         let off = MAGIC.length;
         const headerLen = buf.readUInt32LE(off);
         off += 4;
-        const header = JSON.parse(buf.toString("utf8", off, off + headerLen)) as { key: string; hash: string; probes: Probe[]; count: number; pathBytes: number; totalBytes: number; readsGit: boolean };
+        const header = JSON.parse(buf.toString("utf8", off, off + headerLen)) as {
+            key: string;
+            hash: string;
+            probes: Probe[];
+            count: number;
+            pathBytes: number;
+            totalBytes: number;
+            readsGit: boolean;
+            notes: { line: number; text: string }[];
+        };
         if (header.key !== key) return undefined;
         off = align8(off + headerLen);
         for (const [kind, abs, sig] of header.probes) {
@@ -263,7 +274,7 @@ export function reuseSnapshot(
         const sizesStart = off;
         off += n * 8;
         const exec = buf.subarray(off, off + n);
-        if (off + n !== buf.length || typeof header.totalBytes !== "number" || typeof header.readsGit !== "boolean") return undefined;
+        if (off + n !== buf.length || typeof header.hash !== "string" || typeof header.totalBytes !== "number" || typeof header.readsGit !== "boolean" || !Array.isArray(header.notes)) return undefined;
         // The hot loop of a warm run: one lstat per input file, compared field by field.
         if (checkSignatures(root, pathBuf, nums) !== n) return undefined;
         // Built only when asked for: a warm caller often needs only the hash.
@@ -275,7 +286,7 @@ export function reuseSnapshot(
             for (let i = 0; i < n; i++) out[i] = { path: paths[i], size: sizes[i], executable: exec[i] === 1, sha256: shas.slice(i * 64, i * 64 + 64) };
             return out;
         };
-        return { hash: header.hash, count: n, totalBytes: header.totalBytes, readsGit: header.readsGit, files };
+        return { hash: header.hash, count: n, totalBytes: header.totalBytes, readsGit: header.readsGit, notes: header.notes, files };
     } catch {
         return undefined; // a lookup failed in a new way (e.g. ENOTDIR) or the file is damaged: recompute
     }
@@ -285,13 +296,18 @@ export function reuseSnapshot(
  * Saves `snap` in its slot unless something it depends on changed within `racyMs` before
  * `startedMs` (or after it). Returns whether it was saved. Failures to write cost speed only.
  */
-export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, startedMs: number, racyMs: number): boolean {
+export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, root: string, startedMs: number, racyMs: number): boolean {
     const limit = startedMs - racyMs;
     const racy = (sig: Signature) => typeof sig !== "string" && (sig[4] >= limit || sig[5] >= limit); // a realpath has no time: the lstats of its links do
     if (snap.probes.some(([, , sig]) => racy(sig)) || snap.files.some((f) => racy(f.sig))) return false;
+    // Every device involved (a mount inside the context) must be one whose timestamps can be trusted.
+    const devices = new Map<number, string>();
+    for (const [, abs, sig] of snap.probes) if (typeof sig !== "string" && !devices.has(sig[0])) devices.set(sig[0], path.dirname(abs));
+    for (const f of snap.files) if (!devices.has(f.sig[0])) devices.set(f.sig[0], path.dirname(path.join(root, f.path)));
+    for (const dir of devices.values()) if (!reliableFs(dir)) return false;
     const n = snap.files.length;
     const pathBytes = Buffer.from(snap.files.map((f) => f.path).join("\0"), "utf8");
-    const header = Buffer.from(JSON.stringify({ key: snap.key, hash: snap.hash, probes: snap.probes, count: n, pathBytes: pathBytes.length, totalBytes: snap.totalBytes, readsGit: snap.readsGit }), "utf8");
+    const header = Buffer.from(JSON.stringify({ key: snap.key, hash: snap.hash, probes: snap.probes, count: n, pathBytes: pathBytes.length, totalBytes: snap.totalBytes, readsGit: snap.readsGit, notes: snap.notes }), "utf8");
     const headEnd = align8(MAGIC.length + 4 + header.length);
     const nums = new Float64Array(n * NUMS);
     snap.files.forEach((f, i) => nums.set(f.sig, i * NUMS));
@@ -344,3 +360,7 @@ function align8(n: number): number {
 export function fileSignature(st: fs.Stats): number[] {
     return signatureOf(st);
 }
+
+// Fingerprint the code as it is when loaded: a long-lived process whose lib/ is edited later keeps
+// running the old code, so it must keep filing results under the old code's fingerprint.
+codeFingerprint();

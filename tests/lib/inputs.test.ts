@@ -258,14 +258,24 @@ void test("remote ADD is hashed by its URL, with a warning; --checksum silences 
     assert.ok(!(await base(dir)).warnings.some((w) => w.includes("not its content")));
 });
 
-void test("a COPY source that matches nothing is an error naming Dockerfile:line and the pattern", async () => {
-    const dir = makeTree({ "Dockerfile.base": "FROM scratch\n\nCOPY requirements/*.txt /r/\n", "requirements/x.md": "m" });
+void test("a COPY source that matches nothing is an error naming Dockerfile:line and the pattern; a wildcard may match nothing, as in BuildKit", async () => {
+    const dir = makeTree({ "Dockerfile.base": "FROM scratch\n\nCOPY requirements/base.txt /r/\n", "requirements/x.md": "m" });
     await assert.rejects(base(dir), (e: Error) => {
         assert.ok(e instanceof ThinlayerError);
-        assert.match(e.message, /Dockerfile\.base:3: got COPY source "requirements\/\*\.txt"/);
+        assert.match(e.message, /Dockerfile\.base:3: got COPY source "requirements\/base\.txt"/);
         assert.match(e.message, /Fix: /);
         return true;
     });
+    // The `yarn.loc[k]` idiom: copy the lockfile if there is one. BuildKit allows an empty wildcard.
+    const idiom = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json yarn.loc[k] /app/\n", "package.json": "{}" });
+    const r = await base(idiom);
+    assert.deepEqual(r.files.map((f) => f.path), ["package.json"]);
+    assert.deepEqual(r.warnings, []);
+    fs.writeFileSync(path.join(idiom, "yarn.lock"), "# lock\n");
+    assert.notEqual((await base(idiom)).hash, r.hash, "the lockfile counts once it exists");
+    // Every source of a COPY an empty wildcard: allowed, with a warning; a builder builds such an app image.
+    const none = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY *.whl /wheels/\n", "x.txt": "x" });
+    assert.match((await base(none)).warnings.join("\n"), /Dockerfile\.base:2: COPY \*\.whl matches nothing \(allowed for wildcards/);
     const dir2 = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY secret.txt /s\n", "secret.txt": "s", ".dockerignore": "secret.txt\n" });
     await assert.rejects(base(dir2), /Dockerfile\.base:2: got COPY source "secret\.txt".*after .*\.dockerignore/);
 });
@@ -390,13 +400,19 @@ void test("a source reached through a symlink that leaves the context is an erro
     assert.deepEqual((await base(ok)).files.map((f) => f.path), ["cfg/app.conf"]);
 });
 
-void test("links resolved the Docker way: wildcards through links, ignored links, absolute links into the context by this machine's path", async () => {
+void test("links resolved the BuildKit way: wildcards never enter links, matches and named sources are followed in the context", async () => {
     const outside = makeTree({ "conf/app.conf": "host conf\n", "host.env": "SECRET=1\n" });
-    // Through a link leaving the context, after a wildcard: an error, never the host's file.
+    // The literal directories before the first wildcard are followed: leaving the context is an error.
+    const prefixOut = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY linkdir/conf/*.conf /x/\n", linkdir: { symlink: outside } });
+    await assert.rejects(base(prefixOut), /this machine follows to/);
+    // From the first wildcard on, matching does not enter symlinks: nothing matches through them.
     for (const line of ["COPY l*/conf/app.conf /x", "COPY l*/conf /x/", "COPY */conf/app.conf /x/"]) {
-        const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, linkdir: { symlink: outside } });
-        await assert.rejects(base(dir), /this machine follows to/, line);
+        const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, linkdir: { symlink: outside }, "real/conf/app.conf": "in context\n" });
+        const r = await base(dir);
+        assert.deepEqual(r.files.map((f) => f.path), line.startsWith("COPY */") ? ["real/conf/app.conf"] : [], line);
     }
+    const apps = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY apps/*/dist /srv/\n", "apps/web/dist/i.js": "i", "apps/ext": { symlink: outside } });
+    assert.deepEqual((await base(apps)).files.map((f) => f.path), ["apps/web/dist/i.js"]);
     // Links the ignore file excludes are not in the context: a wildcard passing them is fine.
     const ignored = makeTree({
         "Dockerfile.base": "FROM scratch\nCOPY */*.txt /x/\n",
@@ -406,11 +422,8 @@ void test("links resolved the Docker way: wildcards through links, ignored links
         data: { symlink: outside },
     });
     assert.deepEqual((await base(ignored)).files.map((f) => f.path), ["app/requirements.txt"]);
-    // A link to a file (not a directory) passed by a wildcard segment is not listed, so it is fine too.
-    const fileLink = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY */*.txt /x/\n", "app/a.txt": "a", "e.lnk": { symlink: path.join(outside, "host.env") } });
-    assert.deepEqual((await base(fileLink)).files.map((f) => f.path), ["app/a.txt"]);
-    // A relative link inside the context, after a wildcard: fine.
-    const rel = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY l*/a.txt /x/\n", "real/a.txt": "a", linkdir: { symlink: "real" } });
+    // A final match that is a link is followed: a link to a directory in the context is walked.
+    const rel = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY l* /x/\n", "real/a.txt": "a", linkdir: { symlink: "real" } });
     assert.deepEqual((await base(rel)).files.map((f) => f.path), ["linkdir/a.txt"]);
     // An absolute link that reaches a context file only by this machine's path: Docker resolves it
     // from the context root, to nothing.
@@ -423,3 +436,32 @@ void test("links resolved the Docker way: wildcards through links, ignored links
     fs.symlinkSync(real, viaLink);
     assert.equal((await base(viaLink)).hash, (await base(real)).hash);
 });
+
+void test("a wildcard match that is a symlink to a file is followed: its target's content is an input, and a builder builds the app", async () => {
+    const dir = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY config/*.yaml /etc/app/\n",
+        Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY config/*.yaml /etc/app/\n",
+        "config/dev.yaml": "dev\n",
+        "shared/prod.yaml": "prod: 1\n",
+        "config/prod.yaml": { symlink: "../shared/prod.yaml" },
+    });
+    const r1 = await base(dir);
+    assert.deepEqual(r1.files.map((f) => f.path), ["config/dev.yaml", "shared/prod.yaml"]);
+    fs.writeFileSync(path.join(dir, "shared/prod.yaml"), "prod: 2\n");
+    assert.notEqual((await base(dir)).hash, r1.hash, "editing the target rebuilds");
+    const a = await app(dir, r1.hash);
+    assert.equal(a.copyOnly, false, "the daemonless writer does not place followed links: a builder builds it");
+    assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY config\/\*\.yaml matches symlinks \(config\/prod\.yaml\)/);
+});
+
+void test("a link into an ignored path leads to nothing for the build: an error, never the ignored file", async () => {
+    for (const [line, tree] of [
+        ["COPY lnk/secret.env /app/", { lnk: { symlink: "data" } }],
+        ["COPY token /app/", { token: { symlink: "data/secret.env" } }],
+        ["COPY lnk /app/", { lnk: { symlink: "data" } }],
+    ] as const) {
+        const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, "data/secret.env": "S=1\n", ".dockerignore": "data\n", ...tree });
+        await assert.rejects(base(dir), /excluded by the ignore file/, line);
+    }
+});
+

@@ -57,6 +57,9 @@ test("copyEntries: single file to a file path, wildcard sources, --chmod, later 
 
 test("copyEntries: a source matching no context file is an input error naming Dockerfile:line and the pattern", () => {
     assert.throws(() => copyEntries("/ctx", files([["a", false]]), [copy(["missing.txt"], "/x")], "Dockerfile"), /Dockerfile:3 \(COPY missing\.txt\).*matches no file/);
+    // A wildcard may match nothing, as in BuildKit: the other sources are still copied.
+    const out = copyEntries("/ctx", files([["package.json", false]]), [copy(["package.json", "yarn.loc[k]"], "/app/")], "Dockerfile");
+    assert.deepEqual(out.map((e) => e.dest), ["/app/package.json"]);
 });
 
 test("parseChown: numeric and root only; names are not daemonless", () => {

@@ -29,7 +29,7 @@ const baseArgs = (dir: string, dockerfile = "Dockerfile"): InputsArgs => ({ role
 async function outcome(args: InputsArgs, cache: boolean, s?: HashStats): Promise<string> {
     resetCacheForTests();
     return computeInputs(args, { cache, racyMs: RACY_MS }, s).then(
-        (r) => JSON.stringify({ hash: r.hash, files: r.files, totalBytes: r.totalBytes, warnings: r.warnings }),
+        (r) => JSON.stringify({ hash: r.hash, files: r.files, totalBytes: r.totalBytes, warnings: r.warnings, copyOnly: r.copyOnly }),
         (e: Error) => `error: ${e.message}`,
     );
 }
