@@ -137,12 +137,14 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
             if (e instanceof OutsideContext) throw outsideContext(where, src, e, shownFile, contextDir);
             throw e;
         }
-        if (found.files.length === 0 && !hasWildcard(cleanSource(src))) throw noMatch(where, src, shownFile, contextDir, filter);
+        if (found.prefixMissing || (found.files.length === 0 && !hasWildcard(cleanSource(src)))) throw noMatch(where, src, shownFile, contextDir, filter);
         for (const p of found.files) paths.add(p);
         followed.push(...found.followed);
         if (found.linkMatches.length > 0 && args.role === "app") {
             const some = found.linkMatches.slice(0, 3).join(", ") + (found.linkMatches.length > 3 ? ", ..." : "");
             notes.push({ line: where.line, text: `${where.keyword} ${src} matches symlinks (${some}); the build copies what they lead to, so a builder builds this image` });
+        } else if (found.linked && args.role === "app") {
+            notes.push({ line: where.line, text: `${where.keyword} ${src} goes through a symlink, which the daemonless writer does not follow, so a builder builds this image` });
         }
         return found.files.length > 0;
     };
@@ -152,7 +154,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         if (!any) {
             // Only wildcards, none matching: the build copies nothing; whether it still creates the
             // destination is the builder's business, so the builder builds this one.
-            notes.push({ line: copy.line, text: `${copy.keyword} ${copy.sources.join(" ")} matches nothing (allowed for wildcards: nothing is copied)` });
+            notes.push({ line: copy.line, text: `${copy.keyword} ${copy.sources.join(" ")} matches nothing (allowed for wildcards: nothing is copied), so a builder builds this image` });
         }
     }
     for (const bind of analysis.bindMounts) {
@@ -171,7 +173,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         ...(args.role === "app" ? [["base", args.baseHash ?? ""]] : []),
         ...files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]),
         // Only present when a named source is a symlink, so other Dockerfiles keep their hashes.
-        ...followed.map(([link, target]): Record_ => ["follow", link, target]),
+        ...byteOrder(followed, ([link]) => link).map(([link, target]): Record_ => ["follow", link, target]),
     ];
     const hash = frameDigest("thinlayer-image-v1", records);
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
@@ -203,6 +205,10 @@ export interface Resolved {
     followed: [string, string][];
     /** Wildcard matches that are such links (the daemonless layer writer does not place them). */
     linkMatches: string[];
+    /** Some path was reached through a symlink (the daemonless writer only places symlink-free sources). */
+    linked: boolean;
+    /** A wildcard's literal directory is missing or not in the context: the build fails. */
+    prefixMissing: boolean;
 }
 
 /**
@@ -223,7 +229,7 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
 
 /** resolveSource with the links it follows. */
 export async function resolveSourceFully(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
-    const out: Resolved = { files: [], followed: [], linkMatches: [] };
+    const out: Resolved = { files: [], followed: [], linkMatches: [], linked: false, prefixMissing: false };
     const clean = cleanSource(src);
     if (clean === "" || clean === ".") {
         out.files = walkDirSync(contextDir, "", filter, probes);
@@ -231,57 +237,91 @@ export async function resolveSourceFully(contextDir: string, src: string, filter
     }
     if (!hasWildcard(clean)) {
         coverFollowed(contextDir, clean, filter, probes, out, false);
-        return out;
+        return finish(out);
     }
     const segments = clean.split("/");
     const first = segments.findIndex((s) => hasWildcard(s));
     const prefix = segments.slice(0, first).join("/");
     // The directories before the first wildcard are followed (in the context); we list them
-    // through this machine's path, so it must lead to the same place.
-    if (prefix !== "") checkResolution(contextDir, prefix, probes);
-    let frontier = [prefix];
+    // through this machine's path, so it must lead to the same place. BuildKit walks from there:
+    // a prefix that is missing, or not in the context, fails the build.
+    let prefixReal = "";
+    if (prefix !== "") {
+        checkResolution(contextDir, prefix, probes);
+        const real = resolveInContext(contextDir, prefix, probes);
+        if (real === undefined || probes.stat(path.join(contextDir, prefix))?.isDirectory() !== true || (filter.ignores(real) && !filter.hasExceptions)) {
+            out.prefixMissing = true;
+            return out;
+        }
+        prefixReal = real;
+        if (real !== prefix) out.linked = true;
+    }
+    /** `rel`: the path as the source names it; `real`: where it is in the context (what the ignore file sees). */
+    let frontier = [{ rel: prefix, real: prefixReal }];
     for (let i = first; i < segments.length; i++) {
         const seg = segments[i];
         const last = i === segments.length - 1;
         const segRe = hasWildcard(seg) ? goMatchRegExp(seg) : undefined;
-        const next: string[] = [];
+        const next: typeof frontier = [];
         for (const dir of frontier) {
             if (segRe === undefined) {
-                const rel = join(dir, seg);
+                const rel = join(dir.rel, seg);
                 const st = probes.lstat(path.join(contextDir, rel));
                 // Matching never enters a symlink or a file; a final component may be anything.
-                if (st !== undefined && (last || st.isDirectory())) next.push(rel);
+                if (st !== undefined && (last || st.isDirectory())) next.push({ rel, real: join(dir.real, seg) });
                 continue;
             }
             // Never list an ignored directory: nothing below it is in the context.
-            if (dir !== "" && filter.ignores(dir) && !filter.hasExceptions) continue;
+            if (dir.real !== "" && filter.ignores(dir.real) && !filter.hasExceptions) continue;
             let entries: fs.Dirent[];
             try {
-                entries = probes.readdir(path.join(contextDir, dir));
+                entries = probes.readdir(path.join(contextDir, dir.rel));
             } catch {
                 continue;
             }
             for (const e of entries) {
-                if (segRe.test(e.name) && (last || e.isDirectory())) next.push(join(dir, e.name));
+                if (segRe.test(e.name) && (last || e.isDirectory())) next.push({ rel: join(dir.rel, e.name), real: join(dir.real, e.name) });
             }
         }
         frontier = next;
     }
-    for (const rel of frontier) coverFollowed(contextDir, rel, filter, probes, out, true);
+    for (const m of frontier) coverFollowed(contextDir, m.rel, filter, probes, out, true, m.real);
+    return finish(out);
+}
+
+/** Follow records in byte order: the hash must not depend on the order a directory lists its entries. */
+function finish(out: Resolved): Resolved {
+    out.followed = byteOrder(out.followed, ([link]) => link);
+    out.linkMatches = byteOrder(out.linkMatches, (p) => p);
     return out;
 }
 
 /**
- * Covers `rel` (a named source or a wildcard match) the way the build follows it: a symlink to a
- * file is the target's content, a directory (possibly reached through links) is walked with the
- * ignore file applied to the paths it really has in the context, and reported under `rel`.
+ * Covers `rel` (a named source or a wildcard match) the way the build follows it. `entryReal` is
+ * where the entry itself is in the context (its parents resolved, not itself); the ignore file
+ * applies to real paths, as the build context holds them. A symlink to a file is the target's
+ * content; a directory (possibly reached through links) is walked where it really is and
+ * reported under `rel`. A link the build would follow to nothing, or to an excluded path, fails
+ * the build: OutsideContext.
  */
-function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, probes: Probes, out: Resolved, isMatch: boolean): void {
+function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, probes: Probes, out: Resolved, isMatch: boolean, entryReal?: string): void {
+    const parent = path.posix.dirname(rel);
+    // The parents are read through this machine's links: they must lead where the build's do.
+    if (parent !== ".") checkResolution(contextDir, parent, probes);
+    const parentReal = parent === "." ? "" : resolveInContext(contextDir, parent, probes);
+    if (parentReal === undefined) return; // nothing there: a named source is then an error
+    const real = entryReal ?? join(parentReal, path.posix.basename(rel));
+    if (real !== rel) out.linked = true;
+    const lst = probes.lstat(path.join(contextDir, rel));
+    if (lst === undefined) return;
+    const isLink = lst.isSymbolicLink();
+    // Not in the context: an ignored link or file; an ignored directory unless `!` re-includes below it.
+    if (filter.ignores(real) && (isLink || !lst.isDirectory() || !filter.hasExceptions)) return;
+    if (isLink) out.linked = true;
     const target = followedSource(contextDir, rel, probes);
     if (target !== undefined) {
         // A symlink to a file: the build copies the target's content, so the target is the input.
-        if (filter.ignores(rel)) return; // the link itself is not in the context
-        if (filter.ignores(target)) throw new OutsideContext(rel, path.join(contextDir, target), undefined, "the file it leads to is excluded by the ignore file");
+        if (filter.ignores(target)) throw new OutsideContext(rel, path.join(contextDir, target), undefined, `${target}, where it leads, is excluded by the ignore file`);
         out.files.push(target);
         out.followed.push([rel, target]);
         if (isMatch) out.linkMatches.push(rel);
@@ -291,20 +331,20 @@ function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, p
     checkResolution(contextDir, rel, probes);
     const inContext = resolveInContext(contextDir, rel, probes);
     const st = inContext === undefined ? undefined : probes.stat(path.join(contextDir, rel));
-    if (inContext === undefined || st === undefined) return; // nothing there: a named source is then an error
-    const linked = inContext !== rel;
+    if (inContext === undefined || st === undefined) {
+        // A link the build follows to nothing fails it (a named source: the caller reports it).
+        if (isLink && isMatch) throw new OutsideContext(rel, "nothing", undefined, "the link leads nowhere in the context");
+        return;
+    }
+    if (isLink && filter.ignores(inContext) && (!st.isDirectory() || !filter.hasExceptions)) {
+        throw new OutsideContext(rel, path.join(contextDir, inContext), undefined, `${inContext}, where it leads, is excluded by the ignore file`);
+    }
     if (!st.isDirectory()) {
-        if (filter.ignores(rel)) return;
-        if (linked && filter.ignores(inContext)) throw new OutsideContext(rel, path.join(contextDir, inContext), undefined, "the path it leads to is excluded by the ignore file");
         out.files.push(rel);
         return;
     }
-    if (filter.ignores(rel) && !filter.hasExceptions) return;
-    if (linked && filter.ignores(inContext) && !filter.hasExceptions) {
-        throw new OutsideContext(rel, path.join(contextDir, inContext), undefined, "the directory it leads to is excluded by the ignore file");
-    }
     // Walked where it really is, so the ignore file applies to the paths the build sees.
-    for (const p of walkDirSync(contextDir, inContext, filter, probes)) out.files.push(linked ? rel + p.slice(inContext.length) : p);
+    for (const p of walkDirSync(contextDir, inContext, filter, probes)) out.files.push(inContext === rel ? p : rel + p.slice(inContext.length));
 }
 
 /**
@@ -428,7 +468,9 @@ function outsideContext(where: { keyword: string; line: number }, src: string, e
         input: `${shownFile}:${where.line}`,
         value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} goes through a symlink that this machine follows to ${e.real}, while Docker, which resolves links inside the build context ${displayPath(contextDir)}, follows it ${docker}`,
         allowed: "sources whose symlinks resolve the same way on this machine and inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root)",
-        fix: "make the link relative and pointing inside the context, or copy the files into the context",
+        fix: e.reason?.includes("ignore file")
+            ? "remove that path's exclusion from the ignore file, or do not copy the link"
+            : "make the link relative and pointing inside the context, or copy the files into the context",
     });
 }
 

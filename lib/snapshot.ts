@@ -302,7 +302,9 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, roo
     if (snap.probes.some(([, , sig]) => racy(sig)) || snap.files.some((f) => racy(f.sig))) return false;
     // Every device involved (a mount inside the context) must be one whose timestamps can be trusted.
     const devices = new Map<number, string>();
-    for (const [, abs, sig] of snap.probes) if (typeof sig !== "string" && !devices.has(sig[0])) devices.set(sig[0], path.dirname(abs));
+    // A directory is asked about itself (a mount point's own device is the mounted one); anything else, its directory.
+    const isDir = (sig: readonly number[]) => (sig[2] & 0o170000) === 0o040000;
+    for (const [, abs, sig] of snap.probes) if (typeof sig !== "string" && !devices.has(sig[0])) devices.set(sig[0], isDir(sig) ? abs : path.dirname(abs));
     for (const f of snap.files) if (!devices.has(f.sig[0])) devices.set(f.sig[0], path.dirname(path.join(root, f.path)));
     for (const dir of devices.values()) if (!reliableFs(dir)) return false;
     const n = snap.files.length;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import fc from "fast-check";
 import { computeAppInputs, computeBaseInputs } from "../../lib/plan";
 import { hashFiles } from "../../lib/filehash";
@@ -455,13 +456,61 @@ void test("a wildcard match that is a symlink to a file is followed: its target'
 });
 
 void test("a link into an ignored path leads to nothing for the build: an error, never the ignored file", async () => {
-    for (const [line, tree] of [
-        ["COPY lnk/secret.env /app/", { lnk: { symlink: "data" } }],
-        ["COPY token /app/", { token: { symlink: "data/secret.env" } }],
-        ["COPY lnk /app/", { lnk: { symlink: "data" } }],
+    for (const [line, tree, want] of [
+        ["COPY lnk/secret.env /app/", { lnk: { symlink: "data" } }, /matches nothing in the build context .* after .*\.dockerignore/],
+        ["COPY token /app/", { token: { symlink: "data/secret.env" } }, /data\/secret\.env, where it leads, is excluded by the ignore file.*Fix: remove that path's exclusion/],
+        ["COPY lnk /app/", { lnk: { symlink: "data" } }, /data, where it leads, is excluded by the ignore file/],
     ] as const) {
         const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, "data/secret.env": "S=1\n", ".dockerignore": "data\n", ...tree });
-        await assert.rejects(base(dir), /excluded by the ignore file/, line);
+        await assert.rejects(base(dir), want, line);
     }
 });
 
+
+void test("the ignore file applies to real paths, as the build context holds them; a source through a link is a builder's job", async () => {
+    // A linked prefix: files are filtered where they really are.
+    const rel = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY current/* /srv/\n",
+        Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY current/* /srv/\n",
+        ".dockerignore": "releases/**/*.log\ncurrent/extra.py\n",
+        "releases/v2/app.py": "app",
+        "releases/v2/debug.log": "log",
+        "releases/v2/extra.py": "extra",
+        current: { symlink: "releases/v2" },
+    });
+    const r = await base(rel);
+    assert.deepEqual(r.files.map((f) => f.path), ["current/app.py", "current/extra.py"], "debug.log is not in the context; current/extra.py names no real path");
+    const a = await app(rel, r.hash);
+    assert.equal(a.copyOnly, false);
+    assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY current\/\* goes through a symlink/);
+    // An ignored link is not in the context, whatever `!` re-includes elsewhere.
+    const ignoredLink = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY lnk /x/\n", ".dockerignore": "lnk\n!keep\n", "real/a": "a", keep: "k", lnk: { symlink: "real" } });
+    await assert.rejects(base(ignoredLink), /matches nothing/);
+});
+
+void test("a wildcard whose literal directory is missing or ignored fails, as the build does; a dangling link match fails", async () => {
+    const missing = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json fixtures/*.sh /app/\n", "package.json": "{}" });
+    await assert.rejects(base(missing), /Dockerfile\.base:2: got COPY source "fixtures\/\*\.sh", which matches nothing/);
+    const ignored = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json fixtures/*.sh /app/\n", "package.json": "{}", "fixtures/a.sh": "a", ".dockerignore": "fixtures\n" });
+    await assert.rejects(base(ignored), /fixtures\/\*\.sh/);
+    const dangling = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY c/*.yaml /x/\n", "c/a.yaml": "a", "c/b.yaml": { symlink: "nope.yaml" } });
+    await assert.rejects(base(dangling), /c\/b\.yaml goes through a symlink .* follows it to nothing \(the link leads nowhere in the context\)/);
+});
+
+void test("the hash does not depend on the order a directory lists its entries (followed links included)", async (t) => {
+    const tree = {
+        "Dockerfile.base": "FROM scratch\nCOPY config/*.yaml /etc/app/\n",
+        "shared/a.yaml": "a",
+        "shared/b.yaml": "b",
+        "config/a.yaml": { symlink: "../shared/a.yaml" },
+        "config/b.yaml": { symlink: "../shared/b.yaml" },
+        "config/c.yaml": "c",
+    } as const;
+    const dir = makeTree(tree);
+    const forward = (await base(dir)).hash;
+    // Another filesystem may list entries in another order: reverse every listing.
+    const nodeFs = createRequire(__filename)("node:fs") as typeof fs;
+    const real = nodeFs.readdirSync.bind(nodeFs) as (p: fs.PathLike, o: { withFileTypes: true }) => fs.Dirent[];
+    t.mock.method(nodeFs, "readdirSync", (p: fs.PathLike, o: { withFileTypes: true }) => [...real(p, o)].reverse());
+    assert.equal((await base(dir)).hash, forward);
+});
