@@ -161,7 +161,9 @@ export function copyEntries(contextDir: string, files: readonly InputFile[], cop
                     matched = true;
                     const f = files.find((x) => x.path === h);
                     if (f) fileEntry(f, path.posix.join(dest, path.posix.basename(h)));
-                    else copyDir(h, path.posix.join(dest, path.posix.basename(h)));
+                    // A matched directory's contents go into the destination, not the directory
+                    // itself (BuildKit's CopyDirContentsOnly, as for a named directory).
+                    else copyDir(h, dest);
                 }
             } else {
                 // A symlink named directly is followed: the target's content, under the link's name.

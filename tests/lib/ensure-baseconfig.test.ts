@@ -138,3 +138,21 @@ test("CMD/ENTRYPOINT over a base with a CMD: daemonless Cmd and Entrypoint match
         assert.deepEqual([name, oc.Entrypoint ?? null, oc.Cmd ?? null], [name, tc.Entrypoint ?? null, tc.Cmd ?? null]);
     }
 });
+
+test("wildcard COPY of directories and an empty wildcard: the daemonless image holds exactly buildah's files", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry", "buildah", "skopeo", "umoci")) return;
+    const host = (reg as StartedRegistry).host;
+    writeFiles(project.contextDir, { "pkgs/dir1/a.txt": "a\n", "pkgs/dir2/sub/b.txt": "b\n", "pkgs/top.txt": "top\n", "package.json": "{}\n" });
+    const df = path.join(project.contextDir, "Dockerfile.wild");
+    // A matched directory's contents land in the destination (not the directory itself), and
+    // `yarn.loc[k]` matching nothing copies nothing while package.json is still copied.
+    fs.writeFileSync(df, ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}", "COPY pkgs/* /opt/", "COPY package.json yarn.loc[k] /srv/", ""].join("\n"));
+    const b = await ensureBase(host);
+    const ours = await ensureApp(host, df, "t/app-wild");
+    assert.deepEqual([ours.action, ours.how], ["built", "daemonless"]);
+    const theirsRef = `${host}/t/app-wild-buildah:ref`;
+    await buildAndPush({ builder: "buildah", contextDir: project.contextDir, dockerfile: df, ref: theirsRef, host, platform: PLATFORM, buildArgs: { BASE_IMAGE: b.r.ref }, env: storage?.env, stdio: "ignore" });
+    const oursFiles = filesOf(unpackWithUmoci(ours.ref, tempDir()));
+    assert.ok(oursFiles.some((f) => f.startsWith("/opt/sub/b.txt ")), oursFiles.join("\n"));
+    assert.deepEqual(oursFiles, filesOf(unpackWithUmoci(theirsRef, tempDir())));
+});
