@@ -128,6 +128,8 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const followed: [string, string][] = [];
     /** Found while resolving: become warnings (and rule out a daemonless build); kept in the snapshot. */
     const notes: ResolveNote[] = [];
+    /** Copied empty directories: they are in the image, so they are in the hash. */
+    const emptyDirs = new Set<string>();
     /** Whether the source matched anything (a wildcard may match nothing, as in the build). */
     const cover = async (src: string, where: { keyword: string; line: number }): Promise<boolean> => {
         let found: Resolved;
@@ -137,8 +139,15 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
             if (e instanceof OutsideContext) throw outsideContext(where, src, e, shownFile, contextDir);
             throw e;
         }
-        if (found.prefixMissing || (found.files.length === 0 && !hasWildcard(cleanSource(src)))) throw noMatch(where, src, shownFile, contextDir, filter);
+        if (found.prefixMissing || (found.files.length === 0 && found.emptyDirs.length === 0 && !hasWildcard(cleanSource(src)))) {
+            throw noMatch(where, src, shownFile, contextDir, filter);
+        }
         for (const p of found.files) paths.add(p);
+        for (const d of found.emptyDirs) emptyDirs.add(d);
+        if (found.emptyDirs.length > 0 && args.role === "app") {
+            const some = found.emptyDirs.slice(0, 3).map((d) => d || ".").join(", ") + (found.emptyDirs.length > 3 ? ", ..." : "");
+            notes.push({ line: where.line, text: `${where.keyword} ${src} copies empty directories (${some}), which the daemonless writer does not place, so a builder builds this image` });
+        }
         followed.push(...found.followed);
         if (found.linkMatches.length > 0 && args.role === "app") {
             const some = found.linkMatches.slice(0, 3).join(", ") + (found.linkMatches.length > 3 ? ", ..." : "");
@@ -146,9 +155,13 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         } else if (found.linked && args.role === "app") {
             notes.push({ line: where.line, text: `${where.keyword} ${src} goes through a symlink, which the daemonless writer does not follow, so a builder builds this image` });
         }
-        return found.files.length > 0;
+        return found.files.length > 0 || found.emptyDirs.length > 0;
     };
     for (const copy of analysis.copies) {
+        if (args.role === "app" && copy.sources.some((x) => hasWildcard(cleanSource(x))) && !copy.dest.endsWith("/")) {
+            // One match and no trailing slash: the destination is a file; several: the build fails.
+            notes.push({ line: copy.line, text: `${copy.keyword} with a wildcard source and a destination without a trailing slash (${copy.dest}): whether it is a file or a directory depends on the matches, so a builder builds this image` });
+        }
         let any = false;
         for (const src of copy.sources) any = (await cover(src, copy)) || any;
         if (!any) {
@@ -174,6 +187,8 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
         ...files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]),
         // Only present when a named source is a symlink, so other Dockerfiles keep their hashes.
         ...byteOrder(followed, ([link]) => link).map(([link, target]): Record_ => ["follow", link, target]),
+        // Only present when an empty directory is copied, so other Dockerfiles keep their hashes.
+        ...byteOrder([...emptyDirs], (d) => d).map((d): Record_ => ["emptydir", d]),
     ];
     const hash = frameDigest("thinlayer-image-v1", records);
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
@@ -209,6 +224,8 @@ export interface Resolved {
     linked: boolean;
     /** A wildcard's literal directory is missing or not in the context: the build fails. */
     prefixMissing: boolean;
+    /** Copied directories with nothing in them (the build still creates them). */
+    emptyDirs: string[];
 }
 
 /**
@@ -229,10 +246,10 @@ export async function resolveSource(contextDir: string, src: string, filter: Con
 
 /** resolveSource with the links it follows. */
 export async function resolveSourceFully(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
-    const out: Resolved = { files: [], followed: [], linkMatches: [], linked: false, prefixMissing: false };
+    const out: Resolved = { files: [], followed: [], linkMatches: [], linked: false, prefixMissing: false, emptyDirs: [] };
     const clean = cleanSource(src);
     if (clean === "" || clean === ".") {
-        out.files = walkDirSync(contextDir, "", filter, probes);
+        out.files = walkDirSync(contextDir, "", filter, probes, out.emptyDirs);
         return out;
     }
     if (!hasWildcard(clean)) {
@@ -293,6 +310,7 @@ export async function resolveSourceFully(contextDir: string, src: string, filter
 function finish(out: Resolved): Resolved {
     out.followed = byteOrder(out.followed, ([link]) => link);
     out.linkMatches = byteOrder(out.linkMatches, (p) => p);
+    out.emptyDirs = byteOrder(out.emptyDirs, (p) => p);
     return out;
 }
 
@@ -344,7 +362,9 @@ function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, p
         return;
     }
     // Walked where it really is, so the ignore file applies to the paths the build sees.
-    for (const p of walkDirSync(contextDir, inContext, filter, probes)) out.files.push(inContext === rel ? p : rel + p.slice(inContext.length));
+    const empty: string[] = [];
+    for (const p of walkDirSync(contextDir, inContext, filter, probes, empty)) out.files.push(inContext === rel ? p : rel + p.slice(inContext.length));
+    for (const p of empty) out.emptyDirs.push(inContext === rel ? p : rel + p.slice(inContext.length));
 }
 
 /**
@@ -397,26 +417,35 @@ function resolveInContext(contextDir: string, rel: string, probes: Probes): stri
  * Below `filter.maxDepth` segments a directory's ignore decision holds for everything under it,
  * so deep files are not checked one by one.
  */
-export function walkDirSync(contextDir: string, dirRel: string, filter: ContextFilter, probes = new Probes(false)): string[] {
+export function walkDirSync(contextDir: string, dirRel: string, filter: ContextFilter, probes = new Probes(false), emptyDirs?: string[]): string[] {
     const out: string[] = [];
     const depthOf = (rel: string) => (rel === "" ? 0 : rel.split("/").length);
     const walk = (rel: string, depth: number, check: boolean): void => {
         const entries = probes.readdir(rel === "" ? contextDir : path.join(contextDir, rel));
+        const before = out.length;
+        let dirs = 0;
         for (const e of entries) {
             const child = rel === "" ? e.name : `${rel}/${e.name}`;
             if (e.isDirectory()) {
                 if (!check) {
                     walk(child, depth + 1, false);
+                    dirs++;
                 } else if (depth + 1 >= filter.maxDepth) {
                     // Decided once for the whole subtree.
-                    if (!filter.ignores(child)) walk(child, depth + 1, false);
+                    if (!filter.ignores(child)) {
+                        walk(child, depth + 1, false);
+                        dirs++;
+                    }
                 } else if (!(filter.ignores(child) && !filter.hasExceptions)) {
                     walk(child, depth + 1, true);
+                    dirs++;
                 }
             } else if ((e.isFile() || e.isSymbolicLink()) && !(check && filter.ignores(child))) {
                 out.push(child);
             }
         }
+        // A directory with nothing in it is still copied (as an empty directory).
+        if (emptyDirs !== undefined && out.length === before && dirs === 0 && !(check && rel !== "" && filter.ignores(rel))) emptyDirs.push(rel);
     };
     const depth = depthOf(dirRel);
     const check = filter.patterns.length > 0;

@@ -514,3 +514,29 @@ void test("the hash does not depend on the order a directory lists its entries (
     t.mock.method(nodeFs, "readdirSync", (p: fs.PathLike, o: { withFileTypes: true }) => [...real(p, o)].reverse());
     assert.equal((await base(dir)).hash, forward);
 });
+
+void test("empty directories are copied too: they are in the hash, and a builder builds an app image that has them", async () => {
+    const dir = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY . /app/\n", Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY src /srv/\n", "src/a.py": "a" });
+    const before = await base(dir);
+    fs.mkdirSync(path.join(dir, "src/media"));
+    const after = await base(dir);
+    assert.notEqual(after.hash, before.hash, "an added empty directory is an input");
+    assert.deepEqual(after.files.map((f) => f.path), before.files.map((f) => f.path));
+    const a = await app(dir, after.hash);
+    assert.equal(a.copyOnly, false);
+    assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY src copies empty directories \(src\/media\)/);
+    // A named empty directory is copied as one (no "matches nothing").
+    const empty = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY e /d/\n" });
+    fs.mkdirSync(path.join(empty, "e"));
+    assert.deepEqual((await base(empty)).files, []);
+});
+
+void test("a wildcard COPY to a destination without a trailing slash is a builder's job (file or directory depends on the matches)", async () => {
+    const dir = makeTree({ "Dockerfile.base": "FROM scratch\n", Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY *.txt /dst\n", "a.txt": "a" });
+    const b = await base(dir);
+    const a = await app(dir, b.hash);
+    assert.equal(a.copyOnly, false);
+    assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY with a wildcard source and a destination without a trailing slash \(\/dst\)/);
+    fs.writeFileSync(path.join(dir, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY *.txt /dst/\n");
+    assert.equal((await app(dir, b.hash)).copyOnly, true);
+});
