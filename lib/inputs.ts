@@ -5,7 +5,9 @@
  *          (sorted), the FROM references (resolved, in order), remote ADD URLs, the base hash (app),
  *          and every context file the COPY/ADD sources and RUN bind mounts (without from=) cover
  *          after the ignore file, as
- *          (POSIX relative path, executable bit, sha256 of content), sorted by path bytes.
+ *          (POSIX relative path, executable bit, sha256 of content), sorted by path bytes;
+ *          and, only when present, the links the build follows to a file (link, target) and the
+ *          empty directories it copies, each sorted by path bytes.
  *
  * Never in it: mtime, owner, other mode bits, absolute paths, the checkout location, the order
  * files were found in, the ignore file's own text.
