@@ -136,7 +136,7 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const cover = async (src: string, where: { keyword: string; line: number }): Promise<boolean> => {
         let found: Resolved;
         try {
-            found = await resolveSourceFully(contextDir, src, filter, probes);
+            found = await resolveSource(contextDir, src, filter, probes);
         } catch (e) {
             if (e instanceof OutsideContext) throw outsideContext(where, src, e, shownFile, contextDir);
             throw e;
@@ -242,12 +242,7 @@ export interface Resolved {
  * ignored path leads to nothing. Where this machine would follow a link elsewhere than Docker
  * (an absolute target, one leaving the context), OutsideContext is thrown.
  */
-export async function resolveSource(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<string[]> {
-    return (await resolveSourceFully(contextDir, src, filter, probes)).files;
-}
-
-/** resolveSource with the links it follows. */
-export async function resolveSourceFully(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
+export async function resolveSource(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
     const out: Resolved = { files: [], followed: [], linkMatches: [], linked: false, prefixMissing: false, emptyDirs: [] };
     const clean = cleanSource(src);
     if (clean === "" || clean === ".") {
@@ -266,8 +261,7 @@ export async function resolveSourceFully(contextDir: string, src: string, filter
     // a prefix that is missing, or not in the context, fails the build.
     let prefixReal = "";
     if (prefix !== "") {
-        checkResolution(contextDir, prefix, probes);
-        const real = resolveInContext(contextDir, prefix, probes);
+        const real = checkResolution(contextDir, prefix, probes);
         if (real === undefined || probes.stat(path.join(contextDir, prefix))?.isDirectory() !== true || (filter.ignores(real) && !filter.hasExceptions)) {
             out.prefixMissing = true;
             return out;
@@ -327,8 +321,7 @@ function finish(out: Resolved): Resolved {
 function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, probes: Probes, out: Resolved, isMatch: boolean, entryReal?: string): void {
     const parent = path.posix.dirname(rel);
     // The parents are read through this machine's links: they must lead where the build's do.
-    if (parent !== ".") checkResolution(contextDir, parent, probes);
-    const parentReal = parent === "." ? "" : resolveInContext(contextDir, parent, probes);
+    const parentReal = parent === "." ? "" : checkResolution(contextDir, parent, probes);
     if (parentReal === undefined) return; // nothing there: a named source is then an error
     const real = entryReal ?? join(parentReal, path.posix.basename(rel));
     if (real !== rel) out.linked = true;
@@ -348,8 +341,7 @@ function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, p
         return;
     }
     // Followed below through this machine's links: they must lead where Docker's would.
-    checkResolution(contextDir, rel, probes);
-    const inContext = resolveInContext(contextDir, rel, probes);
+    const inContext = checkResolution(contextDir, rel, probes);
     const st = inContext === undefined ? undefined : probes.stat(path.join(contextDir, rel));
     if (inContext === undefined || st === undefined) {
         // A link the build follows to nothing fails it (a named source: the caller reports it).
@@ -477,20 +469,22 @@ export class OutsideContext extends Error {
  * place than Docker does. Docker resolves links inside the context (an absolute target starts at
  * the context root, `..` stops there); this machine follows them to wherever they point. When the
  * two differ, hashing (or layering) this machine's files would be wrong. Every lookup is a probe,
- * so a snapshot is never served after a link changes which way this goes.
+ * so a snapshot is never served after a link changes which way this goes. Returns Docker's
+ * resolution (undefined when it leads nowhere).
  */
-function checkResolution(contextDir: string, rel: string, probes: Probes): void {
+function checkResolution(contextDir: string, rel: string, probes: Probes): string | undefined {
     const root = probes.realpath(contextDir);
     const real = probes.realpath(path.join(contextDir, rel));
     const inContext = resolveInContext(contextDir, rel, probes);
-    if (root === undefined) return;
+    if (root === undefined) return inContext;
     if (real === undefined) {
         // Missing here: fine unless Docker would find something.
         if (inContext !== undefined && probes.lstat(path.join(contextDir, inContext)) !== undefined) throw new OutsideContext(rel, "nothing", inContext);
-        return;
+        return inContext;
     }
     const hostRel = path.relative(root, real).split(path.sep).join("/");
     if (hostRel !== inContext) throw new OutsideContext(rel, real, inContext);
+    return inContext;
 }
 
 function outsideContext(where: { keyword: string; line: number }, src: string, e: OutsideContext, shownFile: string, contextDir: string) {

@@ -62,7 +62,8 @@ type Probe = [kind: ProbeKind, abs: string, sig: Signature];
 
 const NO_THROW = { throwIfNoEntry: false } as const;
 
-function signatureOf(st: fs.Stats): number[] {
+/** The lstat signature of a file or directory (also SnapshotFile.sig: what a file was hashed under). */
+export function fileSignature(st: fs.Stats): number[] {
     return [st.dev, st.ino, st.mode, st.size, st.mtimeMs, st.ctimeMs];
 }
 
@@ -70,7 +71,7 @@ function take(kind: ProbeKind, abs: string): { st?: fs.Stats; sig: Signature } {
     try {
         if (kind === "r") return { sig: fs.realpathSync.native(abs) };
         const st = kind === "l" ? fs.lstatSync(abs, NO_THROW) : fs.statSync(abs, NO_THROW);
-        return st === undefined ? { sig: "ENOENT" } : { st, sig: signatureOf(st) };
+        return st === undefined ? { sig: "ENOENT" } : { st, sig: fileSignature(st) };
     } catch (e) {
         return { sig: (e as NodeJS.ErrnoException).code ?? "ERROR" };
     }
@@ -356,11 +357,6 @@ function prune(dir: string): void {
 
 function align8(n: number): number {
     return (n + 7) & ~7;
-}
-
-/** The lstat signature a file was hashed under (for SnapshotFile.sig). */
-export function fileSignature(st: fs.Stats): number[] {
-    return signatureOf(st);
 }
 
 // Fingerprint the code as it is when loaded: a long-lived process whose lib/ is edited later keeps
