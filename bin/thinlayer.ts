@@ -40,14 +40,32 @@ async function main(argv: string[]): Promise<number> {
     return load().run(rest);
 }
 
+/**
+ * Exits once stdout and stderr have handed every queued byte to the OS. Writes to a pipe are
+ * asynchronous: process.exit() right after a large write drops what the reader has not taken yet
+ * (a 1.38 MB plan arrived as 128 KiB). An empty write's callback runs after all earlier writes.
+ */
+function exitAfterFlush(code: number): void {
+    process.exitCode = code;
+    const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => s.write("", () => resolve()));
+    void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(code));
+}
+
+// A reader that goes away (`thinlayer plan | head`) closes the pipe: nothing more can be delivered.
+for (const s of [process.stdout, process.stderr]) {
+    s.on("error", (e: NodeJS.ErrnoException) => {
+        if (e.code !== "EPIPE") throw e;
+    });
+}
+
 main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
         if (err instanceof ThinlayerError) {
             process.stderr.write(`thinlayer: ${err.message}\n`);
-            process.exit(1);
+            return exitAfterFlush(1);
         }
         process.stderr.write(`thinlayer: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-        process.exit(70);
+        exitAfterFlush(70);
     },
 );
