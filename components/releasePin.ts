@@ -8,15 +8,19 @@
  * Which lookup, and why:
  * - ECR: `aws.ecr.getImage` (DescribeImages), with the ambient AWS credentials the AWS provider
  *   already has. No registry credential is created, passed or stored.
- * - any other registry (`thinlayer:registry`): `@pulumi/docker`'s getRegistryImage, a read-only
- *   lookup of a manifest digest over the Distribution API. It authenticates with the docker
- *   provider's `registryAuth`, which is why it is not used for ECR: that would mean putting a
- *   12-hour ECR token into provider config (and so into state) on every run.
+ * - any other registry (`thinlayer:registry`): a HEAD of the manifest over the Distribution API with
+ *   thinlayer's own registry client (lib/registry), the same lookup `thinlayer ensure` and the
+ *   preview's tag check make, with the same credentials (the ambient docker config). No provider
+ *   plugin is needed and no credential is an input, so none reaches the state. (It was
+ *   `@pulumi/docker`'s getRegistryImage until the real engine ran the program: that invoke needs
+ *   the docker provider plugin on every machine that previews a pin, and its registry auth would
+ *   have been provider config, stored in state.)
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import * as docker from "@pulumi/docker";
 import { inputError } from "../lib/errors";
+import { RegistryClient } from "../lib/registry/client";
+import { parseImageRef } from "../lib/registry/reference";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };
 
@@ -31,7 +35,7 @@ export function classifyPin(pin: string): PinKind {
     throw pinError(pin, 'repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
 }
 
-/** The name getRegistryImage is asked for (pure). */
+/** The `repo:tag` or `repo@digest` a pin is looked up as (pure). */
 export function pinLookupName(pin: PinKind, repositoryUrl: string): string {
     return pin.kind === "digest" ? `${pin.repository}@${pin.digest}` : `${repositoryUrl}:${pin.tag}`;
 }
@@ -62,7 +66,7 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
         try {
             digest = ecr !== undefined
                 ? (await aws.ecr.getImage(ecr, opts)).imageDigest
-                : (await docker.getRegistryImage({ name }, opts)).sha256Digest;
+                : await registryDigest(name);
         } catch (e) {
             const why = (e instanceof Error ? e.message : String(e)).split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ").slice(0, 300);
             throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
@@ -73,6 +77,14 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
         }
         return `${kind.kind === "digest" ? kind.repository : repo}@${digest}`;
     });
+}
+
+/** The digest a registry serves for `host/repo:tag` or `host/repo@digest`; throws when it has none. */
+async function registryDigest(name: string): Promise<string> {
+    const ref = parseImageRef(name, "thinlayer:releaseImage");
+    const info = await new RegistryClient(ref.host, { timeoutMs: 15_000, attempts: 2 }).headManifest(ref.repository, ref.digest ?? ref.tag ?? "latest");
+    if (info === undefined) throw new Error(`${name}: the registry answers 404 (no such manifest)`);
+    return info.digest;
 }
 
 function pinError(pin: string, allowed: string, fix: string): pulumi.RunError {

@@ -10,7 +10,7 @@
  *   from the mocked engine to a real registry;
  * - auto-named Kubernetes objects: a name suffix derived from the inputs (the real provider picks a
  *   new random suffix exactly when it replaces the object);
- * - aws.ecr.getImage (ECR pins) and docker.getRegistryImage (other registries): a digest from
+ * - aws.ecr.getImage (ECR pins; other registries are real ones in the tests): a digest from
  *   `registryImages`, else from the name (`repo:tag` or `repo@digest`); listed `absentImages` fail
  *   as each real lookup does for a missing image.
  */
@@ -57,9 +57,9 @@ export interface MockOptions {
     runCommands?: boolean;
     /** Extra environment for commands run for real (e.g. DOCKER_CONFIG). */
     commandEnv?: Record<string, string>;
-    /** getRegistryImage answers: name -> digest. */
+    /** aws.ecr.getImage answers: name -> digest. */
     registryImages?: Record<string, string>;
-    /** getRegistryImage names that fail as missing. */
+    /** aws.ecr.getImage names that fail as missing. */
     absentImages?: string[];
 }
 
@@ -105,16 +105,6 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                     }
                     const digest = opts.registryImages?.[name] ?? (a.imageDigest ?? fakeDigest(name));
                     return { id: name, registryId: a.registryId, repositoryName: a.repositoryName, imageDigest: digest, imageTags: a.imageTag ? [a.imageTag] : [] };
-                }
-                case "docker:index/getRegistryImage:getRegistryImage": {
-                    const name = String(a.name);
-                    if ((opts.absentImages ?? []).includes(name)) {
-                        // Shaped like the gRPC error the engine returns for a failed invoke (the SDK reads `details`).
-                        const msg = `Got error when attempting to fetch image version ${name} from registry: 404 MANIFEST_UNKNOWN`;
-                        throw Object.assign(new Error(msg), { code: 2, details: msg });
-                    }
-                    const digest = opts.registryImages?.[name] ?? (/@(sha256:[a-f0-9]{64})$/.exec(name)?.[1] ?? fakeDigest(name));
-                    return { id: name, name, sha256Digest: digest, insecureSkipVerify: false };
                 }
                 default:
                     throw new Error(`unmocked call ${args.token}`);

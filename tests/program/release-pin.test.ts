@@ -1,12 +1,17 @@
 /**
  * The rollback pin as the program honours it: no build resources, the pinned image resolved to a
- * digest through @pulumi/docker's getRegistryImage, a clear error when the image is gone.
+ * digest (ECR: aws.ecr.getImage, mocked; any other registry: a real registry), a clear error when the
+ * image is gone.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- resource inputs the mocked engine records are untyped JSON */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";
 import { ecrUrl } from "../helpers/mocks";
+import { pushScratchImage } from "../helpers/images";
+import { startRegistry } from "../helpers/registry";
+import { needTools } from "../helpers/tools";
+import { RegistryClient } from "../../lib/registry/client";
 
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
 const DIGEST = `sha256:${"5".repeat(64)}`;
@@ -68,22 +73,29 @@ void test("a pinned image the registry no longer has fails the evaluation (previ
     }
 });
 
-void test("on a registry other than ECR, a pin is looked up with @pulumi/docker's getRegistryImage; a missing one fails the same way", async () => {
+void test("on a registry other than ECR, a pin is looked up in the real registry with thinlayer's client; a missing one fails the same way", async (t) => {
+    if (!needTools(t, "docker-registry")) return;
+    const registry = await startRegistry();
     const app = copyExampleApp();
     try {
-        const registry = "registry.example:5000";
-        const name = `${registry}/thinlayer/app:app-0123456789ab`;
+        const client = new RegistryClient(registry.host);
+        const { digest } = await pushScratchImage(client, "thinlayer/app", "app-0123456789ab", [[{ dest: "/etc/thinlayer-pin-test", type: "directory", mode: 0o755, uid: 0, gid: 0 }]]);
         const pinned = await evaluateProgram({
-            stack: "uat", config: { appDir: app.dir, registry, releaseImage: "app-0123456789ab" }, secrets: SECRETS,
-            mocks: { registryImages: { [name]: DIGEST } },
+            stack: "uat", config: { appDir: app.dir, registry: registry.host, releaseImage: "app-0123456789ab" }, secrets: SECRETS,
         });
-        assert.equal(pinned.outputs.appImageRef, `${registry}/thinlayer/app@${DIGEST}`);
+        assert.equal(pinned.outputs.appImageRef, `${registry.host}/thinlayer/app@${digest}`);
         assert.deepEqual(pinned.resources.filter((r) => r.type.startsWith("aws:")), [], "no ECR resources for another registry");
+        const byDigest = await evaluateProgram({
+            stack: "uat", config: { appDir: app.dir, registry: registry.host, releaseImage: `${registry.host}/thinlayer/app@${digest}` }, secrets: SECRETS,
+        });
+        assert.equal(byDigest.outputs.appImageRef, `${registry.host}/thinlayer/app@${digest}`);
+        const host = registry.host.replace(/\./g, "\\.");
         await assert.rejects(
-            evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, registry, releaseImage: "app-0123456789ab" }, secrets: SECRETS, mocks: { absentImages: [name] } }),
-            /thinlayer:releaseImage: got "app-0123456789ab"; expected an image present in the registry; looking up registry\.example:5000\/thinlayer\/app:app-0123456789ab failed: .*MANIFEST_UNKNOWN/,
+            evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, registry: registry.host, releaseImage: "app-ffffffffffff" }, secrets: SECRETS }),
+            new RegExp(`thinlayer:releaseImage: got "app-ffffffffffff"; expected an image present in the registry; looking up ${host}/thinlayer/app:app-ffffffffffff failed: .*404`),
         );
     } finally {
         app.cleanup();
+        await registry.stop();
     }
 });
