@@ -109,7 +109,15 @@ export function formatResult(r: EnsureResult): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-    const parsed = parseEnsureArgv(argv);
+    let parsed: ReturnType<typeof parseEnsureArgv>;
+    try {
+        parsed = parseEnsureArgv(argv);
+    } catch (e) {
+        // An unknown flag or a flag without its value is a usage error, as in plan and rollback.
+        if (!String((e as NodeJS.ErrnoException).code).startsWith("ERR_PARSE_ARGS_")) throw e;
+        process.stderr.write(`thinlayer ensure: ${(e as Error).message}\n\n${USAGE}\n`);
+        return 2;
+    }
     if (parsed === "help") {
         process.stdout.write(USAGE + "\n");
         return 0;
