@@ -83,9 +83,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # The app image is copy-only (no RUN step, so no collectstatic at build time): WhiteNoise serves
-# static files straight from the apps' static directories through Django's finders.
+# static files straight from the apps' static directories through Django's finders. So no
+# STATIC_ROOT by default (WhiteNoise would warn at every start that it does not exist); set
+# DJANGO_STATIC_ROOT to run collectstatic.
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -93,9 +95,20 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# TLS ends at the ingress, which sets X-Forwarded-Proto. Plain-HTTP requests are redirected to
+# https (the probes are answered before SecurityMiddleware, see records.middleware).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# HSTS starts at one hour (Django's advice: raise it once https works everywhere, for example to a
+# year with DJANGO_SECURE_HSTS_SECONDS=31536000). Preloading is a commitment of the domain's owner
+# (hstspreload.org), not of the app: off until DJANGO_SECURE_HSTS_PRELOAD=true, and its deploy
+# check (security.W021) is silenced only while it is off.
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "3600"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
