@@ -4,6 +4,7 @@
  * missing one is a broken install, not something to hide.
  */
 import { spawnSync } from "node:child_process";
+import { accessSync, constants } from "node:fs";
 import type { TestContext } from "node:test";
 
 export function which(tool: string): string | undefined {
@@ -20,4 +21,42 @@ export function needTools(t: TestContext, ...tools: string[]): boolean {
     if (process.env.CI === "true") throw new Error(`${msg}; CI=true, so this is a failure, not a skip`);
     t.skip(msg);
     return false;
+}
+
+/** The cache where scripts/tools/*.sh put the Go tools they build (`bin/` holds symlinks to them). */
+export function toolCacheDir(): string {
+    return process.env.THINLAYER_CACHE ?? `${process.env.HOME ?? "/root"}/.cache/thinlayer`;
+}
+
+/** A tool's path: on PATH first, then `$THINLAYER_CACHE/bin` (where scripts/tools/*.sh link them). */
+export function findTool(tool: string): string | undefined {
+    const onPath = which(tool);
+    if (onPath) return onPath;
+    const cached = `${toolCacheDir()}/bin/${tool}`;
+    try {
+        accessSync(cached, constants.X_OK);
+        return cached;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Like needTools, for tools that PATH or `$THINLAYER_CACHE/bin` may hold (built by a script in
+ * scripts/tools/). Returns their paths, or undefined (after t.skip) when one is missing locally;
+ * throws under CI=true. `install` says how to get them, e.g. "bash scripts/tools/kube.sh".
+ */
+export function needBuiltTools(t: TestContext, install: string, ...tools: string[]): Record<string, string> | undefined {
+    const found: Record<string, string> = {};
+    const missing: string[] = [];
+    for (const tool of tools) {
+        const p = findTool(tool);
+        if (p) found[tool] = p;
+        else missing.push(tool);
+    }
+    if (missing.length === 0) return found;
+    const msg = `missing tools: ${missing.join(", ")} (not on PATH nor in ${toolCacheDir()}/bin; build them with: ${install})`;
+    if (process.env.CI === "true") throw new Error(`${msg}; CI=true, so this is a failure, not a skip`);
+    t.skip(msg);
+    return undefined;
 }
