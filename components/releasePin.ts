@@ -72,8 +72,12 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
             throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
                 "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)");
         }
-        if (!/^sha256:[a-f0-9]{64}$/.test(digest) || (kind.kind === "digest" && digest !== kind.digest)) {
-            throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, "re-pin with `thinlayer rollback --to <digest>` from the registry");
+        if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
+            throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, "check the registry; pin a release by digest with `thinlayer rollback --image <repo@sha256:…>`");
+        }
+        if (kind.kind === "digest" && digest !== kind.digest) {
+            // Not in the history by definition (the history holds the pinned digest): --image, not --to.
+            throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, `re-pin what the registry serves: thinlayer rollback --stack <stack> --image ${kind.repository}@${digest}`);
         }
         return `${kind.kind === "digest" ? kind.repository : repo}@${digest}`;
     });

@@ -8,7 +8,7 @@
  * outputs. The outputs of update N (appImageRef, settings, settingsHash, releaseId) come from
  * `pulumi stack export --version N`, whose root `pulumi:pulumi:Stack` resource carries them. The
  * Pulumi Cloud backend supports `--version`; DIY backends (s3://, file://) do not ("does not
- * provide the ability to export previous deployments"); there, pin with `--to <repo@sha256:…>`.
+ * provide the ability to export previous deployments"); there, pin with `--image <repo@sha256:…>`.
  *
  * A release is identified by what it runs: (app image digest, settings hash). The program exports
  * `releaseId` only for builds from source (a pinned update reports none), so the id is a label,
@@ -204,7 +204,7 @@ export function chooseRelease(deployed: DeployedRelease[], history: HistoryEntry
                 input: "--steps",
                 value: JSON.stringify(sel.steps),
                 allowed: older.length ? `an integer from 1 to ${older.length} (releases deployed before the current one in the history read)` : "none: no release was deployed before the current one in the history read",
-                fix: older.length ? "pick a smaller N, or --to <release id|digest>" : "read more history, or pin an image directly with --to <repo@sha256:…>",
+                fix: older.length ? "pick a smaller N, or --to <release id|digest>" : "read more history, or pin an image directly with --image <repo@sha256:…>",
             });
         }
         const chosen = older[sel.steps - 1];
