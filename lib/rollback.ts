@@ -16,10 +16,10 @@
  *
  * Everything here is pure (text in, values out); lib/cli/rollback.ts does the I/O.
  */
-import * as crypto from "node:crypto";
 import * as YAML from "yaml";
 import { inputError, ThinlayerError } from "./errors";
 import { PROJECT } from "./config";
+import { settingsDigest } from "./digest";
 
 /** One config value of a history entry, as `pulumi stack history --json` prints it. */
 export interface HistoryConfigValue {
@@ -46,7 +46,7 @@ export interface Release {
     appImageRef: string;
     /** Non-secret settings, NAME -> value. */
     settings: Record<string, string>;
-    /** Hash of the settings (the program's settingsHash output, else computed here). */
+    /** Hash of the settings: the program's settingsHash output, else the same settingsDigest over `settings`. */
     settingsHash: string;
     /** `rel-…` when the update built from source; propagated from any update of the same release. */
     releaseId?: string;
@@ -152,7 +152,8 @@ export function releaseFromOutputs(outputs: Record<string, unknown>): Release | 
     }
     const settings = settingsFrom(outputs.settings);
     if (settings === undefined) return "no readable settings output";
-    const settingsHash = typeof outputs.settingsHash === "string" ? outputs.settingsHash : hashSettings(settings);
+    // The program's own hash (lib/plan.ts), so a release read either way is one release.
+    const settingsHash = typeof outputs.settingsHash === "string" ? outputs.settingsHash : settingsDigest(settings);
     const releaseId = typeof outputs.releaseId === "string" && outputs.releaseId !== "" ? outputs.releaseId : undefined;
     const migrationsHash = typeof outputs.migrationsHash === "string" && /^[a-f0-9]{64}$/.test(outputs.migrationsHash) ? outputs.migrationsHash : undefined;
     return { appImageRef: ref, settings, settingsHash, releaseId, ...(migrationsHash !== undefined ? { migrationsHash } : {}) };
@@ -293,11 +294,6 @@ export function settingsChanges(from: Record<string, string>, to: Record<string,
     return keys.flatMap((k) =>
         !(k in to) ? [`- ${k}`] : !(k in from) ? [`+ ${k}=${to[k]}`] : from[k] !== to[k] ? [`~ ${k}: ${from[k]} -> ${to[k]}`] : [],
     );
-}
-
-function hashSettings(s: Record<string, string>): string {
-    const stable = Object.keys(s).sort().map((k) => [k, s[k]]);
-    return crypto.createHash("sha256").update(JSON.stringify(stable)).digest("hex");
 }
 
 function digestOf(ref: string): string {
