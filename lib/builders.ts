@@ -1,12 +1,17 @@
 /**
- * Image builders thinlayer can drive: `docker buildx`, `podman`, `buildah` (first available, or the
- * one asked for). Every build sets the platform explicitly and pushes `repo:tag`; registry
+ * Image builders thinlayer can drive: `docker buildx`, the Docker engine (`docker`), `podman`,
+ * `buildah` (first available, or the one asked for). Every build sets the platform explicitly and pushes `repo:tag`; registry
  * credentials go in a temporary auth file (mode 0600, deleted afterwards), never the user's
  * ~/.docker/config.json. The digest is then read back from the registry by the caller.
  *
  * buildah runs with `--storage-driver vfs` and `--isolation chroot` (works as root with no daemon
  * and no overlay support); THINLAYER_BUILDAH_ROOT / THINLAYER_BUILDAH_RUNROOT pick its storage.
  * Loopback registries are plain HTTP, so pushes/pulls to them use `--tls-verify=false`.
+ *
+ * `docker` is the engine's BuildKit: `docker buildx build --push` when the buildx plugin is
+ * present, else `DOCKER_BUILDKIT=1 docker build` + `docker push` (clients before 23 drive the
+ * daemon's built-in BuildKit themselves; 23+ need buildx for it). THINLAYER_DOCKER picks the
+ * client binary (e.g. Debian's /usr/bin/docker 20.10 next to a newer client without buildx).
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -16,37 +21,85 @@ import { inputError, ThinlayerError } from "./errors";
 import type { Credentials } from "./registry/credentials";
 import { isLoopbackHost } from "./registry/reference";
 
-export type BuilderName = "buildx" | "podman" | "buildah";
-export const BUILDER_ORDER: readonly BuilderName[] = ["buildx", "podman", "buildah"];
+export type BuilderName = "buildx" | "docker" | "podman" | "buildah";
+export const BUILDER_ORDER: readonly BuilderName[] = ["buildx", "docker", "podman", "buildah"];
+/** `--builder` values: `auto` or a builder name (one list for the CLI, the config and messages). */
+export type BuilderChoice = "auto" | BuilderName;
+export const BUILDER_CHOICES: readonly BuilderChoice[] = ["auto", ...BUILDER_ORDER];
+/** "auto, buildx, docker, podman or buildah" */
+export const BUILDER_CHOICES_TEXT = `${BUILDER_CHOICES.slice(0, -1).join(", ")} or ${BUILDER_CHOICES[BUILDER_CHOICES.length - 1]}`;
 
-function works(cmd: string, args: string[]): boolean {
+function works(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {
     try {
-        return spawnSync(cmd, args, { stdio: "ignore", timeout: 15_000 }).status === 0;
+        return spawnSync(cmd, args, { stdio: "ignore", timeout: 15_000, env }).status === 0;
     } catch {
         return false;
     }
 }
 
-/** Whether a builder is installed and answers. */
-export function builderAvailable(b: BuilderName): boolean {
-    if (b === "buildx") return works("docker", ["buildx", "version"]);
-    return works(b, ["--version"]);
+/** The docker client thinlayer runs (THINLAYER_DOCKER, else `docker` on PATH). */
+export function dockerClient(env: NodeJS.ProcessEnv = process.env): string {
+    return env.THINLAYER_DOCKER ?? "docker";
+}
+
+/** Whether the docker client has the buildx plugin. */
+export function dockerHasBuildx(env: NodeJS.ProcessEnv = process.env): boolean {
+    return works(dockerClient(env), ["buildx", "version"], env);
+}
+
+/** The client's major version (`docker version` without a daemon still prints it), or undefined. */
+function dockerClientMajor(env: NodeJS.ProcessEnv): number | undefined {
+    try {
+        const r = spawnSync(dockerClient(env), ["version", "--format", "{{.Client.Version}}"], { encoding: "utf8", timeout: 15_000, env });
+        const m = /^(\d+)\./.exec(r.stdout.trim());
+        return m ? Number(m[1]) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Why the `docker` builder cannot run here, or undefined when it can: the daemon must answer, and
+ * the client must reach BuildKit (the buildx plugin, or a client older than 23 that drives the
+ * daemon's built-in BuildKit itself).
+ */
+export function dockerBuilderProblem(env: NodeJS.ProcessEnv = process.env): string | undefined {
+    const client = dockerClient(env);
+    if (!works(client, ["version", "--format", "{{.Server.Version}}"], env)) return `${client} cannot reach a Docker daemon (check DOCKER_HOST, and that dockerd runs)`;
+    if (dockerHasBuildx(env)) return undefined;
+    const major = dockerClientMajor(env);
+    if (major !== undefined && major < 23) return undefined;
+    return `${client} (client ${major ?? "of unknown version"}) needs the buildx plugin for BuildKit and has none (install docker-buildx-plugin, or set THINLAYER_DOCKER to a client before 23 such as Debian's /usr/bin/docker)`;
+}
+
+/** Whether a builder is installed and answers (in `env`: DOCKER_HOST, THINLAYER_DOCKER, PATH). */
+export function builderAvailable(b: BuilderName, env: NodeJS.ProcessEnv = process.env): boolean {
+    if (b === "buildx") return dockerHasBuildx(env);
+    if (b === "docker") return dockerBuilderProblem(env) === undefined;
+    return works(b, ["--version"], env);
+}
+
+/** How to make an unavailable builder available (the fix of the `--builder` error). */
+export function builderInstallHint(b: BuilderName, env: NodeJS.ProcessEnv = process.env): string {
+    if (b === "buildx") return "install docker with the buildx plugin";
+    if (b === "docker") return dockerBuilderProblem(env) ?? "start dockerd and point DOCKER_HOST at it";
+    return `install ${b}`;
 }
 
 /** The builder to use: the requested one (must be available), or the first available. */
-export function selectBuilder(choice: "auto" | BuilderName = "auto", available: (b: BuilderName) => boolean = builderAvailable): BuilderName {
+export function selectBuilder(choice: BuilderChoice = "auto", available: (b: BuilderName) => boolean = builderAvailable, hint: (b: BuilderName) => string = builderInstallHint): BuilderName {
     if (choice !== "auto") {
         if (!BUILDER_ORDER.includes(choice)) {
-            throw inputError({ input: "--builder", value: JSON.stringify(choice), allowed: "auto, buildx, podman or buildah", fix: "pick one of those" });
+            throw inputError({ input: "--builder", value: JSON.stringify(choice), allowed: BUILDER_CHOICES_TEXT, fix: "pick one of those" });
         }
         if (!available(choice)) {
-            throw inputError({ input: "--builder", value: choice, allowed: "an installed builder", fix: `install ${choice === "buildx" ? "docker with the buildx plugin" : choice}, or use --builder auto` });
+            throw inputError({ input: "--builder", value: choice, allowed: "an installed builder", fix: `${hint(choice)}, or use --builder auto` });
         }
         return choice;
     }
     const found = BUILDER_ORDER.find((b) => available(b));
     if (!found) {
-        throw new ThinlayerError("no image builder found: tried docker buildx, podman, buildah. Fix: install one (e.g. apt-get install -y buildah), or make the app Dockerfile copy-only so it builds without one.");
+        throw new ThinlayerError("no image builder found: tried docker buildx, docker (the engine's BuildKit), podman, buildah. Fix: install one (e.g. apt-get install -y buildah), or make the app Dockerfile copy-only so it builds without one.");
     }
     return found;
 }
@@ -64,8 +117,10 @@ export interface BuildRequest {
     credentials?: Credentials;
     /** Builder output goes here (stderr by default: stdout is the --json channel). */
     stdio?: "inherit-stderr" | "ignore";
-    /** Extra environment (tests: buildah storage). */
+    /** Extra environment (tests: buildah storage, DOCKER_HOST, THINLAYER_DOCKER). */
     env?: NodeJS.ProcessEnv;
+    /** `docker` builder only: drive BuildKit through the buildx plugin (else `DOCKER_BUILDKIT=1 docker build`). */
+    dockerBuildx?: boolean;
 }
 
 /** Writes a temporary Docker-style auth file; returns its dir and path. */
@@ -101,8 +156,40 @@ export function builderCommands(r: BuildRequest, authFile: string, env: NodeJS.P
                 { cmd: "podman", args: ["push", "--authfile", authFile, ...tls, r.ref, `docker://${r.ref}`], push: true },
             ];
         case "buildx":
-            // buildx reads credentials from $DOCKER_CONFIG: point it at the temporary dir.
-            return [{ cmd: "docker", args: ["buildx", "build", "--platform", r.platform, "-f", r.dockerfile, "-t", r.ref, ...bargs, "--push", r.contextDir], env: { DOCKER_CONFIG: path.dirname(authFile) } }];
+        case "docker": {
+            // The docker client reads credentials from $DOCKER_CONFIG: point it at the temporary dir.
+            const docker = dockerClient(env);
+            const dockerEnv = { DOCKER_CONFIG: path.dirname(authFile) };
+            if (r.builder === "buildx" || r.dockerBuildx === true) {
+                return [{ cmd: docker, args: ["buildx", "build", "--platform", r.platform, "-f", r.dockerfile, "-t", r.ref, ...bargs, "--push", r.contextDir], env: dockerEnv }];
+            }
+            return [
+                { cmd: docker, args: ["build", "--platform", r.platform, "-f", r.dockerfile, "-t", r.ref, ...bargs, r.contextDir], env: { ...dockerEnv, DOCKER_BUILDKIT: "1" } },
+                { cmd: docker, args: ["push", r.ref], env: dockerEnv, push: true },
+            ];
+        }
+    }
+}
+
+/**
+ * The temporary $DOCKER_CONFIG for a docker client: the auth file plus links to the user's
+ * cli-plugins, buildx and contexts dirs and their currentContext, so swapping the config dir for
+ * credentials' sake does not lose the buildx plugin, its builder instances or the chosen context.
+ */
+export function linkDockerConfig(tempDir: string, userDir: string): void {
+    for (const name of ["cli-plugins", "buildx", "contexts"]) {
+        const src = path.join(userDir, name);
+        if (fs.existsSync(src)) fs.symlinkSync(src, path.join(tempDir, name));
+    }
+    try {
+        const user = JSON.parse(fs.readFileSync(path.join(userDir, "config.json"), "utf8")) as { currentContext?: unknown };
+        if (typeof user.currentContext === "string") {
+            const file = path.join(tempDir, "config.json");
+            const cfg = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+            fs.writeFileSync(file, JSON.stringify({ ...cfg, currentContext: user.currentContext }), { mode: 0o600 });
+        }
+    } catch {
+        /* no user config, or not JSON: nothing to carry over */
     }
 }
 
@@ -131,7 +218,9 @@ export async function buildAndPush(r: BuildRequest, skipPush?: () => Promise<boo
     const auth = writeTempAuth(r.host, r.credentials);
     try {
         const baseEnv = { ...process.env, ...(r.env ?? {}) };
-        for (const c of builderCommands(r, auth.file, baseEnv)) {
+        if (r.builder === "buildx" || r.builder === "docker") linkDockerConfig(auth.dir, baseEnv.DOCKER_CONFIG ?? path.join(os.homedir(), ".docker"));
+        const req = r.builder === "docker" && r.dockerBuildx === undefined ? { ...r, dockerBuildx: dockerHasBuildx(baseEnv) } : r;
+        for (const c of builderCommands(req, auth.file, baseEnv)) {
             if (c.push && skipPush && (await skipPush())) return false;
             await run(c.cmd, c.args, { ...baseEnv, ...(c.env ?? {}) }, r.stdio);
         }

@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { BUILDER_CHOICES, type BuilderChoice } from "./builders";
 import { inputError, ThinlayerError } from "./errors";
 
 export const PROJECT = "thinlayer";
@@ -26,8 +27,8 @@ export type ConfigSchema = Record<string, SchemaEntry>;
 /** Keys whose values are secrets: never read by the offline CLI, never echoed in an error. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(["secretSettings", "kubeconfig"]);
 
-export const BUILDERS = ["auto", "buildx", "podman", "buildah"] as const;
-export type BuilderChoice = (typeof BUILDERS)[number];
+export const BUILDERS: readonly BuilderChoice[] = BUILDER_CHOICES;
+export type { BuilderChoice };
 export const REPOSITORY_MODES = ["create", "existing"] as const;
 export type RepositoryMode = (typeof REPOSITORY_MODES)[number];
 

@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildAndPush, selectBuilder } from "./builders";
+import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder, type BuilderChoice, type BuilderName } from "./builders";
 import { prepareApp, pushPrepared } from "./daemonless";
 import { inputError, ThinlayerError } from "./errors";
 import { BASE_IMAGE_ARG } from "./inputs";
@@ -19,7 +19,7 @@ import { parseImageRef, parseRepository } from "./registry/reference";
 
 export type ImageKind = "base" | "app";
 export type EnsureAction = "built" | "reused";
-export type EnsureHow = "registry" | "daemonless" | "buildah" | "buildx" | "podman";
+export type EnsureHow = "registry" | "daemonless" | BuilderName;
 
 /** Options of one `thinlayer ensure` run, as the CLI parses them and `ensureCommandArgs` writes them. */
 export interface EnsureOptions {
@@ -42,7 +42,7 @@ export interface EnsureOptions {
     /** App only: the base content hash (64 hex), part of the app hash. */
     baseHash?: string;
     /** Builder choice. @default "auto" */
-    builder?: "auto" | "buildx" | "podman" | "buildah";
+    builder?: BuilderChoice;
     /** Print one JSON object on stdout. @default true in ensureCommandArgs */
     json?: boolean;
     /**
@@ -260,7 +260,8 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
         }
     }
     if (existing) return result(existing.digest, "reused", "registry");
-    const builder = selectBuilder(o.builder ?? "auto");
+    const builderEnv = { ...process.env, ...(rt.builderEnv ?? {}) };
+    const builder = selectBuilder(o.builder ?? "auto", (b) => builderAvailable(b, builderEnv), (b) => builderInstallHint(b, builderEnv));
     const args = o.image === "app" ? { ...buildArgs, [BASE_IMAGE_ARG]: o.baseRef as string } : buildArgs;
     log(`building ${host}/${repository}:${tag} with ${builder} (${platform})`);
     let raced: string | undefined;

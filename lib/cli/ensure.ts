@@ -3,13 +3,14 @@
  * With --json, exactly one JSON object goes to stdout; every log line goes to stderr.
  */
 import { parseArgs } from "node:util";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../builders";
 import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
 import { inputError } from "../errors";
 
 const USAGE = `usage:
   thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --expect-tag deps-<12hex>
-        [--builder auto|buildx|podman|buildah] [--keep-tag <tag>] [--json]
+        [--builder auto|buildx|docker|podman|buildah] [--keep-tag <tag>] [--json]
   thinlayer ensure app  --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --base-ref <host/repo@sha256:…>
         --base-hash <64hex> --expect-tag app-<12hex> [--builder …] [--keep-tag <tag>] [--verify] [--json]
@@ -63,8 +64,8 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
         buildArgs[kv.slice(0, i)] = kv.slice(i + 1);
     }
     const builder = values.builder ?? "auto";
-    if (!["auto", "buildx", "podman", "buildah"].includes(builder)) {
-        throw inputError({ input: "--builder", value: JSON.stringify(builder), allowed: "auto, buildx, podman or buildah", fix: "pick one of those" });
+    if (!(BUILDER_CHOICES as readonly string[]).includes(builder)) {
+        throw inputError({ input: "--builder", value: JSON.stringify(builder), allowed: BUILDER_CHOICES_TEXT, fix: "pick one of those" });
     }
     const keepTags = values["keep-tag"] ?? [];
     if (keepTags.length > 1) throw inputError({ input: "--keep-tag", value: JSON.stringify(keepTags.join(" ")), allowed: "at most one --keep-tag", fix: "pass --keep-tag once" });
@@ -85,7 +86,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
             expectTag: need("expect-tag"),
             baseRef: values["base-ref"],
             baseHash: values["base-hash"],
-            builder: builder as EnsureOptions["builder"],
+            builder: builder as BuilderChoice,
             json: values.json ?? false,
             ...(keepTag !== undefined ? { keepTag } : {}),
         },

@@ -48,7 +48,7 @@ test("bad values name the key, the value, what is allowed and the fix; all probl
             const lines = e.message.split("\n");
             assert.equal(lines.length, 3);
             assert.ok(lines.includes('thinlayer:platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64 or linux/arm64. Fix: set thinlayer:platform to a platform the cluster\'s nodes run'));
-            assert.ok(lines.includes('thinlayer:builder: got "kaniko"; expected auto | buildx | podman | buildah. Fix: pick one of the listed builders'));
+            assert.ok(lines.includes('thinlayer:builder: got "kaniko"; expected auto | buildx | docker | podman | buildah. Fix: pick one of the listed builders'));
             assert.ok(lines.includes("thinlayer:webReplicas: got -1; expected an integer from 0 to 1000. Fix: set thinlayer:webReplicas within range"));
             return true;
         },

@@ -14,14 +14,16 @@ const req: BuildRequest = {
     buildArgs: { Z: "1", BASE_IMAGE: "127.0.0.1:5000/t/base@sha256:" + "0".repeat(64) },
 };
 
-test("selectBuilder: first available of buildx, podman, buildah; an explicit choice must be installed", () => {
+test("selectBuilder: first available of buildx, docker, podman, buildah; an explicit choice must be installed", () => {
     const only = (...names: BuilderName[]) => (b: BuilderName) => names.includes(b);
     assert.equal(selectBuilder("auto", only("podman", "buildah")), "podman");
     assert.equal(selectBuilder("auto", only("buildah")), "buildah");
     assert.equal(selectBuilder("auto", only("buildx", "buildah")), "buildx");
+    assert.equal(selectBuilder("auto", only("docker", "podman", "buildah")), "docker");
+    assert.equal(selectBuilder("auto", only("buildx", "docker")), "buildx");
     assert.equal(selectBuilder("buildah", only("buildx", "buildah")), "buildah");
     assert.throws(() => selectBuilder("podman", only("buildah")), /--builder: got podman; expected an installed builder/);
-    assert.throws(() => selectBuilder("auto", only()), /no image builder found: tried docker buildx, podman, buildah/);
+    assert.throws(() => selectBuilder("auto", only()), /no image builder found: tried docker buildx, docker \(the engine's BuildKit\), podman, buildah/);
 });
 
 test("builderCommands: explicit platform, sorted build args, temp auth file, plain HTTP only for loopback", () => {
@@ -73,7 +75,7 @@ test("ensure argv: bad input names the flag, the value, what is allowed and the 
     assert.throws(() => parseEnsureArgv(["nope"]), /ensure <image>: got "nope"; expected base or app/);
     assert.throws(() => parseEnsureArgv(["base", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t"]), /--context: got \(missing\)/);
     assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--build-arg", "NOEQ"]), /--build-arg: got "NOEQ"; expected NAME=VALUE/);
-    assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--builder", "kaniko"]), /--builder: got "kaniko"; expected auto, buildx, podman or buildah/);
+    assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--builder", "kaniko"]), /--builder: got "kaniko"; expected auto, buildx, docker, podman or buildah/);
     assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--platform", "amd64"]), /--platform: got "amd64"; expected os\/arch/);
     const ok = parseEnsureArgv(["app", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--build-arg", "A=b=c", "--json"]);
     if (ok === "help") throw new Error("parsed as --help");

@@ -45,11 +45,11 @@ void test("secret settings: names checked, values never echoed", () => {
 void test("a bad config value fails the program with the key, the value, what is allowed and the fix", async () => {
     const app = copyExampleApp();
     try {
-        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, webReplicas: "three", builder: "docker" } }), (e: Error) => {
+        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, webReplicas: "three", builder: "kaniko" } }), (e: Error) => {
             assert.match(e.message, /thinlayer:webReplicas: got "three"; expected an integer\. Fix: set it with pulumi config set thinlayer:webReplicas …/);
             return true;
         });
-        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, builder: "docker" } }), /thinlayer:builder: got "docker"; expected auto \| buildx \| podman \| buildah\. Fix: pick one of the listed builders/);
+        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, builder: "kaniko" } }), /thinlayer:builder: got "kaniko"; expected auto \| buildx \| docker \| podman \| buildah\. Fix: pick one of the listed builders/);
     } finally {
         app.cleanup();
     }
