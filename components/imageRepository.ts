@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import type { RepositoryMode } from "../lib/config";
+import { parseEcrHost } from "../lib/registry/reference";
 import { buildLifecyclePolicy } from "./lifecyclePolicy";
 import { check, intIn } from "./problems";
 
@@ -102,7 +103,7 @@ export class ImageRepository extends pulumi.ComponentResource {
     }
 }
 
-/** True when `registry` is "" (the account's ECR) or an ECR host: repositories are then ECR resources. */
+/** True when `registry` is "" (the account's ECR) or an ECR host (lib's one check): repositories are then ECR resources. */
 export function isEcrRegistry(registry: string): boolean {
-    return registry === "" || /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(registry);
+    return registry === "" || parseEcrHost(registry) !== undefined;
 }

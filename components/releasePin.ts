@@ -20,7 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { inputError } from "../lib/errors";
 import { RegistryClient } from "../lib/registry/client";
-import { parseImageRef } from "../lib/registry/reference";
+import { parseEcrHost, parseImageRef } from "../lib/registry/reference";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };
 
@@ -40,16 +40,14 @@ export function pinLookupName(pin: PinKind, repositoryUrl: string): string {
     return pin.kind === "digest" ? `${pin.repository}@${pin.digest}` : `${repositoryUrl}:${pin.tag}`;
 }
 
-const ECR_HOST = /^(\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
-
 /** The ECR lookup of a pin (pure), or undefined when the repository is not in ECR. */
 export function ecrImageQuery(pin: PinKind, repositoryUrl: string): aws.ecr.GetImageArgs | undefined {
     const repository = pin.kind === "digest" ? pin.repository : repositoryUrl;
     const slash = repository.indexOf("/");
     const host = slash < 0 ? "" : repository.slice(0, slash);
-    const m = ECR_HOST.exec(host);
-    if (m === null) return undefined;
-    const base = { registryId: m[1], repositoryName: repository.slice(slash + 1) };
+    const ecr = parseEcrHost(host);
+    if (ecr === undefined) return undefined;
+    const base = { registryId: ecr.registryId, repositoryName: repository.slice(slash + 1) };
     return pin.kind === "digest" ? { ...base, imageDigest: pin.digest } : { ...base, imageTag: pin.tag };
 }
 

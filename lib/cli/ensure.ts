@@ -21,7 +21,8 @@ A copy-only app Dockerfile is built with no daemon (one reproducible layer on th
   prod-app-0123456789ab, so a per-stack lifecycle rule keeps it); an existing <tag> naming another
   digest is an error, never overwritten.
 --verify (app): when the tag exists, also compute the reproducible rebuild and report a differing digest.
-Credentials: ECR token (for *.dkr.ecr.*.amazonaws.com), else $DOCKER_CONFIG/config.json or
+Credentials: ECR token (for <acct>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] and
+<acct>.dkr-ecr[-fips].<region>.on.aws), else $DOCKER_CONFIG/config.json or
 ~/.docker/config.json "auths", else anonymous.`;
 
 /** Parses the argv after `ensure` into options (input errors name the flag). */

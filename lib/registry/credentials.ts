@@ -1,6 +1,6 @@
 /**
  * Where registry credentials come from, in order: an ECR token (GetAuthorizationToken with the
- * ambient AWS credentials) for `*.dkr.ecr.<region>.amazonaws.com`, else the `auths` entry of a
+ * ambient AWS credentials) for an ECR host (`parseEcrHost`), else the `auths` entry of a
  * Docker config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json), else anonymous.
  * credHelpers/credsStore are not run (they would execute arbitrary helper binaries); a config that
  * only names one is reported as such in auth errors. Secrets stay in this object: `source` is the
@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ecrRegion, hostName } from "./reference";
+import { parseEcrHost, type EcrHost } from "./reference";
 
 export interface Credentials {
     /** Printable description of where the credentials came from (never the secret itself). */
@@ -69,12 +69,12 @@ export function fromDockerConfig(host: string, file = dockerConfigPath()): Crede
     return undefined;
 }
 
-/** An ECR token via @aws-sdk/client-ecr, using the ambient AWS credential chain. */
-export async function fromEcr(host: string, region: string): Promise<Credentials> {
+/** An ECR token via @aws-sdk/client-ecr, using the ambient AWS credential chain (a FIPS or dual-stack registry: that API endpoint too). */
+export async function fromEcr(ecr: EcrHost): Promise<Credentials> {
+    const { registryId, region } = ecr;
     const source = `ECR GetAuthorizationToken (region ${region}, ambient AWS credentials)`;
     const { ECRClient, GetAuthorizationTokenCommand } = await import("@aws-sdk/client-ecr");
-    const registryId = hostName(host).split(".")[0];
-    const client = new ECRClient({ region });
+    const client = new ECRClient({ region, useFipsEndpoint: ecr.fips, useDualstackEndpoint: ecr.dualStack });
     try {
         const out = await client.send(new GetAuthorizationTokenCommand({ registryIds: [registryId] }));
         const token = out.authorizationData?.[0]?.authorizationToken;
@@ -92,8 +92,8 @@ export async function fromEcr(host: string, region: string): Promise<Credentials
 
 /** Resolves credentials for a registry host by the documented order. */
 export async function resolveCredentials(host: string, opts: { dockerConfig?: string } = {}): Promise<Credentials> {
-    const region = ecrRegion(host);
-    if (region !== undefined) return fromEcr(host, region);
+    const ecr = parseEcrHost(host);
+    if (ecr !== undefined) return fromEcr(ecr);
     return fromDockerConfig(host, opts.dockerConfig ?? dockerConfigPath()) ?? { source: "anonymous (no credentials for this host in " + (opts.dockerConfig ?? dockerConfigPath()) + ")" };
 }
 

@@ -76,8 +76,30 @@ export function isLoopbackHost(host: string): boolean {
     return h === "localhost" || h === "::1" || /^127(?:\.\d{1,3}){3}$/.test(h);
 }
 
-/** `*.dkr.ecr.<region>.amazonaws.com[.cn]` → region, else undefined. */
-export function ecrRegion(host: string): string | undefined {
-    const m = /^\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(hostName(host).toLowerCase());
-    return m ? m[1] : undefined;
+/** A private ECR registry endpoint, as its host name spells it. */
+export interface EcrHost {
+    /** The 12-digit account id (GetAuthorizationToken's registryId, DescribeImages' registryId). */
+    registryId: string;
+    region: string;
+    /** `dkr.ecr-fips` / `dkr-ecr-fips`: the FIPS 140 endpoint. */
+    fips: boolean;
+    /** `<acct>.dkr-ecr[-fips].<region>.on.aws`: the IPv4/IPv6 endpoint. */
+    dualStack: boolean;
+}
+
+const ECR_HOST = /^(\d{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/;
+const ECR_DUAL_STACK_HOST = /^(\d{12})\.dkr-ecr(-fips)?\.([a-z0-9-]+)\.on\.aws$/;
+
+/**
+ * The one ECR host check: `<acct>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the dual-stack
+ * `<acct>.dkr-ecr[-fips].<region>.on.aws` (port ignored, any case), else undefined. The CLI's
+ * credentials, the program's repositories and its rollback-pin lookup all ask this, so a host is
+ * ECR for all of them or for none.
+ */
+export function parseEcrHost(host: string): EcrHost | undefined {
+    const name = hostName(host).toLowerCase();
+    const m = ECR_HOST.exec(name);
+    const d = m === null ? ECR_DUAL_STACK_HOST.exec(name) : null;
+    const hit = m ?? d;
+    return hit === null ? undefined : { registryId: hit[1], region: hit[3], fips: hit[2] !== undefined, dualStack: d !== null };
 }

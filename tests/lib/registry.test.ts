@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { ecrRegion, formatRef, fromDockerConfig, resolveCredentials, isLoopbackHost, parseChallenge, parseImageRef, RegistryClient, RegistryError, sha256, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, OCI_CONFIG } from "../../lib/registry";
+import { parseEcrHost, formatRef, fromDockerConfig, resolveCredentials, isLoopbackHost, parseChallenge, parseImageRef, RegistryClient, RegistryError, sha256, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, OCI_CONFIG } from "../../lib/registry";
 import { tagExists } from "../../lib/ensure";
 import { freePort, startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { tempDir } from "../helpers/images";
@@ -26,8 +26,8 @@ test("loopback hosts use plain HTTP, everything else HTTPS; ECR hosts are recogn
     for (const h of ["10.0.0.1:5000", "registry.example.com", "localhost.evil.com"]) assert.ok(!isLoopbackHost(h), h);
     assert.equal(new RegistryClient("127.0.0.1:5000").baseUrl, "http://127.0.0.1:5000");
     assert.equal(new RegistryClient("registry.example.com").baseUrl, "https://registry.example.com");
-    assert.equal(ecrRegion("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "eu-west-1");
-    assert.equal(ecrRegion("registry.example.com"), undefined);
+    assert.equal(parseEcrHost("123456789012.dkr.ecr.eu-west-1.amazonaws.com")?.region, "eu-west-1");
+    assert.equal(parseEcrHost("registry.example.com"), undefined);
 });
 
 test("parseChallenge reads Bearer and Basic challenges", () => {
