@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { BUILDER_CHOICES, type BuilderChoice } from "./builders";
 import { inputError, ThinlayerError } from "./errors";
+import { MIGRATION_ID } from "./migrations/model";
 
 export const PROJECT = "thinlayer";
 
@@ -47,6 +48,8 @@ export interface StackConfig {
     platform: string;
     buildArgs: Record<string, string>;
     migrationGlobs: string[];
+    /** Contract/unknown migrations (`<app>.<name>`) the migration gate lets this stack apply. */
+    acknowledgedMigrations: string[];
     settings: Record<string, string>;
     registry: string;
     repositoryMode: RepositoryMode;
@@ -221,6 +224,10 @@ export function parseStackConfig(
     check(new Set(lifecycleStacks).size === lifecycleStacks.length && lifecycleStacks.length <= 4, "lifecycleStacks", lifecycleStacks, "at most 4 distinct stack names", "remove duplicates; list only the stacks that deploy");
     const globs = arr("migrationGlobs");
     check(globs.length > 0 && globs.every((g) => g !== "" && !path.isAbsolute(g)), "migrationGlobs", globs, "a non-empty list of globs relative to appDir", "e.g. **/migrations/*.py");
+    const acknowledged = arr("acknowledgedMigrations");
+    for (const id of acknowledged) {
+        check(MIGRATION_ID.test(id), "acknowledgedMigrations", id, "migration ids <app label>.<migration name>, e.g. records.0002_remove_encounter_notes (as `thinlayer plan` and the gate print them)", "write each entry as <app>.<file name without .py>");
+    }
 
     if (problems.length) throw new ThinlayerError(problems.join("\n"));
     return {
@@ -232,6 +239,7 @@ export function parseStackConfig(
         platform: str("platform"),
         buildArgs,
         migrationGlobs: globs,
+        acknowledgedMigrations: [...new Set(acknowledged)],
         settings,
         registry: str("registry"),
         repositoryMode: str("repositoryMode") as RepositoryMode,

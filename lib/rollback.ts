@@ -52,6 +52,8 @@ export interface Release {
     releaseId?: string;
     /** The migrations hash the release ran with (the program's migrationsHash output), when known. */
     migrationsHash?: string;
+    /** Migration ids the database had after the release's update (the program's `migrations` output), when known. */
+    migrations?: string[];
 }
 
 /** A successful update and the release it deployed. */
@@ -156,7 +158,8 @@ export function releaseFromOutputs(outputs: Record<string, unknown>): Release | 
     const settingsHash = typeof outputs.settingsHash === "string" ? outputs.settingsHash : settingsDigest(settings);
     const releaseId = typeof outputs.releaseId === "string" && outputs.releaseId !== "" ? outputs.releaseId : undefined;
     const migrationsHash = typeof outputs.migrationsHash === "string" && /^[a-f0-9]{64}$/.test(outputs.migrationsHash) ? outputs.migrationsHash : undefined;
-    return { appImageRef: ref, settings, settingsHash, releaseId, ...(migrationsHash !== undefined ? { migrationsHash } : {}) };
+    const migrations = Array.isArray(outputs.migrations) && outputs.migrations.every((m) => typeof m === "string") ? (outputs.migrations as string[]) : undefined;
+    return { appImageRef: ref, settings, settingsHash, releaseId, ...(migrationsHash !== undefined ? { migrationsHash } : {}), ...(migrations !== undefined ? { migrations } : {}) };
 }
 
 /** The identity of a release: the app image digest and the settings hash. */

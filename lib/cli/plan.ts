@@ -12,8 +12,10 @@ import { inputError } from "../errors";
 import { computePlan, type ImagePlan, type Plan } from "../plan";
 // Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
 import { tagExists } from "../ensure";
+import { formatMigrationSafety, planMigrationSafety, type MigrationSafety, type PlanBaseline } from "../migrations";
+import { pulumi } from "./rollback";
 
-const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-cache] [--registry-check]
+const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-cache] [--registry-check] [--against <git ref> | --deployed]
 
   --stack <s>        stack to plan (a Pulumi.<s>.yaml next to Pulumi.yaml)
   --json             print the plan as one JSON object
@@ -21,6 +23,11 @@ const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-
   --no-cache         use neither the input snapshots nor the stat cache (same hashes, every file re-read)
   --registry-check   ask the registry whether each tag exists (build / reuse); needs network
                      and credentials, so it is off by default ("unknown")
+  --against <ref>    migrations to apply = those in the checkout and not at this git ref (a pull
+                     request's target branch, e.g. origin/main)
+  --deployed         migrations to apply = those not in the stack's deployed release (its
+                     \`migrations\` output; runs \`pulumi stack output\`, needs the backend login)
+                     (neither: every migration is listed and classified)
   --project <dir>    project directory (default: the one holding this CLI)`;
 
 export type ImageStatus = "build" | "reuse" | "unknown" | "pinned";
@@ -42,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
                 explain: { type: "boolean", default: false },
                 "no-cache": { type: "boolean", default: false },
                 "registry-check": { type: "boolean", default: false },
+                against: { type: "string" },
+                deployed: { type: "boolean", default: false },
                 project: { type: "string" },
                 help: { type: "boolean", short: "h", default: false },
             },
@@ -64,13 +73,31 @@ export async function run(argv: string[]): Promise<number> {
     const plan = await computePlan(cfg, { cache: !values["no-cache"] });
     const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage)
         : values["registry-check"] ? await registryStatus(cfg, plan) : offlineStatus();
+    const migrationSafety = await planMigrationSafety(cfg, plan.migrations, await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack));
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (values.json) {
-        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, millis: Math.round(ms) }, null, 2) + "\n");
+        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety, millis: Math.round(ms) }, null, 2) + "\n");
     } else {
-        process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms, releaseImage: cfg.releaseImage }));
+        process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms, releaseImage: cfg.releaseImage, migrationSafety }));
     }
     return 0;
+}
+
+/** What the migrations are compared with: a git ref, the stack's outputs, or nothing. */
+async function migrationBaseline(against: string | undefined, deployed: boolean, projectDir: string, stack: string): Promise<PlanBaseline> {
+    if (against !== undefined && deployed) {
+        throw inputError({ input: "--against and --deployed", value: "(both given)", allowed: "one baseline for the migrations", fix: "pass --against <git ref> for a pull request, or --deployed for the stack's release" });
+    }
+    if (against !== undefined) return { against };
+    if (!deployed) return { none: true };
+    const text = await pulumi(["stack", "output", "--json", "--stack", stack], projectDir);
+    let outputs: unknown;
+    try {
+        outputs = JSON.parse(text);
+    } catch {
+        throw inputError({ input: `pulumi stack output --json --stack ${stack}`, value: JSON.stringify(text.slice(0, 80)), allowed: "a JSON object of stack outputs", fix: "check the Pulumi CLI and the backend login" });
+    }
+    return { outputs: (outputs ?? {}) as Record<string, unknown>, source: `stack ${stack}'s deployed release` };
 }
 
 /** A rollback pin deploys a prior image: nothing is built from this checkout. */
@@ -113,7 +140,7 @@ export function formatBytes(n: number): string {
 }
 
 /** Renders the plan as the table `thinlayer plan` prints. */
-export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string }): string {
+export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string; migrationSafety?: MigrationSafety }): string {
     const rel = (p: string) => path.relative(opts.projectDir, p) || ".";
     const rows = [
         ["IMAGE", "REPOSITORY:TAG", "FILES", "SIZE", "STATUS"],
@@ -143,6 +170,10 @@ export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo
         out.push(`PINNED: thinlayer:releaseImage = ${opts.releaseImage}`);
         out.push("  pulumi up deploys that image and builds nothing; the hashes above are this checkout's.");
         out.push("  Return to building from source with: thinlayer rollback --clear --stack " + plan.stack);
+    }
+    if (opts.migrationSafety !== undefined) {
+        out.push("");
+        out.push(...formatMigrationSafety(opts.migrationSafety, plan.stack, { pinned: Boolean(opts.releaseImage) }));
     }
     const warnings = [...plan.base.warnings.map((w) => `base: ${w}`), ...plan.app.warnings.map((w) => `app: ${w}`)];
     if (warnings.length) {

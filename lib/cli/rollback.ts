@@ -7,7 +7,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
-import { listStacks } from "../config";
+import { listStacks, loadStackConfig } from "../config";
+import { classifyMigrations, rollbackMigrationProblems, rollbackRefusal, type RollbackMigrationCheck } from "../migrations";
+import { computeMigrations } from "../plan";
 import { inputError, ThinlayerError } from "../errors";
 import {
     chooseRelease,
@@ -38,6 +40,7 @@ thinlayer:settings), so the next \`pulumi up --stack <stack>\` deploys it and bu
   --clear           remove the pin: build from source again (settings stay as they are in the file)
   --list            print the releases found in the history, then exit
   --dry-run         print what would be written, change nothing
+  --force           pin even a release older than a contract migration the database has
   --history-file F  read \`pulumi stack history --json\` output from F instead of running it
   --exports-dir D   read update N's outputs from D/N.json (\`pulumi stack export --version N\`)
   --page-size N     updates of history to read (default 20)
@@ -52,6 +55,8 @@ interface Options {
     clear: boolean;
     list: boolean;
     dryRun: boolean;
+    /** Pin even across applied contract migrations. */
+    force?: boolean;
     historyFile?: string;
     exportsDir?: string;
     pageSize: number;
@@ -71,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
             options: {
                 stack: { type: "string" }, steps: { type: "string" }, to: { type: "string" }, image: { type: "string" },
                 clear: { type: "boolean", default: false }, list: { type: "boolean", default: false },
-                "dry-run": { type: "boolean", default: false }, "history-file": { type: "string" },
+                "dry-run": { type: "boolean", default: false }, force: { type: "boolean", default: false }, "history-file": { type: "string" },
                 "exports-dir": { type: "string" }, "page-size": { type: "string" }, project: { type: "string" },
                 help: { type: "boolean", short: "h", default: false },
             },
@@ -122,6 +127,7 @@ export function validateOptions(v: Record<string, string | boolean | undefined>)
         clear: v.clear === true,
         list: v.list === true,
         dryRun: v["dry-run"] === true,
+        force: v.force === true,
         historyFile: typeof v["history-file"] === "string" ? v["history-file"] : undefined,
         exportsDir: typeof v["exports-dir"] === "string" ? v["exports-dir"] : undefined,
         pageSize: v["page-size"] !== undefined ? int("--page-size", v["page-size"], 1, 500) : 20,
@@ -164,6 +170,10 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     if (target.appImageRef === current.appImageRef && target.settingsHash === current.settingsHash) {
         throw new ThinlayerError(`--to: ${opts.to} is the release the stack runs now (update ${current.version}); nothing to roll back. Fix: pick an earlier release from --list.`);
     }
+    const guard = await migrationGuard(opts, current, target);
+    if (guard.blocking.length > 0 && opts.force !== true) {
+        throw new ThinlayerError(rollbackRefusal(guard, `${target.releaseId ?? target.appImageRef} (update ${target.version})`, opts.stack));
+    }
     const after = writePin(before, { releaseImage: target.appImageRef, settings: target.settings, migrationsHash: target.migrationsHash }, rel);
     if (!opts.dryRun) fs.writeFileSync(file, after);
 
@@ -179,9 +189,26 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     lines.push(target.migrationsHash !== undefined
         ? `migrations: the Job is keyed on the release's migrations hash ${target.migrationsHash.slice(0, 12)} while pinned (a no-op \`migrate\` in the release's image if that Job is new; migrations are never reversed)`
         : "migrations: the release's migrations hash is not in its outputs: no migration Job runs while pinned");
+    for (const b of guard.blocking) lines.push(`--force: pinned across contract migration ${b.id} (${b.operations.map((o) => o.split(":")[0]).join(", ")}); the pinned code meets the schema it changed`);
+    lines.push(...guard.notes);
     lines.push(`next: ${next}   (one Deployment update per process, no build)`);
     lines.push(`undo: thinlayer rollback --stack ${opts.stack} --clear   (build from source again)`);
     return lines.join("\n") + "\n";
+}
+
+/**
+ * The rollback guard's verdict: contract migrations the database has (the current release's
+ * `migrations` output) that the target predates, classified from this checkout's files. The
+ * classifier runs only when there is something to classify.
+ */
+async function migrationGuard(opts: Options, current: DeployedRelease, target: DeployedRelease): Promise<RollbackMigrationCheck> {
+    const known = new Set(target.migrations ?? []);
+    const newer = current.migrations !== undefined && target.migrations !== undefined && current.migrations.some((m) => !known.has(m));
+    if (!newer) return rollbackMigrationProblems(current, target, []);
+    const cfg = loadStackConfig(opts.projectDir, opts.stack);
+    const files = await computeMigrations(cfg.appDir, cfg.migrationGlobs, { cache: false });
+    const classified = await classifyMigrations(cfg.appDir, files.files.map((f) => f.path));
+    return rollbackMigrationProblems(current, target, classified);
 }
 
 /**

@@ -1,0 +1,66 @@
+/**
+ * Runs the shipped classifier (classify.py, Python's own `ast`, standard library only) over
+ * migration files and returns its verdicts. Python is the one parser that reads Python exactly as
+ * Django will; python3 is on every machine that deploys a Django app.
+ *
+ * Compared: django-migration-linter (`lintmigrations`) judges the SQL `sqlmigrate` prints, which
+ * needs Django, the app's settings and dependencies, and a database backend on the machine that
+ * runs `pulumi preview`; a static read needs only python3.
+ */
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { inputError, ThinlayerError } from "../errors";
+import type { ClassifiedMigration } from "./model";
+
+/** The classifier script, shipped next to this module. */
+export const CLASSIFIER = path.join(__dirname, "classify.py");
+
+const SCHEMA = 1;
+
+/** The interpreter: THINLAYER_PYTHON, else python3 on PATH. */
+export function pythonCommand(env: NodeJS.ProcessEnv = process.env): string {
+    return env.THINLAYER_PYTHON !== undefined && env.THINLAYER_PYTHON !== "" ? env.THINLAYER_PYTHON : "python3";
+}
+
+/**
+ * Classifies the migration files `paths` (POSIX, relative to `root`, e.g. the plan's migration
+ * files); files Django would not load as migrations (`__init__.py`, names starting with _ or ~,
+ * files outside a migrations directory) are skipped. Returns the migrations in dependency order.
+ */
+export async function classifyMigrations(root: string, paths: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<ClassifiedMigration[]> {
+    const python = pythonCommand(env);
+    const stdout = await new Promise<string>((resolve, reject) => {
+        const child = spawn(python, [CLASSIFIER, "-"], { stdio: ["pipe", "pipe", "pipe"], env: { ...env, PYTHONDONTWRITEBYTECODE: "1" } });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.on("error", (e: NodeJS.ErrnoException) => {
+            reject(e.code === "ENOENT"
+                ? inputError({
+                    input: env.THINLAYER_PYTHON ? "THINLAYER_PYTHON" : "python3",
+                    value: `${JSON.stringify(python)} (not found)`,
+                    allowed: "a Python 3.8+ interpreter, which classifies the Django migrations a deploy applies (lib/migrations/classify.py)",
+                    fix: "install python3 (Debian/Ubuntu: apt-get install python3; it needs no packages), or set THINLAYER_PYTHON to an interpreter's path",
+                })
+                : new ThinlayerError(`${python} ${CLASSIFIER}: ${e.message}`));
+        });
+        child.on("close", (code) => {
+            if (code === 0) return resolve(Buffer.concat(out).toString("utf8"));
+            const why = Buffer.concat(err).toString("utf8").trim().split("\n").slice(-4).join("\n");
+            reject(new ThinlayerError(`the migration classifier failed (${python} ${CLASSIFIER}, exit ${code}): ${why}\nFix: it needs Python 3.8 or newer (\`${python} --version\`); set THINLAYER_PYTHON to another interpreter.`));
+        });
+        child.stdin.on("error", () => undefined); // a child that died early reports through "close"
+        child.stdin.end(JSON.stringify({ root, paths }));
+    });
+    let doc: { schema?: unknown; migrations?: unknown };
+    try {
+        doc = JSON.parse(stdout) as typeof doc;
+    } catch {
+        throw new ThinlayerError(`the migration classifier printed no JSON (${python} ${CLASSIFIER}): ${stdout.slice(0, 200)}`);
+    }
+    if (doc.schema !== SCHEMA || !Array.isArray(doc.migrations)) {
+        throw new ThinlayerError(`the migration classifier printed schema ${JSON.stringify(doc.schema)}; expected ${SCHEMA}. Fix: run the classify.py shipped with this thinlayer (${CLASSIFIER}).`);
+    }
+    return doc.migrations as ClassifiedMigration[];
+}
