@@ -119,17 +119,27 @@ export interface WorkerOptions {
 }
 
 /**
+ * Seconds a new worker pod must run without a container crash before it counts as available, so
+ * the rolling update (maxUnavailable 0) removes an old worker only once the new one has stayed up.
+ * A worker that fails at start (an import error, a bad setting, a missing secret) crashes well
+ * within this, and the rollout stops with the old workers running.
+ */
+export const WORKER_MIN_READY_SECONDS = 15;
+
+/**
  * A worker Deployment: the configured command through `sh -c exec …` (so the command line may use
- * the shell's word splitting, and the process gets the signals). No HTTP port, so no HTTP probes:
- * the Deployment's rollout waits for the containers to start and stay up.
+ * the shell's word splitting, and the process gets the signals). No HTTP port, and the command is
+ * any program, so there is no probe that checks every worker cheaply (celery's own
+ * `celery inspect ping` starts Python and asks the broker per check): the readiness gate is
+ * minReadySeconds (WORKER_MIN_READY_SECONDS), which the policy pack's worker-readiness-probe accepts.
  */
 export function workerDeployment(o: WorkerOptions, s: PodSettings): k8s.types.input.apps.v1.Deployment {
     const main = container("worker", s, { command: ["/bin/sh", "-c", `exec ${o.command}`] });
     return deployment(o.app, `worker-${o.worker}`, o.name, o.namespace, o.replicas, o.revisionHistoryLimit, o.releaseId,
-        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }));
+        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }), WORKER_MIN_READY_SECONDS);
 }
 
-function deployment(app: string, component: string, name: string, namespace: pulumi.Input<string>, replicas: number, revisionHistoryLimit: number, releaseId: string | undefined, spec: PodSpec): k8s.types.input.apps.v1.Deployment {
+function deployment(app: string, component: string, name: string, namespace: pulumi.Input<string>, replicas: number, revisionHistoryLimit: number, releaseId: string | undefined, spec: PodSpec, minReadySeconds?: number): k8s.types.input.apps.v1.Deployment {
     return {
         apiVersion: "apps/v1",
         kind: "Deployment",
@@ -137,6 +147,7 @@ function deployment(app: string, component: string, name: string, namespace: pul
         spec: {
             replicas,
             revisionHistoryLimit,
+            ...(minReadySeconds !== undefined ? { minReadySeconds } : {}),
             selector: { matchLabels: selectorLabels(app, component) },
             strategy: ROLLING_UPDATE,
             template: { metadata: { labels: objectLabels(app, component) }, spec },

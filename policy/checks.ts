@@ -59,6 +59,29 @@ export function readinessProblems(props: Props): string[] {
     );
 }
 
+/**
+ * The shortest minReadySeconds that counts as a worker's readiness gate: long enough for a worker
+ * that fails at start (an import error, a bad setting, a missing secret) to have crashed.
+ */
+export const MIN_WORKER_READY_SECONDS = 10;
+
+/**
+ * Deployments no Service selects (workers): a readiness gate, so a rolling update replaces an old
+ * pod only with one that works. Either every container has a readinessProbe, or the Deployment
+ * sets minReadySeconds >= MIN_WORKER_READY_SECONDS (a new pod counts as available only after
+ * running that long without a container crash; the gate for a process with no health endpoint).
+ */
+export function workerReadinessProblems(props: Props): string[] {
+    const minReady = at(props, "spec", "minReadySeconds");
+    const wait = typeof minReady === "number" ? minReady : 0;
+    if (wait >= MIN_WORKER_READY_SECONDS) return [];
+    return containersOf(props).flatMap(({ c, cn }) =>
+        c.readinessProbe === undefined || c.readinessProbe === null
+            ? [`${cn} has no readinessProbe and the Deployment's minReadySeconds is ${wait}; expected a readinessProbe or minReadySeconds >= ${MIN_WORKER_READY_SECONDS}, so a rolling update replaces an old worker only with one that has stayed up. Fix: add an exec readinessProbe that checks the worker, or set spec.minReadySeconds to at least ${MIN_WORKER_READY_SECONDS}.`]
+            : [],
+    );
+}
+
 /** Deployments: CPU and memory requests and a memory limit on every container. */
 export function resourcesProblems(props: Props): string[] {
     return containersOf(props).flatMap(({ c, cn }) => {

@@ -28,6 +28,7 @@ import {
     servedDeployments,
     StackResource,
     webRolloutProblems,
+    workerReadinessProblems,
 } from "./checks";
 
 /** Defaults of the configurable policies (override with a policy pack config file). */
@@ -99,9 +100,10 @@ export const deploymentNonRoot = deploymentPolicy("deployment-non-root", "Every 
 export const deploymentCpuLimit = deploymentPolicy("deployment-cpu-limit", "Every Deployment container has a CPU limit.", "advisory", cpuLimitProblems);
 
 /**
- * Readiness probes: mandatory where they gate traffic (Deployments a Service selects), advisory for
- * workers, where a probe only delays the rollout until the process is up and a cheap, meaningful
- * probe is not always available (e.g. `celery inspect ping` starts a Python process per check).
+ * Readiness probes: mandatory where they gate traffic (Deployments a Service selects). A worker
+ * serves no traffic: its readiness only gates the rollout, and a cheap, meaningful probe is not
+ * always available (`celery inspect ping` starts a Python process and asks the broker per check),
+ * so the advisory worker policy accepts minReadySeconds as the gate instead (workerReadinessProblems).
  */
 export const webReadinessProbe: StackValidationPolicy = {
     name: "web-readiness-probe",
@@ -114,13 +116,13 @@ export const webReadinessProbe: StackValidationPolicy = {
 
 export const workerReadinessProbe: StackValidationPolicy = {
     name: "worker-readiness-probe",
-    description: "Every container of a Deployment no Service selects (a worker) has a readiness probe.",
+    description: "A Deployment no Service selects (a worker) has a readiness gate: a readiness probe on every container, or minReadySeconds long enough for a failing start to show.",
     enforcementLevel: "advisory",
     validateStack: (args, reportViolation) => {
         const resources = args.resources.map(toStackResource);
         const served = new Set(servedDeployments(resources).map((d) => d.urn));
         for (const d of resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment" && !served.has(r.urn))) {
-            report(readinessProblems(d.props), reportViolation, d.urn);
+            report(workerReadinessProblems(d.props), reportViolation, d.urn);
         }
     },
 };
