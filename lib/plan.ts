@@ -103,6 +103,14 @@ export async function computeMigrations(appDir: string, globs: string[], opts: H
     return { hash, files };
 }
 
+/**
+ * `head` plus the inputs' properties as they are defined: a snapshot's `files` stays a lazy
+ * getter (an object spread would call it and build the list, which the program never reads).
+ */
+function withInputs<T extends object>(head: T, inputs: InputsResult): T & InputsResult {
+    return Object.defineProperties(head, Object.getOwnPropertyDescriptors(inputs)) as T & InputsResult;
+}
+
 /** Computes the whole plan for a stack. Offline; reads only the files the hashes cover. */
 export async function computePlan(cfg: StackConfig, opts: HashOptions = {}): Promise<Plan> {
     const base = await computeBaseInputs(
@@ -117,8 +125,8 @@ export async function computePlan(cfg: StackConfig, opts: HashOptions = {}): Pro
     return {
         stack: cfg.stack,
         platform: cfg.platform,
-        base: { image: "base", repository: cfg.baseRepository, tag: baseTag(base.hash), contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile, ...base },
-        app: { image: "app", repository: cfg.appRepository, tag: appTag(app.hash), contextDir: cfg.appDir, dockerfile: cfg.appDockerfile, ...app },
+        base: withInputs({ image: "base", repository: cfg.baseRepository, tag: baseTag(base.hash), contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile }, base),
+        app: withInputs({ image: "app", repository: cfg.appRepository, tag: appTag(app.hash), contextDir: cfg.appDir, dockerfile: cfg.appDockerfile }, app),
         migrations,
         settings: { hash: settingsHash, values: { ...cfg.settings } },
         releaseId: releaseIdOf(app.hash, settingsHash),
