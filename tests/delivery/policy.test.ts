@@ -244,9 +244,9 @@ test("a policy disabled by pack config does not run", async () => {
     assert.deepEqual(await analyzeAll(policies, rs, { "ecr-immutable-tags": { enforcementLevel: "disabled" } }), []);
 });
 
-test("the README's policy table lists exactly the pack's policies, with their enforcement levels", () => {
-    const readme = fs.readFileSync(path.join(__dirname, "../../README.md"), "utf8");
-    const section = readme.slice(readme.indexOf("<!-- section:delivery -->"), readme.indexOf("<!-- /section:delivery -->"));
+test("the policy table in docs/operations.md lists exactly the pack's policies, with their enforcement levels", () => {
+    const doc = fs.readFileSync(path.join(__dirname, "../../docs/operations.md"), "utf8");
+    const section = /<!-- policy-table -->([\s\S]*?)<!-- \/policy-table -->/.exec(doc)?.[1] ?? "";
     const rows = [...section.matchAll(/^\| `([a-z-]+)` \| (mandatory|advisory) \|/gm)].map((m) => [m[1], m[2]]);
     assert.deepEqual(rows, policies.map((p) => [p.name, p.enforcementLevel]));
 });

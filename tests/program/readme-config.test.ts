@@ -1,28 +1,29 @@
-/** The README's config reference is Pulumi.yaml's schema: every key with its type and default, and nothing else. */
+/** The config reference in docs/program.md is Pulumi.yaml's schema: every key with its type and default, and nothing else. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { renderConfigTable } from "./config-table";
+import { CONFIG_DOC, renderConfigTable, TABLE_BLOCK } from "./config-table";
 import { loadProjectSchema } from "../../lib/config";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
-function readmeTable(): string {
-    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-    const section = /<!-- section:config -->([\s\S]*?)<!-- \/section:config -->/.exec(readme)?.[1] ?? "";
-    return (/<!-- config-table -->\n([\s\S]*?)\n<!-- \/config-table -->/.exec(section)?.[1] ?? "").trim();
+function docTable(): string {
+    const doc = fs.readFileSync(path.join(ROOT, CONFIG_DOC), "utf8");
+    const table = TABLE_BLOCK.exec(doc)?.[2];
+    assert.ok(table !== undefined, `${CONFIG_DOC} has no <!-- config-table --> … <!-- /config-table --> block`);
+    return table.trim();
 }
 
-void test("the README config table is exactly the one rendered from Pulumi.yaml", () => {
-    assert.equal(readmeTable(), renderConfigTable(loadProjectSchema(ROOT)), "regenerate with: node --import tsx tests/program/config-table.ts");
+void test(`the config table in ${CONFIG_DOC} is exactly the one rendered from Pulumi.yaml`, () => {
+    assert.equal(docTable(), renderConfigTable(loadProjectSchema(ROOT)), "regenerate with: node --import tsx tests/program/config-table.ts --write");
 });
 
-void test("every Pulumi.yaml key is in the README with its type and default, and vice versa (read independently)", () => {
+void test(`every Pulumi.yaml key is in ${CONFIG_DOC} with its type and default, and vice versa (read independently)`, () => {
     const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string; default: unknown }> };
     const rows = new Map<string, string[]>();
-    for (const line of readmeTable().split("\n").slice(2)) {
+    for (const line of docTable().split("\n").slice(2)) {
         const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
         rows.set(cells[0].replace(/^`thinlayer:|`$/g, ""), cells);
     }
@@ -33,4 +34,10 @@ void test("every Pulumi.yaml key is in the README with its type and default, and
         const shown = dflt.replace(/^`|`$/g, "");
         assert.equal(shown, typeof e.default === "string" ? (e.default === "" ? '""' : e.default) : JSON.stringify(e.default), `${key}: default`);
     }
+});
+
+void test("the README points at the config reference instead of holding a second copy", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    assert.ok(readme.includes(CONFIG_DOC), `README.md links to ${CONFIG_DOC}`);
+    assert.ok(!readme.includes("<!-- config-table -->"), "README.md holds no config table of its own (it would drift)");
 });
