@@ -59,17 +59,9 @@ export interface LayerBlob {
 
 /**
  * gzip level used for every layer: part of the reproducibility contract. Deflating is most of the
- * CPU of an app deploy (the layer is its whole cost), so the level trades CPU for bytes. Measured
- * with node 20's zlib 1.3.1 in 4 MiB members, level 2 against level 4 (and 6):
- *
- *   bench's Python-like text, 20 MB   ratio 0.336 vs 0.315 (+7%)   2 cores: 101 vs 129 ms
- *   CPython's stdlib *.py, 16.7 MB    ratio 0.259 vs 0.236 (+10%)  1 core: 116 vs 151 ms (6: 288)
- *   node_modules *.js, 20 MB          ratio 0.160 vs 0.140 (+14%)  1 core:  86 vs 118 ms (6: 205)
- *
- * Level 2 is the knee (level 1 is no faster and larger; 3 is as slow as 4). Against level 4 it
- * saves a quarter of the deflate time for 7-14% more bytes: a net gain on links faster than
- * ~15-20 MB/s on 2 cores, a loss on slower ones (the benchmark's source-text app update: 0.27 ->
- * 0.25 s on loopback, 0.38 s either way over its simulated 50 MB/s link).
+ * CPU of an app deploy (the layer is its whole cost), so the level trades CPU for bytes: level 2
+ * is the knee, a quarter less deflate time than level 4 for a few percent more bytes.
+ * Measurements (three kinds of source, levels 2, 4 and 6): docs/benchmarks.md, "gzip level".
  */
 export const GZIP_LEVEL = 2;
 
