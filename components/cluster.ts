@@ -12,9 +12,9 @@ import { check } from "./problems";
 export interface KubernetesTargetArgs {
     /** Namespace to create. */
     readonly namespace: string;
-    /** kubeconfig contents (a secret); undefined uses the ambient kubeconfig. @default undefined */
+    /** kubeconfig contents (a secret). @default - the ambient kubeconfig ($KUBECONFIG, else ~/.kube/config) */
     readonly kubeconfig?: pulumi.Input<string | undefined>;
-    /** kubeconfig context; "" or undefined uses the current context. @default undefined */
+    /** kubeconfig context ("" is the same as unset). @default - the kubeconfig's current context */
     readonly context?: string;
 }
 

@@ -36,7 +36,7 @@ export interface ImageRepositoryArgs {
     readonly scanOnPush?: boolean;
     /** Encryption at rest: "AES256" (S3-managed keys) or "KMS". @default "AES256" */
     readonly encryptionType?: "AES256" | "KMS";
-    /** KMS key ARN when encryptionType is "KMS"; the AWS-managed key when unset. @default undefined */
+    /** KMS key ARN when encryptionType is "KMS". @default - the AWS-managed ECR key */
     readonly kmsKey?: pulumi.Input<string>;
     /** Tags on the repository. @default {} */
     readonly tags?: Record<string, string>;

@@ -26,8 +26,8 @@ export interface ReleaseArgs {
     /** The app image by digest, `host/repo@sha256:<64 hex>`. */
     readonly image: pulumi.Input<string>;
     /**
-     * Migrations content hash (64 hex): names the migration Job. Undefined: no migration Job (a
-     * rollback pin whose release's migrations hash is unknown). @default undefined
+     * Migrations content hash (64 hex): names the migration Job. Unset for a rollback pin whose
+     * release's migrations hash is unknown. @default - no migration Job
      */
     readonly migrationsHash?: string;
     /** Settings content hash (64 hex): names the settings ConfigMap. */
@@ -36,7 +36,7 @@ export interface ReleaseArgs {
     readonly settings?: Record<string, string>;
     /** Secret settings (environment variables), a Pulumi secret. @default {} */
     readonly secretSettings?: pulumi.Input<Record<string, string>>;
-    /** Release id, annotated on the Deployments. @default undefined */
+    /** Release id, annotated on the Deployments. @default - no release-id annotation */
     readonly releaseId?: string;
     /** Web replicas. @default 2 */
     readonly webReplicas?: number;
@@ -44,7 +44,7 @@ export interface ReleaseArgs {
     readonly webPort?: number;
     /** Path of the readiness and startup probes. @default "/healthz" */
     readonly healthPath?: string;
-    /** Host header of the HTTP probes (must be in Django's ALLOWED_HOSTS). @default undefined (the pod IP) */
+    /** Host header of the HTTP probes (must be in Django's ALLOWED_HOSTS). @default - none: the kubelet sends the pod IP */
     readonly probeHost?: string;
     /** Worker processes, one Deployment each. @default [] */
     readonly workers?: readonly WorkerConfig[];

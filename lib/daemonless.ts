@@ -1,5 +1,5 @@
 /**
- * The daemonless app build (seed 004's "docker patch", done reproducibly): read the base manifest
+ * The daemonless app build (the "docker patch" idea, copying changed files onto a fixed base as one new layer, done reproducibly): read the base manifest
  * and config from the registry (never its layer blobs), write one layer of the COPYed files,
  * update the config as the Dockerfile's metadata instructions say, upload only missing blobs
  * (mounting base layers from the base repository), and put the manifest last.
@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { DockerfileParser } from "dockerfile-ast";
 import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
+import { BASE_IMAGE_ARG } from "./inputs";
 import type { InputFile } from "./plan";
 import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "./registry/client";
 import {
@@ -110,7 +111,7 @@ function copyWords(content: string): { words: string[]; shell: boolean } | undef
  * Reads the app Dockerfile's instructions into a recipe, starting from the base image's config:
  * its WorkingDir (relative COPY destinations and WORKDIRs resolve against it) and its Env (`$VAR`
  * expands with it, then the Dockerfile's ARG/ENV). Throws NotDaemonlessError for anything a
- * registry-only build cannot reproduce exactly (H1's analysis decides copy-only; this double-checks).
+ * registry-only build cannot reproduce exactly (lib/inputs.ts's analysis decides copy-only; this double-checks).
  */
 export function appRecipe(text: string, file: string, buildArgs: Record<string, string>, baseEnv: string[] | undefined, baseWorkingDir?: string): AppRecipe {
     const analysis = analyzeDockerfile(text, file, buildArgs);
@@ -298,7 +299,7 @@ export async function prepareApp(a: {
 }): Promise<PreparedImage> {
     const before = a.client.stats.bytesDownloaded;
     const text = readDockerfile(a.dockerfile, "app Dockerfile");
-    const args = { ...a.buildArgs, BASE_IMAGE: a.baseImageArg };
+    const args = { ...a.buildArgs, [BASE_IMAGE_ARG]: a.baseImageArg };
     const top = await a.client.getManifest(a.baseRepository, a.baseDigest).catch(async (e: unknown) => {
         if (!(e instanceof RegistryError) || e.code !== "MANIFEST_UNKNOWN") throw e;
         const where = `${a.client.host}/${a.baseRepository}`;

@@ -364,8 +364,8 @@ export function expand(word: string, vars: Map<string, string>, shell = true): s
                 }
                 const body = word.slice(i + 2, end);
                 const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s.exec(body);
-                if (m === null) out += "";
-                else {
+                // A body that is not a variable expression (e.g. `${}`) expands to nothing.
+                if (m !== null) {
                     const val = vars.get(m[1]);
                     const op = m[2];
                     const alt = expand(m[3] ?? "", vars, false);

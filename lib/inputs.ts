@@ -245,7 +245,8 @@ export interface Resolved {
 export async function resolveSource(contextDir: string, src: string, filter: ContextFilter, probes = new Probes(false)): Promise<Resolved> {
     const out: Resolved = { files: [], followed: [], linkMatches: [], linked: false, prefixMissing: false, emptyDirs: [] };
     const clean = cleanSource(src);
-    if (clean === "" || clean === ".") {
+    if (clean === "") {
+        // ".", "./", "/" and "" all clean to "": the whole context.
         out.files = walkDirSync(contextDir, "", filter, probes, out.emptyDirs);
         return out;
     }

@@ -149,7 +149,7 @@ export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo
             `${img.repository}:${img.tag}`,
             String(img.files.length),
             formatBytes(img.totalBytes),
-            status[img.image].status === "unknown" ? `unknown (${status[img.image].reason})` : `${status[img.image].status} (${status[img.image].reason})`,
+            `${status[img.image].status} (${status[img.image].reason})`,
         ]),
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));

@@ -1,5 +1,5 @@
 /**
- * The program as rendered for uat and prod (index.ts evaluated under H3's mocks, every resource
+ * The program as rendered for uat and prod (index.ts evaluated under the mocks of tests/helpers/mocks.ts, every resource
  * recorded with its inputs) passes the policy pack (no mandatory violation; advisory findings only
  * from advisory policies, printed), run the way the engine runs them — built from source and pinned. And a rendering the pack must reject is rejected: the same
  * recording with one Deployment's image swapped for a tag.

@@ -1,5 +1,5 @@
 /**
- * A pinned rollback, where Pulumi decides it: with H3's diff harness (the whole program evaluated
+ * A pinned rollback, where Pulumi decides it: with the diff harness of tests/helpers/diff.ts (the whole program evaluated
  * under mocks, state A -> state B, inputs compared as Pulumi's diff does). The pin is written by the
  * real `thinlayer rollback` CLI from the recorded history fixtures into a temp copy of the stack
  * file, and the program is then evaluated with that file's values.

@@ -131,7 +131,7 @@ test("writeLayer honours SOURCE_DATE_EPOCH-like epoch", async () => {
     assert.equal(entries[0].mtime, 1700000000);
 });
 
-test("layer files come from H1's input analysis (dockerignore applied)", async () => {
+test("layer files come from the input analysis of lib/inputs.ts (dockerignore applied)", async () => {
     const d = tempDir();
     writeFiles(d, {
         Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app/\n",
