@@ -113,6 +113,8 @@ class StatCache {
     private seen = new Set<string>();
     private loaded = false;
     private dirty = false;
+    /** This user's cache file did not exist when loaded: the first save also removes the legacy shared one. */
+    private firstSave = false;
     readonly file: string;
 
     constructor(file: string) {
@@ -125,8 +127,9 @@ class StatCache {
         try {
             const doc = JSON.parse(fs.readFileSync(this.file, "utf8")) as { v: number; e: Record<string, CacheEntry> };
             if (doc.v === CACHE_VERSION) this.entries = new Map(Object.entries(doc.e));
-        } catch {
+        } catch (e) {
             // Missing or corrupt cache: start empty; it only ever saves reads.
+            this.firstSave = (e as NodeJS.ErrnoException).code === "ENOENT";
         }
     }
 
@@ -155,7 +158,9 @@ class StatCache {
             fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
             fs.writeFileSync(tmp, JSON.stringify({ v: CACHE_VERSION, e: Object.fromEntries(this.entries) }), { mode: 0o600 });
             fs.renameSync(tmp, this.file);
-            fs.rmSync(path.join(path.dirname(this.file), "filehash-v1.json"), { force: true }); // before per-user files
+            // The one cache of versions before per-user files: gone once this user has their own.
+            if (this.firstSave) fs.rmSync(path.join(path.dirname(this.file), "filehash-v1.json"), { force: true });
+            this.firstSave = false;
             this.dirty = false;
         } catch {
             // A read-only cache location costs speed, never correctness.
