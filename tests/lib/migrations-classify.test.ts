@@ -251,7 +251,7 @@ void test("a missing interpreter fails with the input, the value and the fix", a
             return true;
         },
     );
-    const noPath = { ...process.env, PATH: makeTree({}) };
+    const noPath: NodeJS.ProcessEnv = { ...process.env, PATH: makeTree({}) };
     delete noPath.THINLAYER_PYTHON;
     await assert.rejects(classifyMigrations(CHAIN, chainFiles(), noPath), /^ThinlayerError: python3: got "python3" \(not found\)/);
 });
