@@ -1,5 +1,5 @@
 /**
- * A small OCI Distribution client over `fetch`: ping, auth (anonymous, Basic, Bearer token
+ * A small OCI Distribution client over `fetch`: auth (anonymous, Basic, Bearer token
  * challenge, ECR, Docker config.json), manifests and blobs, uploads (monolithic and chunked, with a
  * cross-repository mount attempt), retries with backoff on 429/5xx/connection errors, timeouts.
  *
@@ -145,11 +145,6 @@ export class RegistryClient {
         };
     }
 
-    /** Where the credentials came from (printable). */
-    async credentialSource(): Promise<string> {
-        return (await this.credentials()).source;
-    }
-
     /** The credentials this client uses (for handing to a builder's temporary auth file). */
     async resolvedCredentials(): Promise<Credentials> {
         return this.credentials();
@@ -158,11 +153,6 @@ export class RegistryClient {
     private async credentials(): Promise<Credentials> {
         this.creds ??= await resolveCredentials(this.host, { dockerConfig: this.opts.dockerConfig });
         return this.creds;
-    }
-
-    /** GET /v2/: checks the registry answers and that our credentials are accepted. */
-    async ping(): Promise<void> {
-        await this.request("GET", "/v2/", { ok: [200], what: "ping /v2/" });
     }
 
     /** HEAD a manifest: its digest/type/size, or undefined when the tag or repository is unknown. */

@@ -59,10 +59,6 @@ export function parseRepository(repo: string, what = "--repository"): { host: st
     return { host: r.host, repository: r.repository };
 }
 
-export function formatRef(r: ImageRef): string {
-    return `${r.host}/${r.repository}${r.tag !== undefined ? `:${r.tag}` : ""}${r.digest !== undefined ? `@${r.digest}` : ""}`;
-}
-
 /** Host part without the port, brackets removed. */
 export function hostName(host: string): string {
     if (host.startsWith("[")) return host.slice(1, host.indexOf("]"));

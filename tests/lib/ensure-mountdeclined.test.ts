@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { ensureImage } from "../../lib/ensure";
 import { appTag, computeAppInputs } from "../../lib/plan";
-import { RegistryClient } from "../../lib/registry";
+import { RegistryClient } from "../../lib/registry/client";
 import { buildahStorage, makeProject, pushScratchImage, skopeoConfig, tempDir } from "../helpers/images";
 import { startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";

@@ -4,13 +4,22 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { parseEcrHost, formatRef, fromDockerConfig, resolveCredentials, isLoopbackHost, parseChallenge, parseImageRef, RegistryClient, RegistryError, sha256, MANIFEST_ACCEPT, OCI_INDEX, OCI_MANIFEST, OCI_CONFIG } from "../../lib/registry";
+import { parseChallenge, RegistryClient, RegistryError, sha256 } from "../../lib/registry/client";
+import { fromDockerConfig, resolveCredentials } from "../../lib/registry/credentials";
+import { MANIFEST_ACCEPT, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST } from "../../lib/registry/mediatypes";
+import { isLoopbackHost, parseEcrHost, parseImageRef, type ImageRef } from "../../lib/registry/reference";
 import { tagExists } from "../../lib/ensure";
 import { freePort, startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { tempDir } from "../helpers/images";
 import { needTools, which } from "../helpers/tools";
 
 const PASSWORD = "s3cret-Pa55-word";
+
+/** An image reference written back as text (the round trip of parseImageRef). */
+const formatRef = (r: ImageRef) => `${r.host}/${r.repository}${r.tag !== undefined ? `:${r.tag}` : ""}${r.digest !== undefined ? `@${r.digest}` : ""}`;
+
+/** One authenticated request through the client's whole path (auth, retries, timeouts). */
+const reach = (c: RegistryClient) => c.headManifest("thinlayer/reach", "latest");
 
 test("parseImageRef: host, repository, tag, digest; explicit host required", () => {
     const d = "sha256:" + "ab".repeat(32);
@@ -112,13 +121,13 @@ test("Basic auth (htpasswd): credentials from a Docker config.json; 401 names th
     const r = authReg as StartedRegistry;
     const cfg = path.join(r.dockerConfigDir as string, "config.json");
     const ok = new RegistryClient(r.host, { dockerConfig: cfg });
-    await ok.ping();
-    assert.match(await ok.credentialSource(), /Docker config .*config\.json/);
+    await reach(ok);
+    assert.match((await ok.resolvedCredentials()).source, /Docker config .*config\.json/);
     assert.equal(await tagExists(`${r.host}/t/x`, "nope", { dockerConfig: cfg }), "missing");
     assert.equal(await tagExists(`${r.host}/t/x`, "nope", { dockerConfig: path.join(tempDir(), "none.json") }), "unknown");
 
     const anon = new RegistryClient(r.host, { dockerConfig: path.join(tempDir(), "none.json") });
-    await assert.rejects(anon.ping(), (e: RegistryError) => e.code === "UNAUTHORIZED" && /anonymous/.test(e.message) && /docker login/.test(e.message));
+    await assert.rejects(reach(anon), (e: RegistryError) => e.code === "UNAUTHORIZED" && /anonymous/.test(e.message) && /docker login/.test(e.message));
 
     const wrongDir = tempDir();
     const wrongPw = "wrong-" + PASSWORD;
@@ -176,7 +185,7 @@ test("retries with backoff on 503/429, then succeeds", async (t) => {
     });
     try {
         const c = new RegistryClient(proxy.host, { backoffMs: 10 });
-        await c.ping();
+        await reach(c);
         assert.equal(proxy.counters.requests.length, 3);
     } finally {
         await proxy.stop();
@@ -186,7 +195,7 @@ test("retries with backoff on 503/429, then succeeds", async (t) => {
 test("registry unreachable: a clear error after bounded retries", async () => {
     const host = `127.0.0.1:${await freePort()}`;
     const c = new RegistryClient(host, { attempts: 2, backoffMs: 10 });
-    await assert.rejects(c.ping(), (e: RegistryError) => e.code === "UNREACHABLE" && e.message.includes(host) && /ECONNREFUSED/.test(e.message) && /after 2 attempts/.test(e.message));
+    await assert.rejects(reach(c), (e: RegistryError) => e.code === "UNREACHABLE" && e.message.includes(host) && /ECONNREFUSED/.test(e.message) && /after 2 attempts/.test(e.message));
 });
 
 test("digest mismatch on upload is reported as such", async (t) => {
@@ -245,7 +254,7 @@ test("a registry that accepts but never answers: each request times out, then a 
     try {
         const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
         const c = new RegistryClient(host, { timeoutMs: 150, attempts: 2, backoffMs: 10 });
-        await assert.rejects(c.ping(), (e: RegistryError) => e.code === "UNREACHABLE" && /timed out, after 2 attempts/.test(e.message));
+        await assert.rejects(reach(c), (e: RegistryError) => e.code === "UNREACHABLE" && /timed out, after 2 attempts/.test(e.message));
         assert.equal(c.stats.requests, 2);
     } finally {
         silent.closeAllConnections();
