@@ -7,12 +7,17 @@
 #                             of pulumi-command 1.2.1, the plugin @pulumi/command 1.2.1 asks for)
 # Source: tools/pulumi-hosts (a Go module on the served github.com/pulumi/pulumi/sdk/v3). Built into
 # ${THINLAYER_CACHE:-$HOME/.cache/thinlayer}/pulumi-hosts-<hash of that source and the Go version>/
-# and symlinked into ${THINLAYER_CACHE:-$HOME/.cache/thinlayer}/bin. Registered in the PULUMI_HOME
-# of scripts/tools/pulumi.sh (lib.sh's tl_pulumi_home) with `pulumi plugin install ... --file`:
-#   resource command 1.2.1   (the exact version the engine asks for)
-#   language nodejs 3.248.0  (the engine finds language hosts on PATH, next to the pulumi binary, or
-#                             in the plugin cache; the cache is used so that no "using
-#                             pulumi-language-nodejs from $PATH" warning is printed on every run)
+# and found by the engine where it looks for them. Neither goes on PATH (nor into
+# $THINLAYER_CACHE/bin): for every plugin it finds on PATH the engine prints "warning: using
+# pulumi-<plugin> from $PATH at ..." on every run (workspace.getPluginInfoAndPath).
+#   pulumi-resource-command is registered in the PULUMI_HOME of scripts/tools/pulumi.sh (lib.sh's
+#   tl_pulumi_home) with `pulumi plugin install resource command 1.2.1 --file` (the exact version
+#   @pulumi/command 1.2.1 asks for).
+# The language host is not a registrable plugin (`pulumi plugin install language nodejs` refuses:
+# "the nodejs language plugin is bundled with Pulumi"). The engine looks for it on PATH and next to
+# the real (symlink-resolved) pulumi binary, and warns on every run when the one on PATH is not the
+# one next to pulumi; so it is linked next to the pulumi binary only (as Pulumi's own releases ship
+# it), never onto PATH, and a pulumi that already has a host of its own beside it keeps it.
 #
 #   bash scripts/tools/pulumi-hosts.sh              # build what is missing (cold: a few minutes)
 #   eval "$(bash scripts/tools/pulumi-hosts.sh)"    # ...and export PATH and PULUMI_HOME (stdout)
@@ -62,18 +67,28 @@ registered() {
 }
 
 built() { [[ -e "$OUT/.ok" && -x "$OUT/pulumi-language-nodejs" && -x "$OUT/pulumi-resource-command" ]]; }
-linked() {
-    [[ "$(readlink "$TL_BIN/pulumi-resource-command" 2>/dev/null)" == "$OUT/pulumi-resource-command" ]] &&
-        [[ ! -e "$TL_BIN/pulumi-language-nodejs" ]]
+# Nothing of ours on PATH (an earlier version of this script linked them into $TL_BIN).
+unlinked() { [[ ! -L "$TL_BIN/pulumi-resource-command" && ! -L "$TL_BIN/pulumi-language-nodejs" ]]; }
+# The directory of the real pulumi binary (where the engine looks for its bundled language hosts).
+pulumi_dir() {
+    local p
+    p="$(find_pulumi)" || return 1
+    dirname "$(readlink -f "$p")"
+}
+# bundled: next to pulumi is our host, or a real one that came with that pulumi.
+bundled() {
+    local d l
+    d="$(pulumi_dir)" || return 1
+    l="$d/pulumi-language-nodejs"
+    [[ -L "$l" && "$(readlink "$l")" == "$OUT/pulumi-language-nodejs" ]] || { [[ -x "$l" && ! -L "$l" ]]; }
 }
 all_done() {
-    built && linked &&
-        registered resource command "$COMMAND_VERSION" "$OUT/pulumi-resource-command" &&
-        registered language nodejs "$NODEJS_VERSION" "$OUT/pulumi-language-nodejs"
+    built && unlinked && bundled &&
+        registered resource command "$COMMAND_VERSION" "$OUT/pulumi-resource-command"
 }
 
 print_env() {
-    tl_log "pulumi-resource-command v$COMMAND_VERSION and pulumi-language-nodejs v$NODEJS_VERSION (stand-ins, $OUT), registered in $PULUMI_HOME_DIR/plugins"
+    tl_log "pulumi-resource-command v$COMMAND_VERSION (registered in $PULUMI_HOME_DIR/plugins) and pulumi-language-nodejs v$NODEJS_VERSION (next to pulumi in $(pulumi_dir)): stand-ins built in $OUT"
     cat <<EOF
 export PATH="$TL_BIN:\$PATH"
 export PULUMI_HOME="$PULUMI_HOME_DIR"
@@ -110,10 +125,9 @@ else
     mv "$OUT.tmp" "$OUT"
 fi
 
-tl_link "$OUT/pulumi-resource-command"
-# Not on PATH: an ambient pulumi-language-nodejs makes the engine warn on every run (it expects the
-# host next to the pulumi binary); the plugin cache is found silently.
-if [[ -L "$TL_BIN/pulumi-language-nodejs" ]]; then rm -f "$TL_BIN/pulumi-language-nodejs"; fi
+for b in "${BINS[@]}"; do
+    if [[ -L "$TL_BIN/$b" && "$(readlink "$TL_BIN/$b")" == "$TL_CACHE"/pulumi-hosts-*/"$b" ]]; then rm -f "$TL_BIN/$b"; fi
+done
 
 PULUMI_BIN="$(find_pulumi)" ||
     tl_missing "no pulumi CLI (run scripts/tools/pulumi.sh first); cannot register the plugins in $PULUMI_HOME_DIR"
@@ -127,6 +141,15 @@ register() { # register KIND NAME VERSION BIN
     registered "$@" || tl_fail "after 'pulumi plugin install $1 $2 $3', $PULUMI_HOME_DIR/plugins/$1-$2-v$3 does not hold $4"
 }
 register resource command "$COMMAND_VERSION" "$OUT/pulumi-resource-command"
-register language nodejs "$NODEJS_VERSION" "$OUT/pulumi-language-nodejs"
+
+PDIR="$(pulumi_dir)"
+HOST_LINK="$PDIR/pulumi-language-nodejs"
+if [[ -e "$HOST_LINK" && ! -L "$HOST_LINK" ]]; then
+    tl_log "the pulumi in $PDIR has its own pulumi-language-nodejs; using it, not the stand-in"
+elif [[ "$(readlink "$HOST_LINK" 2>/dev/null)" != "$OUT/pulumi-language-nodejs" ]]; then
+    tl_log "linking the language host next to pulumi: $HOST_LINK -> $OUT/pulumi-language-nodejs"
+    ln -sfn "$OUT/pulumi-language-nodejs" "$HOST_LINK.tmp.$$" && mv -Tf "$HOST_LINK.tmp.$$" "$HOST_LINK" ||
+        tl_fail "could not link $HOST_LINK (the engine finds the Node.js language host next to the pulumi binary)"
+fi
 
 print_env

@@ -32,12 +32,12 @@ type Provider struct {
 
 	engineAddress string
 
-	mu          sync.Mutex
-	engine      pulumirpc.EngineClient
-	oldInputs   bool // the engine sends old inputs to Diff/Update/Delete (Configure told us)
-	cancelCtx   context.Context
-	cancelFunc  context.CancelFunc
-	dialEngine  func(addr string) (pulumirpc.EngineClient, error)
+	mu         sync.Mutex
+	engine     pulumirpc.EngineClient
+	oldInputs  bool // the engine sends old inputs to Diff/Update/Delete (Configure told us)
+	cancelCtx  context.Context
+	cancelFunc context.CancelFunc
+	dialEngine func(addr string) (pulumirpc.EngineClient, error)
 }
 
 // New returns a provider that logs command output to the engine at engineAddress ("" logs nothing).
@@ -414,4 +414,3 @@ func (p *Provider) GetMapping(context.Context, *pulumirpc.GetMappingRequest) (*p
 }
 
 var _ pulumirpc.ResourceProviderServer = (*Provider)(nil)
-
