@@ -114,7 +114,12 @@ async function buildOnce(finalDir: string, build: (tmp: string) => Promise<void>
             fs.writeFileSync(path.join(lock, "pid"), String(process.pid));
             break;
         } catch {
-            const pid = Number(fs.readFileSync(path.join(lock, "pid"), { encoding: "utf8", flag: "a+" }) || NaN);
+            let pid = NaN;
+            try {
+                pid = Number(fs.readFileSync(path.join(lock, "pid"), "utf8") || NaN);
+            } catch {
+                /* the holder has not written its pid yet, or just released the lock */
+            }
             let alive = false;
             try {
                 alive = Number.isInteger(pid) && process.kill(pid, 0);
