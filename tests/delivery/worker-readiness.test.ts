@@ -38,9 +38,10 @@ describe("the rendered program's workers pass worker-readiness-probe", { concurr
 test("a worker Deployment waits WORKER_MIN_READY_SECONDS (at least the policy's minimum) before a new pod counts; the web Deployment is unchanged", () => {
     assert.ok(WORKER_MIN_READY_SECONDS >= MIN_WORKER_READY_SECONDS, `the program waits ${WORKER_MIN_READY_SECONDS} s, the policy asks for ${MIN_WORKER_READY_SECONDS}`);
     const w = workerDeployment({ app: "emr", worker: "celery", name: "app-worker-celery", namespace: "ns", command: "celery -A emr worker", replicas: 2, drainSeconds: 20, revisionHistoryLimit: 5 }, S);
-    assert.equal(w.spec?.minReadySeconds, WORKER_MIN_READY_SECONDS);
+    const spec = (d: typeof w) => d.spec as { minReadySeconds?: number };
+    assert.equal(spec(w).minReadySeconds, WORKER_MIN_READY_SECONDS);
     const web = webDeployment({ app: "emr", name: "app-web", namespace: "ns", replicas: 2, port: 8000, healthPath: "/healthz", drainSeconds: 10, revisionHistoryLimit: 5 }, S);
-    assert.equal(web.spec?.minReadySeconds, undefined, "web is gated by its HTTP readiness probe");
+    assert.equal(spec(web).minReadySeconds, undefined, "web is gated by its HTTP readiness probe");
 });
 
 test("workerReadinessProblems: a probe or minReadySeconds passes; neither, or too short a wait, fails with the fix", () => {
