@@ -24,6 +24,13 @@ export interface StartedPostgres {
     password: string;
     /** `postgres://user:password@127.0.0.1:port/database` (what DATABASE_URL holds). */
     url: string;
+    /** The same URL through another address the server listens on (see `listen`). */
+    urlVia(address: string): string;
+    /**
+     * Holds `LOCK TABLE <table> IN ACCESS EXCLUSIVE MODE` in an open transaction (as the
+     * superuser) until `release()`: queries on the table wait meanwhile (a request kept in flight).
+     */
+    lockTable(table: string): Promise<{ release(): Promise<void> }>;
     /** Runs SQL as the superuser over the unix socket; returns psql's unaligned, tuples-only output. */
     psql(sql: string, database?: string): string;
     /** The server's log (for failure messages). */
@@ -57,7 +64,12 @@ function chownTree(p: string, uid: number, gid: number): void {
 }
 
 /** Starts a fresh cluster; the database and role names default to the example app's. */
-export async function startPostgres(opts: { database?: string; user?: string; timeoutMs?: number } = {}): Promise<StartedPostgres> {
+/**
+ * Starts a fresh cluster; the database and role names default to the example app's. `listen`: one
+ * more address to listen on (e.g. a container bridge's gateway) and the CIDR allowed to connect
+ * through it with a password.
+ */
+export async function startPostgres(opts: { database?: string; user?: string; timeoutMs?: number; listen?: { address: string; allow: string } } = {}): Promise<StartedPostgres> {
     const bin = postgresBinDir();
     if (!bin) throw new Error("PostgreSQL server binaries not found: no /usr/lib/postgresql/N/bin/initdb and THINLAYER_PG_BINDIR unset. Fix: apt-get install -y postgresql");
     const account = serverAccount();
@@ -79,6 +91,9 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
         throw new Error(`initdb (as ${account.name}) failed with ${init.status}: ${init.stderr}${init.stdout}`);
     }
 
+    if (opts.listen) fs.appendFileSync(path.join(data, "pg_hba.conf"), `host all all ${opts.listen.allow} scram-sha-256\n`);
+    const listenOn = ["127.0.0.1", ...(opts.listen ? [opts.listen.address] : [])].join(",");
+
     const logFile = path.join(dir, "postgres.log");
     const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "");
     let proc: ChildProcess | undefined;
@@ -89,7 +104,7 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
         const out = fs.openSync(logFile, "a");
         fs.fchownSync(out, account.uid, account.gid);
         // fsync off: a throwaway cluster, and fsync is most of its start and DDL time.
-        const p = spawn(path.join(bin, "postgres"), ["-D", data, "-h", "127.0.0.1", "-p", String(port), "-k", sockets, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"], { ...asServer, stdio: ["ignore", out, out] });
+        const p = spawn(path.join(bin, "postgres"), ["-D", data, "-h", listenOn, "-p", String(port), "-k", sockets, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"], { ...asServer, stdio: ["ignore", out, out] });
         fs.closeSync(out);
         while (Date.now() < until) {
             if (p.exitCode !== null || p.signalCode !== null) break;
@@ -125,7 +140,27 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
         user,
         password,
         url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`,
+        urlVia: (address) => `postgres://${user}:${password}@${address}:${port}/${database}`,
         psql,
+        lockTable: async (table) => {
+            const p = spawn(path.join(bin, "psql"), ["-h", sockets, "-p", String(port), "-U", superuser, "-d", database, "-X", "-At", "-v", "ON_ERROR_STOP=1"], { stdio: ["pipe", "pipe", "pipe"] });
+            let out = "";
+            p.stdout.on("data", (b: Buffer) => (out += b.toString()));
+            p.stderr.on("data", (b: Buffer) => (out += b.toString()));
+            p.stdin.write(`BEGIN; LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n`);
+            const until = Date.now() + 10_000;
+            while (!out.includes("locked")) {
+                if (p.exitCode !== null || Date.now() > until) throw new Error(`could not lock ${table}: ${out}`);
+                await new Promise((r) => setTimeout(r, 20));
+            }
+            return {
+                release: async () => {
+                    const exited = new Promise((r) => p.once("exit", r));
+                    p.stdin.end("COMMIT;\n");
+                    await exited;
+                },
+            };
+        },
         log,
         stop: async () => {
             if (server.exitCode === null && server.signalCode === null) {

@@ -13,14 +13,16 @@ import { freePort } from "./registry";
 export interface StartedRedis {
     port: number;
     password: string;
-    /** `redis://:password@127.0.0.1:port/db` (what CELERY_BROKER_URL holds). */
-    url(db?: number): string;
+    /** `redis://:password@<address>:port/db` (what CELERY_BROKER_URL holds); address 127.0.0.1 by default. */
+    url(db?: number, address?: string): string;
     /** Runs one redis-cli command; returns its raw output. */
     cli(...args: string[]): string;
     stop(): Promise<void>;
 }
 
-export async function startRedis(timeoutMs = 15_000): Promise<StartedRedis> {
+/** Starts redis-server on 127.0.0.1 and, with `listen`, one more address (e.g. a container bridge's gateway). */
+export async function startRedis(opts: { listen?: string; timeoutMs?: number } = {}): Promise<StartedRedis> {
+    const timeoutMs = opts.timeoutMs ?? 15_000;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-redis-"));
     const password = randomBytes(18).toString("hex");
     const logFile = path.join(dir, "redis.log");
@@ -29,7 +31,7 @@ export async function startRedis(timeoutMs = 15_000): Promise<StartedRedis> {
         const port = await freePort();
         // The password goes through a config file, not argv (ps would show it).
         const conf = path.join(dir, "redis.conf");
-        fs.writeFileSync(conf, [`bind 127.0.0.1`, `port ${port}`, `requirepass ${password}`, `dir ${dir}`, `save ""`, `appendonly no`, `logfile ${logFile}`, `daemonize no`, ""].join("\n"), { mode: 0o600 });
+        fs.writeFileSync(conf, [`bind 127.0.0.1${opts.listen ? ` ${opts.listen}` : ""}`, `port ${port}`, `requirepass ${password}`, `dir ${dir}`, `save ""`, `appendonly no`, `logfile ${logFile}`, `daemonize no`, ""].join("\n"), { mode: 0o600 });
         const proc = spawn("redis-server", [conf], { stdio: "ignore" });
         const cli = (...args: string[]): string => {
             const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--no-auth-warning", ...args], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: password } });
@@ -42,7 +44,7 @@ export async function startRedis(timeoutMs = 15_000): Promise<StartedRedis> {
                     return {
                         port,
                         password,
-                        url: (db = 0) => `redis://:${password}@127.0.0.1:${port}/${db}`,
+                        url: (db = 0, address = "127.0.0.1") => `redis://:${password}@${address}:${port}/${db}`,
                         cli,
                         stop: async () => {
                             if (proc.exitCode === null && proc.signalCode === null) {

@@ -67,6 +67,9 @@ DATABASES = {
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        # A persistent connection the database has dropped (restart, failover, idle kill) is
+        # replaced at the start of the next request, not reused into a 503 or a 500.
+        conn_health_checks=True,
     )
 }
 
@@ -113,6 +116,9 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_TASK_ACKS_LATE = True
+# A worker that starts before the broker is reachable keeps retrying (the pod would otherwise
+# crash-loop); explicit, as Celery 6 changes the default.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 LOGGING = {
     "version": 1,
