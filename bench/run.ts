@@ -5,6 +5,7 @@
 const BENCHES: Record<string, () => Promise<{ main(): Promise<void> }>> = {
     hash: () => import("./hash"),
     layer: () => import("./layer"),
+    e2e: () => import("./e2e"),
 };
 
 async function main(): Promise<void> {
