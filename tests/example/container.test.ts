@@ -24,7 +24,7 @@ import { evaluateProgram, type EvalResult } from "../helpers/diff";
 import { DOCKER, DOCKERD_TOOLS, startDockerd, type StartedDockerd } from "../helpers/dockerd";
 import { EXAMPLE_BASE_TOOLS, exampleBase } from "../helpers/example-base";
 import { missingExampleTools, needExampleTools, secretSettings } from "../helpers/example-app";
-import { dockerRun, type DockerRunPlan } from "../helpers/pod-docker";
+import { bytes, cpus, dockerRun, type DockerRunPlan } from "../helpers/pod-docker";
 import { startPostgres, type StartedPostgres } from "../helpers/postgres";
 import { startRedis, type StartedRedis } from "../helpers/redis";
 import { startRegistry, type StartedRegistry } from "../helpers/registry";
@@ -225,12 +225,14 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         assert.ok(Object.keys(w.secrets).length === 1 && Object.keys(w.configMaps).length === 1, "one ConfigMap and one Secret feed the pods");
     });
 
-    void test("the containers run confined as the pod spec says: UID/GID 10001, read-only root, writable /tmp, no capabilities, no new privileges", (t) => {
+    void test("the containers run confined as the pod spec says: UID/GID 10001, read-only root, writable /tmp, no capabilities, no new privileges, its CPU and memory limits", (t) => {
         const w = need(t);
         if (!w) return;
         const job = structuredClone(podOf(w, String(w.program.outputs.migrationJob)));
         // The Job's container with a probe instead of its command: same image, user, mounts, env.
-        job.containers[0].command = ["/bin/sh", "-c", "id -u; id -g; id -G; touch /app/x 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/x && echo tmp-writable; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; printenv DJANGO_ALLOWED_HOSTS"];
+        job.containers[0].command = ["/bin/sh", "-c", "id -u; id -g; id -G; touch /app/x 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/x && echo tmp-writable; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; " +
+            "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); " +
+            "echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max); printenv DJANGO_ALLOWED_HOSTS"];
         const r = runToEnd(w, plan(w, job, "migrate"), "confined");
         assert.equal(r.code, 0, r.out);
         const lines = r.out.trim().split("\n");
@@ -241,6 +243,12 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         assert.equal(lines[4], "tmp-writable");
         assert.match(r.out, /CapEff:\s+0000000000000000/);
         assert.match(r.out, /NoNewPrivs:\s+1/);
+        // The limits of the pod spec hold (cgroup v1 or v2).
+        const limits = job.containers[0].resources.limits;
+        assert.match(r.out, new RegExp(`\nmem=${bytes(limits.memory)}\n`), r.out);
+        const cpu = /\ncpu=(\d+) (\d+)\n/.exec(r.out);
+        assert.ok(cpu, r.out);
+        assert.equal(String(Number(cpu[1]) / Number(cpu[2])), cpus(limits.cpu));
         assert.match(r.out, /\nemr-uat\.example\.com\n?$/);
     });
 
