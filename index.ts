@@ -9,6 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { asUserError, loadConfig } from "./config";
 import { computePlan } from "./lib/plan";
+import { RELEASE_NAME } from "./lib/rules";
 import { AppImage, BaseImage, djangoProbeHost, ImageRepository, isEcrRegistry, KubernetesTarget, Release, resolveReleasePin } from "./components";
 
 export = async () => {
@@ -55,7 +56,7 @@ export = async () => {
     const jobMigrationsHash = !pinned ? plan.migrations.hash : cfg.releaseMigrationsHash === "" ? undefined : cfg.releaseMigrationsHash;
 
     const target = new KubernetesTarget("cluster", { namespace: cfg.namespace, kubeconfig: cfg.kubeconfig, context: cfg.kubeContext });
-    const release = new Release("app", {
+    const release = new Release(RELEASE_NAME, {
         namespace: target.namespace,
         image: appImageRef,
         migrationsHash: jobMigrationsHash,

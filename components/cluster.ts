@@ -7,6 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { DNS_LABEL } from "../lib/rules";
 import { check } from "./problems";
 
 export interface KubernetesTargetArgs {
@@ -21,7 +22,7 @@ export interface KubernetesTargetArgs {
 /** Validates plain args; one message per problem. */
 export function validateKubernetesTargetArgs(args: KubernetesTargetArgs): string[] {
     const p: string[] = [];
-    check(p, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(args.namespace), "namespace", args.namespace, "a DNS-1123 label (lowercase, digits, -; at most 63)", "rename the namespace");
+    check(p, DNS_LABEL.test(args.namespace), "namespace", args.namespace, DNS_LABEL.allowed, "rename the namespace");
     check(p, args.context === undefined || !/\s/.test(args.context), "context", args.context, "a kubeconfig context name without whitespace", "use a name from `kubectl config get-contexts`");
     return p;
 }

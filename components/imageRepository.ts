@@ -10,7 +10,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import type { RepositoryMode } from "../lib/config";
-import { parseEcrHost } from "../lib/registry/reference";
+import { isEcrRegistry } from "../lib/registry/reference";
+import { repositoryNameRule } from "../lib/rules";
 import { buildLifecyclePolicy } from "./lifecyclePolicy";
 import { check, intIn } from "./problems";
 
@@ -46,8 +47,8 @@ export interface ImageRepositoryArgs {
 export function validateImageRepositoryArgs(args: ImageRepositoryArgs): string[] {
     const p: string[] = [];
     const mode = args.mode ?? "create";
-    check(p, /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(args.repositoryName) && args.repositoryName.length >= 2 && args.repositoryName.length <= 256,
-        "repositoryName", args.repositoryName, "an ECR repository name: 2-256 lowercase letters, digits, . _ - separated by /", "rename the repository, e.g. thinlayer/app");
+    const ecrName = repositoryNameRule(true);
+    check(p, ecrName.test(args.repositoryName), "repositoryName", args.repositoryName, ecrName.allowed, "rename the repository, e.g. thinlayer/app");
     check(p, mode === "create" || mode === "existing", "mode", mode, "create | existing", "use create in the stack that owns the repository, existing elsewhere");
     check(p, /^[A-Za-z0-9_.-]+$/.test(args.tagPrefix), "tagPrefix", args.tagPrefix, "a non-empty tag prefix such as app- or deps-", "pass the prefix the image tags start with");
     check(p, intIn(args.keepTaggedImages ?? 50, 1, 10000), "keepTaggedImages", args.keepTaggedImages, "an integer from 1 to 10000", "keep at least the releases you may roll back to");
@@ -103,7 +104,5 @@ export class ImageRepository extends pulumi.ComponentResource {
     }
 }
 
-/** True when `registry` is "" (the account's ECR) or an ECR host (lib's one check): repositories are then ECR resources. */
-export function isEcrRegistry(registry: string): boolean {
-    return registry === "" || parseEcrHost(registry) !== undefined;
-}
+/** True when `registry` is "" (the account's ECR) or an ECR host: repositories are then ECR resources (lib/registry/reference.ts). */
+export { isEcrRegistry };

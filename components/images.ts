@@ -17,6 +17,7 @@ import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
 import { TAG_PATTERN, tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
+import { PLATFORM } from "../lib/rules";
 import { check, HASH_RE } from "./problems";
 
 export type RegistryStatus = "exists" | "missing" | "unknown" | "not-checked";
@@ -65,7 +66,7 @@ function validateCommon(kind: "base" | "app", args: CommonImageArgs, p: string[]
     const prefix = kind === "base" ? "deps-" : "app-";
     check(p, HASH_RE.test(args.hash), "hash", args.hash, "64 lowercase hex (the plan's content hash)", "pass plan.<image>.hash from computePlan");
     check(p, args.tag === `${prefix}${args.hash.slice(0, 12)}`, "tag", args.tag, `${prefix}<first 12 hex of hash>`, "pass the plan's tag with its hash; they come from one computePlan");
-    check(p, /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/.test(args.platform ?? "linux/amd64"), "platform", args.platform, "os/arch[/variant], e.g. linux/amd64", "set the platform the cluster's nodes run");
+    check(p, PLATFORM.test(args.platform ?? "linux/amd64"), "platform", args.platform, PLATFORM.allowed, "set the platform the cluster's nodes run");
     check(p, path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")), "projectDir", args.projectDir, "the absolute project root holding bin/thinlayer.js", "pass the directory of Pulumi.yaml");
     check(p, path.isAbsolute(args.contextDir) && fs.existsSync(args.contextDir), "contextDir", args.contextDir, "an existing absolute directory", "point it at the build context");
     check(p, path.isAbsolute(args.dockerfile) && fs.existsSync(args.dockerfile), "dockerfile", args.dockerfile, "an existing absolute file", "point it at the Dockerfile");

@@ -17,6 +17,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import type { WorkerConfig } from "../lib/config";
+import { QUANTITY, workerNameRule } from "../lib/rules";
 import { check, HASH_RE, intIn } from "./problems";
 import * as w from "./workloads";
 
@@ -70,7 +71,6 @@ export interface ReleaseArgs {
     readonly runAsUser?: number;
 }
 
-const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Validates plain Release args; one message per problem. `name` is the component name (a DNS label prefix). */
@@ -89,10 +89,11 @@ export function validateReleaseArgs(name: string, args: ReleaseArgs): string[] {
     check(p, intIn(args.drainSeconds ?? 10, 0, 300), "drainSeconds", args.drainSeconds, "an integer from 0 to 300", "set the preStop drain in seconds");
     check(p, intIn(args.runAsUser ?? 10001, 1, 2147483647), "runAsUser", args.runAsUser, "a non-root UID (1 or more)", "use the UID of the image's USER");
     for (const [key, dflt] of [["cpuRequest", "250m"], ["memoryRequest", "256Mi"], ["cpuLimit", "1"], ["memoryLimit", "512Mi"]] as const) {
-        check(p, QUANTITY.test(args[key] ?? dflt), key, args[key], "a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi", "use a Kubernetes resource quantity");
+        check(p, QUANTITY.test(args[key] ?? dflt), key, args[key], QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
+    const workerName = workerNameRule(name);
     for (const wk of args.workers ?? []) {
-        check(p, LABEL.test(wk.name) && wk.name.length <= 40 && wk.name !== "web" && wk.name !== "migrate", "workers", wk.name, "a DNS-1123 label of at most 40 characters, not web or migrate", "rename the worker");
+        check(p, workerName.test(wk.name), "workers", wk.name, workerName.allowed, "rename the worker");
         check(p, wk.command.trim() !== "", "workers", `${wk.name}=`, "NAME=COMMAND with a non-empty command", "give the worker its command line");
     }
     for (const k of Object.keys(args.settings ?? {})) {

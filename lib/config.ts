@@ -11,6 +11,8 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { BUILDER_CHOICES, type BuilderChoice } from "./builders";
 import { inputError, ThinlayerError } from "./errors";
+import { isEcrRegistry } from "./registry/reference";
+import { DNS_LABEL, PLATFORM, QUANTITY, repositoryNameRule, workerNameRule } from "./rules";
 import { MIGRATION_ID } from "./migrations/model";
 
 export const PROJECT = "thinlayer";
@@ -188,14 +190,15 @@ export function parseStackConfig(
 
     const appDir = path.resolve(opts.projectDir, str("appDir"));
     check(fs.existsSync(appDir) && fs.statSync(appDir).isDirectory(), "appDir", str("appDir"), "an existing directory relative to Pulumi.yaml", "point appDir at the app's build context");
-    check(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/.test(str("platform")), "platform", str("platform"), "os/arch[/variant], e.g. linux/amd64 or linux/arm64", "set thinlayer:platform to a platform the cluster's nodes run");
+    check(PLATFORM.test(str("platform")), "platform", str("platform"), PLATFORM.allowed, "set thinlayer:platform to a platform the cluster's nodes run");
     check((BUILDERS as readonly string[]).includes(str("builder")), "builder", str("builder"), BUILDERS.join(" | "), "pick one of the listed builders");
     check((REPOSITORY_MODES as readonly string[]).includes(str("repositoryMode")), "repositoryMode", str("repositoryMode"), REPOSITORY_MODES.join(" | "), "use create in the stack that owns the repositories, existing elsewhere");
+    const repositoryName = repositoryNameRule(isEcrRegistry(str("registry")));
     for (const key of ["appRepository", "baseRepository"]) {
-        check(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(str(key)) && str(key).length <= 256, key, str(key), "a repository name: lowercase letters, digits, . _ - separated by /", "rename the repository");
+        check(repositoryName.test(str(key)), key, str(key), repositoryName.allowed, "rename the repository");
     }
     check(str("registry") === "" || /^[A-Za-z0-9.-]+(:\d+)?$/.test(str("registry")), "registry", str("registry"), 'host[:port] without scheme or path, or "" for ECR', "drop https:// and any path");
-    check(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(str("namespace")), "namespace", str("namespace"), "a DNS-1123 label (lowercase, digits, -; at most 63)", "rename the namespace");
+    check(DNS_LABEL.test(str("namespace")), "namespace", str("namespace"), DNS_LABEL.allowed, "rename the namespace");
     check(str("healthPath").startsWith("/"), "healthPath", str("healthPath"), "an absolute URL path such as /healthz", "start it with /");
     for (const [key, min, max] of [
         ["keepAppImages", 1, 10000], ["keepBaseImages", 1, 10000], ["webReplicas", 0, 1000], ["workerReplicas", 0, 1000],
@@ -204,7 +207,7 @@ export function parseStackConfig(
         check(Number.isInteger(num(key)) && num(key) >= min && num(key) <= max, key, num(key), `an integer from ${min} to ${max}`, `set ${PROJECT}:${key} within range`);
     }
     for (const key of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]) {
-        check(/^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(str(key)), key, str(key), "a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi", "use a Kubernetes resource quantity");
+        check(QUANTITY.test(str(key)), key, str(key), QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
     check(str("releaseImage") === "" || /^([^@\s]+@sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
 
@@ -213,10 +216,9 @@ export function parseStackConfig(
 
     const buildArgs = parsePairs("buildArgs", arr("buildArgs"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
     const settings = parsePairs("settings", arr("settings"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
-    const workerPairs = parsePairs("workers", arr("workers"), /^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$/, problems);
-    if ("web" in workerPairs || "migrate" in workerPairs) {
-        problems.push(inputError({ input: `${PROJECT}:workers`, value: "web/migrate", allowed: "worker names other than the reserved web and migrate", fix: "rename the worker" }).message);
-    }
+    const workerPairs = parsePairs("workers", arr("workers"), /^[^=]+$/, problems);
+    const workerName = workerNameRule();
+    for (const name of Object.keys(workerPairs)) check(workerName.test(name), "workers", name, workerName.allowed, "rename the worker");
     const lifecycleStacks = arr("lifecycleStacks");
     for (const name of lifecycleStacks) {
         check(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name), "lifecycleStacks", name, "stack names that are DNS labels (lowercase letters, digits, -; at most 63)", "list the stacks that deploy, e.g. [uat, prod]");

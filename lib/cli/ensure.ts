@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../builders";
 import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
 import { inputError } from "../errors";
+import { PLATFORM } from "../rules";
 
 const USAGE = `usage:
   thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>
@@ -73,8 +74,8 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
     const keepTag = keepTags[0];
     if (keepTag !== undefined) checkKeepTag(keepTag);
     const platform = values.platform ?? "linux/amd64";
-    if (!/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(platform)) {
-        throw inputError({ input: "--platform", value: JSON.stringify(platform), allowed: "os/arch[/variant], e.g. linux/amd64", fix: "pass one platform such as linux/amd64" });
+    if (!PLATFORM.test(platform)) {
+        throw inputError({ input: "--platform", value: JSON.stringify(platform), allowed: PLATFORM.allowed, fix: "pass one platform such as linux/amd64" });
     }
     return {
         opts: {

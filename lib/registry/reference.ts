@@ -3,6 +3,7 @@
  * (an explicit registry host is required: there is no implicit Docker Hub here).
  */
 import { inputError } from "../errors";
+import { repositoryNameRule } from "../rules";
 
 export interface ImageRef {
     /** Registry host, with port when given: `123.dkr.ecr.eu-west-1.amazonaws.com`, `127.0.0.1:5000`. */
@@ -13,7 +14,6 @@ export interface ImageRef {
     digest?: string;
 }
 
-const REPO_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
@@ -46,7 +46,8 @@ export function parseImageRef(ref: string, what = "image reference"): ImageRef {
         if (!TAG_RE.test(tag)) throw bad("use a tag of letters, digits, '_', '.', '-' (at most 128)");
     }
     if (!/^[A-Za-z0-9.-]+(?::\d+)?$|^\[[0-9a-fA-F:]+\](?::\d+)?$/.test(host)) throw bad("use a registry host name or IP, optionally with :port");
-    if (!REPO_RE.test(repository)) throw bad("use a lowercase repository path such as thinlayer/app");
+    const repositoryName = repositoryNameRule(parseEcrHost(host) !== undefined);
+    if (!repositoryName.test(repository)) throw bad(`use ${repositoryName.allowed}, such as thinlayer/app`);
     return { host, repository, tag, digest };
 }
 
@@ -70,6 +71,11 @@ export function hostName(host: string): string {
 export function isLoopbackHost(host: string): boolean {
     const h = hostName(host).toLowerCase();
     return h === "localhost" || h === "::1" || /^127(?:\.\d{1,3}){3}$/.test(h);
+}
+
+/** Whether `registry` (thinlayer:registry, a host) is ECR: "" (the account's ECR) or an ECR host. */
+export function isEcrRegistry(registry: string): boolean {
+    return registry === "" || parseEcrHost(registry) !== undefined;
 }
 
 /** A private ECR registry endpoint, as its host name spells it. */

@@ -39,7 +39,7 @@ void test("BaseImage / AppImage: valid args give no problems", () => {
 void test("BaseImage: a tag that does not match the hash, a bad platform, a missing Dockerfile", () => {
     assert.deepEqual(validateBaseImageArgs({ ...baseArgs, tag: "deps-000000000000", platform: "amd64", dockerfile: path.join(APP, "Nope") }), [
         `tag: got "deps-000000000000"; expected deps-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
-        `platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64. Fix: set the platform the cluster's nodes run`,
+        `platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64 or linux/arm64. Fix: set the platform the cluster's nodes run`,
         `dockerfile: got ${JSON.stringify(path.join(APP, "Nope"))}; expected an existing absolute file. Fix: point it at the Dockerfile`,
     ]);
 });
@@ -68,7 +68,7 @@ void test("Release: valid args give no problems; exact messages otherwise", () =
         "webReplicas: got -1; expected an integer from 0 to 1000. Fix: set a replica count",
         "migrationDeadlineSeconds: got 5; expected an integer from 30 to 86400. Fix: set the Job's deadline in seconds",
         'cpuLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
-        'workers: got "web"; expected a DNS-1123 label of at most 40 characters, not web or migrate. Fix: rename the worker',
+        'workers: got "web"; expected a DNS-1123 label of at most 52 characters (the Deployment App-worker-<name> is a DNS label), other than the reserved web and migrate. Fix: rename the worker',
     ]);
 });
 
