@@ -37,6 +37,10 @@ if done_already; then
     exit 0
 fi
 
+# Go's own install location, for shells (CI's among them) whose PATH lacks it.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+    PATH="/usr/local/go/bin:$PATH"
+fi
 if ! command -v go >/dev/null 2>&1; then
     [[ "${CI:-}" == "true" ]] && fail "go is not on PATH; it builds the Kubernetes binaries (install Go >= 1.26 as /usr/local/go and put /usr/local/go/bin on PATH); CI=true, so this is a failure"
     echo "kube.sh: go is not on PATH, so the Kubernetes binaries are not built; cluster tests will skip (install Go >= 1.26 to build them)" >&2
@@ -117,7 +121,7 @@ if need kube-apiserver || need kube-controller-manager || need kube-scheduler; t
     # One go build for the three: shared packages compile once.
     mkdir -p "$WORK/out"
     timed "kube-apiserver+kube-controller-manager+kube-scheduler" \
-        bash -c 'cd "$1" && shift && go build -ldflags "$0" -o "$WORK/out/" "$@"' "$ldflags" "$KMOD" "${pkgs[@]}"
+        bash -c 'cd "$1" && out=$2 && shift 2 && go build -ldflags "$0" -o "$out/" "$@"' "$ldflags" "$KMOD" "$WORK/out" "${pkgs[@]}"
     EXPECT="v$K8S_VERSION"
     for t in kube-apiserver kube-controller-manager kube-scheduler; do
         mv -f "$WORK/out/$t" "$DIR/bin/$t"

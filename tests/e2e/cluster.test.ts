@@ -2,7 +2,8 @@
  * The local cluster the e2e tests deploy to: a real control plane (etcd, kube-apiserver,
  * kube-controller-manager, kube-scheduler) with kwok simulating the pods. Checks what the deploy
  * tests rely on: a Deployment rolls out and rolls a new image out with maxUnavailable 0, a Job
- * completes, a Job marked to fail fails with its exit code, and stop() frees every port.
+ * completes, a Job marked to fail (by label, or by name with failPodsOfJob) fails with its exit code,
+ * the same Job completes once the failing stage is removed, and stop() frees every port.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -126,6 +127,17 @@ test("local cluster: Deployment rollouts, Job complete and failed, ports release
         assert.equal(badPods.length, 1);
         assert.equal(badPods[0].status.phase, "Failed");
         assert.equal(badPods[0].status.containerStatuses?.[0].state.terminated?.exitCode, 3);
+
+        // --- failPodsOfJob: a Job the test does not write (no label) fails by name, until remove()
+        const stage = await c.failPodsOfJob("migrate-named", 2);
+        await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(job("migrate-named")) });
+        await c.kubectl(["wait", "--for=condition=Failed", "job/migrate-named", "-n", NS, "--timeout=30s"]);
+        const named = (await getJson<{ items: Pod[] }>(c, "pods", "-n", NS, "-l", "job-name=migrate-named")).items;
+        assert.deepEqual(named.map((p) => [p.status.phase, p.status.containerStatuses?.[0].state.terminated?.exitCode]), [["Failed", 2]]);
+        await stage.remove();
+        await c.kubectl(["delete", "job", "migrate-named", "-n", NS, "--wait=true", "--timeout=30s"]);
+        await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(job("migrate-named")) });
+        await c.kubectl(["wait", "--for=condition=Complete", "job/migrate-named", "-n", NS, "--timeout=30s"]);
     } finally {
         await c.stop();
     }

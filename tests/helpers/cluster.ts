@@ -22,7 +22,7 @@ export { FAIL_EXIT_CODE_ANNOTATION, FAIL_LABEL } from "./kwok-stages";
 export const NODE_NAME = "kwok-node-0";
 
 export const CLUSTER_TOOLS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "openssl"] as const;
-const INSTALL_HINT = "bash scripts/tools/kube.sh (and apt-get install -y openssl kubectl)";
+const INSTALL_HINT = "bash scripts/tools/kube.sh; openssl: apt-get install -y openssl; kubectl: /usr/bin/kubectl of the machine image (Debian's kubernetes-client is 1.20, too old)";
 
 export interface ClusterOptions {
     /** The kubeconfig's context (and cluster and user) name. @default "e2e" */
@@ -169,9 +169,10 @@ export async function startCluster(tools: Record<string, string> = clusterTools(
     let stopped = false;
 
     const run = (name: string, args: string[]): Component => {
-        const log = path.join(dirOf(name), `${name}.log`);
+        const cwd = dirOf(name);
+        const log = path.join(cwd, `${name}.log`);
         const out = fs.openSync(log, "a");
-        const proc = spawn(tools[name], args, { cwd: path.join(root, name), stdio: ["ignore", out, out] });
+        const proc = spawn(tools[name], args, { cwd, env: { ...process.env, HOME: cwd }, stdio: ["ignore", out, out] });
         fs.closeSync(out);
         live.add(proc);
         proc.once("exit", () => live.delete(proc));
@@ -286,17 +287,18 @@ export async function startCluster(tools: Record<string, string> = clusterTools(
         await kubectl(["apply", "-f", "-"], { input: JSON.stringify(stageCrd()) });
         await kubectl(["wait", "--for=condition=Established", "crd/stages.kwok.x-k8s.io", "--timeout=30s"]);
         await kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: baseStages() }) });
-        // Its own (empty) config, or kwok would read ~/.kwok/kwok.yaml, which is not the test's.
-        const kwokConfig = path.join(dirOf("kwok"), "kwok.yaml");
-        fs.writeFileSync(kwokConfig, "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n");
+        // HOME is kwok's own dir: kwok reads ~/.kwok/kwok.yaml when it exists, and the user's is
+        // not the test's (a config file of ours would need every option: its zeros are not defaults).
         run("kwok", [
             `--kubeconfig=${kubeconfigPath}`,
-            `--config=${kwokConfig}`,
             "--enable-crds=Stage",
             "--manage-all-nodes=true",
-            "--node-ip=10.200.0.1",
-            "--cidr=10.244.0.0/16",
+            // The node's "kubelet" (logs, exec) is kwok's own server on loopback; pod IPs are only
+            // data (no kube-proxy, nothing dials them) but must not be loopback, or Endpoints reject them.
+            "--node-ip=127.0.0.1",
+            `--node-port=${ports.kwok}`,
             `--server-address=127.0.0.1:${ports.kwok}`,
+            "--cidr=10.244.0.0/16",
             "--node-lease-duration-seconds=40",
         ]);
         // The node object itself: kwok manages nodes, it does not create them.

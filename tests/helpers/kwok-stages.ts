@@ -46,6 +46,11 @@ const nodeInitialize = `{{ $now := Now }}${nodeConditions}
 addresses:
 - {address: {{ NodeIP | Quote }}, type: InternalIP}
 - {address: {{ NodeName | Quote }}, type: Hostname}
+{{ with NodePort }}
+daemonEndpoints:
+  kubeletEndpoint:
+    Port: {{ . }}
+{{ end }}
 allocatable: {cpu: "64", memory: 256Gi, pods: "500"}
 capacity: {cpu: "64", memory: 256Gi, pods: "500"}
 nodeInfo:
