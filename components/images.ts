@@ -15,9 +15,9 @@ import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
-import { TAG_PATTERN, tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
+import { tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
-import { PLATFORM } from "../lib/rules";
+import { PLATFORM, TAG } from "../lib/rules";
 import { check, HASH_RE } from "./problems";
 
 export type RegistryStatus = "exists" | "missing" | "unknown" | "not-checked";
@@ -72,7 +72,7 @@ function validateCommon(kind: "base" | "app", args: CommonImageArgs, p: string[]
     check(p, path.isAbsolute(args.dockerfile) && fs.existsSync(args.dockerfile), "dockerfile", args.dockerfile, "an existing absolute file", "point it at the Dockerfile");
     if (args.keepTag !== undefined) {
         const k = args.keepTag;
-        check(p, TAG_PATTERN.test(k) && k.endsWith(`-${args.tag}`) && k.length > args.tag.length + 1, "keepTag", k, `<stack>-${args.tag}: a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -`, "pass <stack name>-<image tag>, as index.ts does");
+        check(p, TAG.test(k) && k.endsWith(`-${args.tag}`) && k.length > args.tag.length + 1, "keepTag", k, `<stack>-${args.tag}: ${TAG.allowed}`, "pass <stack name>-<image tag>, as index.ts does");
     }
 }
 

@@ -21,11 +21,11 @@ import * as aws from "@pulumi/aws";
 import { inputError } from "../lib/errors";
 import { RegistryClient } from "../lib/registry/client";
 import { parseEcrHost, parseImageRef } from "../lib/registry/reference";
+import { TAG } from "../lib/rules";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };
 
 const DIGEST_REF = /^([^@\s]+)@(sha256:[a-f0-9]{64})$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Classifies a pin (pure); throws the config error for anything else. */
 export function classifyPin(pin: string): PinKind {

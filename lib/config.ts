@@ -12,7 +12,7 @@ import * as YAML from "yaml";
 import { BUILDER_CHOICES, type BuilderChoice } from "./builders";
 import { inputError, ThinlayerError } from "./errors";
 import { isEcrRegistry } from "./registry/reference";
-import { DNS_LABEL, PLATFORM, QUANTITY, repositoryNameRule, workerNameRule } from "./rules";
+import { DNS_LABEL, PLATFORM, QUANTITY, repositoryNameRule, TAG, workerNameRule } from "./rules";
 import { MIGRATION_ID } from "./migrations/model";
 
 export const PROJECT = "thinlayer";
@@ -209,7 +209,7 @@ export function parseStackConfig(
     for (const key of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]) {
         check(QUANTITY.test(str(key)), key, str(key), QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
-    check(str("releaseImage") === "" || /^([^@\s]+@sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$/.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
+    check(str("releaseImage") === "" || /^[^@\s]+@sha256:[a-f0-9]{64}$/.test(str("releaseImage")) || TAG.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
 
     check(str("releaseMigrationsHash") === "" || /^[a-f0-9]{64}$/.test(str("releaseMigrationsHash")), "releaseMigrationsHash", str("releaseMigrationsHash"), '"" or 64 lowercase hex (a release\'s migrationsHash output)', "let `thinlayer rollback` write it, or remove it");
     check(str("releaseMigrationsHash") === "" || str("releaseImage") !== "", "releaseMigrationsHash", str("releaseMigrationsHash"), "set only together with thinlayer:releaseImage", "remove it (`thinlayer rollback --clear` does)");

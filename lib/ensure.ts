@@ -16,6 +16,7 @@ import { NotDaemonlessError } from "./layer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputFile, type InputsResult } from "./plan";
 import { RegistryClient } from "./registry/client";
 import { parseImageRef, parseRepository } from "./registry/reference";
+import { TAG } from "./rules";
 
 export type ImageKind = "base" | "app";
 export type EnsureAction = "built" | "reused";
@@ -72,13 +73,10 @@ export interface EnsureResult {
     warnings?: string[];
 }
 
-/** OCI/Docker tag grammar: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`. */
-export const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
-/** Throws the input error for a keep tag outside the tag grammar (1..128 chars). */
+/** Throws the input error for a keep tag outside the tag grammar (lib/rules.ts TAG). */
 export function checkKeepTag(tag: string): void {
-    if (!TAG_PATTERN.test(tag)) {
-        throw inputError({ input: "--keep-tag", value: JSON.stringify(tag), allowed: "a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -, e.g. prod-app-0123456789ab", fix: "pass <stack>-<image tag>" });
+    if (!TAG.test(tag)) {
+        throw inputError({ input: "--keep-tag", value: JSON.stringify(tag), allowed: `${TAG.allowed}, e.g. prod-app-0123456789ab`, fix: "pass <stack>-<image tag>" });
     }
 }
 

@@ -53,6 +53,13 @@ export function repositoryNameRule(ecr: boolean): Rule {
         : { test: (v) => OCI_REPOSITORY.test(v) && v.length <= 255, allowed: "a repository path: lowercase letters and digits, separated by . _ __ - or /" };
 }
 
+/** Image tags (the OCI distribution grammar): 1 to 128 of letters, digits, _ . -, not starting with . or -. */
+const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+export const TAG: Rule = {
+    test: (v) => TAG_PATTERN.test(v),
+    allowed: "a tag of 1..128 characters [A-Za-z0-9_.-], not starting with . or -",
+};
+
 /** Image platforms as the OCI image index spells them: os/arch[/variant] (linux/amd64, linux/arm64/v8). */
 export const PLATFORM: Rule = {
     test: (v) => /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/.test(v),

@@ -3,7 +3,7 @@
  * (an explicit registry host is required: there is no implicit Docker Hub here).
  */
 import { inputError } from "../errors";
-import { repositoryNameRule } from "../rules";
+import { repositoryNameRule, TAG } from "../rules";
 
 export interface ImageRef {
     /** Registry host, with port when given: `123.dkr.ecr.eu-west-1.amazonaws.com`, `127.0.0.1:5000`. */
@@ -14,7 +14,6 @@ export interface ImageRef {
     digest?: string;
 }
 
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 /** Parses `host/repo[:tag][@digest]`; `what` names the input in the error. */
@@ -43,7 +42,7 @@ export function parseImageRef(ref: string, what = "image reference"): ImageRef {
     if (colon >= 0) {
         tag = repository.slice(colon + 1);
         repository = repository.slice(0, colon);
-        if (!TAG_RE.test(tag)) throw bad("use a tag of letters, digits, '_', '.', '-' (at most 128)");
+        if (!TAG.test(tag)) throw bad(`use ${TAG.allowed}`);
     }
     if (!/^[A-Za-z0-9.-]+(?::\d+)?$|^\[[0-9a-fA-F:]+\](?::\d+)?$/.test(host)) throw bad("use a registry host name or IP, optionally with :port");
     const repositoryName = repositoryNameRule(parseEcrHost(host) !== undefined);

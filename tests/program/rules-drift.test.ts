@@ -14,6 +14,8 @@ import { validateImageRepositoryArgs } from "../../components/imageRepository";
 import { validateBaseImageArgs } from "../../components/images";
 import { validateReleaseArgs } from "../../components/release";
 import { validateKubernetesTargetArgs } from "../../components/cluster";
+import { classifyPin } from "../../components/releasePin";
+import { parseImageRef } from "../../lib/registry/reference";
 import { RELEASE_NAME } from "../../lib/rules";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -82,6 +84,17 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         },
         good: ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/ppc64le"],
         bad: ["amd64", "linux/x86_64", "Linux/amd64", "linux/amd64/", "linux//amd64"],
+    },
+    {
+        rule: "tags",
+        entry: {
+            "config thinlayer:releaseImage (a tag pin)": (v) => config({ releaseImage: v }),
+            "the program's rollback pin": (v) => accepts(() => classifyPin(v)),
+            "an image reference's tag": (v) => accepts(() => parseImageRef(`127.0.0.1:5000/t/app:${v}`)),
+            "ensure --keep-tag": (v) => ensureArgv(["--keep-tag", v]),
+        },
+        good: ["app-0123456789ab", "v1", "_x", "prod-deps-0123456789ab", "a".repeat(128)],
+        bad: [".x", "-x", "a".repeat(129), "a b", "é"],
     },
     {
         rule: "namespaces",
