@@ -30,6 +30,7 @@ import {
     webRolloutProblems,
     workerReadinessProblems,
 } from "./checks";
+import { migrationGateMissing, migrationGateProblems, STACK_TYPE } from "./migration-checks";
 
 /** Defaults of the configurable policies (override with a policy pack config file). */
 export const DEFAULTS = { minTaggedImages: 10, maxBackoffLimit: 3, maxActiveDeadlineSeconds: 3600 } as const;
@@ -155,6 +156,32 @@ export const jobBounded: ResourceValidationPolicy = {
     }),
 };
 
+/**
+ * The migration gate, re-checked from the program's `migrationGate` stack output (the engine gives a
+ * stack policy the root Stack resource with the outputs as props, in preview too): mandatory, as a
+ * contract migration breaks the release still serving. See policy/migration-checks.ts.
+ */
+export const migrationGate: StackValidationPolicy = {
+    name: "migration-gate",
+    description: "Every Django migration a deploy applies is expand (the serving release survives it) or acknowledged in thinlayer:acknowledgedMigrations.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, reportViolation) => {
+        for (const r of args.resources.filter((x) => x.type === STACK_TYPE)) report(migrationGateProblems(r.props as Props), reportViolation, r.urn);
+    },
+};
+
+/** Advisory: a thinlayer stack whose program does not export the verdict cannot be checked by migration-gate. */
+export const migrationGateExported: StackValidationPolicy = {
+    name: "migration-gate-exported",
+    description: "The thinlayer program exports its migration gate verdict (the migrationGate stack output).",
+    enforcementLevel: "advisory",
+    validateStack: (args, reportViolation) => {
+        for (const r of args.resources.filter((x) => x.type === STACK_TYPE && migrationGateMissing(x.props as Props))) {
+            reportViolation("the stack exports appHash but no migrationGate output, so the migration-gate policy cannot check the migrations it applies. Fix: export migrationGate from index.ts (checkDeployMigrations(...).gate).", r.urn);
+        }
+    },
+};
+
 /** Every policy of the pack, in the order the engine reports them. */
 export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> = [
     workloadImageByDigest,
@@ -168,6 +195,8 @@ export const policies: Array<ResourceValidationPolicy | StackValidationPolicy> =
     deploymentCpuLimit,
     webZeroUnavailable,
     jobBounded,
+    migrationGate,
+    migrationGateExported,
 ];
 
 function toStackResource(r: PolicyResource): StackResource {

@@ -7,7 +7,7 @@ import type { StackConfig } from "../config";
 import { appliedMigrations, baselineFromGit, baselineFromOutputs, type PreviousOutputs } from "./baseline";
 import { classifyMigrations } from "./classify";
 import { assertMigrationGate, migrationNotes, migrationSafety } from "./gate";
-import type { Baseline, ClassifiedMigration, MigrationSafety } from "./model";
+import { decidingOperations, type Baseline, type ClassifiedMigration, type MigrationSafety } from "./model";
 
 export * from "./model";
 export { ACK_KEY, assertMigrationGate, migrationGateError, migrationNotes, migrationSafety, pendingOf } from "./gate";
@@ -33,6 +33,29 @@ export interface DeployMigrations {
     applied: string[] | undefined;
     /** Lines to log (acknowledged migrations run, stale acknowledgements, first deploy). */
     notes: string[];
+    /** The `migrationGate` stack output: the verdict the policy pack re-checks (policy/migration-checks.ts). */
+    gate: MigrationGateOutput;
+}
+
+/** The gate's verdict as a stack output: plain JSON, read by the `migration-gate` policy. */
+export interface MigrationGateOutput {
+    /** Schema of this object. */
+    version: 1;
+    baseline: Baseline["kind"];
+    /** A rollback pin applies none of the checkout's migrations. */
+    pinned: boolean;
+    /** The migrations this update applies (none while pinned), with their verdicts. */
+    pending: Array<{ id: string; class: string; acknowledged: boolean; blocked: boolean; operations: string[] }>;
+}
+
+/** The `migrationGate` output of a safety report. */
+export function migrationGateOutput(safety: MigrationSafety, pinned: boolean): MigrationGateOutput {
+    return {
+        version: 1,
+        baseline: safety.baseline.kind,
+        pinned,
+        pending: pinned ? [] : safety.pending.map((m) => ({ id: m.id, class: m.class, acknowledged: m.acknowledged, blocked: m.blocked, operations: decidingOperations(m).map((o) => o.summary) })),
+    };
 }
 
 /**
@@ -52,7 +75,12 @@ export async function checkDeployMigrations(args: {
     const baseline = baselineFromOutputs(args.previous, { hash: args.migrations.hash, migrations: classified }, `stack ${args.cfg.stack}'s deployed release`);
     const safety = migrationSafety(classified, baseline, args.cfg.acknowledgedMigrations);
     if (!args.pinned) assertMigrationGate(safety, args.cfg.stack);
-    return { safety, applied: appliedMigrations(baseline, args.pinned, classified), notes: args.pinned ? [] : migrationNotes(safety, args.cfg.stack) };
+    return {
+        safety,
+        applied: appliedMigrations(baseline, args.pinned, classified),
+        notes: args.pinned ? [] : migrationNotes(safety, args.cfg.stack),
+        gate: migrationGateOutput(safety, args.pinned),
+    };
 }
 
 /** What `thinlayer plan` compares with. */

@@ -113,6 +113,8 @@ test("the pack has a unique name per policy, and mandatory/advisory as documente
         "deployment-cpu-limit": "advisory",
         "web-zero-unavailable": "mandatory",
         "job-bounded": "mandatory",
+        "migration-gate": "mandatory",
+        "migration-gate-exported": "advisory",
     });
 });
 
