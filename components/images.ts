@@ -15,6 +15,7 @@ import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT } from "../lib/builders";
 import { tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
 import { PLATFORM, TAG } from "../lib/rules";
@@ -67,6 +68,7 @@ function validateCommon(kind: "base" | "app", args: CommonImageArgs, p: string[]
     check(p, HASH_RE.test(args.hash), "hash", args.hash, "64 lowercase hex (the plan's content hash)", "pass plan.<image>.hash from computePlan");
     check(p, args.tag === `${prefix}${args.hash.slice(0, 12)}`, "tag", args.tag, `${prefix}<first 12 hex of hash>`, "pass the plan's tag with its hash; they come from one computePlan");
     check(p, PLATFORM.test(args.platform ?? "linux/amd64"), "platform", args.platform, PLATFORM.allowed, "set the platform the cluster's nodes run");
+    check(p, (BUILDER_CHOICES as readonly string[]).includes(args.builder ?? "auto"), "builder", args.builder, BUILDER_CHOICES_TEXT, "pick one of those");
     check(p, path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")), "projectDir", args.projectDir, "the absolute project root holding bin/thinlayer.js", "pass the directory of Pulumi.yaml");
     check(p, path.isAbsolute(args.contextDir) && fs.existsSync(args.contextDir), "contextDir", args.contextDir, "an existing absolute directory", "point it at the build context");
     check(p, path.isAbsolute(args.dockerfile) && fs.existsSync(args.dockerfile), "dockerfile", args.dockerfile, "an existing absolute file", "point it at the Dockerfile");

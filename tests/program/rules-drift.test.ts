@@ -97,6 +97,16 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         bad: [".x", "-x", "a".repeat(129), "a b", "é"],
     },
     {
+        rule: "builders",
+        entry: {
+            "config thinlayer:builder": (v) => config({ builder: v }),
+            "BaseImage builder": (v) => validateBaseImageArgs({ projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}`, builder: v as never }).length === 0,
+            "ensure --builder": (v) => ensureArgv(["--builder", v]),
+        },
+        good: ["auto", "buildx", "docker", "podman", "buildah"],
+        bad: ["kaniko", "", "Docker", "auto "],
+    },
+    {
         rule: "namespaces",
         entry: {
             "config thinlayer:namespace": (v) => config({ namespace: v }),
