@@ -97,7 +97,9 @@ export async function baselineFromGit(appDir: string, ref: string, globs: readon
 export function idOfPath(p: string): string | undefined {
     const parts = p.split("/");
     const file = parts[parts.length - 1];
-    const at = parts.lastIndexOf("migrations", parts.length - 2);
+    // As classify.py: the last `migrations` directory, else the file's own directory (MIGRATION_MODULES under another name).
+    const named = parts.lastIndexOf("migrations", parts.length - 2);
+    const at = named >= 0 ? named : parts.length - 2;
     if (!file.endsWith(".py") || file.startsWith("_") || file.startsWith("~") || at < 1) return undefined;
     return `${parts[at - 1]}.${file.slice(0, -3)}`;
 }

@@ -520,10 +520,14 @@ def app_label(app_dir: Path, cache: dict) -> str:
 
 def read_migration(root: Path, rel: str, labels: dict) -> dict | None:
     path = Path(rel)
-    if path.suffix != ".py" or path.name[0] in "_~" or "migrations" not in path.parts[:-1]:
+    if path.suffix != ".py" or path.name[0] in "_~" or len(path.parts) < 2:
         return None  # Django's loader skips these (pkgutil modules starting with _ or ~)
     parts = path.parts
-    at = len(parts) - 1 - parts[::-1].index("migrations")
+    # The app is the directory holding the migrations package: the last `migrations` directory's
+    # parent, else (a MIGRATION_MODULES package under another name, matched by migrationGlobs) the
+    # parent of the file's directory.
+    dirs = parts[:-1]
+    at = len(dirs) - 1 - dirs[::-1].index("migrations") if "migrations" in dirs else len(dirs) - 1
     app = app_label(root.joinpath(*parts[:at]), labels) if at > 0 else root.resolve().name
     entry = {"app": app, "name": path.stem, "path": rel, "dependencies": [], "replaces": [], "initial": False}
     try:

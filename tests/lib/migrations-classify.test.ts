@@ -204,7 +204,7 @@ void test("operations Django cannot apply, files that do not parse, and files Dj
         "shop/migrations/__init__.py": "",
         "shop/migrations/_helpers.py": "X = 1\n",
         "shop/migrations/~0009_backup.py": "X = 1\n",
-        "shop/models.py": "from django.db import models\n",
+        "shop/db_migrations/0001_initial.py": migration(`        migrations.CreateModel(name="Item", fields=[]),`),
         "shop/migrations/0002_nested.py": migration(`        [migrations.AddField(model_name="item", name="n", field=models.IntegerField(null=True))],`),
         "shop/migrations/0003_concat.py": `from django.db import migrations, models\n\nCOMMON = []\n\n\nclass Migration(migrations.Migration):\n    dependencies = []\n    operations = [migrations.AddIndex(model_name="item", index=None)] + [migrations.DeleteModel(name="Old")]\n`,
         "shop/migrations/0004_variable.py": `from django.db import migrations\n\nOPS = [migrations.DeleteModel(name="Old")]\n\n\nclass Migration(migrations.Migration):\n    operations = OPS\n`,
@@ -212,8 +212,11 @@ void test("operations Django cannot apply, files that do not parse, and files Dj
         "shop/migrations/0006_no_class.py": "from django.db import migrations\n",
         "shop/migrations/0007_empty.py": migration(""),
     });
-    const got = new Map((await classifyMigrations(dir, fs.readdirSync(path.join(dir, "shop/migrations")).map((f) => `shop/migrations/${f}`).concat(["shop/models.py"]))).map((m) => [m.name, m]));
+    const all = await classifyMigrations(dir, fs.readdirSync(path.join(dir, "shop/migrations")).map((f) => `shop/migrations/${f}`).concat(["shop/db_migrations/0001_initial.py"]));
+    const got = new Map(all.filter((m) => m.path.startsWith("shop/migrations/")).map((m) => [m.name, m]));
     assert.deepEqual([...got.keys()].sort(), ["0002_nested", "0003_concat", "0004_variable", "0005_broken", "0006_no_class", "0007_empty"]);
+    // A MIGRATION_MODULES package under another name (when migrationGlobs match it) belongs to the app above it.
+    assert.deepEqual(all.filter((m) => !m.path.startsWith("shop/migrations/")).map((m) => [m.id, m.class]), [["shop.0001_initial", "expand"]]);
     assert.match(got.get("0002_nested")!.operations[0].reason, /a list inside the operations list/);
     assert.equal(got.get("0002_nested")!.class, "unknown");
     assert.deepEqual(verdict(got.get("0003_concat")), ["contract", ["DeleteModel"]]);

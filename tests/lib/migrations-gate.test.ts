@@ -176,7 +176,7 @@ void test("ids from paths follow Django's loader", () => {
     assert.equal(idOfPath("records/migrations/__init__.py"), undefined);
     assert.equal(idOfPath("records/migrations/~0002_x.py"), undefined);
     assert.equal(idOfPath("migrations/0001_initial.py"), undefined);
-    assert.equal(idOfPath("records/models.py"), undefined);
+    assert.equal(idOfPath("records/db_migrations/0001_initial.py"), "records.0001_initial", "a MIGRATION_MODULES package the globs match");
 });
 
 void test("thinlayer:acknowledgedMigrations: ids are checked by the config parser", () => {
