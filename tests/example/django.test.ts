@@ -77,6 +77,15 @@ void describe("example app checks (real PostgreSQL, the stacks' settings)", { ti
         assert.match(r.out, /security\.W008/, r.out);
     });
 
+    void test("outside DEBUG, a missing DATABASE_URL or DJANGO_SECRET_KEY stops every command with its name", (t) => {
+        if (!guard(t)) return;
+        for (const name of ["DATABASE_URL", "DJANGO_SECRET_KEY"]) {
+            const r = manage(["check"], { extraEnv: { [name]: "" } });
+            assert.notEqual(r.status, 0, r.out);
+            assert.match(r.out, new RegExp(`RuntimeError: ${name} must be set when DJANGO_DEBUG is false`), r.out);
+        }
+    });
+
     void test("makemigrations --check --dry-run: every model change has its migration", (t) => {
         if (!guard(t)) return;
         const r = manage(["makemigrations", "--check", "--dry-run"]);

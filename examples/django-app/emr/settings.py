@@ -62,6 +62,10 @@ TEMPLATES = [
     },
 ]
 
+# Outside DEBUG a missing DATABASE_URL is an error, not a silent SQLite file under /app (the root
+# filesystem is read-only in the pods: migrate and every write would fail later, and less clearly).
+if not DEBUG and not os.environ.get("DATABASE_URL"):
+    raise RuntimeError("DATABASE_URL must be set when DJANGO_DEBUG is false (postgres://user:password@host:5432/name, from the stack's secretSettings)")
 DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
