@@ -9,6 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { asUserError, loadConfig } from "./config";
 import { computePlan } from "./lib/plan";
+import { BASELINE_OUTPUTS, checkDeployMigrations, type PreviousOutputs } from "./lib/migrations";
 import { RELEASE_NAME } from "./lib/rules";
 import { AppImage, BaseImage, djangoProbeHost, ImageRepository, isEcrRegistry, KubernetesTarget, Release, resolveReleasePin } from "./components";
 
@@ -16,6 +17,14 @@ export = async () => {
     const cfg = loadConfig(__dirname);
     const plan = await asUserError(computePlan(cfg));
     const pinned = cfg.releaseImage !== "";
+    // The migration gate compares the checkout's migrations with what this stack deployed last: its
+    // own outputs, read back through a StackReference to itself (empty on a first deploy). It throws
+    // in preview and up, before any resource is declared, for a contract/unknown migration that
+    // thinlayer:acknowledgedMigrations does not list.
+    const deployed = new pulumi.StackReference("deployed-release", { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
+    const previous: PreviousOutputs = Object.fromEntries(await Promise.all(BASELINE_OUTPUTS.map(async (k) => [k, await deployed.getOutputValue(k)] as const)));
+    const migrations = await asUserError(checkDeployMigrations({ cfg, migrations: plan.migrations, previous, pinned }));
+    for (const note of migrations.notes) void pulumi.log.info(note);
     if (!cfg.lifecycleStacks.includes(pulumi.getStack())) {
         void pulumi.log.warn(`stack ${pulumi.getStack()} is not in thinlayer:lifecycleStacks (${cfg.lifecycleStacks.join(", ")}): the ECR lifecycle does not keep the images it deploys beyond the shared window. Fix: add it to lifecycleStacks in the stack that owns the repositories.`);
     }
@@ -88,6 +97,10 @@ export = async () => {
         baseTag: plan.base.tag,
         appTag: plan.app.tag,
         migrationsHash: jobMigrationsHash,
+        // Migration ids the database has after this update: the next preview's gate baseline and the rollback guard's.
+        migrations: migrations.applied,
+        // The gate's verdict, re-checked by the policy pack's migration-gate policy.
+        migrationGate: migrations.gate,
         settingsHash: plan.settings.hash,
         releaseId: pinned ? undefined : plan.releaseId,
         settings: plan.settings.values,

@@ -70,7 +70,7 @@ async function main(): Promise<void> {
             inputsByKey.set(`${a.type}::${a.name}`, { inputs: a.inputs, custom: a.custom ?? false, provider: a.provider });
             return mocks.newResource(a);
         },
-    }, "thinlayer", req.stack, req.preview ?? false);
+    }, "thinlayer", req.stack, req.preview ?? false, "organization");
 
     const logs: string[] = [];
     for (const level of ["info", "warn", "error"] as const) {

@@ -61,6 +61,8 @@ export interface MockOptions {
     registryImages?: Record<string, string>;
     /** aws.ecr.getImage names that fail as missing. */
     absentImages?: string[];
+    /** The stack's last outputs, as the program's StackReference to its own stack reads them. @default {} (never deployed) */
+    stackOutputs?: Record<string, unknown>;
 }
 
 function runForReal(create: string, dir: string | undefined, env: Record<string, string>): Promise<string> {
@@ -82,6 +84,9 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                 state.repositoryUrl = ecrUrl(inputs.name);
                 state.arn = `arn:aws:ecr:${REGION}:${ACCOUNT}:repository/${inputs.name}`;
                 state.registryId = ACCOUNT;
+            } else if (args.type === "pulumi:pulumi:StackReference") {
+                state.outputs = opts.stackOutputs ?? {};
+                state.secretOutputNames = [];
             } else if (args.type === "command:local:Command") {
                 state.stdout = opts.preview ? "" : opts.runCommands ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) }) : fakeEnsureStdout(inputs.create);
                 state.stderr = "";

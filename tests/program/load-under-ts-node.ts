@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { programMocks } from "../helpers/mocks";
 
 async function main(): Promise<void> {
-    await pulumi.runtime.setMocks(programMocks(), "thinlayer", process.env.THINLAYER_STACK ?? "uat", false);
+    await pulumi.runtime.setMocks(programMocks(), "thinlayer", process.env.THINLAYER_STACK ?? "uat", false, "organization");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require("../../index") as () => Promise<Record<string, unknown>>;
     const outputs = await pulumi.runtime.runInPulumiStack(() => program());

@@ -15,6 +15,7 @@ void test("uat: tokens, names and parents of every resource", async () => {
         const job = String(r.outputs.migrationJob);
         const graph = r.resources.map((x) => `${x.parent ?? "(stack)"} > ${x.type}::${x.name}`).sort();
         assert.deepEqual(graph, [
+            "(stack) > pulumi:pulumi:StackReference::deployed-release",
             "(stack) > thinlayer:ecr:ImageRepository::app",
             "(stack) > thinlayer:ecr:ImageRepository::base",
             "(stack) > thinlayer:image:AppImage::app",
