@@ -24,8 +24,8 @@ export interface World {
     stop(): Promise<void>;
 }
 
-/** The tools an e2e world needs, for needEngineTools. */
-export const E2E_TOOLS = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-command", "pulumi-resource-kubernetes", "docker-registry", "dockerd", ...CLUSTER_TOOLS];
+/** The tools an e2e world needs besides the engine's plugins (engineToolsOrSkip checks those). */
+export const E2E_TOOLS = ["pulumi", "docker-registry", "dockerd", "skopeo", ...CLUSTER_TOOLS];
 
 /** The builder the e2e stacks use for the base image (what CI has). */
 export const E2E_BUILDER = process.env.THINLAYER_E2E_BUILDER ?? "docker";

@@ -32,10 +32,37 @@ export function engineToolsOrSkip(...tools: string[]): { tools: Record<string, s
         if (p) found[x] = p;
         return p === undefined;
     });
+    for (const part of missingEngineParts()) if (!missing.includes(part)) missing.push(part);
     if (missing.length === 0) return { tools: found };
     const msg = `missing tools: ${missing.join(", ")} (install: bash scripts/setup.sh)`;
     if (process.env.CI === "true") throw new Error(`${msg}; CI=true, so this is a failure, not a skip`);
     return { skip: msg };
+}
+
+/** The plugins the program needs under the real engine, as `pulumi plugin ls` names them. */
+export const ENGINE_PLUGINS = [
+    { kind: "resource", name: "command" },
+    { kind: "resource", name: "kubernetes" },
+];
+
+/**
+ * What of the engine is missing: the CLI (PATH or the tool cache), the Node.js language host
+ * (beside the resolved CLI binary, as Pulumi's releases ship it, or on PATH) and the resource
+ * plugins (registered in the tools' PULUMI_HOME). Empty when all is there.
+ */
+export function missingEngineParts(): string[] {
+    const cli = findTool("pulumi");
+    if (cli === undefined) return ["pulumi"];
+    const missing: string[] = [];
+    const host = path.join(path.dirname(fs.realpathSync(cli)), "pulumi-language-nodejs");
+    if (!fs.existsSync(host) && findTool("pulumi-language-nodejs") === undefined) missing.push("pulumi-language-nodejs");
+    const home = process.env.PULUMI_HOME ?? path.join(toolCacheDir(), "pulumi-home");
+    const plugins = path.join(home, "plugins");
+    const have = fs.existsSync(plugins) ? fs.readdirSync(plugins) : [];
+    for (const p of ENGINE_PLUGINS) {
+        if (!have.some((d) => d.startsWith(`${p.kind}-${p.name}-v`) && !d.endsWith(".lock") && !d.endsWith(".partial"))) missing.push(`pulumi-${p.kind}-${p.name}`);
+    }
+    return missing;
 }
 
 export interface RunResult {
