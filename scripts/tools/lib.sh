@@ -80,13 +80,17 @@ tl_link() {
 }
 
 # tl_npm_locked_version LOCKFILE PACKAGE: the version package-lock.json resolved for a direct
-# dependency (node_modules/PACKAGE), or a failure naming the lock file and the package.
+# dependency (packages["node_modules/PACKAGE"].version), or a failure naming the lock file and the
+# package. awk, not node: npm writes each entry's "version" first, and a no-op run stays fast.
 tl_npm_locked_version() {
     local lock=$1 pkg=$2 v
     [[ -f "$lock" ]] || tl_fail "$lock not found; it is where the npm versions come from"
-    command -v node >/dev/null 2>&1 || tl_fail "node is not on PATH; it reads $lock"
-    v="$(node -e 'const l=require(process.argv[1]);const p=(l.packages||{})["node_modules/"+process.argv[2]];process.stdout.write(p&&p.version?p.version:"")' "$lock" "$pkg")"
-    [[ -n "$v" ]] || tl_fail "$lock has no packages[\"node_modules/$pkg\"].version; run npm install so the lock resolves $pkg"
+    v="$(awk -v key="\"node_modules/$pkg\": {" '
+        !f && $0 ~ /^ *"/ && index($0, key) == index($0, "\"") && substr($0, index($0, key)) == key { f = 1; next }
+        f && /^ *}/ { exit }
+        f && /^ *"version": "[^"]+",?$/ { sub(/^ *"version": "/, ""); sub(/",?$/, ""); print; exit }' "$lock")"
+    [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] ||
+        tl_fail "$lock has no packages[\"node_modules/$pkg\"].version (read '$v'); run npm install so the lock resolves $pkg"
     echo "$v"
 }
 

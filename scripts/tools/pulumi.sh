@@ -5,8 +5,11 @@
 #   pulumi-resource-kubernetes   github.com/pulumi/pulumi-kubernetes/provider/v4 (see K8S_* below),
 #                                registered in the cache's PULUMI_HOME under the version of
 #                                @pulumi/kubernetes in package-lock.json and under its own version
-# cached in ${THINLAYER_CACHE:-$HOME/.cache/thinlayer}/<name>-<version>/bin, symlinked into
+# cached in ${THINLAYER_CACHE:-$HOME/.cache/thinlayer}/<name>-<version>/bin; `pulumi` is symlinked into
 # ${THINLAYER_CACHE:-$HOME/.cache/thinlayer}/bin. A `pulumi` already on PATH is used as it is.
+# The provider is deliberately NOT put on PATH: the engine prefers a pulumi-resource-* found on
+# $PATH over the versioned plugin in PULUMI_HOME (and warns "using ... from $PATH" every run);
+# PULUMI_IGNORE_AMBIENT_PLUGINS=true in the printed env keeps stray ones out too.
 #
 #   bash scripts/tools/pulumi.sh                 # build what is missing (cold: tens of minutes)
 #   eval "$(bash scripts/tools/pulumi.sh)"       # ...and export the env a run needs (stdout)
@@ -24,6 +27,8 @@ TL_NAME=pulumi.sh
 
 LOCK_FILE="$ROOT/package-lock.json"
 PULUMI_VERSION="${THINLAYER_PULUMI_VERSION:-$(tl_npm_locked_version "$LOCK_FILE" @pulumi/pulumi)}"
+PULUMI_VERSION_FROM="${THINLAYER_PULUMI_VERSION:+THINLAYER_PULUMI_VERSION}"
+PULUMI_VERSION_FROM="${PULUMI_VERSION_FROM:-the version of @pulumi/pulumi in package-lock.json}"
 K8S_NPM_VERSION="$(tl_npm_locked_version "$LOCK_FILE" @pulumi/kubernetes)"
 
 PULUMI_PKG=github.com/pulumi/pulumi/pkg/v3
@@ -46,8 +51,11 @@ K8S_BIN="$K8S_DIR/bin/pulumi-resource-kubernetes"
 PULUMI_HOME_DIR="$(tl_pulumi_home)"
 
 # The plugin versions the kubernetes build is registered under: the npm SDK's (what the engine
-# asks for: it loads only an exact version match) and its own. A different major is a different
-# protocol and schema, never papered over.
+# asks for: it loads only an exact version match) and its own. A newer SDK of the same major works
+# with it (checked: core/v1 Namespace, ConfigMap, Secret, Service, apps/v1 Deployment, batch/v1 Job,
+# policy/v1 PodDisruptionBudget, Provider kubeconfig/context/namespace/renderYamlToDirectory), but
+# the engine warns on every run that the plugin is older than the SDK; pinning @pulumi/kubernetes to
+# K8S_VERSION makes them one. A different major is a different schema, never papered over.
 [[ "${K8S_NPM_VERSION%%.*}" == "${K8S_VERSION%%.*}" ]] ||
     tl_fail "package-lock.json resolves @pulumi/kubernetes $K8S_NPM_VERSION, but the kubernetes provider built here is $K8S_VERSION (major ${K8S_VERSION%%.*}); pin @pulumi/kubernetes to $K8S_VERSION in package.json"
 K8S_REGISTER=("$K8S_NPM_VERSION")
@@ -63,6 +71,7 @@ print_env() {
 export PATH="$TL_BIN:\$PATH"
 export PULUMI_HOME="$PULUMI_HOME_DIR"
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export PULUMI_SKIP_UPDATE_CHECK=true
 EOF
 }
@@ -77,7 +86,7 @@ external_pulumi() {
 }
 
 cli_done() { [[ -x "$CLI_DIR/bin/pulumi" && -e "$CLI_DIR/bin/.ok" && "$(readlink "$TL_BIN/pulumi" 2>/dev/null)" == "$CLI_DIR/bin/pulumi" ]]; }
-k8s_done() { [[ -x "$K8S_BIN" && -e "$K8S_DIR/bin/.ok" && "$(readlink "$TL_BIN/pulumi-resource-kubernetes" 2>/dev/null)" == "$K8S_BIN" ]]; }
+k8s_done() { [[ -x "$K8S_BIN" && -e "$K8S_DIR/bin/.ok" && ! -L "$TL_BIN/pulumi-resource-kubernetes" ]]; }
 registered() { # registered VERSION: the plugin dir holds this very binary and pulumi finished installing it
     local d="$PULUMI_HOME_DIR/plugins/resource-kubernetes-v$1"
     [[ -x "$d/pulumi-resource-kubernetes" && ! -e "$d.partial" ]] && cmp -s "$d/pulumi-resource-kubernetes" "$K8S_BIN"
@@ -85,6 +94,7 @@ registered() { # registered VERSION: the plugin dir holds this very binary and p
 all_done() {
     local v
     if EXT="$(external_pulumi)"; then
+        [[ ! -L "$TL_BIN/pulumi" ]] || return 1 # ours would shadow it; the full run removes it
         PULUMI_BIN="$EXT"
     else
         cli_done || return 1
@@ -119,10 +129,11 @@ gomod_field() {
 # tags osusergo,grpcnotrace, -w -s, version.Version=v<version>).
 build_cli() {
     local w="$WORK/cli" gomod log="$TL_LOGS/pulumi-cli.log"
-    mkdir -p "$w" "$CLI_DIR/bin"
+    mkdir -p "$w"
     : >"$log"
     gomod="$(cd "$w" && gomod_field "$PULUMI_PKG@v$PULUMI_VERSION" GoMod)" ||
-        tl_fail "the module proxy does not serve $PULUMI_PKG@v$PULUMI_VERSION (the version of @pulumi/pulumi in package-lock.json); list what it serves with 'go list -m -versions $PULUMI_PKG', or set THINLAYER_PULUMI_VERSION"
+        tl_fail "the module proxy does not serve $PULUMI_PKG@v$PULUMI_VERSION ($PULUMI_VERSION_FROM); list what it serves with 'go list -m -versions $PULUMI_PKG', and set THINLAYER_PULUMI_VERSION to one of them"
+    mkdir -p "$CLI_DIR/bin"
     (
         cd "$w"
         go mod init thinlayer.invalid/pulumi-cli-build >>"$log" 2>&1
@@ -151,10 +162,10 @@ build_cli() {
 # builds with the release ldflags (.goreleaser.yml: -s -w, version.Version=v<version>).
 build_k8s() {
     local src w="$WORK/kubernetes" log="$TL_LOGS/pulumi-resource-kubernetes.log" rep
-    mkdir -p "$K8S_DIR/bin"
     : >"$log"
     src="$(cd "$WORK" && gomod_field "$K8S_MODULE@$K8S_MODULE_VERSION" Dir)" ||
         tl_fail "the module proxy does not serve $K8S_MODULE@$K8S_MODULE_VERSION; 'go list -m -json $K8S_MODULE@latest' shows what it serves (update K8S_MODULE_VERSION and K8S_VERSION in $0)"
+    mkdir -p "$K8S_DIR/bin"
     cp -r "$src" "$w"
     chmod -R u+w "$w"
     # Replace upstream's directory replace of the sdk by the served release of that directory.
@@ -212,18 +223,20 @@ if [[ -x "$K8S_BIN" && -e "$K8S_DIR/bin/.ok" ]]; then
 else
     build_k8s
 fi
-tl_link "$K8S_BIN"
+# An earlier version of this script linked it there; on PATH it would shadow the registered plugin.
+[[ -L "$TL_BIN/pulumi-resource-kubernetes" && "$(readlink "$TL_BIN/pulumi-resource-kubernetes")" == "$TL_CACHE"/pulumi-resource-kubernetes-v*/bin/pulumi-resource-kubernetes ]] &&
+    rm -f "$TL_BIN/pulumi-resource-kubernetes"
 
 mkdir -p "$PULUMI_HOME_DIR"
 for v in "${K8S_REGISTER[@]}"; do
     registered "$v" && continue
     tl_log "registering pulumi-resource-kubernetes v$K8S_VERSION as resource kubernetes $v in $PULUMI_HOME_DIR"
-    PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+    PULUMI_HOME="$PULUMI_HOME_DIR" PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true PULUMI_IGNORE_AMBIENT_PLUGINS=true \
         "$PULUMI_BIN" plugin install resource kubernetes "$v" --file "$K8S_BIN" --reinstall >&2 ||
         tl_fail "'pulumi plugin install resource kubernetes $v --file $K8S_BIN' failed (PULUMI_HOME=$PULUMI_HOME_DIR)"
     registered "$v" || tl_fail "after 'pulumi plugin install resource kubernetes $v', $PULUMI_HOME_DIR/plugins/resource-kubernetes-v$v does not hold $K8S_BIN"
 done
 [[ "$K8S_NPM_VERSION" == "$K8S_VERSION" ]] ||
-    tl_log "note: @pulumi/kubernetes is $K8S_NPM_VERSION in package-lock.json; the provider is v$K8S_VERSION, registered under both versions (pin @pulumi/kubernetes to $K8S_VERSION to make them one)"
+    tl_log "note: @pulumi/kubernetes is $K8S_NPM_VERSION in package-lock.json; the provider is v$K8S_VERSION, registered under both versions; the engine will warn 'resource plugin kubernetes is expected to have version >=$K8S_NPM_VERSION, but has $K8S_VERSION' on every run until @pulumi/kubernetes is pinned to $K8S_VERSION"
 
 print_env "$PULUMI_BIN"
