@@ -14,7 +14,7 @@ export interface KubernetesTargetArgs {
     /** Namespace to create. */
     readonly namespace: string;
     /** kubeconfig contents (a secret). @default - the ambient kubeconfig ($KUBECONFIG, else ~/.kube/config) */
-    readonly kubeconfig?: pulumi.Input<string | undefined>;
+    readonly kubeconfig?: pulumi.Input<string>;
     /** kubeconfig context ("" is the same as unset). @default - the kubeconfig's current context */
     readonly context?: string;
 }
