@@ -9,8 +9,8 @@
  *   requirements   one line appended to requirements/base.txt (the base image is rebuilt)
  *   rollback       thinlayer rollback --steps 1, then pulumi up (and --clear + up after, untimed)
  *
- * Each `pulumi up` is split, from the arrival time of each engine event in its --event-log (the
- * file is tailed every 10 ms; the events' own timestamps are whole seconds):
+ * Each `pulumi up` is split, from the arrival time of each engine event on `pulumi up --json`'s
+ * stdout (the events' own timestamps are whole seconds):
  *
  *   ensure         the ensure commands, first pre-event to outputs event of each (the build)
  *   cluster wait   the Kubernetes resources, pre-event to outputs event (the provider awaits
@@ -22,8 +22,6 @@
  * Targets: a no-change up runs zero ensure commands; an app-only up takes at most 15 s, of which the
  * build at most 1 s. Rounds: BENCH_E2E_ROUNDS (default 3).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { editApp, ensureRuns, initStack, startWorld, type World } from "../tests/helpers/e2e-world";
 import type { EngineEvent } from "../tests/helpers/pulumi";
@@ -41,34 +39,13 @@ interface Split {
     buildSeconds: number;
 }
 
-/** Tails an event log while `work` runs; returns each event with the ms it arrived at (from start). */
+/** One `pulumi up --json`, each engine event stamped with the ms it arrived at (from the start). */
 async function timedUp(world: World, extra: string[] = []): Promise<{ split: Split; events: EngineEvent[] }> {
-    const log = path.join(world.project.backendDir, `bench-${Date.now()}.jsonl`);
     const arrived = new Map<number, number>();
     const started = Date.now();
-    let offset = 0;
-    let carry = "";
-    const poll = () => {
-        if (!fs.existsSync(log)) return;
-        const buf = fs.readFileSync(log);
-        if (buf.length <= offset) return;
-        const text = carry + buf.subarray(offset).toString("utf8");
-        offset = buf.length;
-        const lines = text.split("\n");
-        carry = lines.pop() ?? "";
-        for (const l of lines) {
-            if (l.trim() === "") continue;
-            const e = JSON.parse(l) as EngineEvent;
-            arrived.set(e.sequence, Date.now() - started);
-        }
-    };
-    const timer = setInterval(poll, 10);
-    const r = await world.project.run(["up", "--stack", STACK, "--yes", "--skip-preview", "--event-log", log, ...extra]);
-    clearInterval(timer);
-    poll();
+    const { result: r, events } = await world.project.up(STACK, extra, { onEvent: (e) => arrived.set(e.sequence, Date.now() - started) });
     const total = Date.now() - started;
     if (r.code !== 0) throw new Error(`pulumi up failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-    const events = fs.readFileSync(log, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as EngineEvent);
     const at = (e: EngineEvent) => arrived.get(e.sequence) ?? total;
     const spans = (pred: (type: string) => boolean): [number, number][] => {
         const open = new Map<string, number>();

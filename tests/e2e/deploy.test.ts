@@ -34,7 +34,7 @@ async function up(stack: string): Promise<EngineEvent[]> {
 
 async function preview(stack: string, extra: string[] = []): Promise<string[]> {
     const p = await w().project.preview(stack, extra);
-    assert.equal(p.result.code, 0, `pulumi preview failed:\n${p.result.stdout.slice(-4000)}\n${p.result.stderr.slice(-3000)}`);
+    assert.equal(p.result.code, 0, `pulumi preview failed:\n${p.diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n")}\n${p.result.stderr.slice(-3000)}`);
     return changeSet(p.steps);
 }
 
@@ -178,7 +178,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
             "",
             "class Migration(migrations.Migration):",
             "    dependencies = [(\"records\", \"0001_initial\")]",
-            "    operations = [migrations.AddField(model_name=\"patient\", name=\"note\", field=models.TextField(blank=True, default=\"\"))]",
+            "    operations = [migrations.AddField(model_name=\"patient\", name=\"note\", field=models.TextField(null=True, blank=True))]",
             "",
         ].join("\n"));
         const steps = await preview(UAT);
@@ -262,6 +262,28 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(await assertImagesInRegistry(UAT), current);
     });
 
+    it("a contract migration (RemoveField) fails pulumi preview with the gate's error; acknowledged in config, it passes", async (t) => {
+        if (!ready) return t.skip("no e2e world");
+        const fixture = path.join(__dirname, "..", "fixtures", "migrations", "example-remove-field", "records", "migrations", "0002_remove_encounter_notes.py");
+        const body = fs.readFileSync(fixture, "utf8").replace("('records', '0001_initial')", "('records', '0002_record_note')");
+        addMigration("0003_remove_encounter_notes", body);
+        try {
+            const p = await w().project.preview(UAT);
+            assert.notEqual(p.result.code, 0, "the preview fails");
+            const errors = p.diagnostics.filter((d) => d.severity === "error").map((d) => d.message).join("\n");
+            assert.match(errors, /records\.0003_remove_encounter_notes/, errors);
+            assert.match(errors, /RemoveField/, errors);
+            assert.match(errors, /acknowledgedMigrations/, errors);
+            writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": ["records.0003_remove_encounter_notes"] });
+            const steps = await preview(UAT);
+            assert.ok(steps.some((s) => s.startsWith("create app-migrate-")), steps.join("\n"));
+        } finally {
+            fs.rmSync(path.join(w().appDir, "records", "migrations", "0003_remove_encounter_notes.py"));
+            writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": undefined });
+        }
+        assert.deepEqual(await preview(UAT), [], "back to the deployed checkout: nothing to do");
+    });
+
     it("a migration that fails: the update stops, and the Deployments keep the previous image", async (t) => {
         if (!ready) return t.skip("no e2e world");
         const beforeRef = await assertImagesInRegistry(UAT);
@@ -274,6 +296,8 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
             "    operations = [migrations.RunSQL(\"SELECT 1/0\")]",
             "",
         ].join("\n"));
+        // RunSQL is "unknown" to the migration gate: acknowledged, as a reviewed migration would be.
+        writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": ["records.0003_fails"] });
         const steps = await preview(UAT);
         const failingJob = steps.find((s) => s.startsWith("create app-migrate-"))?.slice("create ".length);
         assert.ok(failingJob, steps.join("\n"));
@@ -287,6 +311,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         } finally {
             await stage.remove();
             fs.rmSync(path.join(w().appDir, "records", "migrations", "0003_fails.py"));
+            writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": undefined });
         }
         const events = await up(UAT);
         assert.equal(await assertImagesInRegistry(UAT), beforeRef, "back to the last good checkout, same image");

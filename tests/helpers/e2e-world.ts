@@ -102,11 +102,12 @@ export async function initStack(world: World, stack: string, extra: Record<strin
     }
 }
 
-/** Merges `values` into Pulumi.<stack>.yaml's config (keeps the encryption salt and secrets). */
+/** Merges `values` into Pulumi.<stack>.yaml's config (keeps the encryption salt and secrets); undefined removes a key. */
 export function writeStackConfig(world: World, stack: string, values: Record<string, unknown>): void {
     const file = path.join(world.dir, `Pulumi.${stack}.yaml`);
     const doc = (fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) : {}) as { config?: Record<string, unknown> };
     doc.config = { ...(doc.config ?? {}), ...values };
+    for (const [k, v] of Object.entries(values)) if (v === undefined) delete doc.config[k];
     fs.writeFileSync(file, YAML.stringify(doc));
 }
 

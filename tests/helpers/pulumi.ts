@@ -188,6 +188,7 @@ export class PulumiProject {
             PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase-not-a-secret",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
             PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
             PULUMI_SKIP_CONFIRMATIONS: "true",
             PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
             PULUMI_ENABLE_LEGACY_DIFF: "false",
@@ -198,13 +199,16 @@ export class PulumiProject {
     }
 
     /** Runs `pulumi <args>` in the project; never throws for a non-zero exit. */
-    run(args: string[], opts: { input?: string; timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<RunResult> {
+    run(args: string[], opts: { input?: string; timeoutMs?: number; onSpawn?: (pid: number) => void; onStdout?: (chunk: string) => void } = {}): Promise<RunResult> {
         const started = Date.now();
         return new Promise((resolve, reject) => {
             const child = spawn(this.bin, [...args, "--non-interactive"], { cwd: this.dir, env: this.env, stdio: ["pipe", "pipe", "pipe"] });
             let stdout = "";
             let stderr = "";
-            child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+            child.stdout.on("data", (d: Buffer) => {
+                stdout += d.toString();
+                opts.onStdout?.(d.toString());
+            });
             child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
             const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 600_000);
             child.on("error", reject);
@@ -236,11 +240,30 @@ export class PulumiProject {
         return { steps: parsed.steps ?? [], result, diagnostics: parsed.diagnostics ?? [] };
     }
 
-    /** `pulumi up --yes` with an event log; returns the engine events in order. */
-    async up(stack: string, extra: string[] = [], opts: { onSpawn?: (pid: number) => void; timeoutMs?: number } = {}): Promise<{ result: RunResult; events: EngineEvent[] }> {
-        const log = path.join(this.backendDir, `events-${Date.now()}-${Math.random().toString(16).slice(2)}.jsonl`);
-        const result = await this.run(["up", "--stack", stack, "--yes", "--skip-preview", "--event-log", log, ...extra], opts);
-        return { result, events: readEvents(log) };
+    /**
+     * `pulumi up --yes --json`: the engine streams its events as JSON lines on stdout; returns
+     * them in order. `onEvent` sees each as it arrives (the benchmark times them).
+     */
+    async up(stack: string, extra: string[] = [], opts: { onSpawn?: (pid: number) => void; timeoutMs?: number; onEvent?: (e: EngineEvent) => void } = {}): Promise<{ result: RunResult; events: EngineEvent[] }> {
+        const events: EngineEvent[] = [];
+        let carry = "";
+        const result = await this.run(["up", "--stack", stack, "--yes", "--skip-preview", "--json", ...extra], {
+            ...opts,
+            onStdout: (chunk) => {
+                const lines = (carry + chunk).split("\n");
+                carry = lines.pop() ?? "";
+                for (const l of lines) {
+                    const e = parseEvent(l);
+                    if (e) {
+                        events.push(e);
+                        opts.onEvent?.(e);
+                    }
+                }
+            },
+        });
+        const last = parseEvent(carry);
+        if (last) events.push(last);
+        return { result, events: events.sort((a, b) => a.sequence - b.sequence) };
     }
 
     /** Stack outputs (`--show-secrets` off: secrets come back as "[secret]"). */
@@ -262,12 +285,14 @@ export class PulumiProject {
     }
 }
 
-export function readEvents(file: string): EngineEvent[] {
-    if (!fs.existsSync(file)) return [];
-    return fs
-        .readFileSync(file, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== "")
-        .map((l) => JSON.parse(l) as EngineEvent)
-        .sort((a, b) => a.sequence - b.sequence);
+/** One engine event of `pulumi up --json` (a JSON object with a sequence number), or undefined. */
+function parseEvent(line: string): EngineEvent | undefined {
+    const l = line.trim();
+    if (!l.startsWith("{")) return undefined;
+    try {
+        const e = JSON.parse(l) as EngineEvent;
+        return typeof e.sequence === "number" ? e : undefined;
+    } catch {
+        return undefined;
+    }
 }
