@@ -1,5 +1,5 @@
 /**
- * `thinlayer plan --stack <s> [--json] [--explain] [--no-cache] [--registry-check]`
+ * `thinlayer plan --stack <s> [--json | --markdown] [--explain] [--no-cache] [--registry-check]`
  *
  * Offline by default: computes every hash from files and the stack file and shows what a deploy
  * would build. Whether an image already exists needs the registry, so the status is "unknown"
@@ -9,16 +9,21 @@ import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { loadStackConfig, listStacks, type StackConfig } from "../config";
 import { inputError } from "../errors";
+import { PROJECT_ROOT } from "../root";
 import { computePlan, type ImagePlan, type Plan } from "../plan";
 // Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
 import { tagExists } from "../ensure";
 import { formatMigrationSafety, planMigrationSafety, type MigrationSafety, type PlanBaseline } from "../migrations";
 import { pulumi } from "./rollback";
+import { receiptStack, renderReceipt, type PlanJson } from "../receipt";
 
-const USAGE = `usage: thinlayer plan --stack <stack> [--json] [--explain] [--no-cache] [--registry-check] [--against <git ref> | --deployed]
+const USAGE = `usage: thinlayer plan --stack <stack> [--json | --markdown] [--explain] [--no-cache] [--registry-check] [--against <git ref> | --deployed]
 
-  --stack <s>        stack to plan (a Pulumi.<s>.yaml next to Pulumi.yaml)
+  --stack <s>        stack to plan (a Pulumi.<s>.yaml next to Pulumi.yaml); with --markdown it may
+                     be given more than once
   --json             print the plan as one JSON object
+  --markdown         print the cost receipt (GitHub markdown, one section per stack): reuse or
+                     build per image, inputs, bytes to upload, migrations, settings keys, warnings
   --explain          list the input files of each image (and the migration files)
   --no-cache         use neither the input snapshots nor the stat cache (same hashes, every file re-read)
   --registry-check   ask the registry whether each tag exists (build / reuse); needs network
@@ -44,8 +49,9 @@ export async function run(argv: string[]): Promise<number> {
         ({ values } = parseArgs({
             args: argv,
             options: {
-                stack: { type: "string" },
+                stack: { type: "string", multiple: true },
                 json: { type: "boolean", default: false },
+                markdown: { type: "boolean", default: false },
                 explain: { type: "boolean", default: false },
                 "no-cache": { type: "boolean", default: false },
                 "registry-check": { type: "boolean", default: false },
@@ -64,16 +70,32 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + "\n");
         return 0;
     }
-    const projectDir = path.resolve(values.project ?? path.join(__dirname, "..", ".."));
-    if (values.stack === undefined || values.stack === "") {
+    const projectDir = path.resolve(values.project ?? PROJECT_ROOT);
+    const stacks = values.stack ?? [];
+    if (stacks.length === 0 || stacks.includes("")) {
         throw inputError({ input: "--stack", value: "(missing)", allowed: `one of ${listStacks(projectDir).join(", ")}`, fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat" });
     }
+    if (values.markdown && values.json) {
+        throw inputError({ input: "--markdown and --json", value: "(both given)", allowed: "one output format", fix: "pass --json for the plan object, or --markdown for the cost receipt" });
+    }
+    if (values.markdown) {
+        const receipts = [];
+        for (const stack of [...new Set(stacks)]) {
+            const cfg = loadStackConfig(projectDir, stack);
+            const baseline = await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack);
+            const one = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
+            receipts.push(await receiptStack(cfg, { ...one.plan, status: one.status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety: one.migrationSafety }, baseline, values["registry-check"]));
+        }
+        process.stdout.write(renderReceipt(receipts));
+        return 0;
+    }
+    if (stacks.length > 1) {
+        throw inputError({ input: "--stack", value: stacks.join(", "), allowed: "one stack (several only with --markdown)", fix: "run plan once per stack, or pass --markdown for a receipt of all of them" });
+    }
     const started = process.hrtime.bigint();
-    const cfg = loadStackConfig(projectDir, values.stack);
-    const plan = await computePlan(cfg, { cache: !values["no-cache"] });
-    const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage)
-        : values["registry-check"] ? await registryStatus(cfg, plan) : offlineStatus();
-    const migrationSafety = await planMigrationSafety(cfg, plan.migrations, await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack));
+    const cfg = loadStackConfig(projectDir, stacks[0]);
+    const baseline = await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack);
+    const { plan, status, migrationSafety } = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (values.json) {
         process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety, millis: Math.round(ms) }, null, 2) + "\n");
@@ -81,6 +103,15 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms, releaseImage: cfg.releaseImage, migrationSafety }));
     }
     return 0;
+}
+
+/** One stack's plan, image status and migration safety: what --json prints and the receipt renders. */
+async function planStack(cfg: StackConfig, o: { cache: boolean; registryCheck: boolean; baseline: PlanBaseline }): Promise<Pick<PlanJson, "status" | "migrationSafety"> & { plan: Plan }> {
+    const plan = await computePlan(cfg, { cache: o.cache });
+    const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage)
+        : o.registryCheck ? await registryStatus(cfg, plan) : offlineStatus();
+    const migrationSafety = await planMigrationSafety(cfg, plan.migrations, o.baseline);
+    return { plan, status, migrationSafety };
 }
 
 /** What the migrations are compared with: a git ref, the stack's outputs, or nothing. */
