@@ -7,9 +7,8 @@
  */
 import { parseArgs } from "node:util";
 import * as path from "node:path";
-import { loadStackConfig, listStacks, type StackConfig } from "../config";
+import { listStacks, loadProjectSchema, loadStackConfig, parseStackConfig, readStackFile, type StackConfig } from "../config";
 import { inputError } from "../errors";
-import { PROJECT_ROOT } from "../root";
 import { computePlan, type ImagePlan, type Plan } from "../plan";
 // Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
 import { tagExists } from "../ensure";
@@ -28,6 +27,9 @@ const USAGE = `usage: thinlayer plan --stack <stack> [--json | --markdown] [--ex
   --no-cache         use neither the input snapshots nor the stat cache (same hashes, every file re-read)
   --registry-check   ask the registry whether each tag exists (build / reuse); needs network
                      and credentials, so it is off by default ("unknown")
+  --registry <host>  the registry to plan for, in place of thinlayer:registry (validated the same
+                     way): e.g. the account's ECR host <account>.dkr.ecr.<region>.amazonaws.com,
+                     which a stack with registry "" deploys to but cannot name offline
   --against <ref>    migrations to apply = those in the checkout and not at this git ref (a pull
                      request's target branch, e.g. origin/main)
   --deployed         migrations to apply = those not in the stack's deployed release (its
@@ -55,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
                 explain: { type: "boolean", default: false },
                 "no-cache": { type: "boolean", default: false },
                 "registry-check": { type: "boolean", default: false },
+                registry: { type: "string" },
                 against: { type: "string" },
                 deployed: { type: "boolean", default: false },
                 project: { type: "string" },
@@ -70,7 +73,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + "\n");
         return 0;
     }
-    const projectDir = path.resolve(values.project ?? PROJECT_ROOT);
+    const projectDir = path.resolve(values.project ?? path.join(__dirname, "..", ".."));
     const stacks = values.stack ?? [];
     if (stacks.length === 0 || stacks.includes("")) {
         throw inputError({ input: "--stack", value: "(missing)", allowed: `one of ${listStacks(projectDir).join(", ")}`, fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat" });
@@ -78,10 +81,14 @@ export async function run(argv: string[]): Promise<number> {
     if (values.markdown && values.json) {
         throw inputError({ input: "--markdown and --json", value: "(both given)", allowed: "one output format", fix: "pass --json for the plan object, or --markdown for the cost receipt" });
     }
+    // --registry goes through the config parser, so it meets the same host and repository-name rules.
+    const registry = values.registry;
+    const loadCfg = (stack: string): StackConfig => registry === undefined ? loadStackConfig(projectDir, stack)
+        : parseStackConfig({ ...readStackFile(projectDir, stack), registry }, loadProjectSchema(projectDir), { projectDir, stack });
     if (values.markdown) {
         const receipts = [];
         for (const stack of [...new Set(stacks)]) {
-            const cfg = loadStackConfig(projectDir, stack);
+            const cfg = loadCfg(stack);
             const baseline = await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack);
             const one = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
             receipts.push(await receiptStack(cfg, { ...one.plan, status: one.status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety: one.migrationSafety }, baseline, values["registry-check"]));
@@ -93,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
         throw inputError({ input: "--stack", value: stacks.join(", "), allowed: "one stack (several only with --markdown)", fix: "run plan once per stack, or pass --markdown for a receipt of all of them" });
     }
     const started = process.hrtime.bigint();
-    const cfg = loadStackConfig(projectDir, stacks[0]);
+    const cfg = loadCfg(stacks[0]);
     const baseline = await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack);
     const { plan, status, migrationSafety } = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
