@@ -97,7 +97,7 @@ export function receiptWarnings(r: ReceiptStack): string[] {
 export function renderStack(r: ReceiptStack): string {
     const p = r.plan;
     const out = [
-        `### thinlayer cost receipt: stack ${code(p.stack)}`,
+        `### Cost receipt: stack ${code(p.stack)}`,
         "",
         `platform ${code(p.platform)} · release ${code(p.releaseId)} · registry ${p.registry === "" ? "the stack's ECR registry" : code(p.registry)}${r.registryCheck ? "" : " (not checked)"}`,
         "",

@@ -78,7 +78,7 @@ function bytesIn(cellText: string): number {
 function receipt(dir: string, ...extra: string[]): string {
     const r = thinlayer("plan", "--stack", "t", "--project", dir, "--markdown", "--registry-check", "--against", "main", ...extra);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^### thinlayer cost receipt: stack `t`\n/);
+    assert.match(r.stdout, /^### Cost receipt: stack `t`\n/);
     return r.stdout;
 }
 
@@ -98,6 +98,16 @@ void test("receipt for the three scenarios of the example: app edit, requirement
         }
         assert.match(md, /\*\*Migrations to apply\*\* \(compared with git main\): 0 of 1\n\nnone\n/);
         assert.match(md, /\*\*Settings keys that change\*\* \(compared with git main\): none\n/);
+    });
+
+    await t.test("--registry names the registry of a stack whose thinlayer:registry is \"\" (ECR, unknown offline)", () => {
+        const { dir } = project(reg.host);
+        fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), stackFile(""));
+        assert.match(imageRow(receipt(dir), "base").decision, /^unknown \(registry is the stack's ECR registry, not known offline/);
+        assert.match(imageRow(receipt(dir, "--registry", reg.host), "base").decision, /^\*\*reuse\*\*/);
+        const bad = thinlayer("plan", "--stack", "t", "--project", dir, "--markdown", "--registry", "https://x/");
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, /registry: got "https:\/\/x\/"; expected host\[:port\] without scheme or path/);
     });
 
     await t.test("app edit (and a setting): base reused, app built daemonless, its measured layer is the size ensure uploads", async () => {
@@ -167,7 +177,7 @@ void test("without --registry-check: the decision is unknown (no registry check)
     const r = thinlayer("plan", "--stack", "a", "--stack", "b", "--project", dir, "--markdown");
     assert.equal(r.code, 0, r.stderr);
     const sections = r.stdout.split(/(?=^### )/m);
-    assert.deepEqual(sections.map((s) => /^### thinlayer cost receipt: stack `(\w+)`/.exec(s)?.[1]), ["a", "b"]);
+    assert.deepEqual(sections.map((s) => /^### Cost receipt: stack `(\w+)`/.exec(s)?.[1]), ["a", "b"]);
     for (const s of sections) {
         assert.match(imageRow(s, "base").decision, /^unknown \(no registry check\); if the tag is missing: build with a builder \(auto\)$/);
         assert.match(imageRow(s, "app").decision, /^unknown \(no registry check\); if the tag is missing: build daemonless$/);
