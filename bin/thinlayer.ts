@@ -10,6 +10,7 @@ commands:
   plan      show what a deploy would build and why (offline, no credentials)
   ensure    make sure an image exists in the registry: reuse it, or build and push it
   rollback  pin a stack to an earlier release, or clear the pin
+  verify    check that the images a stack runs carry this checkout's inputs (provenance)
 
 Run \`thinlayer <command> --help\` for the options of a command.`;
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, () => Command> = {
     plan: () => require("../lib/cli/plan") as Command,
     ensure: () => require("../lib/cli/ensure") as Command,
     rollback: () => require("../lib/cli/rollback") as Command,
+    verify: () => require("../lib/cli/verify") as Command,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -5,6 +5,7 @@
  * This module holds the pure argv builder the Pulumi program uses (`ensureCommandArgs`), the
  * preview-time probe (`tagExists`) and the orchestration (`ensureImage`).
  */
+import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -14,6 +15,7 @@ import { inputError, ThinlayerError } from "./errors";
 import { BASE_IMAGE_ARG } from "./inputs";
 import { NotDaemonlessError } from "./layer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputFile, type InputsResult } from "./plan";
+import { attestEnsured, type AttestationSummary } from "./provenance/attest";
 import { RegistryClient } from "./registry/client";
 import { parseImageRef, parseRepository } from "./registry/reference";
 import { TAG } from "./rules";
@@ -71,6 +73,8 @@ export interface EnsureResult {
     /** The keep tag (`--keep-tag`), present when asked for: it points at `digest`. */
     keepTag?: { tag: string; action: "created" | "exists" };
     warnings?: string[];
+    /** The provenance statement attached to `digest` (lib/provenance); its bytes are not in bytesUploaded. */
+    attestation?: AttestationSummary;
 }
 
 /** Throws the input error for a keep tag outside the tag grammar (lib/rules.ts TAG). */
@@ -125,6 +129,10 @@ export interface EnsureRuntime {
     verify?: boolean;
     /** Use this registry client (its counters feed the result). */
     client?: RegistryClient;
+    /** Attach the provenance statement (lib/provenance/attest.ts). @default true */
+    attest?: boolean;
+    /** Sign the statement (a DSSE envelope) with this Ed25519 / ECDSA P-256 key. @default - unsigned */
+    signingKey?: KeyObject;
 }
 
 /**
@@ -133,6 +141,14 @@ export interface EnsureRuntime {
  * sure `repository:keepTag` points at the same digest (see `ensureKeepTag`).
  */
 export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
+    const r = await ensureTags(o, rt);
+    if (rt.attest === false) return r;
+    // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
+    const a = await attestEnsured(o, r, rt);
+    return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };
+}
+
+async function ensureTags(o: EnsureOptions, rt: EnsureRuntime): Promise<EnsureResult> {
     if (o.keepTag === undefined) return ensureMainTag(o, rt);
     checkKeepTag(o.keepTag);
     const log = rt.log ?? (() => undefined);

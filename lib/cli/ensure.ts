@@ -6,12 +6,13 @@ import { parseArgs } from "node:util";
 import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../builders";
 import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
 import { inputError } from "../errors";
+import { loadPrivateKey } from "../provenance/dsse";
 import { PLATFORM } from "../rules";
 
 const USAGE = `usage:
   thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --expect-tag deps-<12hex>
-        [--builder auto|buildx|docker|podman|buildah] [--keep-tag <tag>] [--json]
+        [--builder auto|buildx|docker|podman|buildah] [--keep-tag <tag>] [--signing-key <pem>] [--json]
   thinlayer ensure app  --context <dir> --dockerfile <file> --repository <host[:port]/repo>
         [--platform linux/amd64] [--build-arg K=V ...] --base-ref <host/repo@sha256:…>
         --base-hash <64hex> --expect-tag app-<12hex> [--builder …] [--keep-tag <tag>] [--verify] [--json]
@@ -21,13 +22,16 @@ A copy-only app Dockerfile is built with no daemon (one reproducible layer on th
 --keep-tag <tag>: once the image exists, also point repo:<tag> at the same digest (e.g.
   prod-app-0123456789ab, so a per-stack lifecycle rule keeps it); an existing <tag> naming another
   digest is an error, never overwritten.
+Provenance: an in-toto statement of the inputs is attached to the image (an OCI referrer);
+  --signing-key <pem> (or $THINLAYER_SIGNING_KEY, a path) signs it (DSSE, Ed25519 or ECDSA P-256).
+  A failed attachment is a warning, never a failed ensure. Check with \`thinlayer verify\`.
 --verify (app): when the tag exists, also compute the reproducible rebuild and report a differing digest.
 Credentials: ECR token (for <acct>.dkr.ecr[-fips].<region>.amazonaws.com[.cn] and
 <acct>.dkr-ecr[-fips].<region>.on.aws), else $DOCKER_CONFIG/config.json or
 ~/.docker/config.json "auths", else anonymous.`;
 
 /** Parses the argv after `ensure` into options (input errors name the flag). */
-export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: boolean } | "help" {
+export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: boolean; signingKey?: string } | "help" {
     const { values, positionals } = parseArgs({
         args: argv,
         allowPositionals: true,
@@ -45,6 +49,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
             "keep-tag": { type: "string", multiple: true },
             json: { type: "boolean" },
             verify: { type: "boolean" },
+            "signing-key": { type: "string" },
             help: { type: "boolean", short: "h" },
         },
     });
@@ -93,6 +98,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
             ...(keepTag !== undefined ? { keepTag } : {}),
         },
         verify: values.verify ?? false,
+        ...(values["signing-key"] !== undefined ? { signingKey: values["signing-key"] } : {}),
     };
 }
 
@@ -106,6 +112,7 @@ export function formatResult(r: EnsureResult): string {
         `  uploaded  ${r.bytesUploaded} B   downloaded ${r.bytesDownloaded} B   in ${r.seconds.toFixed(2)} s`,
     ];
     if (r.keepTag) lines.push(`  keep tag  ${r.keepTag.tag} (${r.keepTag.action})`);
+    if (r.attestation) lines.push(`  provenance ${r.attestation.digest} (${r.attestation.action}, ${r.attestation.via}${r.attestation.signed ? ", signed" : ""})`);
     if (r.ourDigest) lines.push(`  rebuild   ${r.ourDigest} (differs; existing tag kept)`);
     for (const w of r.warnings ?? []) lines.push(`  warning   ${w}`);
     return lines.join("\n");
@@ -126,7 +133,10 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
     }
     const log = (line: string) => process.stderr.write(`thinlayer ensure: ${line}\n`);
-    const r = await ensureImage(parsed.opts, { log, verify: parsed.verify });
+    // Loaded before anything is built: a bad key is an input error, not a warning after the push.
+    const keyFile = parsed.signingKey ?? (process.env.THINLAYER_SIGNING_KEY || undefined);
+    const signingKey = keyFile !== undefined ? loadPrivateKey(keyFile, parsed.signingKey !== undefined ? "--signing-key" : "THINLAYER_SIGNING_KEY") : undefined;
+    const r = await ensureImage(parsed.opts, { log, verify: parsed.verify, signingKey });
     for (const w of r.warnings ?? []) log(`warning: ${w}`);
     if (parsed.opts.json) process.stdout.write(JSON.stringify(r) + "\n");
     else process.stdout.write(formatResult(r) + "\n");

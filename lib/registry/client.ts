@@ -196,6 +196,29 @@ export class RegistryClient {
         return { digest, mediaType, size: bytes.length, bytes };
     }
 
+    /**
+     * The OCI referrers API (distribution-spec 1.1): `GET /v2/<repo>/referrers/<digest>`. A
+     * registry that has it answers 200 with an image index (empty when nothing refers to the
+     * digest); one without it answers 404 (or another non-index answer): `undefined`, and the
+     * caller uses the `sha256-<hex>` tag scheme. Decided by this probe, never by host name.
+     */
+    async getReferrers(repo: string, digest: string): Promise<{ manifests: Array<Record<string, unknown>> } | undefined> {
+        const res = await this.request("GET", `/v2/${repo}/referrers/${digest}`, {
+            scope: `repository:${repo}:pull`,
+            headers: { Accept: "application/vnd.oci.image.index.v1+json" },
+            ok: [200, 400, 404, 405],
+            what: `GET referrers ${repo}@${digest}`,
+        });
+        const bytes = await this.readBody(res);
+        if (res.status !== 200) return undefined;
+        try {
+            const idx = JSON.parse(bytes.toString("utf8")) as { manifests?: unknown };
+            return Array.isArray(idx.manifests) ? { manifests: idx.manifests as Array<Record<string, unknown>> } : undefined;
+        } catch {
+            return undefined;
+        }
+    }
+
     /** Whether a repository exists (GET tags/list: NAME_UNKNOWN means it does not). */
     async repositoryExists(repo: string): Promise<boolean> {
         try {

@@ -278,7 +278,8 @@ test("IMMUTABLE race with a builder: the tag appears while buildah builds — it
     try {
         const r = await ensureImage(
             { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${proxy.host}/t/base-race`, platform: PLATFORM, expectTag: tag, builder: "buildah" },
-            { log: quiet, builderEnv: storage.env },
+            // attest: false — the PUTs counted below are the tag logic's; the attestation's are in tests/lib/provenance.test.ts.
+            { log: quiet, builderEnv: storage.env, attest: false },
         );
         assert.deepEqual([r.action, r.digest], ["reused", foreign.digest]);
         assert.deepEqual(manifestPuts(proxy.counters.requests), [], "buildah never pushed over the tag");

@@ -74,7 +74,8 @@ test("ensure app --keep-tag (real CLI): both tags name one digest; a rerun uploa
     assert.equal(digestOf(`${host}/t/app:prod-app-keep1`), main);
 
     const client = new RegistryClient(host);
-    const again = await ensureImage(o, { log: quiet, client });
+    // attest: false — this counts the tag logic's requests; the attestation's own are in tests/lib/provenance.test.ts.
+    const again = await ensureImage(o, { log: quiet, client, attest: false });
     assert.deepEqual([again.action, again.digest, again.keepTag, again.bytesUploaded], ["reused", r.digest, { tag: "prod-app-keep1", action: "exists" }, 0]);
     assert.equal(client.stats.requests, 2, "one HEAD of the tag, one HEAD of the keep tag");
 });
