@@ -16,6 +16,7 @@ import { Worker } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
 import type { InputFile } from "./plan";
+import { PROJECT_ROOT } from "./root";
 
 const CHUNK = 1 << 20;
 /**
@@ -57,7 +58,7 @@ type CacheEntry = [size: number, mtimeMs: number, ctimeMs: number, exec: 0 | 1, 
 export function cacheDir(): string {
     const env = process.env.THINLAYER_CACHE_DIR;
     if (env !== undefined && env !== "") return env;
-    const nm = path.resolve(__dirname, "..", "node_modules");
+    const nm = path.join(PROJECT_ROOT, "node_modules");
     if (fs.existsSync(nm)) return path.join(nm, ".cache", "thinlayer");
     const xdg = process.env.XDG_CACHE_HOME;
     return path.join(xdg !== undefined && xdg !== "" ? xdg : path.join(os.homedir(), ".cache"), "thinlayer");

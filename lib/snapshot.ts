@@ -40,6 +40,7 @@ import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
 import { identity, reliableFs } from "./filehash";
 import type { InputFile } from "./plan";
+import { PROJECT_ROOT } from "./root";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
 export const SNAPSHOT_VERSION = 4;
@@ -194,7 +195,7 @@ export function codeFingerprint(): string | null {
  */
 export function fingerprintInputs(): string[] {
     const req = createRequire(__filename);
-    const root = path.join(__dirname, "..");
+    const root = PROJECT_ROOT;
     const optional = [path.join(root, "node_modules", ".package-lock.json"), path.join(root, "package-lock.json"), nativeBinary()];
     return [
         ...DECIDING_MODULES.map((m) => path.join(__dirname, m + path.extname(__filename))),

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { listStacks, loadProjectSchema, loadStackConfig, parseStackConfig, readStackFile, type StackConfig } from "../config";
 import { inputError } from "../errors";
+import { PROJECT_ROOT } from "../root";
 import { computePlan, type ImagePlan, type Plan } from "../plan";
 // Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
 import { tagExists } from "../ensure";
@@ -73,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(USAGE + "\n");
         return 0;
     }
-    const projectDir = path.resolve(values.project ?? path.join(__dirname, "..", ".."));
+    const projectDir = path.resolve(values.project ?? PROJECT_ROOT);
     const stacks = values.stack ?? [];
     if (stacks.length === 0 || stacks.includes("")) {
         throw inputError({ input: "--stack", value: "(missing)", allowed: `one of ${listStacks(projectDir).join(", ")}`, fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat" });

@@ -11,6 +11,7 @@ import { listStacks, loadStackConfig } from "../config";
 import { classifyMigrations, rollbackMigrationProblems, rollbackRefusal, type RollbackMigrationCheck } from "../migrations";
 import { computeMigrations } from "../plan";
 import { inputError, ThinlayerError } from "../errors";
+import { PROJECT_ROOT } from "../root";
 import {
     chooseRelease,
     DeployedRelease,
@@ -100,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Checks flag combinations and values; every error names the flag, the value, what is allowed and the fix. */
 export function validateOptions(v: Record<string, string | boolean | undefined>): Options {
-    const projectDir = path.resolve(typeof v.project === "string" ? v.project : path.join(__dirname, "..", ".."));
+    const projectDir = path.resolve(typeof v.project === "string" ? v.project : PROJECT_ROOT);
     const stacks = listStacks(projectDir);
     if (typeof v.stack !== "string" || !stacks.includes(v.stack)) {
         throw inputError({ input: "--stack", value: v.stack === undefined ? "(missing)" : JSON.stringify(v.stack), allowed: `one of ${stacks.join(", ") || "(no Pulumi.<stack>.yaml found)"}`, fix: "pass --stack <stack>, e.g. thinlayer rollback --stack prod --steps 1" });

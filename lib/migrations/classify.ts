@@ -8,12 +8,12 @@
  * runs `pulumi preview`; a static read needs only python3.
  */
 import { spawn } from "node:child_process";
-import * as path from "node:path";
 import { inputError, ThinlayerError } from "../errors";
+import { sourceAsset } from "../root";
 import type { ClassifiedMigration } from "./model";
 
 /** The classifier script, shipped next to this module. */
-export const CLASSIFIER = path.join(__dirname, "classify.py");
+export const CLASSIFIER = sourceAsset("lib", "migrations", "classify.py");
 
 const SCHEMA = 1;
 

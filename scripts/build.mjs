@@ -1,0 +1,29 @@
+// `npm run build` (and `prepare`, so `npm ci` runs it): compiles bin/ and lib/ to CommonJS in build/
+// (tsconfig.build.json), so the CLI starts without transpiling. build/.stamp gets the time the
+// build STARTED: bin/thinlayer.js runs build/ only while no source under bin/ or lib/ is newer, so
+// a source edited during or after the build falls back to tsx instead of running stale code.
+// Without TypeScript (an install that omits devDependencies) it builds nothing: the CLI uses tsx.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const stamp = path.join(root, "build", ".stamp");
+let tsc;
+try {
+    tsc = createRequire(path.join(root, "package.json")).resolve("typescript/bin/tsc");
+} catch {
+    console.error("thinlayer build: typescript is not installed; skipping (bin/thinlayer.js will use tsx)");
+    process.exit(0);
+}
+const started = new Date(Date.now() - 1000); // mtimes can be coarser than the clock: err towards "stale"
+fs.rmSync(stamp, { force: true });
+const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
+if (r.status !== 0) {
+    console.error(`thinlayer build: tsc -p tsconfig.build.json failed (${r.status ?? r.signal}); bin/thinlayer.js will use tsx until it builds`);
+    process.exit(r.status ?? 1);
+}
+fs.writeFileSync(stamp, "bin/ and lib/ compiled by scripts/build.mjs; mtime = build start\n");
+fs.utimesSync(stamp, started, started);

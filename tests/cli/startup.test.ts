@@ -1,0 +1,81 @@
+/**
+ * bin/thinlayer.js picks the compiled CLI (build/) only while it is at least as new as every
+ * source it was built from, else tsx: run on a throwaway tree whose "compiled" and "TypeScript"
+ * entry points say which one ran. And the real compiled CLI, when built, finds its run-time
+ * assets (Pulumi.yaml, lib/migrations/classify.py) from build/.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { tempDir } from "../lib/inputs.fixtures";
+
+const REPO = path.resolve(__dirname, "../..");
+
+function tree(): { root: string; run(): string; stamp(at: Date): void; touch(rel: string, at: Date): void } {
+    const root = tempDir("thinlayer-shim-");
+    const write = (rel: string, text: string) => {
+        fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+        fs.writeFileSync(path.join(root, rel), text);
+    };
+    fs.mkdirSync(path.join(root, "bin"));
+    fs.copyFileSync(path.join(REPO, "bin/thinlayer.js"), path.join(root, "bin/thinlayer.js"));
+    write("bin/thinlayer.ts", 'process.stdout.write("typescript");\n');
+    write("lib/deep/mod.ts", "export const x = 1;\n");
+    write("build/bin/thinlayer.js", 'process.stdout.write("compiled");\n');
+    const past = new Date(Date.now() - 60_000);
+    for (const rel of ["bin/thinlayer.ts", "lib/deep/mod.ts", "build/bin/thinlayer.js"]) fs.utimesSync(path.join(root, rel), past, past);
+    return {
+        root,
+        // NODE_PATH: the shim's tsx fallback resolves tsx from this repo's node_modules.
+        run: () => {
+            const r = spawnSync(process.execPath, [path.join(root, "bin/thinlayer.js")], { encoding: "utf8", env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules") } });
+            assert.equal(r.status, 0, r.stderr);
+            return r.stdout;
+        },
+        stamp: (at) => {
+            write("build/.stamp", "");
+            fs.utimesSync(path.join(root, "build/.stamp"), at, at);
+        },
+        touch: (rel, at) => fs.utimesSync(path.join(root, rel), at, at),
+    };
+}
+
+test("no build/.stamp (never built, or a failed build): the TypeScript through tsx", () => {
+    assert.equal(tree().run(), "typescript");
+});
+
+test("a build newer than every source: the compiled CLI", () => {
+    const t = tree();
+    t.stamp(new Date());
+    assert.equal(t.run(), "compiled");
+});
+
+test("a source edited after the build (deep under lib/, or the entry point): tsx, never stale code", () => {
+    const t = tree();
+    const built = new Date(Date.now() - 30_000);
+    t.stamp(built);
+    assert.equal(t.run(), "compiled");
+    t.touch("lib/deep/mod.ts", new Date());
+    assert.equal(t.run(), "typescript");
+    t.touch("lib/deep/mod.ts", new Date(built.getTime() - 1000));
+    t.touch("bin/thinlayer.ts", new Date());
+    assert.equal(t.run(), "typescript");
+});
+
+test("THINLAYER_NO_BUILD=1 forces tsx", () => {
+    const t = tree();
+    t.stamp(new Date());
+    const r = spawnSync(process.execPath, [path.join(t.root, "bin/thinlayer.js")], { encoding: "utf8", env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules"), THINLAYER_NO_BUILD: "1" } });
+    assert.equal(r.stdout, "typescript", r.stderr);
+});
+
+test("the compiled modules find the project root and the classifier script from build/", { skip: !fs.existsSync(path.join(REPO, "build/lib/root.js")) && process.env.CI !== "true" && "not built (npm run build; under CI=true a missing build fails)" }, () => {
+    const r = spawnSync(process.execPath, ["-e", 'const r = require("./build/lib/root.js"); const c = require("./build/lib/migrations/classify.js"); process.stdout.write(JSON.stringify([r.PROJECT_ROOT, c.CLASSIFIER]))'], { cwd: REPO, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const [root, classifier] = JSON.parse(r.stdout) as [string, string];
+    assert.equal(root, REPO);
+    assert.ok(fs.existsSync(path.join(root, "Pulumi.yaml")));
+    assert.ok(fs.existsSync(classifier), classifier);
+});
