@@ -20,5 +20,5 @@ export async function receiptStack(cfg: Pick<StackConfig, "projectDir" | "stack"
         estimateUpload(plan.app, plan.status.app.status, {}),
         settingsChange(cfg.projectDir, cfg.stack, plan.settings.values, baseline),
     ]);
-    return { plan, builder: cfg.builder, registryCheck, upload: { base, app }, settings };
+    return { plan, projectDir: cfg.projectDir, builder: cfg.builder, registryCheck, upload: { base, app }, settings };
 }

@@ -32,6 +32,8 @@ export type SettingsChange =
 
 export interface ReceiptStack {
     plan: PlanJson;
+    /** The project directory: warnings name files relative to it (the checkout's root in CI). */
+    projectDir: string;
     /** thinlayer:builder (auto, buildx, docker, podman, buildah). */
     builder: string;
     /** Whether --registry-check was given. */

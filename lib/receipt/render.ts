@@ -85,7 +85,9 @@ function settingsSection(r: ReceiptStack): string[] {
 
 /** Every warning of the stack: the images', the migration gate's, and a rollback pin. */
 export function receiptWarnings(r: ReceiptStack): string[] {
-    const w = [...r.plan.base.warnings.map((x) => `base: ${x}`), ...r.plan.app.warnings.map((x) => `app: ${x}`)];
+    // Absolute paths would differ on every runner and say nothing a reviewer needs.
+    const rel = (x: string) => x.split(`${r.projectDir.replace(/\/+$/, "")}/`).join("");
+    const w = [...r.plan.base.warnings.map((x) => `base: ${rel(x)}`), ...r.plan.app.warnings.map((x) => `app: ${rel(x)}`)];
     if (r.plan.releaseImage !== null) w.push(`rollback pin thinlayer:releaseImage = ${r.plan.releaseImage}: \`pulumi up\` deploys it and builds nothing`);
     const blocked = r.plan.migrationSafety.pending.filter((m) => m.blocked);
     if (blocked.length) w.push(`migration gate: \`pulumi preview --stack ${r.plan.stack}\` fails until ${blocked.map((m) => m.id).join(", ")} ${blocked.length > 1 ? "are" : "is"} split into expand/contract steps or acknowledged in thinlayer:acknowledgedMigrations`);
