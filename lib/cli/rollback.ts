@@ -11,6 +11,7 @@ import { listStacks, loadStackConfig } from "../config";
 import { classifyMigrations, rollbackMigrationProblems, rollbackRefusal, type RollbackMigrationCheck } from "../migrations";
 import { computeMigrations } from "../plan";
 import { inputError, ThinlayerError } from "../errors";
+import { diyCheckpoint, diyHistoryDir, diyHistoryJson, diyUpdates, localBackendDir } from "../release/diy-history";
 import { PROJECT_ROOT } from "../root";
 import {
     chooseRelease,
@@ -283,12 +284,28 @@ export function fileSource(opts: Pick<Options, "historyFile" | "exportsDir" | "s
     };
 }
 
-/** History and exports from the Pulumi CLI, run in the project directory. */
+/**
+ * History and exports from the Pulumi CLI, run in the project directory. On a local DIY backend
+ * (`file://`, which refuses `stack export --version`), from the backend's own history files
+ * instead (lib/release/diy-history.ts).
+ */
 export function pulumiSource(opts: Pick<Options, "stack" | "projectDir" | "pageSize">): HistorySource {
+    const backendDir = localBackendDir(process.env.PULUMI_BACKEND_URL);
+    const historyDir = backendDir === undefined ? undefined : diyHistoryDir(backendDir, projectName(opts.projectDir), opts.stack);
+    if (historyDir !== undefined) {
+        const updates = diyUpdates(historyDir).slice(-opts.pageSize);
+        return { history: async () => diyHistoryJson(updates), exportOf: async (version) => diyCheckpoint(updates, version) };
+    }
     return {
         history: () => pulumi(["stack", "history", "--json", "--stack", opts.stack, "--page-size", String(opts.pageSize)], opts.projectDir),
         exportOf: (version) => pulumi(["stack", "export", "--stack", opts.stack, "--version", String(version)], opts.projectDir),
     };
+}
+
+/** The project name in Pulumi.yaml (the DIY backend's history folder). */
+function projectName(projectDir: string): string {
+    const text = fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8");
+    return /^name:\s*(\S+)/m.exec(text)?.[1] ?? "thinlayer";
 }
 
 /** The exact pulumi invocation (exported for the test that checks the command lines). */
