@@ -26,7 +26,7 @@ const ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/thinlayer/app";
 const REL_A = { id: "rel-57c2ef560654", ref: `${ECR}@sha256:41fd17569e642ebc00f881bcb3917c30f02f530753cb2744fa53ede0ef78b60b` }; // INFO logging, as uat's file
 const REL_C = { id: "rel-6b33f2ca2b46", ref: `${ECR}@sha256:628f58b1128b510154aea8c0e219bf9332bb01cf45c021427574ce18684adf54` }; // DEBUG logging
 
-const WORKLOADS = ["update kubernetes:apps/v1:Deployment::app-web", "update kubernetes:apps/v1:Deployment::app-worker-celery"];
+const WORKLOADS = ["inputs-changed kubernetes:apps/v1:Deployment::app-web", "inputs-changed kubernetes:apps/v1:Deployment::app-worker-celery"];
 const BUILDS_LEAVE = [
     "delete command:local:Command::app-ensure",
     "delete command:local:Command::base-ensure",
@@ -97,7 +97,7 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             const releaseJob = `app-migrate-${String(pinned.releaseMigrationsHash).slice(0, 12)}`;
             assert.notEqual(pinned.releaseMigrationsHash, a.outputs.migrationsHash);
             assert.equal(b.outputs.migrationJob, releaseJob);
-            assert.deepEqual(changeSet(changes), [...BUILDS_LEAVE, ...WORKLOADS, "update kubernetes:core/v1:ConfigMap::app-settings",
+            assert.deepEqual(changeSet(changes), [...BUILDS_LEAVE, ...WORKLOADS, "inputs-changed kubernetes:core/v1:ConfigMap::app-settings",
                 `create kubernetes:batch/v1:Job::${releaseJob}`, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort());
             const job = b.resources.find((r) => r.name === releaseJob)?.inputs as any; // eslint-disable-line @typescript-eslint/no-explicit-any
             assert.equal(job.spec.template.spec.containers[0].image, REL_C.ref);

@@ -62,7 +62,7 @@ export function evaluateProgram(opts: EvaluateOptions): Promise<EvalResult> {
 }
 
 export interface ResourceChange {
-    kind: "create" | "delete" | "update";
+    kind: "create" | "delete" | "inputs-changed";
     type: string;
     name: string;
     /** Input paths that differ (updates only). */
@@ -97,9 +97,12 @@ export function differingPaths(a: unknown, b: unknown, prefix = ""): string[] {
 }
 
 /**
- * What Pulumi's diff would do going from evaluation A (the state) to B (the program): resources only
- * in B are created, only in A deleted; in both, an update when the inputs differ once B's
- * `ignoreChanges` paths are taken out of both. Component resources have no inputs and never differ.
+ * Which resources Pulumi's diff would act on going from evaluation A (the state) to B (the
+ * program): resources only in B are created, only in A deleted; in both, "inputs-changed" when the
+ * inputs differ once B's `ignoreChanges` paths are taken out of both. Whether a changed resource
+ * is then updated or replaced is the provider's call, which no mock makes: the real engine's ops
+ * (an ensure Command and the settings ConfigMap are *replaced*) are asserted in tests/e2e/.
+ * Component resources have no inputs and never differ.
  */
 export function diffEvaluations(a: EvalResult, b: EvalResult): ResourceChange[] {
     const before = new Map(a.resources.map((r) => [keyOf(r), r]));
@@ -118,7 +121,7 @@ export function diffEvaluations(a: EvalResult, b: EvalResult): ResourceChange[] 
             y = withoutPath(y, p);
         }
         const paths = differingPaths(x, y);
-        if (paths.length) changes.push({ kind: "update", type: r.type, name: r.name, paths });
+        if (paths.length) changes.push({ kind: "inputs-changed", type: r.type, name: r.name, paths });
     }
     for (const [k, r] of before) if (!after.has(k)) changes.push({ kind: "delete", type: r.type, name: r.name, paths: [] });
     return changes.sort((p, q) => keyOf(p).localeCompare(keyOf(q)) || p.kind.localeCompare(q.kind));
