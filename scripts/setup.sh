@@ -18,10 +18,10 @@ started=$(date +%s)
 # 1. Debian packages. docker-registry: the test registry; apache2-utils: htpasswd; buildah, skopeo,
 # umoci, busybox-static: the builder and image tools; docker.io: dockerd with BuildKit; debootstrap:
 # the python stand-in; postgresql: the example's database; redis-server: the worker's broker;
-# openssl: the local cluster's certificates; g++/make/python3: the native addon and the migration
+# openssl: the local cluster's certificates; jq: the preview workflow's comment step (tested); g++/make/python3: the native addon and the migration
 # classifier; kubectl is used when present (the tests read the cluster through it).
 apt_pkgs=(docker-registry apache2-utils buildah skopeo umoci busybox-static git g++ make python3 python3-venv
-          docker.io debootstrap postgresql redis-server openssl procps)
+          docker.io debootstrap postgresql redis-server openssl procps jq)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
