@@ -1,18 +1,25 @@
 /**
- * `npm run bench layer`: an app-only update of a ~20 MB app on a ~200 MB base, pushed to one local
- * registry, side by side in one run — for two apps: incompressible random files (the worst case for
- * the network, the best for the layer writer, which stores rather than deflates them) and
- * Python-like source text (which must be deflated):
+ * `npm run bench layer`: an app-only update (one file of 200 changed) of a ~20 MB app on a ~200 MB
+ * base, pushed to one local registry, side by side in one run, for three cases: incompressible
+ * random files and Python-like source text over loopback, and source text over a simulated link.
+ * Each round times, in turn:
  *
- *   daemonless  thinlayer ensure app (reads the base manifest + config, writes one layer, uploads it)
- *   buildah     FROM base + COPY, then push — with fresh buildah storage every round, so no base
- *               layer is cached locally (as on a CI runner)
+ *   thinlayer process   `node bin/thinlayer.js ensure app … --json`, exactly as the Pulumi program
+ *                       runs it (components/ensureCommand.ts): Node start-up, the compiled CLI (or
+ *                       tsx when build/ is missing or stale), hashing the context, the build, the push
+ *   thinlayer in-proc   the same ensureImage() call inside this process (no start-up)
+ *   BuildKit warm       `DOCKER_BUILDKIT=1 docker build` + `docker push` on a dockerd whose store
+ *                       already holds the base (pulled before the scenario) and keeps its build cache
+ *   BuildKit empty      the same on a brand-new dockerd (fresh data root: no image, no build cache,
+ *                       as on a fresh CI runner), started before the round and stopped after it,
+ *                       neither of which is timed
+ *   buildah             `buildah bud` (FROM base + COPY) + `buildah push`, fresh storage each round
  *
- * Bytes: daemonless by its registry client's counters; buildah through a loopback counting proxy
- * (in this process; buildah is a separate process). Base-layer blob GETs of both are counted from
- * the registry's own access log. Prints medians.
- * Targets: daemonless >= 10x faster; uploaded <= 1.05x the compressed app layer; 0 base-layer bytes
- * downloaded.
+ * Every tool talks to the registry through one counting proxy (in this process), so "uploaded" and
+ * "downloaded" are the same measure for all: request and response body bytes. Base-layer blob GETs
+ * (and their bytes) come from the registry's own access log. Prints each round and the medians.
+ * Targets: the thinlayer process >= 10x faster than BuildKit warm and >= 20x than BuildKit empty;
+ * bytes uploaded no more than BuildKit's; no base-layer bytes downloaded.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -22,8 +29,9 @@ import * as path from "node:path";
 import { ensureImage } from "../lib/ensure";
 import { appTag, computeAppInputs } from "../lib/plan";
 import { RegistryClient } from "../lib/registry/client";
+import { DOCKER, DOCKERD_TOOLS, startDockerd, type StartedDockerd } from "../tests/helpers/dockerd";
 import { buildahStorage, pushScratchImage } from "../tests/helpers/images";
-import { startProxy, startRegistry } from "../tests/helpers/registry";
+import { startProxy, startRegistry, type StartedProxy } from "../tests/helpers/registry";
 
 const MB = 1024 * 1024;
 const BASE_LAYERS = 4;
@@ -32,6 +40,7 @@ const APP_FILES = 200;
 const APP_FILE_BYTES = 100 * 1024; // 200 x 100 KiB = ~20 MB
 const ROUNDS = Number(process.env.BENCH_LAYER_ROUNDS ?? 3);
 const PLATFORM = "linux/amd64";
+const ROOT = path.resolve(__dirname, "..");
 
 function writeRandom(file: string, bytes: number): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -67,28 +76,82 @@ function median(xs: number[]): number {
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Runs a command asynchronously: the counting proxy lives in this process and must keep serving. */
-function run(cmd: string, args: string[]): Promise<void> {
+/** Runs a command asynchronously (the counting proxy lives in this process and must keep serving); resolves with its stdout. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
     return new Promise((resolve, reject) => {
-        const p = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+        const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+        let out = "";
         let err = "";
+        p.stdout.on("data", (c: Buffer) => {
+            out += c.toString("utf8");
+        });
         p.stderr.on("data", (c: Buffer) => {
             err = (err + c.toString("utf8")).slice(-4000);
         });
         p.on("error", reject);
-        p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}): ${err}`))));
+        p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}): ${err}`))));
     });
 }
 
 const mb = (n: number) => (n / MB).toFixed(2);
+const seconds = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+type Tool = "process" | "inproc" | "bkWarm" | "bkEmpty" | "buildah";
+const TOOLS: { key: Tool; label: string }[] = [
+    { key: "process", label: "thinlayer process" },
+    { key: "inproc", label: "thinlayer in-process" },
+    { key: "bkWarm", label: "BuildKit, base in store" },
+    { key: "bkEmpty", label: "BuildKit, empty store" },
+    { key: "buildah", label: "buildah, empty storage" },
+];
+interface Sample {
+    s: number;
+    up: number;
+    down: number;
+    baseGets: number;
+    baseBytes: number;
+}
+
+/** `docker build` + `docker push` of the app through BuildKit on one daemon; the caller times it. */
+async function buildkitBuildPush(d: StartedDockerd, env: NodeJS.ProcessEnv, ctx: string, dockerfile: string, base: string, tag: string): Promise<void> {
+    const e = { ...d.env, ...env, DOCKER_BUILDKIT: "1" };
+    await run(DOCKER, ["build", "--quiet", "--platform", PLATFORM, "--build-arg", `BASE_IMAGE=${base}`, "-f", dockerfile, "-t", tag, ctx], e);
+    await run(DOCKER, ["push", "--quiet", tag], e);
+}
+
+/**
+ * A frozen, built copy of the CLI, as an install has it: bin/, lib/ and the build script copied
+ * from this tree, node_modules linked, then `scripts/build.mjs` run in the copy. The tree itself
+ * may be edited while the benchmark runs (bin/thinlayer.js would then rightly fall back to tsx);
+ * the copy cannot be, so every round measures the compiled CLI. Returns its bin/thinlayer.js.
+ */
+async function installedCli(work: string): Promise<string> {
+    const dir = path.join(work, "cli");
+    for (const rel of ["bin", "lib", "scripts/build.mjs", "package.json", "tsconfig.json", "tsconfig.build.json", "Pulumi.yaml"]) {
+        fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    await run(process.execPath, [path.join(dir, "scripts", "build.mjs")]);
+    if (!fs.existsSync(path.join(dir, "build", ".stamp"))) throw new Error(`bench layer: the CLI did not build in ${dir} (scripts/build.mjs left no build/.stamp)`);
+    return path.join(dir, "bin", "thinlayer.js");
+}
 
 export async function main(): Promise<void> {
-    for (const tool of ["docker-registry", "buildah"]) {
-        if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`bench layer needs ${tool} (apt-get install -y docker-registry buildah)`);
+    for (const tool of ["docker-registry", "buildah", ...DOCKERD_TOOLS]) {
+        if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`bench layer needs ${tool} (apt-get install -y docker-registry buildah docker.io iptables iproute2)`);
     }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-bench-layer-"));
+    const cli = await installedCli(work);
+    console.log(`thinlayer process: node ${cli} (a built copy of this tree's bin/ and lib/: the compiled CLI)`);
+    // No user credentials or docker config for any tool: an empty DOCKER_CONFIG.
+    const dockerConfig = path.join(work, "docker-config");
+    fs.mkdirSync(dockerConfig);
+    fs.writeFileSync(path.join(dockerConfig, "config.json"), '{"auths":{}}\n'); // buildah requires the file to exist
+    const toolEnv: NodeJS.ProcessEnv = { DOCKER_CONFIG: dockerConfig };
     const reg = await startRegistry();
     const proxy = await startProxy(reg.host);
+    const warm = await startDockerd();
+    const proxies: StartedProxy[] = [proxy];
     try {
         // The ~200 MB base: incompressible data in a few layers, pushed once (straight to the registry).
         const baseDir = path.join(work, "base");
@@ -102,104 +165,157 @@ export async function main(): Promise<void> {
         const direct = new RegistryClient(reg.host);
         const base = await pushScratchImage(direct, "bench/base", "v1", layers);
         fs.rmSync(baseDir, { recursive: true, force: true });
-        const baseLayerBytes = (JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as { layers: { size: number }[] }).layers.reduce((n, l) => n + l.size, 0);
+        const baseManifest = JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as { layers: { digest: string; size: number }[] };
+        const baseLayerBytes = baseManifest.layers.reduce((n, l) => n + l.size, 0);
+        const baseSizes = new Map(baseManifest.layers.map((l) => [l.digest, l.size]));
         const baseRef = (host: string) => `${host}/bench/base@${base.digest}`;
         const baseHash = "e".repeat(64);
 
-        const baseLayerDigests = new Set(
-            (JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as { layers: { digest: string }[] }).layers.map((l) => l.digest),
-        );
         let logOffset = 0;
-        /** GETs of base-layer blobs since the last call, from the registry's access log. */
+        /** GETs of base-layer blobs (count, bytes) since the last call, from the registry's access log. */
         const fetchedBaseLayers = () => {
             const text = fs.readFileSync(reg.logFile, "utf8");
             const fresh = text.slice(logOffset);
             logOffset = text.length;
-            return fresh.split("\n").filter((l) => /"GET \/v2\/[^ ]+\/blobs\/sha256:[0-9a-f]{64} HTTP/.test(l) && [...baseLayerDigests].some((d) => l.includes(d))).length;
+            let gets = 0;
+            let bytes = 0;
+            for (const l of fresh.split("\n")) {
+                const m = /"GET \/v2\/[^ ]+\/blobs\/(sha256:[0-9a-f]{64}) HTTP/.exec(l);
+                const size = m ? baseSizes.get(m[1]) : undefined;
+                if (size !== undefined) {
+                    gets++;
+                    bytes += size;
+                }
+            }
+            return { gets, bytes };
         };
         console.log(`base: ${mb(baseLayerBytes)} MB compressed in ${layers.length} layers (random data); ${ROUNDS} measured rounds (+1 warm-up) per app`);
 
         const LINK = Number(process.env.BENCH_LINK_MBPS ?? 50) * MB;
         const linkProxy = await startProxy(reg.host, { bytesPerSecond: LINK });
+        proxies.push(linkProxy);
         const scenarios = [
             { kind: "random" as const, link: false },
             { kind: "source" as const, link: false },
             { kind: "source" as const, link: true },
         ];
+        const summary: string[] = [];
         for (const { kind, link } of scenarios) {
-            // Loopback, or both sides through one proxy simulating a LINK bytes/s network.
+            // Loopback through the counting proxy, or through one proxy simulating a LINK bytes/s network.
             const via = link ? linkProxy : proxy;
-            const dlHost = link ? linkProxy.host : reg.host;
+            const name = `${kind}-${link ? "link" : "lo"}`;
             // The ~20 MB app: incompressible bytes, or Python-like source text (compresses ~4x).
-            const ctx = path.join(work, `app-${kind}-${link ? "link" : "lo"}`);
+            const ctx = path.join(work, `app-${name}`);
             const writeApp = kind === "random" ? writeRandom : writeSource;
-            for (let i = 0; i < APP_FILES; i++) writeApp(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.${kind === "random" ? "bin" : "py"}`), APP_FILE_BYTES);
+            const ext = kind === "random" ? "bin" : "py";
+            for (let i = 0; i < APP_FILES; i++) writeApp(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.${ext}`), APP_FILE_BYTES);
             fs.writeFileSync(path.join(ctx, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD [\"/bin/busybox\", \"ls\", \"/srv/app\"]\n");
             const dockerfile = path.join(ctx, "Dockerfile");
-            console.log(`\n--- app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB; ${link ? `over a simulated ${mb(LINK)} MB/s link (both sides through one pacing proxy)` : "loopback"} ---`);
+            const scenario = `app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB; ${link ? `over a simulated ${mb(LINK)} MB/s link (every tool through one pacing proxy)` : "loopback (through a counting proxy)"}`;
+            console.log(`\n--- ${scenario} ---`);
 
-            const results: Record<"daemonless" | "buildah", { s: number[]; up: number[]; down: number[]; baseFetches: number[] }> = {
-                daemonless: { s: [], up: [], down: [], baseFetches: [] },
-                buildah: { s: [], up: [], down: [], baseFetches: [] },
-            };
+            // The warm daemon holds the base under the very name the build uses (untimed).
+            // (Asynchronously: a synchronous spawn would stall the proxy in this process.)
+            await run(DOCKER, ["pull", "--quiet", baseRef(via.host)], { ...warm.env, ...toolEnv });
+            fetchedBaseLayers();
+
+            const results = Object.fromEntries(TOOLS.map((t) => [t.key, [] as Sample[]])) as Record<Tool, Sample[]>;
             let appLayer = 0;
             for (let round = 0; round <= ROUNDS; round++) {
                 // An app-only change: one file edited.
-                writeApp(path.join(ctx, "app", `m000.${kind === "random" ? "bin" : "py"}`), APP_FILE_BYTES);
-
-                // daemonless: straight to the registry, bytes from its client's counters.
-                fetchedBaseLayers();
+                writeApp(path.join(ctx, "app", `m000.${ext}`), APP_FILE_BYTES);
                 const ai = await computeAppInputs({ contextDir: ctx, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash }, { cache: false });
-                let t0 = process.hrtime.bigint();
-                const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${dlHost}/bench/app-${kind}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: baseRef(dlHost), baseHash }, { log: () => undefined });
-                const dlSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-                if (r.action !== "built" || r.how !== "daemonless") throw new Error(`daemonless round did not build: ${JSON.stringify(r)}`);
-                const m = JSON.parse((await direct.getManifest(`bench/app-${kind}`, r.digest)).bytes.toString()) as { layers: { size: number }[] };
+                const expectTag = appTag(ai.hash);
+                const sample: Partial<Record<Tool, Sample>> = {};
+                const measure = async (key: Tool, f: () => Promise<void>) => {
+                    fetchedBaseLayers();
+                    via.reset();
+                    const t0 = process.hrtime.bigint();
+                    await f();
+                    const s = seconds(t0);
+                    const b = fetchedBaseLayers();
+                    sample[key] = { s, up: via.counters.bytesUp, down: via.counters.bytesDown, baseGets: b.gets, baseBytes: b.bytes };
+                };
+
+                // thinlayer as the program runs it: a process.
+                let cliResult: { action?: string; how?: string; digest?: string } = {};
+                await measure("process", async () => {
+                    const out = await run(process.execPath, [
+                        cli, "ensure", "app",
+                        "--context", ctx, "--dockerfile", dockerfile,
+                        "--repository", `${via.host}/bench/app-${kind}-cli`,
+                        "--platform", PLATFORM, "--base-ref", baseRef(via.host), "--base-hash", baseHash,
+                        "--expect-tag", expectTag, "--json",
+                    ], toolEnv);
+                    cliResult = JSON.parse(out) as typeof cliResult;
+                });
+                if (cliResult.action !== "built" || cliResult.how !== "daemonless") throw new Error(`thinlayer process round did not build daemonless: ${JSON.stringify(cliResult)}`);
+
+                // The same call inside this process (another repository, so the tag is new there).
+                let digest = "";
+                await measure("inproc", async () => {
+                    const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${via.host}/bench/app-${kind}`, platform: PLATFORM, expectTag, baseRef: baseRef(via.host), baseHash }, { log: () => undefined });
+                    if (r.action !== "built" || r.how !== "daemonless") throw new Error(`in-process round did not build daemonless: ${JSON.stringify(r)}`);
+                    digest = r.digest;
+                });
+                const m = JSON.parse((await direct.getManifest(`bench/app-${kind}`, digest)).bytes.toString()) as { layers: { size: number }[] };
                 appLayer = m.layers[m.layers.length - 1].size;
-                const dl = { s: dlSeconds, up: r.bytesUploaded, down: r.bytesDownloaded, base: fetchedBaseLayers() };
+
+                // BuildKit with the base in the local store (and its build cache from earlier rounds).
+                await measure("bkWarm", () => buildkitBuildPush(warm, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-warm:${name}${round}`));
+
+                // BuildKit on a brand-new daemon: nothing in its store (start and stop untimed).
+                const fresh = await startDockerd();
+                try {
+                    await measure("bkEmpty", () => buildkitBuildPush(fresh, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-empty:${name}${round}`));
+                } finally {
+                    await fresh.stop();
+                }
 
                 // buildah: fresh storage (no base layers cached locally), FROM base + COPY, push.
-                via.reset();
                 const storage = buildahStorage();
-                const tag = `${via.host}/bench/app-${kind}-buildah:${link ? "link" : "lo"}${round}`;
+                const tag = `${via.host}/bench/app-${kind}-buildah:${name}${round}`;
                 const st = ["--storage-driver", "vfs", "--root", storage.env.THINLAYER_BUILDAH_ROOT as string, "--runroot", storage.env.THINLAYER_BUILDAH_RUNROOT as string];
-                t0 = process.hrtime.bigint();
-                await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(via.host)}`, "-f", dockerfile, "-t", tag, ctx]);
-                await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`]);
-                const bhSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-                storage.remove();
-                const bh = { s: bhSeconds, up: via.counters.bytesUp, down: via.counters.bytesDown, base: fetchedBaseLayers() };
-                const label = round === 0 ? "warm-up" : `round ${round}`;
-                console.log(
-                    `${label.padEnd(8)} daemonless ${dl.s.toFixed(2)} s up ${mb(dl.up)} MB down ${mb(dl.down)} MB base-layer GETs ${dl.base} | buildah ${bh.s.toFixed(2)} s up ${mb(bh.up)} MB down ${mb(bh.down)} MB base-layer GETs ${bh.base}`,
-                );
-                if (round === 0) continue;
-                for (const [k, v] of [
-                    ["daemonless", dl],
-                    ["buildah", bh],
-                ] as const) {
-                    results[k].s.push(v.s);
-                    results[k].up.push(v.up);
-                    results[k].down.push(v.down);
-                    results[k].baseFetches.push(v.base);
+                try {
+                    await measure("buildah", async () => {
+                        await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(via.host)}`, "-f", dockerfile, "-t", tag, ctx], toolEnv);
+                        await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`], toolEnv);
+                    });
+                } finally {
+                    storage.remove();
                 }
+
+                const label = round === 0 ? "warm-up" : `round ${round}`;
+                console.log(`${label.padEnd(8)} ` + TOOLS.map((t) => `${t.key} ${(sample[t.key] as Sample).s.toFixed(2)} s`).join(" | "));
+                if (round === 0) continue;
+                for (const t of TOOLS) results[t.key].push(sample[t.key] as Sample);
             }
-            const d = results.daemonless;
-            const b = results.buildah;
+            const med = (k: Tool, f: (x: Sample) => number) => median(results[k].map(f));
             console.log("");
-            console.log(`median of ${ROUNDS}           seconds   uploaded MB   downloaded MB   base-layer blob GETs`);
-            console.log(`daemonless (thinlayer)  ${median(d.s).toFixed(2).padStart(7)}   ${mb(median(d.up)).padStart(11)}   ${mb(median(d.down)).padStart(13)}   ${median(d.baseFetches)}`);
-            console.log(`buildah (FROM+COPY)     ${median(b.s).toFixed(2).padStart(7)}   ${mb(median(b.up)).padStart(11)}   ${mb(median(b.down)).padStart(13)}   ${median(b.baseFetches)}`);
-            const speedup = median(b.s) / median(d.s);
-            const upRatio = median(d.up) / appLayer;
+            console.log(`median of ${ROUNDS}                 seconds   uploaded MB   downloaded MB   base-layer GETs   base MB downloaded`);
+            for (const t of TOOLS) {
+                console.log(
+                    `${t.label.padEnd(26)} ${med(t.key, (x) => x.s).toFixed(2).padStart(7)}   ${mb(med(t.key, (x) => x.up)).padStart(11)}   ${mb(med(t.key, (x) => x.down)).padStart(13)}   ${String(med(t.key, (x) => x.baseGets)).padStart(15)}   ${mb(med(t.key, (x) => x.baseBytes)).padStart(18)}`,
+                );
+            }
+            const p = med("process", (x) => x.s);
+            const ratio = (k: Tool) => med(k, (x) => x.s) / p;
+            const warmX = ratio("bkWarm");
+            const emptyX = ratio("bkEmpty");
+            const upP = med("process", (x) => x.up);
+            const upBk = Math.min(med("bkWarm", (x) => x.up), med("bkEmpty", (x) => x.up));
             console.log(`compressed app layer: ${mb(appLayer)} MB`);
-            console.log(`speed-up daemonless vs buildah: ${speedup.toFixed(1)}x (target >= 10x) ${speedup >= 10 ? "OK" : "MISSED"}`);
-            console.log(`daemonless uploaded / app layer: ${upRatio.toFixed(3)} (target <= 1.05) ${upRatio <= 1.05 ? "OK" : "MISSED"}`);
-            console.log(`daemonless base-layer bytes downloaded: ${median(d.baseFetches) === 0 ? "0" : "some"} (downloaded total ${(median(d.down) / 1024).toFixed(1)} KiB: manifest + config) ${median(d.baseFetches) === 0 ? "OK" : "MISSED"}`);
+            console.log(`thinlayer process vs BuildKit warm:  ${warmX.toFixed(1)}x (target >= 10x) ${warmX >= 10 ? "OK" : "MISSED"}`);
+            console.log(`thinlayer process vs BuildKit empty: ${emptyX.toFixed(1)}x (target >= 20x) ${emptyX >= 20 ? "OK" : "MISSED"}`);
+            console.log(`thinlayer process vs buildah:        ${ratio("buildah").toFixed(1)}x; in-process vs buildah ${(med("buildah", (x) => x.s) / med("inproc", (x) => x.s)).toFixed(1)}x`);
+            console.log(`uploaded, thinlayer process / BuildKit: ${mb(upP)} / ${mb(upBk)} MB = ${(upP / upBk).toFixed(3)} (target <= 1) ${upP <= upBk ? "OK" : "MISSED"}`);
+            console.log(`thinlayer base-layer bytes downloaded: ${mb(med("process", (x) => x.baseBytes))} MB ${med("process", (x) => x.baseGets) === 0 ? "OK" : "MISSED"}`);
+            summary.push(`${name}: process ${p.toFixed(2)} s, BuildKit warm ${med("bkWarm", (x) => x.s).toFixed(2)} s (${warmX.toFixed(1)}x), BuildKit empty ${med("bkEmpty", (x) => x.s).toFixed(2)} s (${emptyX.toFixed(1)}x), buildah ${med("buildah", (x) => x.s).toFixed(2)} s`);
         }
-        await linkProxy.stop();
+        console.log(`\nsummary:\n  ${summary.join("\n  ")}`);
     } finally {
-        await proxy.stop();
+        await warm.stop();
+        for (const p of proxies) await p.stop();
         await reg.stop();
         fs.rmSync(work, { recursive: true, force: true });
     }
