@@ -11,7 +11,7 @@ import { DockerfileParser } from "dockerfile-ast";
 import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
 import { BASE_IMAGE_ARG } from "./inputs";
-import type { InputFile } from "./plan";
+import type { InputFile } from "./model";
 import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "./registry/client";
 import {
     DOCKER_CONFIG,

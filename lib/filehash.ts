@@ -15,7 +15,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
-import type { InputFile } from "./plan";
+import type { InputFile } from "./model";
 import { PROJECT_ROOT } from "./root";
 
 const CHUNK = 1 << 20;

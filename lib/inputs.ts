@@ -21,7 +21,7 @@ import { cacheDir, hashFiles, RACY_MS, saveCache, type FileHashOptions, type Has
 import { Probes, reuseSnapshot, saveSnapshot, snapshotKey, snapshotsEnabled, fileSignature, type SnapshotFile } from "./snapshot";
 import { goMatchRegExp, hasWildcard } from "./pathmatch";
 import { inputError } from "./errors";
-import type { InputFile } from "./plan";
+import type { InputFile } from "./model";
 
 export interface InputsResult {
     hash: string;

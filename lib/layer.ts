@@ -24,7 +24,7 @@ import type { CopySpec } from "./dockerfile";
 import { inputError, ThinlayerError } from "./errors";
 import { cleanSource, followedSource } from "./inputs";
 import { goMatch, hasWildcard } from "./pathmatch";
-import type { InputFile } from "./plan";
+import type { InputFile } from "./model";
 
 /** One entry of a layer, with its final metadata. */
 export interface LayerEntry {

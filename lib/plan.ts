@@ -12,18 +12,13 @@
  * No registry, no credentials: whether a tag already exists is the caller's question (lib/ensure.ts).
  */
 import type { StackConfig } from "./config";
+import type { InputFile } from "./model";
+
+export type { InputFile } from "./model";
 import { computeInputs, type InputsResult } from "./inputs";
 import { frameDigest, settingsDigest } from "./digest";
 import { hashFiles, listFilesByGlobs } from "./filehash";
 
-export interface InputFile {
-    /** POSIX path relative to the build context (or appDir for migrations). */
-    path: string;
-    size: number;
-    executable: boolean;
-    /** sha256 of the content (of the link target text for a symlink). */
-    sha256: string;
-}
 
 export interface ImagePlan {
     image: "base" | "app";

@@ -39,7 +39,7 @@ import { frameDigest, type Record_ } from "./digest";
 import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
 import { identity, reliableFs } from "./filehash";
-import type { InputFile } from "./plan";
+import type { InputFile } from "./model";
 import { PROJECT_ROOT } from "./root";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */

@@ -5,6 +5,7 @@
  * would build. Whether an image already exists needs the registry, so the status is "unknown"
  * unless --registry-check asks it (lib/ensure.ts `tagExists`, which never throws).
  */
+import { formatBytes } from "../format";
 import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { listStacks, loadProjectSchema, loadStackConfig, parseStackConfig, readStackFile, type StackConfig } from "../config";
@@ -165,18 +166,6 @@ async function registryStatus(cfg: StackConfig, plan: Plan): Promise<Record<"bas
     return { base, app };
 }
 
-/** Human-readable size: 1023 B, 1.5 KiB, 12.0 MiB. */
-export function formatBytes(n: number): string {
-    if (n < 1024) return `${n} B`;
-    const units = ["KiB", "MiB", "GiB", "TiB"];
-    let v = n / 1024;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${v.toFixed(1)} ${units[i]}`;
-}
 
 /** Renders the plan as the table `thinlayer plan` prints. */
 export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string; migrationSafety?: MigrationSafety }): string {

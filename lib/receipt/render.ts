@@ -4,21 +4,14 @@
  * applies with their classes, the settings keys it changes, and the warnings. Pure: a function of
  * the plan JSON and the receipt facts (model.ts), so the same plan always renders the same text.
  */
+import { formatBytes } from "../format";
 import { decidingOperations } from "../migrations/model";
 import type { ImagePlan } from "../plan";
 import { type ReceiptStack, type UploadEstimate } from "./model";
 
 /** 1023 B, 1.5 KiB, 12.0 MiB, with the exact count for anything over 1 KiB. */
 export function bytesText(n: number): string {
-    if (n < 1024) return `${n} B`;
-    const units = ["KiB", "MiB", "GiB", "TiB"];
-    let v = n / 1024;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${v.toFixed(1)} ${units[i]} (${n} B)`;
+    return n < 1024 ? formatBytes(n) : `${formatBytes(n)} (${n} B)`;
 }
 
 /** A table cell: no pipe or newline may break the row. */
