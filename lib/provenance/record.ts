@@ -7,20 +7,13 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { analyzeDockerfile, readDockerfile } from "../dockerfile";
-import { BASE_IMAGE_ARG } from "../inputs";
+import { BASE_IMAGE_ARG, type InputsArgs } from "../inputs";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
 import { PROJECT_ROOT } from "../root";
 import { createHash } from "node:crypto";
 import type { InputRecord } from "./statement";
 
-export interface RecordArgs {
-    role: "base" | "app";
-    contextDir: string;
-    dockerfile: string;
-    buildArgs: Record<string, string>;
-    platform: string;
-    /** App only. */
-    baseHash?: string;
+export interface RecordArgs extends InputsArgs {
     /** App only: host/repo@sha256:… */
     baseRef?: string;
     /** Already computed inputs for exactly these args (ensure has them). */

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { changeSet, stepsOfEvents, urnName, type EngineEvent } from "../helpers/pulumi";
 import { engineToolsOrSkip } from "../helpers/pulumi";
 import {
@@ -23,7 +23,6 @@ const PROD = "e2e-prod";
 const WORKLOADS = ["app-web", "app-worker-celery"];
 
 let world: World | undefined;
-let ready = false;
 
 /** Runs `pulumi up` and fails with the engine's output when it does not succeed. */
 async function up(stack: string): Promise<EngineEvent[]> {
@@ -100,14 +99,12 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
     before(async () => {
         world = await startWorld();
         await initStack(world, UAT);
-        ready = true;
     });
     after(async () => {
         await world?.stop();
     });
 
-    it("first pulumi up: base built once, app daemonless, the Job completes before any Deployment, digests in the registry", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("first pulumi up: base built once, app daemonless, the Job completes before any Deployment, digests in the registry", async () => {
         const steps = await preview(UAT);
         assert.ok(steps.includes("create base-ensure") && steps.includes("create app-ensure"), steps.join("\n"));
         const events = await up(UAT);
@@ -126,8 +123,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal((await registryTags(w(), "thinlayer/base")).filter((tg) => tg.startsWith("deps-")).length, 1, "one base tag");
     });
 
-    it("no change: preview --expect-no-changes passes, and up runs no ensure and writes nothing to the registry", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("no change: preview --expect-no-changes passes, and up runs no ensure and writes nothing to the registry", async () => {
         const p = await w().project.preview(UAT, ["--expect-no-changes"]);
         assert.equal(p.result.code, 0, `expected no changes:\n${p.result.stdout.slice(-3000)}`);
         const writes = registryWrites(w()).length;
@@ -137,8 +133,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(registryWrites(w()).length, writes, "no registry write");
     });
 
-    it("app-code edit: only the app image and the Deployments change", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("app-code edit: only the app image and the Deployments change", async () => {
         const before = await assertImagesInRegistry(UAT);
         editApp(w(), "records/views.py", "# e2e: an app-only edit");
         const expected = ["replace app-ensure", "update app-web", "update app-worker-celery"];
@@ -152,8 +147,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.notEqual(afterRef, before);
     });
 
-    it("settings change: a new ConfigMap and a rollout; the old ConfigMap goes after", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("settings change: a new ConfigMap and a rollout; the old ConfigMap goes after", async () => {
         const cfg = readStackConfig(w(), UAT);
         const settings = [...(cfg["thinlayer:settings"] as string[]).filter((s) => !s.startsWith("DJANGO_LOG_LEVEL=")), "DJANGO_LOG_LEVEL=DEBUG"];
         writeStackConfig(w(), UAT, { "thinlayer:settings": settings });
@@ -169,8 +163,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(cms.items.length, 1, "only the new settings ConfigMap is left");
     });
 
-    it("new migration: a new Job runs and completes before the Deployments change; the old Job goes after", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("new migration: a new Job runs and completes before the Deployments change; the old Job goes after", async () => {
         const oldJob = jobs(UAT)[0].name;
         addMigration("0002_record_note", [
             "from django.db import migrations, models",
@@ -194,8 +187,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.deepEqual(jobs(UAT).map((j) => j.name), [newJob]);
     });
 
-    it("requirements edit: base, app and Deployments change; the Job does not", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("requirements edit: base, app and Deployments change; the Job does not", async () => {
         editApp(w(), "requirements/base.txt", "# e2e: a requirements edit");
         const expected = ["replace app-ensure", "replace base-ensure", "update app-web", "update app-worker-celery"];
         assert.deepEqual(await preview(UAT), expected);
@@ -207,8 +199,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         await assertImagesInRegistry(UAT);
     });
 
-    it("second stack on the same registry: zero builds, the same digests", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("second stack on the same registry: zero builds, the same digests", async () => {
         await initStack(w(), PROD);
         const uat = outputsOf(UAT);
         const writesBefore = registryWrites(w()).length;
@@ -226,8 +217,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(await assertImagesInRegistry(PROD), uat.appImageRef);
     });
 
-    it("secrets: neither the exported state nor the outputs hold a secret setting in plain text", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("secrets: neither the exported state nor the outputs hold a secret setting in plain text", async () => {
         const exported = await w().project.ok(["stack", "export", "--stack", UAT]);
         const outputs = await w().project.ok(["stack", "output", "--stack", UAT, "--json", "--show-secrets"]);
         const kubeconfig = fs.readFileSync(w().cluster.kubeconfigPath, "utf8");
@@ -241,8 +231,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.ok(exported.stdout.includes("ciphertext"), "secrets are in the state, encrypted");
     });
 
-    it("rollback: thinlayer rollback on this backend's history, then up: no build resource, the earlier digest, nothing built; --clear returns", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("rollback: thinlayer rollback on this backend's history, then up: no build resource, the earlier digest, nothing built; --clear returns", async () => {
         const current = outputsOf(UAT).appImageRef as string;
         const rb = spawnSync("node", ["bin/thinlayer.js", "rollback", "--stack", UAT, "--steps", "1"], { cwd: w().dir, env: w().project.env, encoding: "utf8" });
         assert.equal(rb.status, 0, `thinlayer rollback: ${rb.stdout}\n${rb.stderr}`);
@@ -266,8 +255,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(await assertImagesInRegistry(UAT), current);
     });
 
-    it("a contract migration (RemoveField) fails pulumi preview with the gate's error; acknowledged in config, it passes", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("a contract migration (RemoveField) fails pulumi preview with the gate's error; acknowledged in config, it passes", async () => {
         const fixture = path.join(__dirname, "..", "fixtures", "migrations", "example-remove-field", "records", "migrations", "0002_remove_encounter_notes.py");
         const body = fs.readFileSync(fixture, "utf8").replace("('records', '0001_initial')", "('records', '0002_record_note')");
         addMigration("0003_remove_encounter_notes", body);
@@ -288,8 +276,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.deepEqual(await preview(UAT), [], "back to the deployed checkout: nothing to do");
     });
 
-    it("a migration that fails: the update stops, and the Deployments keep the previous image", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("a migration that fails: the update stops, and the Deployments keep the previous image", async () => {
         const beforeRef = await assertImagesInRegistry(UAT);
         addMigration("0003_fails", [
             "from django.db import migrations",
@@ -322,8 +309,7 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.ok(!changeSet(stepsOfEvents(events)).some((s) => s.startsWith("replace app-ensure") || s.startsWith("create app-ensure")) || ensureRuns(events).get("app-ensure")?.action === "reused");
     });
 
-    it("pulumi up killed during the app build: the next up completes, no duplicate image, the stack never points at a missing image", async (t) => {
-        if (!ready) return t.skip("no e2e world");
+    it("pulumi up killed during the app build: the next up completes, no duplicate image, the stack never points at a missing image", async () => {
         editApp(w(), "records/views.py", "# e2e: the edit whose build is killed");
         let pid = 0;
         const running = w().project.up(UAT, [], { onSpawn: (p) => (pid = p) });
@@ -358,5 +344,3 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
     });
 });
 
-// Keep the process-spawning helpers referenced for readers of this file.
-void spawn;
