@@ -4,8 +4,8 @@
  * Usage: node --import tsx bench/hash-child.ts <tree> <cache|nocache> [dockerfile]
  */
 import * as path from "node:path";
-import { computeInputs } from "../lib/inputs";
-import type { HashStats } from "../lib/filehash";
+import { computeInputs } from "../lib/hashing/inputs";
+import type { HashStats } from "../lib/hashing/filehash";
 
 async function main(): Promise<void> {
     const [tree, mode, dockerfile] = process.argv.slice(2);

@@ -28,10 +28,10 @@ import { spawnSync } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { setTimeout as sleep } from "node:timers/promises";
-import { computeInputs } from "../lib/inputs";
-import { resetCacheForTests, type HashStats } from "../lib/filehash";
-import { statcheckImpl } from "../lib/statcheck";
-import { resetFingerprintForTests } from "../lib/snapshot";
+import { computeInputs } from "../lib/hashing/inputs";
+import { resetCacheForTests, type HashStats } from "../lib/hashing/filehash";
+import { statcheckImpl } from "../lib/hashing/statcheck";
+import { resetFingerprintForTests } from "../lib/hashing/snapshot";
 
 const ROOT = path.resolve(__dirname, "..");
 const TREE = path.resolve(process.env.THINLAYER_BENCH_DIR ?? path.join(ROOT, "bench/.work/hash-tree"));

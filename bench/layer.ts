@@ -26,9 +26,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ensureImage } from "../lib/ensure";
+import { ensureImage } from "../lib/build/ensure";
 import { appTag, computeAppInputs } from "../lib/plan";
-import { RegistryClient } from "../lib/registry/client";
+import { RegistryClient } from "../lib/oci/client";
 import { DOCKER, DOCKERD_TOOLS, startDockerd, type StartedDockerd } from "../tests/helpers/dockerd";
 import { buildahStorage, pushScratchImage } from "../tests/helpers/images";
 import { startProxy, startRegistry, type StartedProxy } from "../tests/helpers/registry";
@@ -120,14 +120,14 @@ async function buildkitBuildPush(d: StartedDockerd, env: NodeJS.ProcessEnv, ctx:
 }
 
 /**
- * A frozen, built copy of the CLI, as an install has it: bin/, lib/ and the build script copied
+ * A frozen, built copy of the CLI, as an install has it: bin/, cli/, lib/ and the build script copied
  * from this tree, node_modules linked, then `scripts/build.mjs` run in the copy. The tree itself
  * may be edited while the benchmark runs (bin/thinlayer.js would then rightly fall back to tsx);
  * the copy cannot be, so every round measures the compiled CLI. Returns its bin/thinlayer.js.
  */
 async function installedCli(work: string): Promise<string> {
     const dir = path.join(work, "cli");
-    for (const rel of ["bin", "lib", "scripts/build.mjs", "package.json", "tsconfig.json", "tsconfig.build.json", "Pulumi.yaml"]) {
+    for (const rel of ["bin", "cli", "lib", "scripts/build.mjs", "package.json", "tsconfig.json", "tsconfig.build.json", "Pulumi.yaml"]) {
         fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
@@ -142,7 +142,7 @@ export async function main(): Promise<void> {
     }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-bench-layer-"));
     const cli = await installedCli(work);
-    console.log(`thinlayer process: node ${cli} (a built copy of this tree's bin/ and lib/: the compiled CLI)`);
+    console.log(`thinlayer process: node ${cli} (a built copy of this tree's bin/, cli/ and lib/: the compiled CLI)`);
     // No user credentials or docker config for any tool: an empty DOCKER_CONFIG.
     const dockerConfig = path.join(work, "docker-config");
     fs.mkdirSync(dockerConfig);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point for `thinlayer` (npm bin) and for the build commands Pulumi runs. Runs the compiled
 // CLI in build/ (`npm run build`, run by `npm ci` through `prepare`) when it is up to date: no
-// source under bin/ or lib/ newer than build/.stamp. Otherwise (never built, or a source edited
+// source under bin/, cli/ or lib/ newer than build/.stamp. Otherwise (never built, or a source edited
 // since) it loads the TypeScript through tsx, as before, so stale code never runs.
 // The check is one stat per source file (~50 files, well under a millisecond).
 "use strict";
@@ -44,7 +44,7 @@ function compiledIsFresh() {
             // absent: nothing to compare
         }
     }
-    return !newerThan(path.join(root, "bin"), since) && !newerThan(path.join(root, "lib"), since);
+    return !["bin", "cli", "lib"].some((d) => newerThan(path.join(root, d), since));
 }
 
 if (compiledIsFresh()) {

@@ -1,5 +1,5 @@
 /**
- * `thinlayer` CLI: a thin dispatcher over lib/. Each subcommand lives in lib/cli/<name>.ts and
+ * `thinlayer` CLI: a thin dispatcher over lib/. Each subcommand lives in cli/<name>.ts and
  * exports `run(argv): Promise<number>` (the exit code).
  */
 import { ThinlayerError } from "../lib/errors";
@@ -21,10 +21,10 @@ type Command = { run(argv: string[]): Promise<number> };
 // extensionless TypeScript paths.
 /* eslint-disable @typescript-eslint/no-require-imports */
 const COMMANDS: Record<string, () => Command> = {
-    plan: () => require("../lib/cli/plan") as Command,
-    ensure: () => require("../lib/cli/ensure") as Command,
-    rollback: () => require("../lib/cli/rollback") as Command,
-    verify: () => require("../lib/cli/verify") as Command,
+    plan: () => require("../cli/plan") as Command,
+    ensure: () => require("../cli/ensure") as Command,
+    rollback: () => require("../cli/rollback") as Command,
+    verify: () => require("../cli/verify") as Command,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 

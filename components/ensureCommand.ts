@@ -4,7 +4,7 @@
  * for real against a test registry.
  */
 import * as path from "node:path";
-import { ensureCommandArgs, type EnsureOptions, type EnsureResult } from "../lib/ensure";
+import { ensureCommandArgs, type EnsureOptions, type EnsureResult } from "../lib/build/ensure";
 import { ThinlayerError } from "../lib/errors";
 
 /** POSIX shell single-quoting; plain words (letters, digits, @%+=:,./-) stay bare for readability. */

@@ -10,7 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import type { RepositoryMode } from "../lib/config";
-import { isEcrRegistry } from "../lib/registry/reference";
+import { isEcrRegistry } from "../lib/oci/reference";
 import { repositoryNameRule } from "../lib/rules";
 import { buildLifecyclePolicy } from "./lifecyclePolicy";
 import { check, intIn } from "./problems";
@@ -104,5 +104,5 @@ export class ImageRepository extends pulumi.ComponentResource {
     }
 }
 
-/** True when `registry` is "" (the account's ECR) or an ECR host: repositories are then ECR resources (lib/registry/reference.ts). */
+/** True when `registry` is "" (the account's ECR) or an ECR host: repositories are then ECR resources (lib/oci/reference.ts). */
 export { isEcrRegistry };

@@ -1,7 +1,7 @@
 /**
  * BaseImage and AppImage: an image that exists in the registry under its content-hash tag.
  *
- * Each is one `@pulumi/command` local.Command running `thinlayer ensure …` (lib/ensure.ts): reuse
+ * Each is one `@pulumi/command` local.Command running `thinlayer ensure …` (lib/build/ensure.ts): reuse
  * the tag when the registry has it, else build and push it. The content hash, repository and
  * platform are the command's `triggers`, so Pulumi's own diff decides when ensure runs: only when
  * what the image is made of changes. The command runs on `pulumi up` only (a Command's create never
@@ -15,8 +15,8 @@ import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { BuilderChoice } from "../lib/config";
-import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT } from "../lib/builders";
-import { tagExists, type EnsureAction, type EnsureResult } from "../lib/ensure";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT } from "../lib/build/builders";
+import { tagExists, type EnsureAction, type EnsureResult } from "../lib/build/ensure";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
 import { PLATFORM, TAG } from "../lib/rules";
 import { check, HASH_RE } from "./problems";

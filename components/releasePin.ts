@@ -9,7 +9,7 @@
  * - ECR: `aws.ecr.getImage` (DescribeImages), with the ambient AWS credentials the AWS provider
  *   already has. No registry credential is created, passed or stored.
  * - any other registry (`thinlayer:registry`): a HEAD of the manifest over the Distribution API with
- *   thinlayer's own registry client (lib/registry), the same lookup `thinlayer ensure` and the
+ *   thinlayer's own registry client (lib/oci), the same lookup `thinlayer ensure` and the
  *   preview's tag check make, with the same credentials (the ambient docker config). No provider
  *   plugin is needed and no credential is an input, so none reaches the state. (It was
  *   `@pulumi/docker`'s getRegistryImage until the real engine ran the program: that invoke needs
@@ -19,8 +19,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import { inputError } from "../lib/errors";
-import { RegistryClient } from "../lib/registry/client";
-import { parseEcrHost, parseImageRef } from "../lib/registry/reference";
+import { RegistryClient } from "../lib/oci/client";
+import { parseEcrHost, parseImageRef } from "../lib/oci/reference";
 import { TAG } from "../lib/rules";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };

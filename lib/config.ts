@@ -9,9 +9,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { BUILDER_CHOICES, type BuilderChoice } from "./builders";
+import { BUILDER_CHOICES, type BuilderChoice } from "./build/builders";
 import { inputError, ThinlayerError } from "./errors";
-import { isEcrRegistry } from "./registry/reference";
+import { isEcrRegistry } from "./oci/reference";
 import { DNS_LABEL, PLATFORM, QUANTITY, repositoryNameRule, TAG, workerNameRule } from "./rules";
 import { MIGRATION_ID } from "./migrations/model";
 

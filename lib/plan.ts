@@ -2,22 +2,22 @@
  * The plan: every content hash a deploy depends on, computed offline from files and stack config.
  *
  * - base image: the base Dockerfile + exactly the context files its COPY/ADD read + build args +
- *   platform + FROM references (lib/inputs.ts);
+ *   platform + FROM references (lib/hashing/inputs.ts);
  * - app image: the same analysis of the app Dockerfile + the base hash (a new base always means a
  *   new app image);
  * - migrations: the files matching `migrationGlobs`;
  * - settings: the non-secret settings a release deploys;
  * - releaseId: app hash + settings hash.
  *
- * No registry, no credentials: whether a tag already exists is the caller's question (lib/ensure.ts).
+ * No registry, no credentials: whether a tag already exists is the caller's question (lib/build/ensure.ts).
  */
 import type { StackConfig } from "./config";
 import type { InputFile } from "./model";
 
 export type { InputFile } from "./model";
-import { computeInputs, type InputsResult } from "./inputs";
-import { frameDigest, settingsDigest } from "./digest";
-import { hashFiles, listFilesByGlobs } from "./filehash";
+import { computeInputs, type InputsResult } from "./hashing/inputs";
+import { frameDigest, settingsDigest } from "./hashing/digest";
+import { hashFiles, listFilesByGlobs } from "./hashing/filehash";
 
 
 export interface ImagePlan {

@@ -3,7 +3,7 @@
  * (lib/config.ts), the components' validators and the CLI all ask these, so the offline plan and
  * `pulumi up` accept exactly the same values (copies drift, and drift is a plan that passes and an
  * update that fails). Each rule is a test plus the sentence an error shows as "expected …".
- * (Which registry is ECR is lib/registry/reference.ts `parseEcrHost` / `isEcrRegistry`.)
+ * (Which registry is ECR is lib/oci/reference.ts `parseEcrHost` / `isEcrRegistry`.)
  */
 export interface Rule {
     test(value: string): boolean;

@@ -1,6 +1,6 @@
-// `npm run build` (and `prepare`, so `npm ci` runs it): compiles bin/ and lib/ to CommonJS in build/
+// `npm run build` (and `prepare`, so `npm ci` runs it): compiles bin/, cli/ and lib/ to CommonJS in build/
 // (tsconfig.build.json), so the CLI starts without transpiling. build/.stamp gets the time the
-// build STARTED: bin/thinlayer.js runs build/ only while no source under bin/ or lib/ is newer, so
+// build STARTED: bin/thinlayer.js runs build/ only while no source under bin/, cli/ or lib/ is newer, so
 // a source edited during or after the build falls back to tsx instead of running stale code.
 // Without TypeScript (an install that omits devDependencies) it builds nothing: the CLI uses tsx.
 import { spawnSync } from "node:child_process";
@@ -27,5 +27,5 @@ if (r.status !== 0) {
     // installs and runs through tsx (no stamp, so nothing stale runs); `npm run build` fails.
     process.exit(process.argv.includes("--if-possible") ? 0 : (r.status ?? 1));
 }
-fs.writeFileSync(stamp, "bin/ and lib/ compiled by scripts/build.mjs; mtime = build start\n");
+fs.writeFileSync(stamp, "bin/, cli/ and lib/ compiled by scripts/build.mjs; mtime = build start\n");
 fs.utimesSync(stamp, started, started);

@@ -80,7 +80,7 @@ export async function baselineFromGit(appDir: string, ref: string, globs: readon
     } catch (e) {
         throw new ThinlayerError(`git ls-tree ${ref} in ${appDir} failed: ${(e as Error).message}`);
     }
-    // The same matcher options as the plan's listFilesByGlobs (lib/filehash.ts), so both sides list the same files.
+    // The same matcher options as the plan's listFilesByGlobs (lib/hashing/filehash.ts), so both sides list the same files.
     const isMatch = picomatch(globs as string[], { dot: false });
     const atRef = new Set(listing.split("\n").filter((p) => p !== "" && isMatch(p)));
     const ids = checkout.filter((m) => atRef.has(m.path)).map((m) => m.id);

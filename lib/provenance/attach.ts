@@ -12,8 +12,8 @@
  * two HEAD requests (the subject, and the tag whose index bytes we can predict).
  */
 import type { KeyObject } from "node:crypto";
-import { RegistryClient, sha256 } from "../registry/client";
-import { OCI_INDEX, OCI_MANIFEST, type Descriptor } from "../registry/mediatypes";
+import { RegistryClient, sha256 } from "../oci/client";
+import { OCI_INDEX, OCI_MANIFEST, type Descriptor } from "../oci/mediatypes";
 import { keyIdOf, signEnvelope, verifyEnvelope, type Envelope } from "./dsse";
 import { canonicalJson, DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, parseStatement, PREDICATE_TYPE, sha256Of, statementBytes, type Statement } from "./statement";
 

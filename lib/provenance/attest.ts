@@ -8,8 +8,8 @@
  */
 import type { KeyObject } from "node:crypto";
 import * as path from "node:path";
-import { RegistryClient } from "../registry/client";
-import { parseRepository } from "../registry/reference";
+import { RegistryClient } from "../oci/client";
+import { parseRepository } from "../oci/reference";
 import { attachStatement, type AttachResult } from "./attach";
 import { computeRecord } from "./record";
 import { buildStatement } from "./statement";

@@ -6,8 +6,8 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { analyzeDockerfile, readDockerfile } from "../dockerfile";
-import { BASE_IMAGE_ARG, type InputsArgs } from "../inputs";
+import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
+import { BASE_IMAGE_ARG, type InputsArgs } from "../hashing/inputs";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
 import { PROJECT_ROOT } from "../root";
 import { createHash } from "node:crypto";

@@ -1,6 +1,6 @@
 /**
  * The bytes a daemonless app build uploads: its one layer, written in memory by the same code ensure
- * uses (lib/layer.ts writeLayer), so the figure is the real compressed size, not a ratio guess. The
+ * uses (lib/layer/writer.ts writeLayer), so the figure is the real compressed size, not a ratio guess. The
  * base image's config is not read (that needs the registry): the COPY destinations resolve against
  * the app Dockerfile's own WORKDIR, which is exact whenever it sets one (the example does). The
  * config blob and manifests a push adds are under a few KiB and not counted.
@@ -8,11 +8,11 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { appRecipe, IN_MEMORY_LAYER_BYTES } from "../daemonless";
-import { readDockerfile } from "../dockerfile";
+import { appRecipe, IN_MEMORY_LAYER_BYTES } from "../build/daemonless";
+import { readDockerfile } from "../dockerfile/analyze";
 import { ThinlayerError } from "../errors";
-import { BASE_IMAGE_ARG } from "../inputs";
-import { copyEntries, writeLayer } from "../layer";
+import { BASE_IMAGE_ARG } from "../hashing/inputs";
+import { copyEntries, writeLayer } from "../layer/writer";
 import type { ImagePlan } from "../plan";
 import type { ImageStatusName, UploadEstimate } from "./model";
 

@@ -13,8 +13,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { needTools } from "../helpers/tools";
 import { startRegistry, type StartedRegistry } from "../helpers/registry";
 import { pushScratchImage } from "../helpers/images";
-import { RegistryClient } from "../../lib/registry/client";
-import type { ImageManifest } from "../../lib/registry/mediatypes";
+import { RegistryClient } from "../../lib/oci/client";
+import type { ImageManifest } from "../../lib/oci/mediatypes";
 import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();

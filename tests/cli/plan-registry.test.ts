@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { needTools } from "../helpers/tools";
 import { startRegistry } from "../helpers/registry";
 import { pushScratchImage } from "../helpers/images";
-import { RegistryClient } from "../../lib/registry/client";
+import { RegistryClient } from "../../lib/oci/client";
 import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();

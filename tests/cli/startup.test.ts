@@ -23,9 +23,10 @@ function tree(): { root: string; run(): string; stamp(at: Date): void; touch(rel
     fs.copyFileSync(path.join(REPO, "bin/thinlayer.js"), path.join(root, "bin/thinlayer.js"));
     write("bin/thinlayer.ts", 'process.stdout.write("typescript");\n');
     write("lib/deep/mod.ts", "export const x = 1;\n");
+    write("cli/cmd.ts", "export const y = 1;\n");
     write("build/bin/thinlayer.js", 'process.stdout.write("compiled");\n');
     const past = new Date(Date.now() - 60_000);
-    for (const rel of ["bin/thinlayer.ts", "lib/deep/mod.ts", "build/bin/thinlayer.js"]) fs.utimesSync(path.join(root, rel), past, past);
+    for (const rel of ["bin/thinlayer.ts", "lib/deep/mod.ts", "cli/cmd.ts", "build/bin/thinlayer.js"]) fs.utimesSync(path.join(root, rel), past, past);
     return {
         root,
         // NODE_PATH: the shim's tsx fallback resolves tsx from this repo's node_modules.
@@ -52,7 +53,7 @@ test("a build newer than every source: the compiled CLI", () => {
     assert.equal(t.run(), "compiled");
 });
 
-test("a source edited after the build (deep under lib/, or the entry point): tsx, never stale code", () => {
+test("a source edited after the build (deep under lib/, a command in cli/, or the entry point): tsx, never stale code", () => {
     const t = tree();
     const built = new Date(Date.now() - 30_000);
     t.stamp(built);
@@ -60,6 +61,9 @@ test("a source edited after the build (deep under lib/, or the entry point): tsx
     t.touch("lib/deep/mod.ts", new Date());
     assert.equal(t.run(), "typescript");
     t.touch("lib/deep/mod.ts", new Date(built.getTime() - 1000));
+    t.touch("cli/cmd.ts", new Date());
+    assert.equal(t.run(), "typescript");
+    t.touch("cli/cmd.ts", new Date(built.getTime() - 1000));
     t.touch("bin/thinlayer.ts", new Date());
     assert.equal(t.run(), "typescript");
 });

@@ -12,7 +12,7 @@ import { AppImage, BaseImage } from "../../components/images";
 import { ensureCommandLine, parseEnsureOutput, shellQuote } from "../../components/ensureCommand";
 import { needTools } from "../helpers/tools";
 import { startRegistry } from "../helpers/registry";
-import { RegistryClient } from "../../lib/registry/client";
+import { RegistryClient } from "../../lib/oci/client";
 import { pushScratchImage } from "../helpers/images";
 
 const ROOT = path.resolve(__dirname, "..", "..");

@@ -5,8 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { deployedReleases, fileSource } from "../../lib/cli/rollback";
-import { chooseRelease, parseHistory } from "../../lib/rollback";
+import { deployedReleases, fileSource } from "../../cli/rollback";
+import { chooseRelease, parseHistory } from "../../lib/release/rollback";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";
 import { ecrUrl } from "../helpers/mocks";
 

@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { readStackFile } from "../../lib/config";
-import { releaseFromOutputs } from "../../lib/rollback";
+import { releaseFromOutputs } from "../../lib/release/rollback";
 import { changeSet, copyExampleApp, diffEvaluations, evaluateProgram, PROJECT_DIR, type EvalResult } from "../helpers/diff";
 
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=s3cret-a", "DATABASE_URL=postgres://emr:pw@db/emr"] };

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { deployedReleases, fileSource, pulumiSource } from "../../lib/cli/rollback";
-import { parseHistory } from "../../lib/rollback";
+import { deployedReleases, fileSource, pulumiSource } from "../../cli/rollback";
+import { parseHistory } from "../../lib/release/rollback";
 import { diyHistoryDir, localBackendDir } from "../../lib/release/diy-history";
 
 const fixtures = path.join(__dirname, "..", "fixtures", "history", "uat");

@@ -4,8 +4,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { settingsDigest } from "../../lib/digest";
-import { releaseFromOutputs, releaseTimeline, type DeployedRelease, type Release } from "../../lib/rollback";
+import { settingsDigest } from "../../lib/hashing/digest";
+import { releaseFromOutputs, releaseTimeline, type DeployedRelease, type Release } from "../../lib/release/rollback";
 
 const REF = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/thinlayer/app@sha256:${"c".repeat(64)}`;
 const SETTINGS = { DJANGO_DEBUG: "false", DJANGO_ALLOWED_HOSTS: "emr-uat.example.com", DJANGO_LOG_LEVEL: "INFO" };

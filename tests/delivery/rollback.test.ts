@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import * as YAML from "yaml";
 import { loadStackConfig } from "../../lib/config";
-import { deployedReleases, fileSource, HistorySource } from "../../lib/cli/rollback";
-import { chooseRelease, parseHistory, releaseSignature, settingsChanges, successfulUpdates, writePin } from "../../lib/rollback";
+import { deployedReleases, fileSource, HistorySource } from "../../cli/rollback";
+import { chooseRelease, parseHistory, releaseSignature, settingsChanges, successfulUpdates, writePin } from "../../lib/release/rollback";
 
 const root = path.resolve(__dirname, "../..");
 const fixtures = path.join(root, "tests/fixtures/history");

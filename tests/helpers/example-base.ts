@@ -26,7 +26,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ensureImage } from "../../lib/ensure";
+import { ensureImage } from "../../lib/build/ensure";
 import { baseTag, computeBaseInputs } from "../../lib/plan";
 import { startDockerd } from "./dockerd";
 

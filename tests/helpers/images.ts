@@ -10,9 +10,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
-import { writeLayer, type LayerEntry } from "../../lib/layer";
-import { RegistryClient, sha256 } from "../../lib/registry/client";
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OCI_INDEX, type ImageManifest } from "../../lib/registry/mediatypes";
+import { writeLayer, type LayerEntry } from "../../lib/layer/writer";
+import { RegistryClient, sha256 } from "../../lib/oci/client";
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OCI_INDEX, type ImageManifest } from "../../lib/oci/mediatypes";
 
 export const BUSYBOX = "/bin/busybox";
 

@@ -15,7 +15,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tar from "tar-stream";
-import { ensureImage } from "../../lib/ensure";
+import { ensureImage } from "../../lib/build/ensure";
 import { appTag, computeAppInputs } from "../../lib/plan";
 import { DOCKER, DOCKERD_TOOLS, startDockerd, type StartedDockerd } from "../helpers/dockerd";
 import { EXAMPLE_BASE_TOOLS, EXAMPLE_DIR, exampleBase, type ExampleBase } from "../helpers/example-base";

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { frameDigest, settingsDigest } from "../../lib/digest";
+import { frameDigest, settingsDigest } from "../../lib/hashing/digest";
 import { releaseIdOf, appTag, baseTag } from "../../lib/plan";
 
 void test("property: different record lists give different digests (framing has no separator ambiguity)", () => {
@@ -40,7 +40,7 @@ void test("tags and release id are derived from the hashes", () => {
 });
 
 void test("property: byteOrder sorts by UTF-8 bytes, for ASCII and non-ASCII keys alike", async () => {
-    const { byteOrder } = await import("../../lib/digest");
+    const { byteOrder } = await import("../../lib/hashing/digest");
     fc.assert(
         fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.stringMatching(/^[a-z/._-]{0,8}$/))), (keys) => {
             const got = byteOrder(keys, (k) => k);

@@ -2,9 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { analyzeDockerfile, expand } from "../../lib/dockerfile";
-import { goMatch } from "../../lib/pathmatch";
-import { cleanSource } from "../../lib/inputs";
+import { analyzeDockerfile, expand } from "../../lib/dockerfile/analyze";
+import { goMatch } from "../../lib/context/pathmatch";
+import { cleanSource } from "../../lib/hashing/inputs";
 
 void test("stages and FROM references with ARG substitution (global ARGs, build-arg overrides, stage refs excluded)", () => {
     const text = [

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { filterFromPatterns, ignoreFileFor, parseIgnoreText } from "../../lib/dockerignore";
+import { filterFromPatterns, ignoreFileFor, parseIgnoreText } from "../../lib/context/dockerignore";
 import { makeTree } from "./inputs.fixtures";
 
 void test("parsing: comments, blank lines, whitespace", () => {
@@ -40,8 +40,8 @@ void test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>
 void test("property: the depth-pruned context walk lists exactly the files a per-path check keeps", async () => {
     const fs = await import("node:fs");
     const fc = (await import("fast-check")).default;
-    const { walkDirSync } = await import("../../lib/inputs");
-    const { filterFromPatterns: mk } = await import("../../lib/dockerignore");
+    const { walkDirSync } = await import("../../lib/hashing/inputs");
+    const { filterFromPatterns: mk } = await import("../../lib/context/dockerignore");
     const seg = fc.constantFrom("a", "b", "c.py", "d.md");
     const relPath = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));
     const pattern = fc.tuple(fc.boolean(), fc.array(fc.constantFrom("a", "b", "*", "*.py", "c.py", "?", "**", "d.md"), { minLength: 1, maxLength: 3 })).map(([neg, s]) => (neg ? "!" : "") + s.join("/"));

@@ -1,12 +1,12 @@
 /**
- * One ECR host check (lib/registry/reference.ts `parseEcrHost`), and every entry point agrees with
+ * One ECR host check (lib/oci/reference.ts `parseEcrHost`), and every entry point agrees with
  * it: the CLI's credentials, the program's repositories (isEcrRegistry) and its rollback-pin
  * lookup (ecrImageQuery). FIPS and dual-stack hosts are ECR hosts too.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseEcrHost } from "../../lib/registry/reference";
-import { resolveCredentials } from "../../lib/registry/credentials";
+import { parseEcrHost } from "../../lib/oci/reference";
+import { resolveCredentials } from "../../lib/oci/credentials";
 import { isEcrRegistry } from "../../components/imageRepository";
 import { classifyPin, ecrImageQuery } from "../../components/releasePin";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";

@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { builderCommands, selectBuilder, writeTempAuth, type BuildRequest, type BuilderName } from "../../lib/builders";
-import { parseEnsureArgv } from "../../lib/cli/ensure";
+import { builderCommands, selectBuilder, writeTempAuth, type BuildRequest, type BuilderName } from "../../lib/build/builders";
+import { parseEnsureArgv } from "../../cli/ensure";
 
 const req: BuildRequest = {
     builder: "buildah",

@@ -7,9 +7,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { ensureImage } from "../../lib/ensure";
+import { ensureImage } from "../../lib/build/ensure";
 import { appTag, computeAppInputs } from "../../lib/plan";
-import { RegistryClient } from "../../lib/registry/client";
+import { RegistryClient } from "../../lib/oci/client";
 import { buildahStorage, makeProject, pushScratchImage, skopeoConfig, tempDir } from "../helpers/images";
 import { startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";

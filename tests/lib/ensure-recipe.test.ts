@@ -3,8 +3,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appRecipe } from "../../lib/daemonless";
-import type { ImageConfig } from "../../lib/registry/mediatypes";
+import { appRecipe } from "../../lib/build/daemonless";
+import type { ImageConfig } from "../../lib/oci/mediatypes";
 
 const ARGS = { BASE_IMAGE: "r.example/t/base@sha256:" + "a".repeat(64) };
 const BASE: ImageConfig = { architecture: "amd64", os: "linux", config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], Entrypoint: null }, rootfs: { type: "layers", diff_ids: [] } };

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hashFiles, resetCacheForTests, saveCache, cacheDir, statCacheFile, type HashStats } from "../../lib/filehash";
-import { computeInputs } from "../../lib/inputs";
+import { hashFiles, resetCacheForTests, saveCache, cacheDir, statCacheFile, type HashStats } from "../../lib/hashing/filehash";
+import { computeInputs } from "../../lib/hashing/inputs";
 import { isolateCache, makeTree, copyDir, tempDir } from "./inputs.fixtures";
 
 const cache = isolateCache();

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import fc from "fast-check";
 import { computeAppInputs, computeBaseInputs } from "../../lib/plan";
-import { hashFiles } from "../../lib/filehash";
+import { hashFiles } from "../../lib/hashing/filehash";
 import { ThinlayerError } from "../../lib/errors";
 import { isolateCache, makeTree, tempDir, writeTree, type Tree } from "./inputs.fixtures";
 

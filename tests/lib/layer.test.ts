@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { copyEntries, GZIP_LEVEL, GZIP_MEMBER_BYTES, memberLevel, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer";
+import { copyEntries, GZIP_LEVEL, GZIP_MEMBER_BYTES, memberLevel, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer/writer";
 import { computeAppInputs } from "../../lib/plan";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
 import type { InputFile } from "../../lib/plan";
@@ -131,7 +131,7 @@ test("writeLayer honours SOURCE_DATE_EPOCH-like epoch", async () => {
     assert.equal(entries[0].mtime, 1700000000);
 });
 
-test("layer files come from the input analysis of lib/inputs.ts (dockerignore applied)", async () => {
+test("layer files come from the input analysis of lib/hashing/inputs.ts (dockerignore applied)", async () => {
     const d = tempDir();
     writeFiles(d, {
         Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY . /app/\n",

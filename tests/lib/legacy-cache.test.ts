@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
-import { hashFiles, resetCacheForTests, saveCache, statCacheFile } from "../../lib/filehash";
+import { hashFiles, resetCacheForTests, saveCache, statCacheFile } from "../../lib/hashing/filehash";
 import { isolateCache, makeTree } from "./inputs.fixtures";
 
 const cache = isolateCache();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadStackConfig } from "../../lib/config";
-import type { FileHashOptions } from "../../lib/filehash";
+import type { FileHashOptions } from "../../lib/hashing/filehash";
 import { computePlan } from "../../lib/plan";
 import { copyDir, isolateCache, tempDir } from "./inputs.fixtures";
 

@@ -1,5 +1,5 @@
 /**
- * Input snapshots (lib/snapshot.ts): a warm run reuses the last result only when nothing it
+ * Input snapshots (lib/hashing/snapshot.ts): a warm run reuses the last result only when nothing it
  * looked at changed. The model test applies random edits to a real tree and checks after each
  * that the cached result equals a fresh computation without any cache.
  */
@@ -10,10 +10,10 @@ import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createRequire } from "node:module";
 import fc from "fast-check";
-import { computeInputs, type InputsArgs } from "../../lib/inputs";
-import { resetCacheForTests, statCacheFile, unreliableFsType, type HashStats } from "../../lib/filehash";
-import { codeFingerprint, fingerprintInputs, snapshotsEnabled } from "../../lib/snapshot";
-import { statcheckImpl } from "../../lib/statcheck";
+import { computeInputs, type InputsArgs } from "../../lib/hashing/inputs";
+import { resetCacheForTests, statCacheFile, unreliableFsType, type HashStats } from "../../lib/hashing/filehash";
+import { codeFingerprint, fingerprintInputs, snapshotsEnabled } from "../../lib/hashing/snapshot";
+import { statcheckImpl } from "../../lib/hashing/statcheck";
 import { isolateCache, makeTree, copyDir, tempDir, type Tree } from "./inputs.fixtures";
 
 const cacheDir = isolateCache();
@@ -38,7 +38,7 @@ void test("snapshots are keyed on the code that computes them: every deciding mo
     assert.match(codeFingerprint() ?? "", /^[0-9a-f]{64}$/, "a module in DECIDING_MODULES is missing (renamed?), which turns snapshots off");
     assert.equal(snapshotsEnabled(), true);
     const inputs = fingerprintInputs().map((f) => path.relative(path.resolve(__dirname, "../.."), f));
-    for (const want of ["lib/inputs.ts", "lib/dockerfile.ts", "lib/dockerignore.ts", "lib/snapshot.ts", "node_modules/dockerfile-ast/package.json", "node_modules/@balena/dockerignore/package.json", "node_modules/.package-lock.json", "package-lock.json"]) {
+    for (const want of ["lib/hashing/inputs.ts", "lib/dockerfile/analyze.ts", "lib/context/dockerignore.ts", "lib/hashing/snapshot.ts", "node_modules/dockerfile-ast/package.json", "node_modules/@balena/dockerignore/package.json", "node_modules/.package-lock.json", "package-lock.json"]) {
         assert.ok(inputs.includes(want), `${want} in ${JSON.stringify(inputs)}`);
     }
     if (statcheckImpl().impl === "native") assert.ok(inputs.some((f) => f.endsWith("statcheck.node")), "the native binary");

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { needTools } from "../helpers/tools";
 import { startRegistry } from "../helpers/registry";
 import { pushScratchImage } from "../helpers/images";
-import { RegistryClient } from "../../lib/registry/client";
+import { RegistryClient } from "../../lib/oci/client";
 import { copyExampleApp, evaluateProgram } from "../helpers/diff";
 import { UNKNOWN } from "../helpers/mocks";
 

@@ -11,7 +11,7 @@ import { ecrUrl } from "../helpers/mocks";
 import { pushScratchImage } from "../helpers/images";
 import { startRegistry } from "../helpers/registry";
 import { needTools } from "../helpers/tools";
-import { RegistryClient } from "../../lib/registry/client";
+import { RegistryClient } from "../../lib/oci/client";
 
 const SECRETS = { secretSettings: ["DJANGO_SECRET_KEY=x"] };
 const DIGEST = `sha256:${"5".repeat(64)}`;

@@ -8,14 +8,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { loadProjectSchema, parseStackConfig } from "../../lib/config";
-import { parseEnsureArgv } from "../../lib/cli/ensure";
-import { parseRepository } from "../../lib/registry/reference";
+import { parseEnsureArgv } from "../../cli/ensure";
+import { parseRepository } from "../../lib/oci/reference";
 import { validateImageRepositoryArgs } from "../../components/imageRepository";
 import { validateBaseImageArgs } from "../../components/images";
 import { validateReleaseArgs } from "../../components/release";
 import { validateKubernetesTargetArgs } from "../../components/cluster";
 import { classifyPin } from "../../components/releasePin";
-import { parseImageRef } from "../../lib/registry/reference";
+import { parseImageRef } from "../../lib/oci/reference";
 import { RELEASE_NAME } from "../../lib/rules";
 
 const ROOT = path.resolve(__dirname, "..", "..");

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 const ROOT = path.resolve(__dirname, "../..");
-const DIRS = ["lib", "components", "bin", "policy", "tests", "docs", "bench", "examples", "scripts", "tools"];
+const DIRS = ["lib", "cli", "components", "bin", "policy", "tests", "docs", "bench", "examples", "scripts", "tools"];
 const TOP = ["index.ts", "config.ts", "Pulumi.yaml"];
 const TEXT = /\.(ts|mjs|js|md|py|ya?ml|sh)$/;
 const SELF = path.relative(ROOT, __filename);

@@ -15,8 +15,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
-import type { InputFile } from "./model";
-import { PROJECT_ROOT } from "./root";
+import type { InputFile } from "../model";
+import { PROJECT_ROOT } from "../root";
 
 const CHUNK = 1 << 20;
 /**
@@ -48,7 +48,7 @@ export interface HashStats {
     bytesRead: number;
     /** Worker threads used for reading (0: read on the calling thread). */
     workers?: number;
-    /** The whole result came from an input snapshot (lib/snapshot.ts): one lstat per file, nothing else. */
+    /** The whole result came from an input snapshot (lib/hashing/snapshot.ts): one lstat per file, nothing else. */
     snapshot?: boolean;
 }
 

@@ -4,7 +4,7 @@
  */
 import * as fs from "node:fs";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
-import { inputError } from "./errors";
+import { inputError } from "../errors";
 
 export interface CopySpec {
     keyword: "COPY" | "ADD";

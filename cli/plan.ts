@@ -3,20 +3,20 @@
  *
  * Offline by default: computes every hash from files and the stack file and shows what a deploy
  * would build. Whether an image already exists needs the registry, so the status is "unknown"
- * unless --registry-check asks it (lib/ensure.ts `tagExists`, which never throws).
+ * unless --registry-check asks it (lib/build/ensure.ts `tagExists`, which never throws).
  */
-import { formatBytes } from "../format";
+import { formatBytes } from "../lib/format";
 import { parseArgs } from "node:util";
 import * as path from "node:path";
-import { listStacks, loadProjectSchema, loadStackConfig, parseStackConfig, readStackFile, type StackConfig } from "../config";
-import { inputError } from "../errors";
-import { PROJECT_ROOT } from "../root";
-import { computePlan, type ImagePlan, type Plan } from "../plan";
+import { listStacks, loadProjectSchema, loadStackConfig, parseStackConfig, readStackFile, type StackConfig } from "../lib/config";
+import { inputError } from "../lib/errors";
+import { PROJECT_ROOT } from "../lib/root";
+import { computePlan, type ImagePlan, type Plan } from "../lib/plan";
 // Static, not import(): the CLI runs under tsx's CommonJS hook, which does not resolve dynamic imports.
-import { tagExists } from "../ensure";
-import { formatMigrationSafety, planMigrationSafety, type MigrationSafety, type PlanBaseline } from "../migrations";
+import { tagExists } from "../lib/build/ensure";
+import { formatMigrationSafety, planMigrationSafety, type MigrationSafety, type PlanBaseline } from "../lib/migrations";
 import { pulumi } from "./rollback";
-import { receiptStack, renderReceipt, type PlanJson } from "../receipt";
+import { receiptStack, renderReceipt, type PlanJson } from "../lib/receipt";
 
 const USAGE = `usage: thinlayer plan --stack <stack> [--json | --markdown] [--explain] [--no-cache] [--registry-check] [--against <git ref> | --deployed]
 

@@ -14,12 +14,12 @@
  * `releaseId` only for builds from source (a pinned update reports none), so the id is a label,
  * carried over to every update that ran the same (digest, settings).
  *
- * Everything here is pure (text in, values out); lib/cli/rollback.ts does the I/O.
+ * Everything here is pure (text in, values out); cli/rollback.ts does the I/O.
  */
 import * as YAML from "yaml";
-import { inputError, ThinlayerError } from "./errors";
-import { PROJECT } from "./config";
-import { settingsDigest } from "./digest";
+import { inputError, ThinlayerError } from "../errors";
+import { PROJECT } from "../config";
+import { settingsDigest } from "../hashing/digest";
 
 /** One config value of a history entry, as `pulumi stack history --json` prints it. */
 export interface HistoryConfigValue {

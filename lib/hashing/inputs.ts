@@ -14,14 +14,14 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { analyzeDockerfile, readDockerfile } from "./dockerfile";
-import { loadContextFilter, type ContextFilter } from "./dockerignore";
+import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
+import { loadContextFilter, type ContextFilter } from "../context/dockerignore";
 import { byteOrder, frameDigest, type Record_ } from "./digest";
 import { cacheDir, hashFiles, RACY_MS, saveCache, type FileHashOptions, type HashStats } from "./filehash";
 import { Probes, reuseSnapshot, saveSnapshot, snapshotKey, snapshotsEnabled, fileSignature, type SnapshotFile } from "./snapshot";
-import { goMatchRegExp, hasWildcard } from "./pathmatch";
-import { inputError } from "./errors";
-import type { InputFile } from "./model";
+import { goMatchRegExp, hasWildcard } from "../context/pathmatch";
+import { inputError } from "../errors";
+import type { InputFile } from "../model";
 
 export interface InputsResult {
     hash: string;

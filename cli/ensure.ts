@@ -3,11 +3,11 @@
  * With --json, exactly one JSON object goes to stdout; every log line goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../builders";
-import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../ensure";
-import { inputError } from "../errors";
-import { loadPrivateKey } from "../provenance/dsse";
-import { PLATFORM } from "../rules";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../lib/build/builders";
+import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../lib/build/ensure";
+import { inputError } from "../lib/errors";
+import { loadPrivateKey } from "../lib/provenance/dsse";
+import { PLATFORM } from "../lib/rules";
 
 const USAGE = `usage:
   thinlayer ensure base --context <dir> --dockerfile <file> --repository <host[:port]/repo>

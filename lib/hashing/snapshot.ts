@@ -39,13 +39,13 @@ import { frameDigest, type Record_ } from "./digest";
 import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
 import { identity, reliableFs } from "./filehash";
-import type { InputFile } from "./model";
-import { PROJECT_ROOT } from "./root";
+import type { InputFile } from "../model";
+import { PROJECT_ROOT } from "../root";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
 export const SNAPSHOT_VERSION = 4;
-/** The modules whose code decides an image's inputs and hash (next to this one). */
-const DECIDING_MODULES = ["inputs", "dockerfile", "dockerignore", "pathmatch", "digest", "filehash", "snapshot", "statcheck"];
+/** The modules whose code decides an image's inputs and hash (paths under lib/). */
+const DECIDING_MODULES = ["hashing/inputs", "hashing/digest", "hashing/filehash", "hashing/snapshot", "hashing/statcheck", "dockerfile/analyze", "context/dockerignore", "context/pathmatch"];
 /** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
 const DECIDING_PACKAGES = ["dockerfile-ast", "@balena/dockerignore"];
 const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
@@ -198,7 +198,7 @@ export function fingerprintInputs(): string[] {
     const root = PROJECT_ROOT;
     const optional = [path.join(root, "node_modules", ".package-lock.json"), path.join(root, "package-lock.json"), nativeBinary()];
     return [
-        ...DECIDING_MODULES.map((m) => path.join(__dirname, m + path.extname(__filename))),
+        ...DECIDING_MODULES.map((m) => path.join(__dirname, "..", m + path.extname(__filename))),
         ...DECIDING_PACKAGES.map((p) => req.resolve(`${p}/package.json`)),
         ...optional.filter((f): f is string => f !== undefined && fs.existsSync(f)),
     ];

@@ -1,18 +1,18 @@
 /**
  * `thinlayer rollback`: pin a stack to an earlier release (or clear the pin) in Pulumi.<stack>.yaml,
  * then print the one command that deploys it. Reads the update history with the Pulumi CLI (or
- * from files, for offline use and tests); all decisions are made by lib/rollback.ts.
+ * from files, for offline use and tests); all decisions are made by lib/release/rollback.ts.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFile } from "node:child_process";
 import { parseArgs } from "node:util";
-import { listStacks, loadStackConfig } from "../config";
-import { classifyMigrations, rollbackMigrationProblems, rollbackRefusal, type RollbackMigrationCheck } from "../migrations";
-import { computeMigrations } from "../plan";
-import { inputError, ThinlayerError } from "../errors";
-import { diyCheckpoint, diyHistoryDir, diyHistoryJson, diyUpdates, localBackendDir } from "../release/diy-history";
-import { PROJECT_ROOT } from "../root";
+import { listStacks, loadStackConfig } from "../lib/config";
+import { classifyMigrations, rollbackMigrationProblems, rollbackRefusal, type RollbackMigrationCheck } from "../lib/migrations";
+import { computeMigrations } from "../lib/plan";
+import { inputError, ThinlayerError } from "../lib/errors";
+import { diyCheckpoint, diyHistoryDir, diyHistoryJson, diyUpdates, localBackendDir } from "../lib/release/diy-history";
+import { PROJECT_ROOT } from "../lib/root";
 import {
     chooseRelease,
     DeployedRelease,
@@ -26,7 +26,7 @@ import {
     stackOutputsFromExport,
     successfulUpdates,
     writePin,
-} from "../rollback";
+} from "../lib/release/rollback";
 
 const USAGE = `usage: thinlayer rollback --stack <stack> [--steps N | --to <release id|digest> | --image <repo@sha256:…>]
                           [--list] [--dry-run] [--history-file f.json] [--exports-dir dir] [--page-size N]

@@ -8,11 +8,11 @@
  */
 import * as path from "node:path";
 import { DockerfileParser } from "dockerfile-ast";
-import { analyzeDockerfile, expand, readDockerfile } from "./dockerfile";
-import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "./layer";
-import { BASE_IMAGE_ARG } from "./inputs";
-import type { InputFile } from "./model";
-import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "./registry/client";
+import { analyzeDockerfile, expand, readDockerfile } from "../dockerfile/analyze";
+import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
+import { BASE_IMAGE_ARG } from "../hashing/inputs";
+import type { InputFile } from "../model";
+import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "../oci/client";
 import {
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -26,7 +26,7 @@ import {
     type ImageConfig,
     type ImageIndex,
     type ImageManifest,
-} from "./registry/mediatypes";
+} from "../oci/mediatypes";
 
 /** Input size up to which the app layer is built in memory. */
 export const IN_MEMORY_LAYER_BYTES = 128 * 1024 * 1024;
@@ -111,7 +111,7 @@ function copyWords(content: string): { words: string[]; shell: boolean } | undef
  * Reads the app Dockerfile's instructions into a recipe, starting from the base image's config:
  * its WorkingDir (relative COPY destinations and WORKDIRs resolve against it) and its Env (`$VAR`
  * expands with it, then the Dockerfile's ARG/ENV). Throws NotDaemonlessError for anything a
- * registry-only build cannot reproduce exactly (lib/inputs.ts's analysis decides copy-only; this double-checks).
+ * registry-only build cannot reproduce exactly (lib/hashing/inputs.ts's analysis decides copy-only; this double-checks).
  */
 export function appRecipe(text: string, file: string, buildArgs: Record<string, string>, baseEnv: string[] | undefined, baseWorkingDir?: string): AppRecipe {
     const analysis = analyzeDockerfile(text, file, buildArgs);

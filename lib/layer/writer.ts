@@ -20,11 +20,11 @@ import { promisify } from "node:util";
 import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
-import type { CopySpec } from "./dockerfile";
-import { inputError, ThinlayerError } from "./errors";
-import { cleanSource, followedSource } from "./inputs";
-import { goMatch, hasWildcard } from "./pathmatch";
-import type { InputFile } from "./model";
+import type { CopySpec } from "../dockerfile/analyze";
+import { inputError, ThinlayerError } from "../errors";
+import { cleanSource, followedSource } from "../hashing/inputs";
+import { goMatch, hasWildcard } from "../context/pathmatch";
+import type { InputFile } from "../model";
 
 /** One entry of a layer, with its final metadata. */
 export interface LayerEntry {

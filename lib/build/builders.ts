@@ -17,9 +17,9 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { inputError, ThinlayerError } from "./errors";
-import type { Credentials } from "./registry/credentials";
-import { isLoopbackHost } from "./registry/reference";
+import { inputError, ThinlayerError } from "../errors";
+import type { Credentials } from "../oci/credentials";
+import { isLoopbackHost } from "../oci/reference";
 
 export type BuilderName = "buildx" | "docker" | "podman" | "buildah";
 export const BUILDER_ORDER: readonly BuilderName[] = ["buildx", "docker", "podman", "buildah"];
