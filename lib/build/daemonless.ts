@@ -8,7 +8,8 @@
  */
 import * as path from "node:path";
 import { DockerfileParser } from "dockerfile-ast";
-import { analyzeDockerfile, expand, readDockerfile } from "../dockerfile/analyze";
+import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
+import { execForm, expand, splitWords, uncertainExpansion } from "../dockerfile/words";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
@@ -49,62 +50,11 @@ function envMap(env: string[] | undefined): Scope {
     return m;
 }
 
-function execForm(content: string): string[] {
-    const t = content.trim();
-    if (t.startsWith("[")) {
-        try {
-            const a = JSON.parse(t) as unknown;
-            if (Array.isArray(a) && a.every((x) => typeof x === "string")) return a as string[];
-        } catch {
-            /* shell form */
-        }
-    }
-    return ["/bin/sh", "-c", t];
-}
-
-/** `${…}` bodies `expand` handles exactly: a name, optionally with `:-`, `-`, `:+` or `+` and a word. */
-const SUPPORTED_BRACE = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s;
-
-/**
- * Expands a word as Docker does, but only when the result is certain: every variable it names
- * without a default is defined (base image Env, ARG, ENV), and every `${…}` form is one `expand`
- * implements. Anything else throws NotDaemonlessError, so a builder — which knows the full
- * semantics — does the build instead of a daemonless guess. Conservative: an escaped or
- * single-quoted `$NAME` counts as a reference too.
- */
-export function exactExpand(word: string, vars: Scope, where: string, shell = true): string {
-    check(word, vars, where);
+/** `expand`, but only when the result is certain (uncertainExpansion); else NotDaemonlessError, so a builder, which knows Docker's full semantics, does the build instead of a daemonless guess. */
+function exactExpand(word: string, vars: Scope, where: string, shell = true): string {
+    const why = uncertainExpansion(word, vars);
+    if (why !== undefined) throw new NotDaemonlessError(`${where}: ${why}`);
     return expand(word, vars, shell);
-}
-
-function check(word: string, vars: Scope, where: string): void {
-    for (const m of word.matchAll(/\$(?:\{([^}]*)(\}?)|([A-Za-z_][A-Za-z0-9_]*))/g)) {
-        if (m[3] !== undefined) {
-            if (!vars.has(m[3])) throw new NotDaemonlessError(`${where}: $${m[3]} is defined neither by the base image's Env nor by an ARG/ENV of the Dockerfile`);
-            continue;
-        }
-        const body = m[1];
-        const form = m[2] === "" || body.includes("{") ? undefined : SUPPORTED_BRACE.exec(body);
-        if (!form) throw new NotDaemonlessError(`${where}: the variable form \${${body}${m[2]} is not one a daemonless build expands`);
-        if (form[2] === undefined) {
-            if (!vars.has(form[1])) throw new NotDaemonlessError(`${where}: \${${form[1]}} is defined neither by the base image's Env nor by an ARG/ENV of the Dockerfile`);
-        } else check(form[3] ?? "", vars, where);
-    }
-}
-
-/** The words of a COPY after its flags (exec or shell form), as Docker splits them; undefined for a heredoc. */
-function copyWords(content: string): { words: string[]; shell: boolean } | undefined {
-    const t = content.trim();
-    if (t.startsWith("[")) {
-        try {
-            const a = JSON.parse(t) as unknown;
-            if (Array.isArray(a) && a.every((x) => typeof x === "string")) return { words: a as string[], shell: false };
-        } catch {
-            /* shell form */
-        }
-    }
-    const words = t.split(/\s+/).filter((w) => w !== "");
-    return words.some((w) => w.startsWith("<<")) ? undefined : { words, shell: true };
 }
 
 /**
@@ -159,7 +109,7 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
         switch (kw) {
             case "COPY": {
                 const c = copiesByLine.get(line);
-                const w = copyWords(content);
+                const w = splitWords(content);
                 if (!c || !w) throw new NotDaemonlessError(`${where}: this form of COPY (heredoc, or no context source) needs a builder`);
                 // The analysis expanded the words without the base image's Env; expand them with it.
                 const words = w.words.map((word) => x(word, w.shell));

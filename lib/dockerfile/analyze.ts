@@ -4,6 +4,7 @@
  */
 import * as fs from "node:fs";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
+import { expand, splitWords } from "./words";
 import { inputError } from "../errors";
 
 export interface CopySpec {
@@ -322,74 +323,6 @@ function unquote(s: string): string {
 
 /** The words of a COPY/ADD after flags, expanded; undefined for a heredoc. */
 function copyWords(ins: Instruction, scope: Map<string, string>): string[] | undefined {
-    const content = (ins.getArgumentsContent() ?? "").trim();
-    if (content.startsWith("[")) {
-        try {
-            const arr = JSON.parse(content) as unknown;
-            if (Array.isArray(arr) && arr.every((x) => typeof x === "string")) return (arr as string[]).map((w) => expand(w, scope, false));
-        } catch {
-            // not JSON: shell form, as Docker does
-        }
-    }
-    const raw = content.split(/\s+/).filter((w) => w !== "");
-    if (raw.some((w) => w.startsWith("<<"))) return undefined;
-    return raw.map((w) => expand(w, scope, true));
-}
-
-/**
- * Docker's word processing for the instructions we read: `$VAR`, `${VAR}`, `${VAR:-word}`,
- * `${VAR:+word}`, and (shell form) quotes and backslash escapes. Unset variables expand to "".
- */
-export function expand(word: string, vars: Map<string, string>, shell = true): string {
-    let out = "";
-    let i = 0;
-    let quote: '"' | "'" | undefined;
-    while (i < word.length) {
-        const c = word[i];
-        if (shell && quote === undefined && (c === '"' || c === "'")) {
-            quote = c;
-            i++;
-        } else if (shell && quote === c) {
-            quote = undefined;
-            i++;
-        } else if (shell && quote !== "'" && c === "\\" && i + 1 < word.length) {
-            out += word[i + 1];
-            i += 2;
-        } else if (quote !== "'" && c === "$" && i + 1 < word.length) {
-            if (word[i + 1] === "{") {
-                const end = word.indexOf("}", i + 2);
-                if (end < 0) {
-                    out += word.slice(i);
-                    break;
-                }
-                const body = word.slice(i + 2, end);
-                const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])(.*))?$/s.exec(body);
-                // A body that is not a variable expression (e.g. `${}`) expands to nothing.
-                if (m !== null) {
-                    const val = vars.get(m[1]);
-                    const op = m[2];
-                    const alt = expand(m[3] ?? "", vars, false);
-                    if (op === ":-") out += val === undefined || val === "" ? alt : val;
-                    else if (op === "-") out += val === undefined ? alt : val;
-                    else if (op === ":+") out += val === undefined || val === "" ? "" : alt;
-                    else if (op === "+") out += val === undefined ? "" : alt;
-                    else out += val ?? "";
-                }
-                i = end + 1;
-            } else {
-                const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(word.slice(i + 1));
-                if (m === null) {
-                    out += c;
-                    i++;
-                } else {
-                    out += vars.get(m[0]) ?? "";
-                    i += 1 + m[0].length;
-                }
-            }
-        } else {
-            out += c;
-            i++;
-        }
-    }
-    return out;
+    const split = splitWords(ins.getArgumentsContent() ?? "");
+    return split && split.words.map((w) => expand(w, scope, split.shell));
 }

@@ -41,110 +41,17 @@ import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statc
 import { identity, reliableFs } from "./filehash";
 import type { InputFile } from "../model";
 import { PROJECT_ROOT } from "../root";
+import { sameSignature, take, type Probe, type Signature } from "../context/lookups";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
 export const SNAPSHOT_VERSION = 4;
 /** The modules whose code decides an image's inputs and hash (paths under lib/). */
-const DECIDING_MODULES = ["hashing/inputs", "hashing/digest", "hashing/filehash", "hashing/snapshot", "hashing/statcheck", "dockerfile/analyze", "context/dockerignore", "context/pathmatch"];
+const DECIDING_MODULES = ["hashing/inputs", "context/resolve", "context/lookups", "hashing/digest", "hashing/filehash", "hashing/snapshot", "hashing/statcheck", "dockerfile/analyze", "dockerfile/words", "context/dockerignore", "context/pathmatch"];
 /** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
 const DECIDING_PACKAGES = ["dockerfile-ast", "@balena/dockerignore"];
 const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
 /** Slots kept; the oldest (by mtime) beyond this are removed when one is written. */
 const MAX_SNAPSHOTS = 64;
-
-/**
- * What a lookup saw: for a stat, [dev, ino, mode, size, mtimeMs, ctimeMs]; for a realpath, the
- * real path (absolute, so never mistaken for an error code); or the error code when it failed.
- */
-export type Signature = readonly number[] | string;
-/** "l": lstat, "s": stat (follows links; also used for a directory that was listed), "r": realpath. */
-type ProbeKind = "l" | "s" | "r";
-type Probe = [kind: ProbeKind, abs: string, sig: Signature];
-
-const NO_THROW = { throwIfNoEntry: false } as const;
-
-/** The lstat signature of a file or directory (also SnapshotFile.sig: what a file was hashed under). */
-export function fileSignature(st: fs.Stats): number[] {
-    return [st.dev, st.ino, st.mode, st.size, st.mtimeMs, st.ctimeMs];
-}
-
-function take(kind: ProbeKind, abs: string): { st?: fs.Stats; sig: Signature } {
-    try {
-        if (kind === "r") return { sig: fs.realpathSync.native(abs) };
-        const st = kind === "l" ? fs.lstatSync(abs, NO_THROW) : fs.statSync(abs, NO_THROW);
-        return st === undefined ? { sig: "ENOENT" } : { st, sig: fileSignature(st) };
-    } catch (e) {
-        return { sig: (e as NodeJS.ErrnoException).code ?? "ERROR" };
-    }
-}
-
-function sameSignature(a: Signature, b: Signature): boolean {
-    if (typeof a === "string" || typeof b === "string") return a === b;
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-}
-
-/**
- * The filesystem lookups made while resolving COPY sources. Used in place of fs.*Sync so each
- * lookup is remembered with what it saw. Without recording (`new Probes(false)`) it is plain fs.
- */
-export class Probes {
-    private readonly seen = new Map<string, Probe>();
-    constructor(private readonly record = true) {}
-
-    /** fs.statSync, or undefined when the path does not resolve. */
-    stat(abs: string): fs.Stats | undefined {
-        return this.probe("s", abs);
-    }
-
-    /** fs.lstatSync, or undefined when the path does not exist. */
-    lstat(abs: string): fs.Stats | undefined {
-        return this.probe("l", abs);
-    }
-
-    /** fs.realpathSync.native, or undefined when the path does not resolve. Remembered per path. */
-    realpath(abs: string): string | undefined {
-        const known = this.seen.get(`r${abs}`) ?? this.memo.get(abs);
-        const sig = known !== undefined ? known[2] : this.probeSig("r", abs);
-        return typeof sig === "string" && sig.startsWith("/") ? sig : undefined;
-    }
-
-    /** fs.readdirSync with file types; the directory's signature is taken first. Throws as readdir does. */
-    readdir(abs: string): fs.Dirent[] {
-        if (this.record) this.probe("s", abs);
-        return fs.readdirSync(abs, { withFileTypes: true });
-    }
-
-    /** Everything looked up so far (for the snapshot). */
-    all(): Probe[] {
-        return [...this.seen.values()];
-    }
-
-    private probe(kind: ProbeKind, abs: string): fs.Stats | undefined {
-        const { st, sig } = take(kind, abs);
-        this.remember(kind, abs, sig);
-        return st;
-    }
-
-    private probeSig(kind: ProbeKind, abs: string): Signature {
-        const { sig } = take(kind, abs);
-        this.remember(kind, abs, sig);
-        return sig;
-    }
-
-    /** Realpaths are memoized even when not recording (they are asked once per directory). */
-    private readonly memo = new Map<string, Probe>();
-
-    private remember(kind: ProbeKind, abs: string, sig: Signature): void {
-        const k = `${kind}${abs}`;
-        if (this.record) {
-            if (!this.seen.has(k)) this.seen.set(k, [kind, abs, sig]);
-        } else if (kind === "r") {
-            this.memo.set(abs, [kind, abs, sig]);
-        }
-    }
-}
 
 /** A file as the snapshot keeps it: its InputFile plus the lstat it was hashed under. */
 export interface SnapshotFile extends InputFile {

@@ -22,7 +22,7 @@ import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import type { CopySpec } from "../dockerfile/analyze";
 import { inputError, ThinlayerError } from "../errors";
-import { cleanSource, followedSource } from "../hashing/inputs";
+import { cleanSource, followedSource } from "../context/resolve";
 import { goMatch, hasWildcard } from "../context/pathmatch";
 import type { InputFile } from "../model";
 

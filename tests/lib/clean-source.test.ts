@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { cleanSource } from "../../lib/hashing/inputs";
+import { cleanSource } from "../../lib/context/resolve";
 
 test("cleanSource never returns \".\" and keeps every source inside the context", () => {
     for (const s of [".", "./", "/", "", "./.", "a/..", "../", "/./."]) assert.equal(cleanSource(s), "", JSON.stringify(s));

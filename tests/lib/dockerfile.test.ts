@@ -2,9 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { analyzeDockerfile, expand } from "../../lib/dockerfile/analyze";
+import { analyzeDockerfile } from "../../lib/dockerfile/analyze";
+import { expand } from "../../lib/dockerfile/words";
 import { goMatch } from "../../lib/context/pathmatch";
-import { cleanSource } from "../../lib/hashing/inputs";
+import { cleanSource } from "../../lib/context/resolve";
 
 void test("stages and FROM references with ARG substitution (global ARGs, build-arg overrides, stage refs excluded)", () => {
     const text = [

@@ -40,7 +40,7 @@ void test("<Dockerfile>.dockerignore next to the Dockerfile wins; else <context>
 void test("property: the depth-pruned context walk lists exactly the files a per-path check keeps", async () => {
     const fs = await import("node:fs");
     const fc = (await import("fast-check")).default;
-    const { walkDirSync } = await import("../../lib/hashing/inputs");
+    const { walkDirSync } = await import("../../lib/context/resolve");
     const { filterFromPatterns: mk } = await import("../../lib/context/dockerignore");
     const seg = fc.constantFrom("a", "b", "c.py", "d.md");
     const relPath = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));

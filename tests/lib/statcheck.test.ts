@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkSignatures, statcheckImpl, SIGNATURE_FIELDS } from "../../lib/hashing/statcheck";
-import { fileSignature } from "../../lib/hashing/snapshot";
+import { fileSignature } from "../../lib/context/lookups";
 import { makeTree } from "./inputs.fixtures";
 
 /** Locally a missing build skips these tests with the reason; under CI=true it fails them. */
