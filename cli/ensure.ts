@@ -3,7 +3,7 @@
  * With --json, exactly one JSON object goes to stdout; every log line goes to stderr.
  */
 import { parseArgs } from "node:util";
-import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../lib/build/builders";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../lib/rules";
 import { checkKeepTag, ensureImage, type EnsureOptions, type EnsureResult } from "../lib/build/ensure";
 import { inputError } from "../lib/errors";
 import { loadPrivateKey } from "../lib/provenance/dsse";

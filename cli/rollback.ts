@@ -13,6 +13,7 @@ import { computeMigrations } from "../lib/plan";
 import { inputError, ThinlayerError } from "../lib/errors";
 import { diyCheckpoint, diyHistoryDir, diyHistoryJson, diyUpdates, localBackendDir } from "../lib/release/diy-history";
 import { PROJECT_ROOT } from "../lib/root";
+import { DIGEST_REF } from "../lib/rules";
 import {
     chooseRelease,
     DeployedRelease,
@@ -117,7 +118,7 @@ export function validateOptions(v: Record<string, string | boolean | undefined>)
         return n;
     };
     const image = typeof v.image === "string" ? v.image : undefined;
-    if (image !== undefined && !/^[^@\s]+@sha256:[a-f0-9]{64}$/.test(image)) {
+    if (image !== undefined && !DIGEST_REF.test(image)) {
         throw inputError({ input: "--image", value: JSON.stringify(image), allowed: "repo@sha256:<64 hex>", fix: "copy the ref from the registry or a deploy log (appImageRef output)" });
     }
     return {

@@ -6,6 +6,7 @@
 import * as path from "node:path";
 import { ensureCommandArgs, type EnsureOptions, type EnsureResult } from "../lib/build/ensure";
 import { ThinlayerError } from "../lib/errors";
+import { DIGEST } from "../lib/rules";
 
 /** POSIX shell single-quoting; plain words (letters, digits, @%+=:,./-) stay bare for readability. */
 export function shellQuote(arg: string): string {
@@ -37,7 +38,7 @@ export function parseEnsureOutput(stdout: string, expect: { repository: string; 
         throw new ThinlayerError(`thinlayer ensure stdout: got ${JSON.stringify(stdout.slice(0, 200))}; expected exactly one JSON object. Fix: run the command by hand with --json and check that nothing else writes to stdout`);
     }
     const r = parsed as Partial<EnsureResult>;
-    const refOk = typeof r.ref === "string" && r.ref === `${expect.repository}@${r.digest}` && /^sha256:[a-f0-9]{64}$/.test(String(r.digest));
+    const refOk = typeof r.ref === "string" && r.ref === `${expect.repository}@${r.digest}` && DIGEST.test(String(r.digest));
     if (!refOk || r.tag !== expect.tag || (r.action !== "built" && r.action !== "reused")) {
         throw new ThinlayerError(
             `thinlayer ensure result: got ref ${JSON.stringify(r.ref)}, tag ${JSON.stringify(r.tag)}, action ${JSON.stringify(r.action)}; ` +

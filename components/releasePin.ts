@@ -21,11 +21,10 @@ import * as aws from "@pulumi/aws";
 import { inputError } from "../lib/errors";
 import { RegistryClient } from "../lib/oci/client";
 import { parseEcrHost, parseImageRef } from "../lib/oci/reference";
-import { TAG } from "../lib/rules";
+import { DIGEST, DIGEST_REF, TAG } from "../lib/rules";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };
 
-const DIGEST_REF = /^([^@\s]+)@(sha256:[a-f0-9]{64})$/;
 
 /** Classifies a pin (pure); throws the config error for anything else. */
 export function classifyPin(pin: string): PinKind {
@@ -70,7 +69,7 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
             throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
                 "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)");
         }
-        if (!/^sha256:[a-f0-9]{64}$/.test(digest)) {
+        if (!DIGEST.test(digest)) {
             throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, "check the registry; pin a release by digest with `thinlayer rollback --image <repo@sha256:…>`");
         }
         if (kind.kind === "digest" && digest !== kind.digest) {

@@ -9,11 +9,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { BUILDER_CHOICES, type BuilderChoice } from "./build/builders";
 import { inputError, ThinlayerError } from "./errors";
 import { isEcrRegistry } from "./oci/reference";
-import { DNS_LABEL, PLATFORM, QUANTITY, repositoryNameRule, TAG, workerNameRule } from "./rules";
-import { MIGRATION_ID } from "./migrations/model";
+import { BUILDER_CHOICES, DIGEST_REF, DNS_LABEL, MIGRATION_ID, PLATFORM, QUANTITY, repositoryNameRule, TAG, workerNameRule, type BuilderChoice } from "./rules";
 
 export const PROJECT = "thinlayer";
 
@@ -30,7 +28,6 @@ export type ConfigSchema = Record<string, SchemaEntry>;
 /** Keys whose values are secrets: never read by the offline CLI, never echoed in an error. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(["secretSettings", "kubeconfig"]);
 
-export const BUILDERS: readonly BuilderChoice[] = BUILDER_CHOICES;
 export type { BuilderChoice };
 export const REPOSITORY_MODES = ["create", "existing"] as const;
 export type RepositoryMode = (typeof REPOSITORY_MODES)[number];
@@ -191,7 +188,7 @@ export function parseStackConfig(
     const appDir = path.resolve(opts.projectDir, str("appDir"));
     check(fs.existsSync(appDir) && fs.statSync(appDir).isDirectory(), "appDir", str("appDir"), "an existing directory relative to Pulumi.yaml", "point appDir at the app's build context");
     check(PLATFORM.test(str("platform")), "platform", str("platform"), PLATFORM.allowed, "set thinlayer:platform to a platform the cluster's nodes run");
-    check((BUILDERS as readonly string[]).includes(str("builder")), "builder", str("builder"), BUILDERS.join(" | "), "pick one of the listed builders");
+    check((BUILDER_CHOICES as readonly string[]).includes(str("builder")), "builder", str("builder"), BUILDER_CHOICES.join(" | "), "pick one of the listed builders");
     check((REPOSITORY_MODES as readonly string[]).includes(str("repositoryMode")), "repositoryMode", str("repositoryMode"), REPOSITORY_MODES.join(" | "), "use create in the stack that owns the repositories, existing elsewhere");
     const repositoryName = repositoryNameRule(isEcrRegistry(str("registry")));
     for (const key of ["appRepository", "baseRepository"]) {
@@ -209,7 +206,7 @@ export function parseStackConfig(
     for (const key of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]) {
         check(QUANTITY.test(str(key)), key, str(key), QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
-    check(str("releaseImage") === "" || /^[^@\s]+@sha256:[a-f0-9]{64}$/.test(str("releaseImage")) || TAG.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
+    check(str("releaseImage") === "" || DIGEST_REF.test(str("releaseImage")) || TAG.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
 
     check(str("releaseMigrationsHash") === "" || /^[a-f0-9]{64}$/.test(str("releaseMigrationsHash")), "releaseMigrationsHash", str("releaseMigrationsHash"), '"" or 64 lowercase hex (a release\'s migrationsHash output)', "let `thinlayer rollback` write it, or remove it");
     check(str("releaseMigrationsHash") === "" || str("releaseImage") !== "", "releaseMigrationsHash", str("releaseMigrationsHash"), "set only together with thinlayer:releaseImage", "remove it (`thinlayer rollback --clear` does)");

@@ -3,7 +3,8 @@
  * (lib/config.ts), the components' validators and the CLI all ask these, so the offline plan and
  * `pulumi up` accept exactly the same values (copies drift, and drift is a plan that passes and an
  * update that fails). Each rule is a test plus the sentence an error shows as "expected …".
- * (Which registry is ECR is lib/oci/reference.ts `parseEcrHost` / `isEcrRegistry`.)
+ * (Which registry is ECR is lib/oci/reference.ts `parseEcrHost` / `isEcrRegistry`: host parsing
+ * belongs with references.)
  */
 export interface Rule {
     test(value: string): boolean;
@@ -71,3 +72,21 @@ export const QUANTITY: Rule = {
     test: (v) => /^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(v),
     allowed: "a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi",
 };
+
+/** An image digest as a registry gives it (sha256 only, lowercase hex). */
+export const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/** `repository@sha256:<64 hex>` (the repository may carry a host and a :tag): an image pinned by digest. Groups: repository, digest. */
+export const DIGEST_REF = /^([^@\s]+)@(sha256:[a-f0-9]{64})$/;
+
+/** `<app label>.<migration name>`: what an acknowledgement and the `migrations` output name (the config parser, the outputs and the gate). */
+export const MIGRATION_ID = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+$/;
+
+/** The image builders thinlayer drives, in the order `auto` tries them (lib/build/builders.ts). */
+export type BuilderName = "buildx" | "docker" | "podman" | "buildah";
+export const BUILDER_ORDER: readonly BuilderName[] = ["buildx", "docker", "podman", "buildah"];
+/** `--builder` and `thinlayer:builder` values: `auto` or a builder name. */
+export type BuilderChoice = "auto" | BuilderName;
+export const BUILDER_CHOICES: readonly BuilderChoice[] = ["auto", ...BUILDER_ORDER];
+/** "auto, buildx, docker, podman or buildah" */
+export const BUILDER_CHOICES_TEXT = `${BUILDER_CHOICES.slice(0, -1).join(", ")} or ${BUILDER_CHOICES[BUILDER_CHOICES.length - 1]}`;

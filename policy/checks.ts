@@ -4,6 +4,9 @@
  * sentence naming the object, the bad value, what is required and the fix; an empty list passes.
  * No Pulumi imports here: tests call these directly, and policies.ts wraps them for the engine.
  */
+// `repo@sha256:<64 hex>` or `repo:tag@sha256:<64 hex>` (the digest is what the node pulls): the
+// program's own rule, so the pack and the program cannot disagree on what "pinned" means.
+import { DIGEST_REF } from "../lib/rules";
 
 /** Kubernetes workload types whose pods run app images, and where their pod spec lives. */
 export const WORKLOAD_TYPES: Readonly<Record<string, (props: Props) => unknown>> = {
@@ -33,8 +36,6 @@ interface PodSpec {
     securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
 }
 
-/** `repo@sha256:<64 hex>` or `repo:tag@sha256:<64 hex>` (the digest is what the node pulls). */
-export const DIGEST_REF = /^[^\s@]+@sha256:[a-f0-9]{64}$/;
 
 /** Every container and init container of a workload runs an image pinned by digest. */
 export function imageDigestProblems(type: string, props: Props): string[] {

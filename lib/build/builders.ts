@@ -20,14 +20,8 @@ import * as path from "node:path";
 import { inputError, ThinlayerError } from "../errors";
 import type { Credentials } from "../oci/credentials";
 import { isLoopbackHost } from "../oci/reference";
+import { BUILDER_CHOICES_TEXT, BUILDER_ORDER, type BuilderChoice, type BuilderName } from "../rules";
 
-export type BuilderName = "buildx" | "docker" | "podman" | "buildah";
-export const BUILDER_ORDER: readonly BuilderName[] = ["buildx", "docker", "podman", "buildah"];
-/** `--builder` values: `auto` or a builder name (one list for the CLI, the config and messages). */
-export type BuilderChoice = "auto" | BuilderName;
-export const BUILDER_CHOICES: readonly BuilderChoice[] = ["auto", ...BUILDER_ORDER];
-/** "auto, buildx, docker, podman or buildah" */
-export const BUILDER_CHOICES_TEXT = `${BUILDER_CHOICES.slice(0, -1).join(", ")} or ${BUILDER_CHOICES[BUILDER_CHOICES.length - 1]}`;
 
 function works(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {
     try {

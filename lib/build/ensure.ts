@@ -9,7 +9,7 @@ import type { KeyObject } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder, type BuilderChoice, type BuilderName } from "./builders";
+import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder } from "./builders";
 import { prepareApp, pushPrepared } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
@@ -18,7 +18,7 @@ import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputFile, t
 import { attestEnsured, type AttestationSummary } from "../provenance/attest";
 import { RegistryClient } from "../oci/client";
 import { parseImageRef, parseRepository } from "../oci/reference";
-import { TAG } from "../rules";
+import { TAG, type BuilderChoice, type BuilderName } from "../rules";
 
 export type ImageKind = "base" | "app";
 export type EnsureAction = "built" | "reused";

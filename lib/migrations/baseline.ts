@@ -8,7 +8,8 @@
 import { execFile } from "node:child_process";
 import picomatch from "picomatch";
 import { inputError, ThinlayerError } from "../errors";
-import { MIGRATION_ID, type Baseline, type ClassifiedMigration } from "./model";
+import { MIGRATION_ID } from "../rules";
+import type { Baseline, ClassifiedMigration } from "./model";
 
 /** The stack outputs the baseline is read from (index.ts exports them). */
 export const BASELINE_OUTPUTS = ["appHash", "migrationsHash", "migrations"] as const;

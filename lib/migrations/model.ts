@@ -9,8 +9,6 @@
  */
 export type MigrationClass = "expand" | "contract" | "unknown";
 
-/** `<app label>.<migration name>`: what an acknowledgement and the `migrations` output name. One rule for the config parser, the outputs and the gate. */
-export const MIGRATION_ID = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_]+$/;
 
 export const CLASS_RANK: Readonly<Record<MigrationClass, number>> = { expand: 0, contract: 1, unknown: 2 };
 

@@ -3,7 +3,7 @@
  * (an explicit registry host is required: there is no implicit Docker Hub here).
  */
 import { inputError } from "../errors";
-import { repositoryNameRule, TAG } from "../rules";
+import { DIGEST, repositoryNameRule, TAG } from "../rules";
 
 export interface ImageRef {
     /** Registry host, with port when given: `123.dkr.ecr.eu-west-1.amazonaws.com`, `127.0.0.1:5000`. */
@@ -14,7 +14,6 @@ export interface ImageRef {
     digest?: string;
 }
 
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 /** Parses `host/repo[:tag][@digest]`; `what` names the input in the error. */
 export function parseImageRef(ref: string, what = "image reference"): ImageRef {
@@ -31,7 +30,7 @@ export function parseImageRef(ref: string, what = "image reference"): ImageRef {
     if (at >= 0) {
         digest = rest.slice(at + 1);
         rest = rest.slice(0, at);
-        if (!DIGEST_RE.test(digest)) throw bad("give the digest as sha256:<64 lowercase hex>");
+        if (!DIGEST.test(digest)) throw bad("give the digest as sha256:<64 lowercase hex>");
     }
     const slash = rest.indexOf("/");
     if (slash <= 0) throw bad("prefix the repository with its registry host, e.g. 127.0.0.1:5000/thinlayer/app");

@@ -6,6 +6,7 @@
  * always give the same bytes, so a second ensure finds the same statement already attached.
  */
 import { createHash } from "node:crypto";
+import { DIGEST } from "../rules";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const PREDICATE_TYPE = "https://thinlayer.dev/inputs/v1";
@@ -62,7 +63,7 @@ export function canonicalJson(v: unknown): string {
 
 /** The statement for image `name` (host/repo) at `digest` (sha256:…). */
 export function buildStatement(name: string, digest: string, record: InputRecord): Statement {
-    if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw new Error(`subject digest must be sha256:<64 hex>, got ${JSON.stringify(digest)}`);
+    if (!DIGEST.test(digest)) throw new Error(`subject digest must be sha256:<64 hex>, got ${JSON.stringify(digest)}`);
     return { _type: STATEMENT_TYPE, subject: [{ name, digest: { sha256: digest.slice("sha256:".length) } }], predicateType: PREDICATE_TYPE, predicate: record };
 }
 

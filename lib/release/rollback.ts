@@ -20,6 +20,7 @@ import * as YAML from "yaml";
 import { inputError, ThinlayerError } from "../errors";
 import { PROJECT } from "../config";
 import { settingsDigest } from "../hashing/digest";
+import { DIGEST, DIGEST_REF } from "../rules";
 
 /** One config value of a history entry, as `pulumi stack history --json` prints it. */
 export interface HistoryConfigValue {
@@ -77,7 +78,6 @@ export interface Choice {
     newerFailures: HistoryEntry[];
 }
 
-const DIGEST_REF = /^([^@\s]+)@(sha256:[a-f0-9]{64})$/;
 
 /** Parses and checks `pulumi stack history --json` output; returns entries newest first. */
 export function parseHistory(text: string, source = "pulumi stack history --json"): HistoryEntry[] {
@@ -220,10 +220,10 @@ export function chooseRelease(deployed: DeployedRelease[], history: HistoryEntry
     const to = sel.to.trim();
     const match = (d: DeployedRelease) =>
         /^rel-[a-f0-9]+$/.test(to) ? d.releaseId === to
-        : /^sha256:[a-f0-9]{64}$/.test(to) ? digestOf(d.appImageRef) === to
+        : DIGEST.test(to) ? digestOf(d.appImageRef) === to
         : DIGEST_REF.test(to) ? d.appImageRef === to || digestOf(d.appImageRef) === digestOf(to)
         : false;
-    if (!/^rel-[a-f0-9]+$/.test(to) && !/^sha256:[a-f0-9]{64}$/.test(to) && !DIGEST_REF.test(to)) {
+    if (!/^rel-[a-f0-9]+$/.test(to) && !DIGEST.test(to) && !DIGEST_REF.test(to)) {
         throw inputError({ input: "--to", value: JSON.stringify(sel.to), allowed: "a release id (rel-<hex>), a digest (sha256:<64 hex>) or repo@sha256:<64 hex>", fix: "copy one from `thinlayer rollback --stack <s> --list`" });
     }
     const target = labelled.find(match);

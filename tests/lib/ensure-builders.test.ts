@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { builderCommands, selectBuilder, writeTempAuth, type BuildRequest, type BuilderName } from "../../lib/build/builders";
+import { builderCommands, selectBuilder, writeTempAuth, type BuildRequest } from "../../lib/build/builders";
+import type { BuilderName } from "../../lib/rules";
 import { parseEnsureArgv } from "../../cli/ensure";
 
 const req: BuildRequest = {
