@@ -48,14 +48,12 @@ export = async () => {
         void pulumi.log.info(`rollback pin ${cfg.releaseImage}: deploying it, building nothing (clear it with \`thinlayer rollback --clear\`)`);
     } else {
         base = new BaseImage("base", {
-            projectDir: cfg.projectDir, contextDir: plan.base.contextDir, dockerfile: plan.base.dockerfile,
-            repositoryUrl: baseRepositoryUrl, platform: plan.platform, buildArgs: cfg.buildArgs,
-            hash: plan.base.hash, tag: plan.base.tag, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.base.tag}`,
+            projectDir: cfg.projectDir, image: plan.base,
+            repositoryUrl: baseRepositoryUrl, platform: plan.platform, buildArgs: cfg.buildArgs, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.base.tag}`,
         });
         app = new AppImage("app", {
-            projectDir: cfg.projectDir, contextDir: plan.app.contextDir, dockerfile: plan.app.dockerfile,
-            repositoryUrl: appRepositoryUrl, platform: plan.platform, baseRef: base.imageRef, baseHash: plan.base.hash,
-            hash: plan.app.hash, tag: plan.app.tag, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.app.tag}`,
+            projectDir: cfg.projectDir, image: plan.app,
+            repositoryUrl: appRepositoryUrl, platform: plan.platform, baseRef: base.imageRef, baseHash: plan.base.hash, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.app.tag}`,
         });
         appImageRef = app.imageRef;
     }

@@ -14,29 +14,30 @@ import * as pulumi from "@pulumi/pulumi";
 import { local } from "@pulumi/command";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, type BuilderChoice } from "../lib/rules";
-import { tagExists, type EnsureAction, type EnsureResult } from "../lib/build/ensure";
+import { BUILDER_CHOICES, BUILDER_CHOICES_TEXT, PLATFORM, TAG, type BuilderChoice } from "../lib/rules";
+import { tagExists, type EnsureAction, type EnsureResult, type ImageKind } from "../lib/build/ensure";
+import { appTag, baseTag, type ImagePlan } from "../lib/plan";
 import { ensureCommandLine, parseEnsureOutput } from "./ensureCommand";
-import { PLATFORM, TAG } from "../lib/rules";
 import { check, HASH_RE } from "./problems";
 
 export type RegistryStatus = "exists" | "missing" | "unknown" | "not-checked";
 
+/**
+ * What an image component ensures, as `computePlan` gives it (`plan.base`, `plan.app`): the build
+ * context, the Dockerfile and the content hash. The tag is derived from the hash here (lib/plan.ts
+ * `baseTag`/`appTag`), so hash and tag agree by construction.
+ */
+export type ImageEntry = Pick<ImagePlan, "image" | "hash" | "contextDir" | "dockerfile">;
+
 interface CommonImageArgs {
     /** Project root: the command runs there (`node bin/thinlayer.js ensure …`). */
     readonly projectDir: string;
-    /** Build context directory (absolute). */
-    readonly contextDir: string;
-    /** Dockerfile (absolute). */
-    readonly dockerfile: string;
+    /** This image's plan entry (`plan.base` or `plan.app`): context, Dockerfile (both absolute) and content hash (the trigger of a rebuild). */
+    readonly image: ImageEntry;
     /** `host/repo` the image is pushed to, e.g. an ImageRepository's repositoryUrl. */
     readonly repositoryUrl: pulumi.Input<string>;
     /** Target platform. @default "linux/amd64" */
     readonly platform?: string;
-    /** Content hash from the plan (64 hex): the trigger of a rebuild. */
-    readonly hash: string;
-    /** Tag from the plan (deps-<12 hex> / app-<12 hex>). */
-    readonly tag: string;
     /** Builder for images that need one. @default "auto" */
     readonly builder?: BuilderChoice;
     /** Ask the registry whether the tag exists and log it. @default pulumi.runtime.isDryRun() */
@@ -58,22 +59,28 @@ export interface BaseImageArgs extends CommonImageArgs {
 export interface AppImageArgs extends CommonImageArgs {
     /** The base image by digest, `host/repo@sha256:…` (a BaseImage's imageRef). */
     readonly baseRef: pulumi.Input<string>;
-    /** The base content hash (64 hex), part of the app hash. */
+    /** The base image's content hash (64 hex, `plan.base.hash`), part of the app hash. */
     readonly baseHash: string;
 }
 
-function validateCommon(kind: "base" | "app", args: CommonImageArgs, p: string[]): void {
-    const prefix = kind === "base" ? "deps-" : "app-";
-    check(p, HASH_RE.test(args.hash), "hash", args.hash, "64 lowercase hex (the plan's content hash)", "pass plan.<image>.hash from computePlan");
-    check(p, args.tag === `${prefix}${args.hash.slice(0, 12)}`, "tag", args.tag, `${prefix}<first 12 hex of hash>`, "pass the plan's tag with its hash; they come from one computePlan");
+/** The tag an image entry is ensured under: deps-<12 hex> or app-<12 hex> of its hash. */
+export function imageTag(kind: ImageKind, hash: string): string {
+    return kind === "base" ? baseTag(hash) : appTag(hash);
+}
+
+function validateCommon(kind: ImageKind, args: CommonImageArgs, p: string[]): void {
+    const img = args.image;
+    check(p, img.image === kind, "image.image", img.image, `"${kind}" (this component ensures the ${kind} image)`, `pass plan.${kind}`);
+    check(p, HASH_RE.test(img.hash), "image.hash", img.hash, "64 lowercase hex (the plan's content hash)", `pass plan.${kind} from computePlan`);
     check(p, PLATFORM.test(args.platform ?? "linux/amd64"), "platform", args.platform, PLATFORM.allowed, "set the platform the cluster's nodes run");
     check(p, (BUILDER_CHOICES as readonly string[]).includes(args.builder ?? "auto"), "builder", args.builder, BUILDER_CHOICES_TEXT, "pick one of those");
     check(p, path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")), "projectDir", args.projectDir, "the absolute project root holding bin/thinlayer.js", "pass the directory of Pulumi.yaml");
-    check(p, path.isAbsolute(args.contextDir) && fs.existsSync(args.contextDir), "contextDir", args.contextDir, "an existing absolute directory", "point it at the build context");
-    check(p, path.isAbsolute(args.dockerfile) && fs.existsSync(args.dockerfile), "dockerfile", args.dockerfile, "an existing absolute file", "point it at the Dockerfile");
+    check(p, path.isAbsolute(img.contextDir) && fs.existsSync(img.contextDir), "image.contextDir", img.contextDir, "an existing absolute directory", "point it at the build context");
+    check(p, path.isAbsolute(img.dockerfile) && fs.existsSync(img.dockerfile), "image.dockerfile", img.dockerfile, "an existing absolute file", "point it at the Dockerfile");
     if (args.keepTag !== undefined) {
         const k = args.keepTag;
-        check(p, TAG.test(k) && k.endsWith(`-${args.tag}`) && k.length > args.tag.length + 1, "keepTag", k, `<stack>-${args.tag}: ${TAG.allowed}`, "pass <stack name>-<image tag>, as index.ts does");
+        const tag = imageTag(kind, img.hash);
+        check(p, TAG.test(k) && k.endsWith(`-${tag}`) && k.length > tag.length + 1, "keepTag", k, `<stack>-${tag}: ${TAG.allowed}`, "pass <stack name>-<image tag>, as index.ts does");
     }
 }
 
@@ -97,6 +104,7 @@ export function validateAppImageArgs(args: AppImageArgs): string[] {
 
 /** What ensure reported, as Outputs. */
 interface Ensured {
+    tag: string;
     imageRef: pulumi.Output<string>;
     digest: pulumi.Output<string>;
     action: pulumi.Output<EnsureAction>;
@@ -108,33 +116,35 @@ interface Ensured {
  * The local.Command of one image plus its parsed result. `commandLine` is resolved from the
  * repository URL (and base ref) once they are known.
  */
-function ensure(parent: pulumi.Resource, name: string, kind: "base" | "app", args: CommonImageArgs, commandLine: pulumi.Output<string>): Ensured {
+function ensure(parent: pulumi.Resource, name: string, kind: ImageKind, args: CommonImageArgs, commandLine: pulumi.Output<string>): Ensured {
     const platform = args.platform ?? "linux/amd64";
+    const tag = imageTag(kind, args.image.hash);
     const command = new local.Command(`${name}-ensure`, {
         create: commandLine,
         dir: args.projectDir,
         // Replacement (a new ensure run) exactly when what the image is made of changes.
-        triggers: [args.hash, args.repositoryUrl, platform],
+        triggers: [args.image.hash, args.repositoryUrl, platform],
     }, { parent });
     // In preview the provider runs nothing: a new or replaced Command has no stdout yet. The result
     // is then unknown (as Pulumi shows it), never a parse error.
     const result = pulumi.all([command.stdout, args.repositoryUrl]).apply(([stdout, repository]) =>
-        pulumi.runtime.isDryRun() && (stdout ?? "").trim() === "" ? undefined : parseEnsureOutput(stdout, { repository, tag: args.tag }));
+        pulumi.runtime.isDryRun() && (stdout ?? "").trim() === "" ? undefined : parseEnsureOutput(stdout, { repository, tag }));
     const field = <K extends keyof EnsureResult>(k: K): pulumi.Output<EnsureResult[K]> =>
         result.apply((r): pulumi.Input<EnsureResult[K]> => (r === undefined ? (pulumi.output(pulumi.unknown) as pulumi.Output<EnsureResult[K]>) : r[k])) as pulumi.Output<EnsureResult[K]>;
 
     const checkRegistry = args.checkRegistry ?? pulumi.runtime.isDryRun();
     const registryStatus: pulumi.Output<RegistryStatus> = checkRegistry
         ? pulumi.output(args.repositoryUrl).apply(async (repository) => {
-            const status = await tagExists(repository, args.tag);
+            const status = await tagExists(repository, tag);
             const what = status === "exists" ? "exists: reuse, nothing to build"
                 : status === "missing" ? "missing: `pulumi up` builds and pushes it"
                 : "unknown (no registry access from here): `pulumi up` checks, then reuses or builds";
-            await pulumi.log.info(`${kind} image ${repository}:${args.tag} ${what}`, parent);
+            await pulumi.log.info(`${kind} image ${repository}:${tag} ${what}`, parent);
             return status;
         })
         : pulumi.output<RegistryStatus>("not-checked");
     return {
+        tag,
         imageRef: field("ref"),
         digest: field("digest"),
         action: field("action"),
@@ -155,9 +165,9 @@ abstract class EnsuredImage extends pulumi.ComponentResource {
     public readonly registryStatus!: pulumi.Output<RegistryStatus>;
 
     /** Declares the ensure Command for `commandLine` and exposes its parsed result. */
-    protected ensureImage(name: string, kind: "base" | "app", args: CommonImageArgs, commandLine: pulumi.Output<string>): void {
+    protected ensureImage(name: string, kind: ImageKind, args: CommonImageArgs, commandLine: pulumi.Output<string>): void {
         const e = ensure(this, name, kind, args, commandLine);
-        Object.assign(this, { tag: args.tag, imageRef: e.imageRef, digest: e.digest, action: e.action, registryStatus: e.registryStatus });
+        Object.assign(this, { tag: e.tag, imageRef: e.imageRef, digest: e.digest, action: e.action, registryStatus: e.registryStatus });
         this.registerOutputs({ imageRef: this.imageRef, digest: this.digest, tag: this.tag, action: this.action, registryStatus: this.registryStatus });
     }
 }
@@ -169,8 +179,8 @@ export class BaseImage extends EnsuredImage {
         const problems = validateBaseImageArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
         this.ensureImage(name, "base", args, pulumi.output(args.repositoryUrl).apply((repository) => ensureCommandLine(args.projectDir, {
-            image: "base", context: args.contextDir, dockerfile: args.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
+            image: "base", context: args.image.contextDir, dockerfile: args.image.dockerfile, repository,
+            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: imageTag("base", args.image.hash), builder: args.builder ?? "auto", keepTag: args.keepTag,
         })));
     }
 }
@@ -182,8 +192,8 @@ export class AppImage extends EnsuredImage {
         const problems = validateAppImageArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
         this.ensureImage(name, "app", args, pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) => ensureCommandLine(args.projectDir, {
-            image: "app", context: args.contextDir, dockerfile: args.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: args.tag, builder: args.builder ?? "auto", keepTag: args.keepTag,
+            image: "app", context: args.image.contextDir, dockerfile: args.image.dockerfile, repository,
+            platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: imageTag("app", args.image.hash), builder: args.builder ?? "auto", keepTag: args.keepTag,
         })));
     }
 }

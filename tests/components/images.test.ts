@@ -28,8 +28,8 @@ before(async () => {
 
 void test("BaseImage: one local.Command child running `thinlayer ensure base`, triggered by hash, repository and platform", async () => {
     const img = new BaseImage("base", {
-        projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: `${REPO}/base`,
-        hash: BH, tag: `deps-${BH.slice(0, 12)}`, buildArgs: { PIP_INDEX: "https://pypi.example/simple", A: "1" }, builder: "buildah",
+        projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: BH }, repositoryUrl: `${REPO}/base`,
+        buildArgs: { PIP_INDEX: "https://pypi.example/simple", A: "1" }, builder: "buildah",
     });
     const cmd = await seenResource(seen, (r) => r.type === "command:local:Command" && r.name === "base-ensure");
     assert.equal(cmd.inputs.create,
@@ -47,8 +47,8 @@ void test("BaseImage: one local.Command child running `thinlayer ensure base`, t
 void test("AppImage: `thinlayer ensure app` with the base ref and base hash", async () => {
     const baseRef = `${REPO}/base@sha256:${"3".repeat(64)}`;
     const img = new AppImage("app", {
-        projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), repositoryUrl: pulumi.output(`${REPO}/app`),
-        baseRef: pulumi.output(baseRef), baseHash: BH, hash: AH, tag: `app-${AH.slice(0, 12)}`, platform: "linux/arm64",
+        projectDir: ROOT, image: { image: "app", contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), hash: AH }, repositoryUrl: pulumi.output(`${REPO}/app`),
+        baseRef: pulumi.output(baseRef), baseHash: BH, platform: "linux/arm64",
     });
     const cmd = await seenResource(seen, (r) => r.type === "command:local:Command" && r.name === "app-ensure");
     assert.equal(cmd.inputs.create,
@@ -85,10 +85,11 @@ void test("preview: each image asks the registry whether its tag exists (exists 
     const registry = await startRegistry();
     try {
         await pushScratchImage(new RegistryClient(registry.host), "thinlayer/base", "deps-111111111111", [[{ dest: "/etc", type: "directory", mode: 0o755, uid: 0, gid: 0 }]]);
-        const common = { projectDir: ROOT, contextDir: APP, checkRegistry: true };
-        const present = new BaseImage("base-present", { ...common, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: `${registry.host}/thinlayer/base`, hash: BH, tag: "deps-111111111111" });
-        const absent = new AppImage("app-absent", { ...common, dockerfile: path.join(APP, "Dockerfile"), repositoryUrl: `${registry.host}/thinlayer/app`, baseRef: "x", baseHash: BH, hash: AH, tag: "app-222222222222" });
-        const unreachable = new BaseImage("base-unreachable", { ...common, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "127.0.0.1:9/thinlayer/base", hash: BH, tag: "deps-111111111111" });
+        const common = { projectDir: ROOT, checkRegistry: true };
+        const base = { image: "base" as const, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: BH };
+        const present = new BaseImage("base-present", { ...common, image: base, repositoryUrl: `${registry.host}/thinlayer/base` });
+        const absent = new AppImage("app-absent", { ...common, image: { ...base, image: "app", dockerfile: path.join(APP, "Dockerfile"), hash: AH }, repositoryUrl: `${registry.host}/thinlayer/app`, baseRef: "x", baseHash: BH });
+        const unreachable = new BaseImage("base-unreachable", { ...common, image: base, repositoryUrl: "127.0.0.1:9/thinlayer/base" });
         assert.equal(await valueOf(present.registryStatus), "exists");
         assert.equal(await valueOf(absent.registryStatus), "missing");
         assert.equal(await valueOf(unreachable.registryStatus), "unknown");

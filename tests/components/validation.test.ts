@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { validateImageRepositoryArgs } from "../../components/imageRepository";
-import { validateAppImageArgs, validateBaseImageArgs } from "../../components/images";
+import { imageTag, validateAppImageArgs, validateBaseImageArgs } from "../../components/images";
 import { validateReleaseArgs } from "../../components/release";
 import { validateKubernetesTargetArgs } from "../../components/cluster";
 import { classifyPin, ecrImageQuery } from "../../components/releasePin";
@@ -29,18 +29,28 @@ void test("ImageRepository: exact messages", () => {
     ]);
 });
 
-const baseArgs = { projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}` };
+const baseEntry = { image: "base" as const, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H };
+const baseArgs = { projectDir: ROOT, image: baseEntry, repositoryUrl: "r/x" };
+const appEntry = { image: "app" as const, contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), hash: H };
 
-void test("BaseImage / AppImage: valid args give no problems", () => {
+void test("BaseImage / AppImage: valid args give no problems; a whole plan entry is accepted as it is", () => {
     assert.deepEqual(validateBaseImageArgs(baseArgs), []);
-    assert.deepEqual(validateAppImageArgs({ ...baseArgs, dockerfile: path.join(APP, "Dockerfile"), tag: `app-${H.slice(0, 12)}`, baseRef: "r/b@sha256:" + H, baseHash: H2 }), []);
+    assert.deepEqual(validateAppImageArgs({ ...baseArgs, image: appEntry, baseRef: "r/b@sha256:" + H, baseHash: H2 }), []);
+    const planEntry = { ...baseEntry, repository: "thinlayer/base", tag: `deps-${H.slice(0, 12)}`, files: [], totalBytes: 0, warnings: [], copyOnly: false };
+    assert.deepEqual(validateBaseImageArgs({ ...baseArgs, image: planEntry }), []);
 });
 
-void test("BaseImage: a tag that does not match the hash, a bad platform, a missing Dockerfile", () => {
-    assert.deepEqual(validateBaseImageArgs({ ...baseArgs, tag: "deps-000000000000", platform: "amd64", dockerfile: path.join(APP, "Nope") }), [
-        `tag: got "deps-000000000000"; expected deps-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
+void test("BaseImage / AppImage: the tag is derived from the entry's hash, so the two cannot disagree", () => {
+    assert.equal(imageTag("base", H), `deps-${H.slice(0, 12)}`);
+    assert.equal(imageTag("app", H2), `app-${H2.slice(0, 12)}`);
+});
+
+void test("BaseImage: every problem at once: the wrong entry, a bad hash, a bad platform, a missing Dockerfile", () => {
+    assert.deepEqual(validateBaseImageArgs({ ...baseArgs, image: { ...appEntry, hash: "abc", dockerfile: path.join(APP, "Nope") }, platform: "amd64" }), [
+        'image.image: got "app"; expected "base" (this component ensures the base image). Fix: pass plan.base',
+        'image.hash: got "abc"; expected 64 lowercase hex (the plan\'s content hash). Fix: pass plan.base from computePlan',
         `platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64 or linux/arm64. Fix: set the platform the cluster's nodes run`,
-        `dockerfile: got ${JSON.stringify(path.join(APP, "Nope"))}; expected an existing absolute file. Fix: point it at the Dockerfile`,
+        `image.dockerfile: got ${JSON.stringify(path.join(APP, "Nope"))}; expected an existing absolute file. Fix: point it at the Dockerfile`,
     ]);
 });
 
@@ -53,9 +63,9 @@ void test("BaseImage: keepTag must be <stack>-<tag> within the tag grammar", () 
     }
 });
 
-void test("AppImage: the app tag prefix and a base hash are required", () => {
+void test("AppImage: the app entry and a base hash are required", () => {
     assert.deepEqual(validateAppImageArgs({ ...baseArgs, baseRef: "r/b@sha256:" + H, baseHash: "nope" }), [
-        `tag: got "deps-${H.slice(0, 12)}"; expected app-<first 12 hex of hash>. Fix: pass the plan's tag with its hash; they come from one computePlan`,
+        'image.image: got "base"; expected "app" (this component ensures the app image). Fix: pass plan.app',
         'baseHash: got "nope"; expected 64 lowercase hex (plan.base.hash). Fix: pass the base image\'s content hash',
     ]);
 });

@@ -79,7 +79,7 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         rule: "platforms",
         entry: {
             "config thinlayer:platform": (v) => config({ platform: v }),
-            "BaseImage platform": (v) => validateBaseImageArgs({ projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}`, platform: v }).length === 0,
+            "BaseImage platform": (v) => validateBaseImageArgs({ projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H }, repositoryUrl: "r/x", platform: v }).length === 0,
             "ensure --platform": (v) => ensureArgv(["--platform", v]),
         },
         good: ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/ppc64le"],
@@ -100,7 +100,7 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         rule: "builders",
         entry: {
             "config thinlayer:builder": (v) => config({ builder: v }),
-            "BaseImage builder": (v) => validateBaseImageArgs({ projectDir: ROOT, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), repositoryUrl: "r/x", hash: H, tag: `deps-${H.slice(0, 12)}`, builder: v as never }).length === 0,
+            "BaseImage builder": (v) => validateBaseImageArgs({ projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H }, repositoryUrl: "r/x", builder: v as never }).length === 0,
             "ensure --builder": (v) => ensureArgv(["--builder", v]),
         },
         good: ["auto", "buildx", "docker", "podman", "buildah"],
