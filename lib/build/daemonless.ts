@@ -7,7 +7,7 @@
  * A multi-platform base (an index) gets the same layer appended to every platform, and an index.
  */
 import * as path from "node:path";
-import { DockerfileParser } from "dockerfile-ast";
+import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
 import { execForm, expand, splitWords, uncertainExpansion } from "../dockerfile/words";
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
@@ -57,6 +57,25 @@ function exactExpand(word: string, vars: Scope, where: string, shell = true): st
     return expand(word, vars, shell);
 }
 
+type ConfigBody = NonNullable<ImageConfig["config"]>;
+/** One metadata instruction's change to the image config. */
+type Step = (cfg: ConfigBody) => void;
+type Props = Array<{ getName(): string; getValue(): string | null }>;
+
+/** What the instructions read so far leave for the next one. */
+interface RecipeState {
+    /** Variables `$VAR` expands with: the base image's Env, then the Dockerfile's ENV. */
+    scope: Scope;
+    /** In-stage ARG values. */
+    args: Scope;
+    /** ARGs declared before FROM: their values, for an in-stage `ARG NAME` without a default. */
+    globals: Scope;
+    workdir: string;
+    seenFrom: boolean;
+    /** Whether this Dockerfile has set CMD so far (an ENTRYPOINT then keeps it). */
+    cmdSet: boolean;
+}
+
 /**
  * Reads the app Dockerfile's instructions into a recipe, starting from the base image's config:
  * its WorkingDir (relative COPY destinations and WORKDIRs resolve against it) and its Env (`$VAR`
@@ -67,146 +86,136 @@ export function appRecipe(text: string, file: string, buildArgs: Record<string, 
     const analysis = analyzeDockerfile(text, file, buildArgs);
     if (!analysis.copyOnly) throw new NotDaemonlessError(`not copy-only: ${analysis.notCopyOnly.join("; ")}`);
     const copiesByLine = new Map(analysis.copies.map((c) => [c.line, c]));
-    const steps: Array<(cfg: NonNullable<ImageConfig["config"]>) => void> = [];
-    const createdBy: string[] = [];
-    const scope: Scope = envMap(baseEnv);
-    const args: Scope = new Map();
-    /** ARGs declared before FROM: their values, for an in-stage `ARG NAME` without a default. */
-    const globals: Scope = new Map();
     // Docker: an empty WorkingDir means "/" (so `||`, not `??`).
-    let workdir = baseWorkingDir || "/";
-    if (!workdir.startsWith("/")) throw new NotDaemonlessError(`the base image's WorkingDir ${JSON.stringify(workdir)} is not absolute`);
+    const st: RecipeState = { scope: envMap(baseEnv), args: new Map(), globals: new Map(), workdir: baseWorkingDir || "/", seenFrom: false, cmdSet: false };
+    if (!st.workdir.startsWith("/")) throw new NotDaemonlessError(`the base image's WorkingDir ${JSON.stringify(st.workdir)} is not absolute`);
+    const steps: Step[] = [];
+    const createdBy: string[] = [];
     const copies: PlacedCopy[] = [];
-    let seenFrom = false;
-    /** Whether this Dockerfile has set CMD so far (an ENTRYPOINT then keeps it). */
-    let cmdSet = false;
     for (const ins of DockerfileParser.parse(text).getInstructions()) {
         const kw = ins.getKeyword();
         const line = ins.getRange().start.line + 1;
         const where = `${file}:${line}`;
         const content = ins.getArgumentsContent() ?? "";
-        const vars = (): Scope => new Map([...args, ...scope]);
-        const x = (word: string, shell = true): string => exactExpand(word, vars(), where, shell);
+        const x = (word: string, shell = true): string => exactExpand(word, new Map([...st.args, ...st.scope]), where, shell);
         if (kw === "FROM") {
-            seenFrom = true;
-            continue;
-        }
-        if (kw === "ARG") {
-            for (const a of ins.getArguments().map((w) => w.getValue())) {
-                const eq = a.indexOf("=");
-                const name = eq < 0 ? a : a.slice(0, eq);
-                if (!seenFrom) {
-                    const v = buildArgs[name] ?? (eq < 0 ? undefined : exactExpand(a.slice(eq + 1), globals, where));
-                    if (v !== undefined) globals.set(name, v);
-                    continue;
-                }
-                const v = buildArgs[name] ?? (eq < 0 ? globals.get(name) : x(a.slice(eq + 1)));
-                if (v !== undefined) args.set(name, v);
+            st.seenFrom = true;
+        } else if (kw === "ARG") {
+            readArgs(ins.getArguments().map((w) => w.getValue()), buildArgs, st, where, x);
+        } else if (kw === "COPY") {
+            const c = copiesByLine.get(line);
+            const w = splitWords(content);
+            if (!c || !w) throw new NotDaemonlessError(`${where}: this form of COPY (heredoc, or no context source) needs a builder`);
+            // The analysis expanded the words without the base image's Env; expand them with it.
+            const words = w.words.map((word) => x(word, w.shell));
+            const sources = words.slice(0, -1);
+            if (JSON.stringify(sources) !== JSON.stringify(c.sources)) {
+                throw new NotDaemonlessError(`${where}: COPY sources ${JSON.stringify(sources)} (with the base image's Env) differ from the ${JSON.stringify(c.sources)} the inputs were hashed with`);
             }
-            continue;
-        }
-        if (kw !== "COPY") createdBy.push(`${kw} ${content}`.trim());
-        switch (kw) {
-            case "COPY": {
-                const c = copiesByLine.get(line);
-                const w = splitWords(content);
-                if (!c || !w) throw new NotDaemonlessError(`${where}: this form of COPY (heredoc, or no context source) needs a builder`);
-                // The analysis expanded the words without the base image's Env; expand them with it.
-                const words = w.words.map((word) => x(word, w.shell));
-                const sources = words.slice(0, -1);
-                if (JSON.stringify(sources) !== JSON.stringify(c.sources)) {
-                    throw new NotDaemonlessError(`${where}: COPY sources ${JSON.stringify(sources)} (with the base image's Env) differ from the ${JSON.stringify(c.sources)} the inputs were hashed with`);
-                }
-                copies.push({ ...c, dest: words[words.length - 1], workdir });
-                createdBy.push(`COPY ${content}`.trim());
-                break;
-            }
-            case "ENV": {
-                const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
-                const set: Array<[string, string]> = props.map((p) => [p.getName(), x(p.getValue() ?? "")]);
-                for (const [k, v] of set) scope.set(k, v);
-                steps.push((cfg) => {
-                    const m = envMap(cfg.Env);
-                    for (const [k, v] of set) m.set(k, v);
-                    cfg.Env = [...m].map(([k, v]) => `${k}=${v}`);
-                });
-                break;
-            }
-            case "WORKDIR": {
-                const w = x(content.trim());
-                workdir = path.posix.resolve(workdir, w);
-                const wd = workdir;
-                steps.push((cfg) => {
-                    cfg.WorkingDir = wd;
-                });
-                break;
-            }
-            case "USER": {
-                const u = x(content.trim());
-                steps.push((cfg) => {
-                    cfg.User = u;
-                });
-                break;
-            }
-            case "EXPOSE": {
-                const ports = ins.getArguments().map((a) => x(a.getValue())).map((p) => (p.includes("/") ? p.toLowerCase() : `${p}/tcp`));
-                steps.push((cfg) => {
-                    cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
-                    for (const p of ports) cfg.ExposedPorts[p] = {};
-                });
-                break;
-            }
-            case "LABEL": {
-                const props = (ins as unknown as { getProperties(): Array<{ getName(): string; getValue(): string | null }> }).getProperties();
-                const set = props.map((p) => [x(p.getName()), x(p.getValue() ?? "")] as const);
-                steps.push((cfg) => {
-                    cfg.Labels = { ...(cfg.Labels ?? {}) };
-                    for (const [k, v] of set) cfg.Labels[k] = v;
-                });
-                break;
-            }
-            case "CMD": {
-                const cmd = execForm(content);
-                cmdSet = true;
-                steps.push((cfg) => {
-                    cfg.Cmd = cmd;
-                });
-                break;
-            }
-            case "ENTRYPOINT": {
-                const ep = execForm(content);
-                // Docker (BuildKit's `if !d.cmdSet`): a new ENTRYPOINT clears the CMD only when it
-                // was inherited from the base; a CMD set earlier in this Dockerfile stays.
-                const clearCmd = !cmdSet;
-                steps.push((cfg) => {
-                    cfg.Entrypoint = ep;
-                    if (clearCmd) cfg.Cmd = null;
-                });
-                break;
-            }
-            case "STOPSIGNAL": {
-                const sig = x(content.trim());
-                steps.push((cfg) => {
-                    cfg.StopSignal = sig;
-                });
-                break;
-            }
-            default:
-                throw new NotDaemonlessError(`${file}:${line}: ${kw} needs a builder`);
+            copies.push({ ...c, dest: words[words.length - 1], workdir: st.workdir });
+            createdBy.push(`COPY ${content}`.trim());
+        } else {
+            createdBy.push(`${kw} ${content}`.trim());
+            steps.push(metadataStep(kw, ins, content, st, x, `${file}:${line}`));
         }
     }
+    return { copies, apply: applyTo(steps, createdBy) };
+}
+
+/** ARG: before FROM a global (its value for later in-stage ARGs), after it an in-stage variable; a build arg wins. */
+function readArgs(words: string[], buildArgs: Record<string, string>, st: RecipeState, where: string, x: (word: string) => string): void {
+    for (const a of words) {
+        const eq = a.indexOf("=");
+        const name = eq < 0 ? a : a.slice(0, eq);
+        if (!st.seenFrom) {
+            const v = buildArgs[name] ?? (eq < 0 ? undefined : exactExpand(a.slice(eq + 1), st.globals, where));
+            if (v !== undefined) st.globals.set(name, v);
+            continue;
+        }
+        const v = buildArgs[name] ?? (eq < 0 ? st.globals.get(name) : x(a.slice(eq + 1)));
+        if (v !== undefined) st.args.set(name, v);
+    }
+}
+
+/** The config change of one metadata instruction (updating what later instructions see); NotDaemonlessError for any other. */
+function metadataStep(kw: string, ins: Instruction, content: string, st: RecipeState, x: (word: string, shell?: boolean) => string, where: string): Step {
+    const props = (): Props => (ins as unknown as { getProperties(): Props }).getProperties();
+    switch (kw) {
+        case "ENV": {
+            const set: Array<[string, string]> = props().map((p) => [p.getName(), x(p.getValue() ?? "")]);
+            for (const [k, v] of set) st.scope.set(k, v);
+            return (cfg) => {
+                const m = envMap(cfg.Env);
+                for (const [k, v] of set) m.set(k, v);
+                cfg.Env = [...m].map(([k, v]) => `${k}=${v}`);
+            };
+        }
+        case "WORKDIR": {
+            st.workdir = path.posix.resolve(st.workdir, x(content.trim()));
+            const wd = st.workdir;
+            return (cfg) => {
+                cfg.WorkingDir = wd;
+            };
+        }
+        case "USER": {
+            const u = x(content.trim());
+            return (cfg) => {
+                cfg.User = u;
+            };
+        }
+        case "EXPOSE": {
+            const ports = ins.getArguments().map((a) => x(a.getValue())).map((p) => (p.includes("/") ? p.toLowerCase() : `${p}/tcp`));
+            return (cfg) => {
+                cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+                for (const p of ports) cfg.ExposedPorts[p] = {};
+            };
+        }
+        case "LABEL": {
+            const set = props().map((p) => [x(p.getName()), x(p.getValue() ?? "")] as const);
+            return (cfg) => {
+                cfg.Labels = { ...(cfg.Labels ?? {}) };
+                for (const [k, v] of set) cfg.Labels[k] = v;
+            };
+        }
+        case "CMD": {
+            const cmd = execForm(content);
+            st.cmdSet = true;
+            return (cfg) => {
+                cfg.Cmd = cmd;
+            };
+        }
+        case "ENTRYPOINT": {
+            const ep = execForm(content);
+            // Docker (BuildKit's `if !d.cmdSet`): a new ENTRYPOINT clears the CMD only when it
+            // was inherited from the base; a CMD set earlier in this Dockerfile stays.
+            const clearCmd = !st.cmdSet;
+            return (cfg) => {
+                cfg.Entrypoint = ep;
+                if (clearCmd) cfg.Cmd = null;
+            };
+        }
+        case "STOPSIGNAL": {
+            const sig = x(content.trim());
+            return (cfg) => {
+                cfg.StopSignal = sig;
+            };
+        }
+        default:
+            throw new NotDaemonlessError(`${where}: ${kw} needs a builder`);
+    }
+}
+
+/** The recipe's `apply`: the steps on a copy of the base config, plus the new layer's diff id and history entry. */
+function applyTo(steps: Step[], createdBy: string[]): AppRecipe["apply"] {
     const created = new Date(layerEpoch() * 1000).toISOString().replace(".000Z", "Z");
-    return {
-        copies,
-        apply(base: ImageConfig, diffId: string): ImageConfig {
-            const cfg = JSON.parse(JSON.stringify(base)) as ImageConfig;
-            cfg.config = cfg.config ?? {};
-            for (const s of steps) s(cfg.config);
-            cfg.created = created;
-            cfg.rootfs = { type: "layers", diff_ids: [...(base.rootfs?.diff_ids ?? []), diffId] };
-            cfg.history = [...(base.history ?? []), { created, created_by: `thinlayer: ${createdBy.join(" ; ")}`, comment: "thinlayer daemonless layer" }];
-            return cfg;
-        },
+    return (base, diffId) => {
+        const cfg = JSON.parse(JSON.stringify(base)) as ImageConfig;
+        cfg.config = cfg.config ?? {};
+        for (const s of steps) s(cfg.config);
+        cfg.created = created;
+        cfg.rootfs = { type: "layers", diff_ids: [...(base.rootfs?.diff_ids ?? []), diffId] };
+        cfg.history = [...(base.history ?? []), { created, created_by: `thinlayer: ${createdBy.join(" ; ")}`, comment: "thinlayer daemonless layer" }];
+        return cfg;
     };
 }
 

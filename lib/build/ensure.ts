@@ -14,7 +14,7 @@ import { prepareApp, pushPrepared } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import { NotDaemonlessError } from "../layer/writer";
-import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputFile, type InputsResult } from "../plan";
+import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
 import { attestEnsured, type AttestationSummary } from "../provenance/attest";
 import { RegistryClient } from "../oci/client";
 import { parseImageRef, parseRepository } from "../oci/reference";
@@ -197,7 +197,56 @@ export async function ensureKeepTag(client: RegistryClient, repo: string, digest
     return "created";
 }
 
+/** One ensure run of one tag: what it was asked, what the files give, and how it reports. */
+interface Job {
+    o: EnsureOptions;
+    rt: EnsureRuntime;
+    log: (line: string) => void;
+    client: RegistryClient;
+    host: string;
+    repository: string;
+    contextDir: string;
+    dockerfile: string;
+    buildArgs: Record<string, string>;
+    platform: string;
+    inputs: InputsResult;
+    tag: string;
+    /** The result for `digest`, with the inputs' warnings, the client's byte counts and the time so far. */
+    result(digest: string, action: EnsureAction, how: EnsureHow, extra?: Partial<EnsureResult>): EnsureResult;
+}
+
 async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<EnsureResult> {
+    const job = await startJob(o, rt);
+    const { client, host, repository, tag, log } = job;
+    // Check first: the registry is the source of truth.
+    const existing = await client.headManifest(repository, tag);
+    const baseRef = o.image === "app" ? parseImageRef(o.baseRef as string, "--base-ref") : undefined;
+    const daemonless = o.image === "app" && job.inputs.copyOnly;
+    if (existing && !(rt.verify && daemonless)) {
+        log(`${host}/${repository}:${tag} exists (${existing.digest}); nothing to build`);
+        return job.result(existing.digest, "reused", "registry");
+    }
+    if (baseRef && baseRef.digest === undefined) {
+        throw inputError({ input: "--base-ref", value: o.baseRef as string, allowed: "host/repo@sha256:<64 hex> (a digest, never a mutable tag)", fix: "pass the ref that `ensure base` printed" });
+    }
+    if (daemonless && baseRef?.digest !== undefined) {
+        if (baseRef.host !== host) {
+            log(`base ${baseRef.host} is another registry than ${host}: daemonless build needs both in one registry; using a builder`);
+        } else {
+            try {
+                return await daemonlessApp(job, baseRef.repository, baseRef.digest, existing?.digest);
+            } catch (e) {
+                if (!(e instanceof NotDaemonlessError)) throw e;
+                log(`daemonless build not possible (${e.message}); using a builder`);
+            }
+        }
+    }
+    if (existing) return job.result(existing.digest, "reused", "registry");
+    return builderBuild(job, baseRef);
+}
+
+/** Resolves the options and computes the tag from the files, which must be the plan's (`expectTag`). */
+async function startJob(o: EnsureOptions, rt: EnsureRuntime): Promise<Job> {
     const t0 = process.hrtime.bigint();
     const log = rt.log ?? (() => undefined);
     const platform = o.platform ?? "linux/amd64";
@@ -206,8 +255,6 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
     const client = rt.client ?? new RegistryClient(host, { log, dockerConfig: rt.dockerConfig });
     const contextDir = path.resolve(o.context);
     const dockerfile = path.resolve(o.dockerfile);
-
-    // 1. The tag from the files, checked against the plan's.
     let inputs: InputsResult;
     let tag: string;
     if (o.image === "base") {
@@ -245,42 +292,19 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
             ...(warnings.length ? { warnings } : {}),
         };
     };
+    return { o, rt, log, client, host, repository, contextDir, dockerfile, buildArgs, platform, inputs, tag, result };
+}
 
-    // 2. Check first: the registry is the source of truth.
-    const existing = await client.headManifest(repository, tag);
-    const baseRef = o.image === "app" ? parseImageRef(o.baseRef as string, "--base-ref") : undefined;
-    const daemonless = o.image === "app" && inputs.copyOnly;
-    if (existing && !(rt.verify && daemonless)) {
-        log(`${host}/${repository}:${tag} exists (${existing.digest}); nothing to build`);
-        return result(existing.digest, "reused", "registry");
-    }
-
-    // 3. Build.
-    if (o.image === "app" && baseRef) {
-        if (baseRef.digest === undefined) {
-            throw inputError({ input: "--base-ref", value: o.baseRef as string, allowed: "host/repo@sha256:<64 hex> (a digest, never a mutable tag)", fix: "pass the ref that `ensure base` printed" });
-        }
-        if (daemonless) {
-            if (baseRef.host !== host) {
-                log(`base ${baseRef.host} is another registry than ${host}: daemonless build needs both in one registry; using a builder`);
-            } else {
-                try {
-                    return await daemonlessApp(o, { client, host, repository, tag, contextDir, dockerfile, buildArgs, platform, files: inputs.files, baseRepo: baseRef.repository, baseDigest: baseRef.digest, existing: existing?.digest, result, log });
-                } catch (e) {
-                    if (!(e instanceof NotDaemonlessError)) throw e;
-                    log(`daemonless build not possible (${e.message}); using a builder`);
-                }
-            }
-        }
-    }
-    if (existing) return result(existing.digest, "reused", "registry");
+/** The builder path: build and push with the selected builder, never overwriting a tag another run pushed meanwhile. */
+async function builderBuild(job: Job, baseRef: { repository: string; digest?: string } | undefined): Promise<EnsureResult> {
+    const { o, rt, client, host, repository, tag, log, platform } = job;
     const builderEnv = { ...process.env, ...(rt.builderEnv ?? {}) };
     const builder = selectBuilder(o.builder ?? "auto", (b) => builderAvailable(b, builderEnv), (b) => builderInstallHint(b, builderEnv));
-    const args = o.image === "app" ? { ...buildArgs, [BASE_IMAGE_ARG]: o.baseRef as string } : buildArgs;
+    const args = o.image === "app" ? { ...job.buildArgs, [BASE_IMAGE_ARG]: o.baseRef as string } : job.buildArgs;
     log(`building ${host}/${repository}:${tag} with ${builder} (${platform})`);
     let raced: string | undefined;
     try {
-        await buildAndPush({ builder, contextDir, dockerfile, ref: `${host}/${repository}:${tag}`, host, platform, buildArgs: args, credentials: await client.resolvedCredentials(), env: rt.builderEnv }, async () => {
+        await buildAndPush({ builder, contextDir: job.contextDir, dockerfile: job.dockerfile, ref: `${host}/${repository}:${tag}`, host, platform, buildArgs: args, credentials: await client.resolvedCredentials(), env: rt.builderEnv }, async () => {
             // Between build and push: if the tag appeared meanwhile, pushing would overwrite it.
             raced = (await client.headManifest(repository, tag))?.digest;
             return raced !== undefined;
@@ -290,72 +314,55 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
         const now = await client.headManifest(repository, tag).catch(() => undefined);
         if (now) {
             log(`push failed but ${tag} now exists (${now.digest}): another run pushed it first; using it`);
-            return result(now.digest, "reused", "registry");
+            return job.result(now.digest, "reused", "registry");
         }
         throw e;
     }
     if (raced !== undefined) {
         log(`${tag} appeared meanwhile as ${raced}; kept it (our build was not pushed)`);
-        return result(raced, "reused", "registry");
+        return job.result(raced, "reused", "registry");
     }
     const pushed = await client.headManifest(repository, tag);
     if (!pushed) throw new ThinlayerError(`${builder} reported success but ${host}/${repository}:${tag} is not in the registry. Fix: check the builder's push output above.`);
     // The builder moved the bytes, not our client: report the blobs its image adds (an upper bound).
-    const added = await builderBlobBytes(client, repository, pushed.digest, o.image === "app" ? baseRef : undefined).catch(() => 0);
-    return result(pushed.digest, "built", builder, { bytesUploaded: client.stats.bytesUploaded + added });
+    const added = await builderBlobBytes(client, repository, pushed.digest, baseRef).catch(() => 0);
+    return job.result(pushed.digest, "built", builder, { bytesUploaded: client.stats.bytesUploaded + added });
 }
 
-/** The daemonless app path: prepare, re-check the tag, push blobs then manifests. */
-async function daemonlessApp(
-    o: EnsureOptions,
-    c: {
-        client: RegistryClient;
-        host: string;
-        repository: string;
-        tag: string;
-        contextDir: string;
-        dockerfile: string;
-        buildArgs: Record<string, string>;
-        platform: string;
-        files: InputFile[];
-        baseRepo: string;
-        baseDigest: string;
-        existing?: string;
-        result: (digest: string, action: EnsureAction, how: EnsureHow, extra?: Partial<EnsureResult>) => EnsureResult;
-        log: (s: string) => void;
-    },
-): Promise<EnsureResult> {
+/** The daemonless app path: prepare, re-check the tag, push blobs then manifests. `existing`: the tag's digest when it exists (a --verify rebuild). */
+async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, existing: string | undefined): Promise<EnsureResult> {
+    const { client, host, repository, tag, log } = job;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-layer-"));
     try {
         const prepared = await prepareApp({
-            client: c.client,
-            baseRepository: c.baseRepo,
-            baseDigest: c.baseDigest,
-            contextDir: c.contextDir,
-            dockerfile: c.dockerfile,
-            buildArgs: c.buildArgs,
-            files: c.files,
-            platform: c.platform,
+            client,
+            baseRepository: baseRepo,
+            baseDigest,
+            contextDir: job.contextDir,
+            dockerfile: job.dockerfile,
+            buildArgs: job.buildArgs,
+            files: job.inputs.files,
+            platform: job.platform,
             workDir: work,
-            baseImageArg: o.baseRef as string,
-            baseName: `${c.host}/${c.baseRepo}`,
+            baseImageArg: job.o.baseRef as string,
+            baseName: `${host}/${baseRepo}`,
         });
         const ours = prepared.top.digest;
-        c.log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries); manifest ${ours}`);
+        log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries); manifest ${ours}`);
         const differs = (theirs: string): Partial<EnsureResult> =>
-            theirs === ours ? { warnings: prepared.warnings } : { ourDigest: ours, warnings: [...prepared.warnings, `${c.host}/${c.repository}:${c.tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
-        if (c.existing) return c.result(c.existing, "reused", "registry", differs(c.existing));
-        const pushed = await pushPrepared(c.client, c.repository, c.tag, prepared, c.baseRepo, c.log, async () => {
+            theirs === ours ? { warnings: prepared.warnings } : { ourDigest: ours, warnings: [...prepared.warnings, `${host}/${repository}:${tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
+        if (existing) return job.result(existing, "reused", "registry", differs(existing));
+        const pushed = await pushPrepared(client, repository, tag, prepared, baseRepo, log, async () => {
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
-            const now = await c.client.headManifest(c.repository, c.tag);
+            const now = await client.headManifest(repository, tag);
             return now?.digest;
         });
         if (pushed.raced) {
-            c.log(`${c.tag} appeared meanwhile as ${pushed.digest}; kept it`);
-            return c.result(pushed.digest, "reused", "registry", differs(pushed.digest));
+            log(`${tag} appeared meanwhile as ${pushed.digest}; kept it`);
+            return job.result(pushed.digest, "reused", "registry", differs(pushed.digest));
         }
         if (pushed.digest !== ours) throw new ThinlayerError(`registry stored ${pushed.digest} for a manifest whose digest is ${ours}`);
-        return c.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
+        return job.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
         fs.rmSync(work, { recursive: true, force: true });
     }
