@@ -33,7 +33,9 @@ export function parseSecretSettings(raw: string | undefined): Record<string, str
     const items = convertConfigValue("array", raw);
     const problems: string[] = [];
     if (!Array.isArray(items) || !items.every((x) => typeof x === "string")) {
-        throw new ThinlayerError(`${PROJECT}:secretSettings: got (secret, not a list of strings); expected a list of NAME=VALUE strings. Fix: pulumi config set --secret --path '${PROJECT}:secretSettings[0]' NAME=VALUE`);
+        throw new ThinlayerError(
+            `${PROJECT}:secretSettings: got (secret, not a list of strings); expected a list of NAME=VALUE strings. Fix: pulumi config set --secret --path '${PROJECT}:secretSettings[0]' NAME=VALUE`,
+        );
     }
     const out = parsePairs("secretSettings", items, /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
     if (problems.length) throw new ThinlayerError(problems.join("\n"));
@@ -58,7 +60,11 @@ export function loadConfig(projectDir: string): ProgramConfig {
     const schema = loadProjectSchema(projectDir);
     let cfg: StackConfig;
     try {
-        cfg = parseStackConfig(readRawConfig(schema, (k) => config.get(k)), schema, { projectDir, stack: pulumi.getStack() });
+        cfg = parseStackConfig(
+            readRawConfig(schema, (k) => config.get(k)),
+            schema,
+            { projectDir, stack: pulumi.getStack() },
+        );
     } catch (e) {
         if (e instanceof ThinlayerError) throw new pulumi.RunError(e.message);
         throw e;

@@ -26,13 +26,22 @@ export = async () => {
     const migrations = await asUserError(checkDeployMigrations({ cfg, migrations: plan.migrations, previous, pinned }));
     for (const note of migrations.notes) void pulumi.log.info(note);
     if (!cfg.lifecycleStacks.includes(pulumi.getStack())) {
-        void pulumi.log.warn(`stack ${pulumi.getStack()} is not in thinlayer:lifecycleStacks (${cfg.lifecycleStacks.join(", ")}): the ECR lifecycle does not keep the images it deploys beyond the shared window. Fix: add it to lifecycleStacks in the stack that owns the repositories.`);
+        void pulumi.log.warn(
+            `stack ${pulumi.getStack()} is not in thinlayer:lifecycleStacks (${cfg.lifecycleStacks.join(", ")}): the ECR lifecycle does not keep the images it deploys beyond the shared window. Fix: add it to lifecycleStacks in the stack that owns the repositories.`,
+        );
     }
 
     // Repositories: ECR resources (owned, or looked up by name), or plain names on another registry.
     const repositoryUrl = (role: "base" | "app", repositoryName: string, tagPrefix: string, keep: number, scanOnPush: boolean) =>
         isEcrRegistry(cfg.registry)
-            ? new ImageRepository(role, { repositoryName, mode: cfg.repositoryMode, tagPrefix, keepTaggedImages: keep, lifecycleStacks: cfg.lifecycleStacks, scanOnPush }).repositoryUrl
+            ? new ImageRepository(role, {
+                  repositoryName,
+                  mode: cfg.repositoryMode,
+                  tagPrefix,
+                  keepTaggedImages: keep,
+                  lifecycleStacks: cfg.lifecycleStacks,
+                  scanOnPush,
+              }).repositoryUrl
             : pulumi.output(`${cfg.registry}/${repositoryName}`);
     // Scan on push where the OS packages are: the base. The app image only adds Python source on
     // top, so scanning it would repeat the base's findings on every deploy.
@@ -48,12 +57,23 @@ export = async () => {
         void pulumi.log.info(`rollback pin ${cfg.releaseImage}: deploying it, building nothing (clear it with \`thinlayer rollback --clear\`)`);
     } else {
         base = new BaseImage("base", {
-            projectDir: cfg.projectDir, image: plan.base,
-            repositoryUrl: baseRepositoryUrl, platform: plan.platform, buildArgs: cfg.buildArgs, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.base.tag}`,
+            projectDir: cfg.projectDir,
+            image: plan.base,
+            repositoryUrl: baseRepositoryUrl,
+            platform: plan.platform,
+            buildArgs: cfg.buildArgs,
+            builder: cfg.builder,
+            keepTag: `${pulumi.getStack()}-${plan.base.tag}`,
         });
         app = new AppImage("app", {
-            projectDir: cfg.projectDir, image: plan.app,
-            repositoryUrl: appRepositoryUrl, platform: plan.platform, baseRef: base.imageRef, baseHash: plan.base.hash, builder: cfg.builder, keepTag: `${pulumi.getStack()}-${plan.app.tag}`,
+            projectDir: cfg.projectDir,
+            image: plan.app,
+            repositoryUrl: appRepositoryUrl,
+            platform: plan.platform,
+            baseRef: base.imageRef,
+            baseHash: plan.base.hash,
+            builder: cfg.builder,
+            keepTag: `${pulumi.getStack()}-${plan.app.tag}`,
         });
         appImageRef = app.imageRef;
     }
@@ -63,28 +83,32 @@ export = async () => {
     const jobMigrationsHash = !pinned ? plan.migrations.hash : cfg.releaseMigrationsHash === "" ? undefined : cfg.releaseMigrationsHash;
 
     const target = new KubernetesTarget("cluster", { namespace: cfg.namespace, kubeconfig: cfg.kubeconfig, context: cfg.kubeContext });
-    const release = new Release(RELEASE_NAME, {
-        namespace: target.namespace,
-        image: appImageRef,
-        migrationsHash: jobMigrationsHash,
-        settingsHash: plan.settings.hash,
-        settings: plan.settings.values,
-        secretSettings: cfg.secretSettings,
-        releaseId: pinned ? undefined : plan.releaseId,
-        webReplicas: cfg.webReplicas,
-        webPort: cfg.webPort,
-        healthPath: cfg.healthPath,
-        probeHost: djangoProbeHost(cfg.settings.DJANGO_ALLOWED_HOSTS),
-        workers: cfg.workers,
-        workerReplicas: cfg.workerReplicas,
-        cpuRequest: cfg.cpuRequest,
-        memoryRequest: cfg.memoryRequest,
-        cpuLimit: cfg.cpuLimit,
-        memoryLimit: cfg.memoryLimit,
-        revisionHistoryLimit: cfg.revisionHistoryLimit,
-        migrationBackoffLimit: cfg.migrationBackoffLimit,
-        migrationDeadlineSeconds: cfg.migrationDeadlineSeconds,
-    }, { providers: [target.provider] });
+    const release = new Release(
+        RELEASE_NAME,
+        {
+            namespace: target.namespace,
+            image: appImageRef,
+            migrationsHash: jobMigrationsHash,
+            settingsHash: plan.settings.hash,
+            settings: plan.settings.values,
+            secretSettings: cfg.secretSettings,
+            releaseId: pinned ? undefined : plan.releaseId,
+            webReplicas: cfg.webReplicas,
+            webPort: cfg.webPort,
+            healthPath: cfg.healthPath,
+            probeHost: djangoProbeHost(cfg.settings.DJANGO_ALLOWED_HOSTS),
+            workers: cfg.workers,
+            workerReplicas: cfg.workerReplicas,
+            cpuRequest: cfg.cpuRequest,
+            memoryRequest: cfg.memoryRequest,
+            cpuLimit: cfg.cpuLimit,
+            memoryLimit: cfg.memoryLimit,
+            revisionHistoryLimit: cfg.revisionHistoryLimit,
+            migrationBackoffLimit: cfg.migrationBackoffLimit,
+            migrationDeadlineSeconds: cfg.migrationDeadlineSeconds,
+        },
+        { providers: [target.provider] },
+    );
 
     return {
         pinned,

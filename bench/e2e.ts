@@ -124,10 +124,14 @@ export async function main(): Promise<void> {
     console.log("|---|---|---|---|---|---|---|---|");
     for (const [name, xs] of Object.entries(results)) {
         const m = (k: keyof Split) => median(xs.map((x) => x[k]));
-        console.log(`| ${name} | ${s(m("total"))} | ${s(m("engine"))} | ${s(m("evaluation"))} | ${s(m("ensure"))} | ${s(m("cluster"))} | ${m("ensureRuns")} | ${m("buildSeconds").toFixed(2)} s |`);
+        console.log(
+            `| ${name} | ${s(m("total"))} | ${s(m("engine"))} | ${s(m("evaluation"))} | ${s(m("ensure"))} | ${s(m("cluster"))} | ${m("ensureRuns")} | ${m("buildSeconds").toFixed(2)} s |`,
+        );
     }
     const nc = results["no change"];
     const app = results["app-only"];
-    console.log(`\ntargets: no-change ensure runs = ${median(nc.map((x) => x.ensureRuns))} (target 0); ` +
-        `app-only total ${s(median(app.map((x) => x.total)))} (target <= 15 s), build ${median(app.map((x) => x.buildSeconds)).toFixed(2)} s (target <= 1 s)`);
+    console.log(
+        `\ntargets: no-change ensure runs = ${median(nc.map((x) => x.ensureRuns))} (target 0); ` +
+            `app-only total ${s(median(app.map((x) => x.total)))} (target <= 15 s), build ${median(app.map((x) => x.buildSeconds)).toFixed(2)} s (target <= 1 s)`,
+    );
 }

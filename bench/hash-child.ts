@@ -17,7 +17,9 @@ async function main(): Promise<void> {
         stats,
     );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    process.stdout.write(JSON.stringify({ ms, hash: r.hash, files: r.files.length, bytes: r.totalBytes, maxRssKiB: process.resourceUsage().maxRSS, ...stats }) + "\n");
+    process.stdout.write(
+        JSON.stringify({ ms, hash: r.hash, files: r.files.length, bytes: r.totalBytes, maxRssKiB: process.resourceUsage().maxRSS, ...stats }) + "\n",
+    );
 }
 
 void main();

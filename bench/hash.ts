@@ -70,7 +70,11 @@ function makeTree(): void {
     fs.writeFileSync(path.join(TREE, "Dockerfile"), "FROM scratch\nCOPY . /data/\n");
     fs.writeFileSync(path.join(TREE, ".dockerignore"), ".git\n.bench-complete\n");
     const git = (...args: string[]) => {
-        const r = spawnSync("git", ["-c", "core.compression=0", "-c", "core.looseCompression=0", ...args], { cwd: TREE, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@b", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@b" } });
+        const r = spawnSync("git", ["-c", "core.compression=0", "-c", "core.looseCompression=0", ...args], {
+            cwd: TREE,
+            encoding: "utf8",
+            env: { ...process.env, GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@b", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@b" },
+        });
         if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
     };
     git("init", "-q");
@@ -129,7 +133,11 @@ async function inProcess(cache: boolean, native = true): Promise<{ ms: number; h
     const stats: HashStats = { hits: 0, misses: 0, bytesRead: 0 };
     try {
         const t0 = process.hrtime.bigint();
-        const r = await computeInputs({ role: "base", contextDir: TREE, dockerfile: path.join(TREE, "Dockerfile"), buildArgs: {}, platform: "linux/amd64" }, { cache }, stats);
+        const r = await computeInputs(
+            { role: "base", contextDir: TREE, dockerfile: path.join(TREE, "Dockerfile"), buildArgs: {}, platform: "linux/amd64" },
+            { cache },
+            stats,
+        );
         // Use the file list, as `thinlayer plan` and the Pulumi program do (a hit builds it on first use).
         if (r.files.length !== stats.hits + stats.misses) throw new Error("file count and cache counters disagree");
         return { ms: Number(process.hrtime.bigint() - t0) / 1e6, hash: r.hash, stats };
@@ -208,7 +216,8 @@ export async function main(): Promise<void> {
         await settle();
         add("(startup only: node --import tsx -e 0)", sh(`"${process.execPath}" --import tsx -e 0`));
         await settle();
-        if (round < EXEC_ROUNDS) add("find -exec md5sum {} \\; | sort | md5sum", sh("find . -type f -not -path './.git/*' -exec md5sum {} \\; | sort | md5sum"));
+        if (round < EXEC_ROUNDS)
+            add("find -exec md5sum {} \\; | sort | md5sum", sh("find . -type f -not -path './.git/*' -exec md5sum {} \\; | sort | md5sum"));
     }
     if (hashes.size !== 1) throw new Error(`hash differed between runs/modes: ${[...hashes].join(", ")}`);
     const rows = Object.entries(times).map(([k, v]) => [k, median(v), v.length] as const);
@@ -219,11 +228,19 @@ export async function main(): Promise<void> {
     const batched = m("find | xargs -0 md5sum | sort | md5sum");
     const floor = m("git ls-files -s");
     console.log(`\nratios (target: cold <= 1.2x batched md5sum; warm <= 4x git ls-files -s):`);
-    console.log(`  cold / batched md5sum: process ${(m("thinlayer cold (process)") / batched).toFixed(2)}x, in-process ${(m("thinlayer cold (in-process call)") / batched).toFixed(2)}x`);
-    console.log(`  warm / git ls-files -s: in-process ${(m("thinlayer warm (in-process call)") / floor).toFixed(2)}x (${impl.impl} check), with the fs.lstatSync check ${(m("thinlayer warm, fs.lstatSync check (in-process)") / floor).toFixed(2)}x`);
+    console.log(
+        `  cold / batched md5sum: process ${(m("thinlayer cold (process)") / batched).toFixed(2)}x, in-process ${(m("thinlayer cold (in-process call)") / batched).toFixed(2)}x`,
+    );
+    console.log(
+        `  warm / git ls-files -s: in-process ${(m("thinlayer warm (in-process call)") / floor).toFixed(2)}x (${impl.impl} check), with the fs.lstatSync check ${(m("thinlayer warm, fs.lstatSync check (in-process)") / floor).toFixed(2)}x`,
+    );
     const floorDirect = m("git ls-files -s (spawned directly, no shell)");
-    console.log(`  warm / git ls-files -s spawned without a shell: in-process ${(m("thinlayer warm (in-process call)") / floorDirect).toFixed(2)}x (${impl.impl} check)`);
-    console.log(`  warm / git ls-files -s as processes: ${(m("thinlayer warm (process)") / floor).toFixed(2)}x (bounded below by Node's own startup: node -e 0 alone is ${(m("(startup only: node -e 0)") / floor).toFixed(2)}x)`);
+    console.log(
+        `  warm / git ls-files -s spawned without a shell: in-process ${(m("thinlayer warm (in-process call)") / floorDirect).toFixed(2)}x (${impl.impl} check)`,
+    );
+    console.log(
+        `  warm / git ls-files -s as processes: ${(m("thinlayer warm (process)") / floor).toFixed(2)}x (bounded below by Node's own startup: node -e 0 alone is ${(m("(startup only: node -e 0)") / floor).toFixed(2)}x)`,
+    );
     if (warmSnapshot.some((x) => !x)) throw new Error("a warm in-process run was not served by its snapshot");
     console.log(`  every warm in-process run was a snapshot hit`);
     console.log(`  warm runs re-read nothing: hits per run ${[...new Set(warmHits)].join(",")} of ${prime.r.files} files`);

@@ -49,7 +49,28 @@ function writeRandom(file: string, bytes: number): void {
     fs.closeSync(fd);
 }
 
-const WORDS = ["def", "return", "self", "request", "model", "patient", "record", "import", "from", "class", "if", "else", "for", "in", "None", "True", "queryset", "render", "context", "field"];
+const WORDS = [
+    "def",
+    "return",
+    "self",
+    "request",
+    "model",
+    "patient",
+    "record",
+    "import",
+    "from",
+    "class",
+    "if",
+    "else",
+    "for",
+    "in",
+    "None",
+    "True",
+    "queryset",
+    "render",
+    "context",
+    "field",
+];
 
 /** Python-like source text with random identifiers: compresses roughly like real code. */
 function writeSource(file: string, bytes: number): void {
@@ -132,13 +153,15 @@ async function installedCli(work: string): Promise<string> {
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     await run(process.execPath, [path.join(dir, "scripts", "build.mjs")]);
-    if (!fs.existsSync(path.join(dir, "build", ".stamp"))) throw new Error(`bench layer: the CLI did not build in ${dir} (scripts/build.mjs left no build/.stamp)`);
+    if (!fs.existsSync(path.join(dir, "build", ".stamp")))
+        throw new Error(`bench layer: the CLI did not build in ${dir} (scripts/build.mjs left no build/.stamp)`);
     return path.join(dir, "bin", "thinlayer.js");
 }
 
 export async function main(): Promise<void> {
     for (const tool of ["docker-registry", "buildah", ...DOCKERD_TOOLS]) {
-        if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) throw new Error(`bench layer needs ${tool} (apt-get install -y docker-registry buildah docker.io iptables iproute2)`);
+        if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
+            throw new Error(`bench layer needs ${tool} (apt-get install -y docker-registry buildah docker.io iptables iproute2)`);
     }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-bench-layer-"));
     const cli = await installedCli(work);
@@ -165,7 +188,9 @@ export async function main(): Promise<void> {
         const direct = new RegistryClient(reg.host);
         const base = await pushScratchImage(direct, "bench/base", "v1", layers);
         fs.rmSync(baseDir, { recursive: true, force: true });
-        const baseManifest = JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as { layers: { digest: string; size: number }[] };
+        const baseManifest = JSON.parse((await direct.getManifest("bench/base", base.digest)).bytes.toString()) as {
+            layers: { digest: string; size: number }[];
+        };
         const baseLayerBytes = baseManifest.layers.reduce((n, l) => n + l.size, 0);
         const baseSizes = new Map(baseManifest.layers.map((l) => [l.digest, l.size]));
         const baseRef = (host: string) => `${host}/bench/base@${base.digest}`;
@@ -209,7 +234,10 @@ export async function main(): Promise<void> {
             const writeApp = kind === "random" ? writeRandom : writeSource;
             const ext = kind === "random" ? "bin" : "py";
             for (let i = 0; i < APP_FILES; i++) writeApp(path.join(ctx, "app", `m${String(i).padStart(3, "0")}.${ext}`), APP_FILE_BYTES);
-            fs.writeFileSync(path.join(ctx, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD [\"/bin/busybox\", \"ls\", \"/srv/app\"]\n");
+            fs.writeFileSync(
+                path.join(ctx, "Dockerfile"),
+                'ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app/ /srv/app/\nCMD ["/bin/busybox", "ls", "/srv/app"]\n',
+            );
             const dockerfile = path.join(ctx, "Dockerfile");
             const scenario = `app: ${APP_FILES} ${kind === "random" ? "random (incompressible)" : "source-text"} files, ${mb(APP_FILES * APP_FILE_BYTES)} MB; ${link ? `over a simulated ${mb(LINK)} MB/s link (every tool through one pacing proxy)` : "loopback (through a counting proxy)"}`;
             console.log(`\n--- ${scenario} ---`);
@@ -240,21 +268,51 @@ export async function main(): Promise<void> {
                 // thinlayer as the program runs it: a process.
                 let cliResult: { action?: string; how?: string; digest?: string } = {};
                 await measure("process", async () => {
-                    const out = await run(process.execPath, [
-                        cli, "ensure", "app",
-                        "--context", ctx, "--dockerfile", dockerfile,
-                        "--repository", `${via.host}/bench/app-${kind}-cli`,
-                        "--platform", PLATFORM, "--base-ref", baseRef(via.host), "--base-hash", baseHash,
-                        "--expect-tag", expectTag, "--json",
-                    ], toolEnv);
+                    const out = await run(
+                        process.execPath,
+                        [
+                            cli,
+                            "ensure",
+                            "app",
+                            "--context",
+                            ctx,
+                            "--dockerfile",
+                            dockerfile,
+                            "--repository",
+                            `${via.host}/bench/app-${kind}-cli`,
+                            "--platform",
+                            PLATFORM,
+                            "--base-ref",
+                            baseRef(via.host),
+                            "--base-hash",
+                            baseHash,
+                            "--expect-tag",
+                            expectTag,
+                            "--json",
+                        ],
+                        toolEnv,
+                    );
                     cliResult = JSON.parse(out) as typeof cliResult;
                 });
-                if (cliResult.action !== "built" || cliResult.how !== "daemonless") throw new Error(`thinlayer process round did not build daemonless: ${JSON.stringify(cliResult)}`);
+                if (cliResult.action !== "built" || cliResult.how !== "daemonless")
+                    throw new Error(`thinlayer process round did not build daemonless: ${JSON.stringify(cliResult)}`);
 
                 // The same call inside this process (another repository, so the tag is new there).
                 let digest = "";
                 await measure("inproc", async () => {
-                    const r = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${via.host}/bench/app-${kind}`, platform: PLATFORM, expectTag, baseRef: baseRef(via.host), baseHash }, { log: () => undefined });
+                    const r = await ensureImage(
+                        {
+                            image: "app",
+                            context: ctx,
+                            dockerfile,
+                            repository: `${via.host}/bench/app-${kind}`,
+                            platform: PLATFORM,
+                            expectTag,
+                            baseRef: baseRef(via.host),
+                            baseHash,
+                        },
+                        { log: () => undefined },
+                    );
                     if (r.action !== "built" || r.how !== "daemonless") throw new Error(`in-process round did not build daemonless: ${JSON.stringify(r)}`);
                     digest = r.digest;
                 });
@@ -262,12 +320,16 @@ export async function main(): Promise<void> {
                 appLayer = m.layers[m.layers.length - 1].size;
 
                 // BuildKit with the base in the local store (and its build cache from earlier rounds).
-                await measure("bkWarm", () => buildkitBuildPush(warm, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-warm:${name}${round}`));
+                await measure("bkWarm", () =>
+                    buildkitBuildPush(warm, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-warm:${name}${round}`),
+                );
 
                 // BuildKit on a brand-new daemon: nothing in its store (start and stop untimed).
                 const fresh = await startDockerd();
                 try {
-                    await measure("bkEmpty", () => buildkitBuildPush(fresh, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-empty:${name}${round}`));
+                    await measure("bkEmpty", () =>
+                        buildkitBuildPush(fresh, toolEnv, ctx, dockerfile, baseRef(via.host), `${via.host}/bench/app-${kind}-bk-empty:${name}${round}`),
+                    );
                 } finally {
                     await fresh.stop();
                 }
@@ -275,10 +337,36 @@ export async function main(): Promise<void> {
                 // buildah: fresh storage (no base layers cached locally), FROM base + COPY, push.
                 const storage = buildahStorage();
                 const tag = `${via.host}/bench/app-${kind}-buildah:${name}${round}`;
-                const st = ["--storage-driver", "vfs", "--root", storage.env.THINLAYER_BUILDAH_ROOT as string, "--runroot", storage.env.THINLAYER_BUILDAH_RUNROOT as string];
+                const st = [
+                    "--storage-driver",
+                    "vfs",
+                    "--root",
+                    storage.env.THINLAYER_BUILDAH_ROOT as string,
+                    "--runroot",
+                    storage.env.THINLAYER_BUILDAH_RUNROOT as string,
+                ];
                 try {
                     await measure("buildah", async () => {
-                        await run("buildah", [...st, "bud", "--isolation", "chroot", "--platform", PLATFORM, "--tls-verify=false", "--build-arg", `BASE_IMAGE=${baseRef(via.host)}`, "-f", dockerfile, "-t", tag, ctx], toolEnv);
+                        await run(
+                            "buildah",
+                            [
+                                ...st,
+                                "bud",
+                                "--isolation",
+                                "chroot",
+                                "--platform",
+                                PLATFORM,
+                                "--tls-verify=false",
+                                "--build-arg",
+                                `BASE_IMAGE=${baseRef(via.host)}`,
+                                "-f",
+                                dockerfile,
+                                "-t",
+                                tag,
+                                ctx,
+                            ],
+                            toolEnv,
+                        );
                         await run("buildah", [...st, "push", "--tls-verify=false", tag, `docker://${tag}`], toolEnv);
                     });
                 } finally {
@@ -295,7 +383,11 @@ export async function main(): Promise<void> {
             console.log(`median of ${ROUNDS}                 seconds   uploaded MB   downloaded MB   base-layer GETs   base MB downloaded`);
             for (const t of TOOLS) {
                 console.log(
-                    `${t.label.padEnd(26)} ${med(t.key, (x) => x.s).toFixed(2).padStart(7)}   ${mb(med(t.key, (x) => x.up)).padStart(11)}   ${mb(med(t.key, (x) => x.down)).padStart(13)}   ${String(med(t.key, (x) => x.baseGets)).padStart(15)}   ${mb(med(t.key, (x) => x.baseBytes)).padStart(18)}`,
+                    `${t.label.padEnd(26)} ${med(t.key, (x) => x.s)
+                        .toFixed(2)
+                        .padStart(
+                            7,
+                        )}   ${mb(med(t.key, (x) => x.up)).padStart(11)}   ${mb(med(t.key, (x) => x.down)).padStart(13)}   ${String(med(t.key, (x) => x.baseGets)).padStart(15)}   ${mb(med(t.key, (x) => x.baseBytes)).padStart(18)}`,
                 );
             }
             const p = med("process", (x) => x.s);
@@ -303,14 +395,25 @@ export async function main(): Promise<void> {
             const warmX = ratio("bkWarm");
             const emptyX = ratio("bkEmpty");
             const upP = med("process", (x) => x.up);
-            const upBk = Math.min(med("bkWarm", (x) => x.up), med("bkEmpty", (x) => x.up));
+            const upBk = Math.min(
+                med("bkWarm", (x) => x.up),
+                med("bkEmpty", (x) => x.up),
+            );
             console.log(`compressed app layer: ${mb(appLayer)} MB`);
             console.log(`thinlayer process vs BuildKit warm:  ${warmX.toFixed(1)}x (target >= 10x) ${warmX >= 10 ? "OK" : "MISSED"}`);
             console.log(`thinlayer process vs BuildKit empty: ${emptyX.toFixed(1)}x (target >= 20x) ${emptyX >= 20 ? "OK" : "MISSED"}`);
-            console.log(`thinlayer process vs buildah:        ${ratio("buildah").toFixed(1)}x; in-process vs buildah ${(med("buildah", (x) => x.s) / med("inproc", (x) => x.s)).toFixed(1)}x`);
-            console.log(`uploaded, thinlayer process / BuildKit: ${mb(upP)} / ${mb(upBk)} MB = ${(upP / upBk).toFixed(3)} (target <= 1) ${upP <= upBk ? "OK" : "MISSED"}`);
-            console.log(`thinlayer base-layer bytes downloaded: ${mb(med("process", (x) => x.baseBytes))} MB ${med("process", (x) => x.baseGets) === 0 ? "OK" : "MISSED"}`);
-            summary.push(`${name}: process ${p.toFixed(2)} s, BuildKit warm ${med("bkWarm", (x) => x.s).toFixed(2)} s (${warmX.toFixed(1)}x), BuildKit empty ${med("bkEmpty", (x) => x.s).toFixed(2)} s (${emptyX.toFixed(1)}x), buildah ${med("buildah", (x) => x.s).toFixed(2)} s`);
+            console.log(
+                `thinlayer process vs buildah:        ${ratio("buildah").toFixed(1)}x; in-process vs buildah ${(med("buildah", (x) => x.s) / med("inproc", (x) => x.s)).toFixed(1)}x`,
+            );
+            console.log(
+                `uploaded, thinlayer process / BuildKit: ${mb(upP)} / ${mb(upBk)} MB = ${(upP / upBk).toFixed(3)} (target <= 1) ${upP <= upBk ? "OK" : "MISSED"}`,
+            );
+            console.log(
+                `thinlayer base-layer bytes downloaded: ${mb(med("process", (x) => x.baseBytes))} MB ${med("process", (x) => x.baseGets) === 0 ? "OK" : "MISSED"}`,
+            );
+            summary.push(
+                `${name}: process ${p.toFixed(2)} s, BuildKit warm ${med("bkWarm", (x) => x.s).toFixed(2)} s (${warmX.toFixed(1)}x), BuildKit empty ${med("bkEmpty", (x) => x.s).toFixed(2)} s (${emptyX.toFixed(1)}x), buildah ${med("buildah", (x) => x.s).toFixed(2)} s`,
+            );
         }
         console.log(`\nsummary:\n  ${summary.join("\n  ")}`);
     } finally {

@@ -56,12 +56,24 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
     if (values.help) return "help";
     const image = positionals[0];
     if (image !== "base" && image !== "app") {
-        throw inputError({ input: "ensure <image>", value: JSON.stringify(image ?? ""), allowed: "base or app", fix: "run `thinlayer ensure base …` or `thinlayer ensure app …`" });
+        throw inputError({
+            input: "ensure <image>",
+            value: JSON.stringify(image ?? ""),
+            allowed: "base or app",
+            fix: "run `thinlayer ensure base …` or `thinlayer ensure app …`",
+        });
     }
-    if (positionals.length > 1) throw inputError({ input: "ensure arguments", value: JSON.stringify(positionals.slice(1).join(" ")), allowed: "only the image (base|app) and --flags", fix: "remove the extra words" });
+    if (positionals.length > 1)
+        throw inputError({
+            input: "ensure arguments",
+            value: JSON.stringify(positionals.slice(1).join(" ")),
+            allowed: "only the image (base|app) and --flags",
+            fix: "remove the extra words",
+        });
     const need = (name: "context" | "dockerfile" | "repository" | "expect-tag"): string => {
         const v = values[name];
-        if (v === undefined || v === "") throw inputError({ input: `--${name}`, value: "(missing)", allowed: "a value", fix: `pass --${name} (see thinlayer ensure --help)` });
+        if (v === undefined || v === "")
+            throw inputError({ input: `--${name}`, value: "(missing)", allowed: "a value", fix: `pass --${name} (see thinlayer ensure --help)` });
         return v;
     };
     const buildArgs: Record<string, string> = {};
@@ -75,7 +87,8 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
         throw inputError({ input: "--builder", value: JSON.stringify(builder), allowed: BUILDER_CHOICES_TEXT, fix: "pick one of those" });
     }
     const keepTags = values["keep-tag"] ?? [];
-    if (keepTags.length > 1) throw inputError({ input: "--keep-tag", value: JSON.stringify(keepTags.join(" ")), allowed: "at most one --keep-tag", fix: "pass --keep-tag once" });
+    if (keepTags.length > 1)
+        throw inputError({ input: "--keep-tag", value: JSON.stringify(keepTags.join(" ")), allowed: "at most one --keep-tag", fix: "pass --keep-tag once" });
     const keepTag = keepTags[0];
     if (keepTag !== undefined) checkKeepTag(keepTag);
     const platform = values.platform ?? "linux/amd64";
@@ -112,7 +125,8 @@ export function formatResult(r: EnsureResult): string {
         `  uploaded  ${r.bytesUploaded} B   downloaded ${r.bytesDownloaded} B   in ${r.seconds.toFixed(2)} s`,
     ];
     if (r.keepTag) lines.push(`  keep tag  ${r.keepTag.tag} (${r.keepTag.action})`);
-    if (r.attestation) lines.push(`  provenance ${r.attestation.digest} (${r.attestation.action}, ${r.attestation.via}${r.attestation.signed ? ", signed" : ""})`);
+    if (r.attestation)
+        lines.push(`  provenance ${r.attestation.digest} (${r.attestation.action}, ${r.attestation.via}${r.attestation.signed ? ", signed" : ""})`);
     if (r.ourDigest) lines.push(`  rebuild   ${r.ourDigest} (differs; existing tag kept)`);
     for (const w of r.warnings ?? []) lines.push(`  warning   ${w}`);
     return lines.join("\n");

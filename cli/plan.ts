@@ -78,28 +78,52 @@ export async function run(argv: string[]): Promise<number> {
     const projectDir = path.resolve(values.project ?? PROJECT_ROOT);
     const stacks = values.stack ?? [];
     if (stacks.length === 0 || stacks.includes("")) {
-        throw inputError({ input: "--stack", value: "(missing)", allowed: `one of ${listStacks(projectDir).join(", ")}`, fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat" });
+        throw inputError({
+            input: "--stack",
+            value: "(missing)",
+            allowed: `one of ${listStacks(projectDir).join(", ")}`,
+            fix: "pass --stack <stack>, e.g. npm run plan -- --stack uat",
+        });
     }
     if (values.markdown && values.json) {
-        throw inputError({ input: "--markdown and --json", value: "(both given)", allowed: "one output format", fix: "pass --json for the plan object, or --markdown for the cost receipt" });
+        throw inputError({
+            input: "--markdown and --json",
+            value: "(both given)",
+            allowed: "one output format",
+            fix: "pass --json for the plan object, or --markdown for the cost receipt",
+        });
     }
     // --registry goes through the config parser, so it meets the same host and repository-name rules.
     const registry = values.registry;
-    const loadCfg = (stack: string): StackConfig => registry === undefined ? loadStackConfig(projectDir, stack)
-        : parseStackConfig({ ...readStackFile(projectDir, stack), registry }, loadProjectSchema(projectDir), { projectDir, stack });
+    const loadCfg = (stack: string): StackConfig =>
+        registry === undefined
+            ? loadStackConfig(projectDir, stack)
+            : parseStackConfig({ ...readStackFile(projectDir, stack), registry }, loadProjectSchema(projectDir), { projectDir, stack });
     if (values.markdown) {
         const receipts = [];
         for (const stack of [...new Set(stacks)]) {
             const cfg = loadCfg(stack);
             const baseline = await migrationBaseline(values.against, values.deployed, projectDir, cfg.stack);
             const one = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
-            receipts.push(await receiptStack(cfg, { ...one.plan, status: one.status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety: one.migrationSafety }, baseline, values["registry-check"]));
+            receipts.push(
+                await receiptStack(
+                    cfg,
+                    { ...one.plan, status: one.status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety: one.migrationSafety },
+                    baseline,
+                    values["registry-check"],
+                ),
+            );
         }
         process.stdout.write(renderReceipt(receipts));
         return 0;
     }
     if (stacks.length > 1) {
-        throw inputError({ input: "--stack", value: stacks.join(", "), allowed: "one stack (several only with --markdown)", fix: "run plan once per stack, or pass --markdown for a receipt of all of them" });
+        throw inputError({
+            input: "--stack",
+            value: stacks.join(", "),
+            allowed: "one stack (several only with --markdown)",
+            fix: "run plan once per stack, or pass --markdown for a receipt of all of them",
+        });
     }
     const started = process.hrtime.bigint();
     const cfg = loadCfg(stacks[0]);
@@ -107,7 +131,13 @@ export async function run(argv: string[]): Promise<number> {
     const { plan, status, migrationSafety } = await planStack(cfg, { cache: !values["no-cache"], registryCheck: values["registry-check"], baseline });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (values.json) {
-        process.stdout.write(JSON.stringify({ ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety, millis: Math.round(ms) }, null, 2) + "\n");
+        process.stdout.write(
+            JSON.stringify(
+                { ...plan, status, registry: cfg.registry, releaseImage: cfg.releaseImage || null, migrationSafety, millis: Math.round(ms) },
+                null,
+                2,
+            ) + "\n",
+        );
     } else {
         process.stdout.write(formatPlan(plan, status, { explain: values.explain, projectDir, millis: ms, releaseImage: cfg.releaseImage, migrationSafety }));
     }
@@ -115,10 +145,12 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** One stack's plan, image status and migration safety: what --json prints and the receipt renders. */
-async function planStack(cfg: StackConfig, o: { cache: boolean; registryCheck: boolean; baseline: PlanBaseline }): Promise<Pick<PlanJson, "status" | "migrationSafety"> & { plan: Plan }> {
+async function planStack(
+    cfg: StackConfig,
+    o: { cache: boolean; registryCheck: boolean; baseline: PlanBaseline },
+): Promise<Pick<PlanJson, "status" | "migrationSafety"> & { plan: Plan }> {
     const plan = await computePlan(cfg, { cache: o.cache });
-    const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage)
-        : o.registryCheck ? await registryStatus(cfg, plan) : offlineStatus();
+    const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage) : o.registryCheck ? await registryStatus(cfg, plan) : offlineStatus();
     const migrationSafety = await planMigrationSafety(cfg, plan.migrations, o.baseline);
     return { plan, status, migrationSafety };
 }
@@ -126,7 +158,12 @@ async function planStack(cfg: StackConfig, o: { cache: boolean; registryCheck: b
 /** What the migrations are compared with: a git ref, the stack's outputs, or nothing. */
 async function migrationBaseline(against: string | undefined, deployed: boolean, projectDir: string, stack: string): Promise<PlanBaseline> {
     if (against !== undefined && deployed) {
-        throw inputError({ input: "--against and --deployed", value: "(both given)", allowed: "one baseline for the migrations", fix: "pass --against <git ref> for a pull request, or --deployed for the stack's release" });
+        throw inputError({
+            input: "--against and --deployed",
+            value: "(both given)",
+            allowed: "one baseline for the migrations",
+            fix: "pass --against <git ref> for a pull request, or --deployed for the stack's release",
+        });
     }
     if (against !== undefined) return { against };
     if (!deployed) return { none: true };
@@ -135,7 +172,12 @@ async function migrationBaseline(against: string | undefined, deployed: boolean,
     try {
         outputs = JSON.parse(text);
     } catch {
-        throw inputError({ input: `pulumi stack output --json --stack ${stack}`, value: JSON.stringify(text.slice(0, 80)), allowed: "a JSON object of stack outputs", fix: "check the Pulumi CLI and the backend login" });
+        throw inputError({
+            input: `pulumi stack output --json --stack ${stack}`,
+            value: JSON.stringify(text.slice(0, 80)),
+            allowed: "a JSON object of stack outputs",
+            fix: "check the Pulumi CLI and the backend login",
+        });
     }
     return { outputs: (outputs ?? {}) as Record<string, unknown>, source: `stack ${stack}'s deployed release` };
 }
@@ -158,17 +200,22 @@ async function registryStatus(cfg: StackConfig, plan: Plan): Promise<Record<"bas
     }
     const one = async (img: ImagePlan): Promise<StatusInfo> => {
         const r = await tagExists(`${cfg.registry}/${img.repository}`, img.tag);
-        return r === "exists" ? { status: "reuse", reason: "tag exists in the registry" }
-            : r === "missing" ? { status: "build", reason: "tag not in the registry" }
-            : { status: "unknown", reason: "registry did not answer (network or credentials)" };
+        return r === "exists"
+            ? { status: "reuse", reason: "tag exists in the registry" }
+            : r === "missing"
+              ? { status: "build", reason: "tag not in the registry" }
+              : { status: "unknown", reason: "registry did not answer (network or credentials)" };
     };
     const [base, app] = await Promise.all([one(plan.base), one(plan.app)]);
     return { base, app };
 }
 
-
 /** Renders the plan as the table `thinlayer plan` prints. */
-export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo>, opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string; migrationSafety?: MigrationSafety }): string {
+export function formatPlan(
+    plan: Plan,
+    status: Record<"base" | "app", StatusInfo>,
+    opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string; migrationSafety?: MigrationSafety },
+): string {
     const rel = (p: string) => path.relative(opts.projectDir, p) || ".";
     const rows = [
         ["IMAGE", "REPOSITORY:TAG", "FILES", "SIZE", "STATUS"],
@@ -181,7 +228,11 @@ export function formatPlan(plan: Plan, status: Record<"base" | "app", StatusInfo
         ]),
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-    const line = (r: string[]) => r.map((cell, c) => (c === 2 || c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd();
+    const line = (r: string[]) =>
+        r
+            .map((cell, c) => (c === 2 || c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+            .join("  ")
+            .trimEnd();
     const out: string[] = [];
     out.push(`thinlayer plan: stack ${plan.stack}, platform ${plan.platform}, context ${rel(plan.base.contextDir)}`);
     out.push("");

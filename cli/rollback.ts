@@ -77,10 +77,18 @@ export async function run(argv: string[]): Promise<number> {
         ({ values } = parseArgs({
             args: argv,
             options: {
-                stack: { type: "string" }, steps: { type: "string" }, to: { type: "string" }, image: { type: "string" },
-                clear: { type: "boolean", default: false }, list: { type: "boolean", default: false },
-                "dry-run": { type: "boolean", default: false }, force: { type: "boolean", default: false }, "history-file": { type: "string" },
-                "exports-dir": { type: "string" }, "page-size": { type: "string" }, project: { type: "string" },
+                stack: { type: "string" },
+                steps: { type: "string" },
+                to: { type: "string" },
+                image: { type: "string" },
+                clear: { type: "boolean", default: false },
+                list: { type: "boolean", default: false },
+                "dry-run": { type: "boolean", default: false },
+                force: { type: "boolean", default: false },
+                "history-file": { type: "string" },
+                "exports-dir": { type: "string" },
+                "page-size": { type: "string" },
+                project: { type: "string" },
                 help: { type: "boolean", short: "h", default: false },
             },
             strict: true,
@@ -106,20 +114,36 @@ export function validateOptions(v: Record<string, string | boolean | undefined>)
     const projectDir = path.resolve(typeof v.project === "string" ? v.project : PROJECT_ROOT);
     const stacks = listStacks(projectDir);
     if (typeof v.stack !== "string" || !stacks.includes(v.stack)) {
-        throw inputError({ input: "--stack", value: v.stack === undefined ? "(missing)" : JSON.stringify(v.stack), allowed: `one of ${stacks.join(", ") || "(no Pulumi.<stack>.yaml found)"}`, fix: "pass --stack <stack>, e.g. thinlayer rollback --stack prod --steps 1" });
+        throw inputError({
+            input: "--stack",
+            value: v.stack === undefined ? "(missing)" : JSON.stringify(v.stack),
+            allowed: `one of ${stacks.join(", ") || "(no Pulumi.<stack>.yaml found)"}`,
+            fix: "pass --stack <stack>, e.g. thinlayer rollback --stack prod --steps 1",
+        });
     }
     const chosen = (["steps", "to", "image", "clear"] as const).filter((k) => v[k] !== undefined && v[k] !== false);
     if (chosen.length > 1) {
-        throw inputError({ input: chosen.map((k) => `--${k}`).join(" and "), value: "(both given)", allowed: "one of --steps, --to, --image, --clear", fix: "pass only one" });
+        throw inputError({
+            input: chosen.map((k) => `--${k}`).join(" and "),
+            value: "(both given)",
+            allowed: "one of --steps, --to, --image, --clear",
+            fix: "pass only one",
+        });
     }
     const int = (flag: string, raw: unknown, min: number, max: number): number => {
         const n = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : NaN;
-        if (!(n >= min && n <= max)) throw inputError({ input: flag, value: JSON.stringify(raw), allowed: `an integer from ${min} to ${max}`, fix: `e.g. ${flag} ${min}` });
+        if (!(n >= min && n <= max))
+            throw inputError({ input: flag, value: JSON.stringify(raw), allowed: `an integer from ${min} to ${max}`, fix: `e.g. ${flag} ${min}` });
         return n;
     };
     const image = typeof v.image === "string" ? v.image : undefined;
     if (image !== undefined && !DIGEST_REF.test(image)) {
-        throw inputError({ input: "--image", value: JSON.stringify(image), allowed: "repo@sha256:<64 hex>", fix: "copy the ref from the registry or a deploy log (appImageRef output)" });
+        throw inputError({
+            input: "--image",
+            value: JSON.stringify(image),
+            allowed: "repo@sha256:<64 hex>",
+            fix: "copy the ref from the registry or a deploy log (appImageRef output)",
+        });
     }
     return {
         stack: v.stack,
@@ -150,7 +174,9 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
         if (after === before) return `${rel}: no rollback pin set; nothing to clear. The stack builds from source.\n`;
         if (!opts.dryRun) fs.writeFileSync(file, after);
         lines.push(`${opts.dryRun ? "would clear" : "cleared"} the rollback pin (thinlayer:releaseImage) in ${rel}.`);
-        lines.push(`thinlayer:settings stay as they are in ${rel} (the pinned release's settings, if a rollback wrote them): edit them if the source's settings differ.`);
+        lines.push(
+            `thinlayer:settings stay as they are in ${rel} (the pinned release's settings, if a rollback wrote them): edit them if the source's settings differ.`,
+        );
         lines.push(`next: ${next}   (builds from source again)`);
         return lines.join("\n") + "\n";
     }
@@ -159,7 +185,9 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
         const after = writePin(before, { releaseImage: opts.image, settings: settingsOfStackFile(before) }, rel);
         if (!opts.dryRun) fs.writeFileSync(file, after);
         lines.push(`${opts.dryRun ? "would pin" : "pinned"} ${opts.image} in ${rel} (thinlayer:releaseImage); settings unchanged.`);
-        lines.push("its migrations hash is not known without the stack's history: no migration Job runs while this pin is set (migrations already applied stay applied).");
+        lines.push(
+            "its migrations hash is not known without the stack's history: no migration Job runs while this pin is set (migrations already applied stay applied).",
+        );
         lines.push(`next: ${next}   (no build; \`pulumi preview --stack ${opts.stack}\` fails clearly if the image is no longer in the registry)`);
         return lines.join("\n") + "\n";
     }
@@ -171,7 +199,9 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     const choice = chooseRelease(deployed, history, opts.to !== undefined ? { to: opts.to } : { steps: opts.steps ?? 1 }, opts.stack);
     const { current, target } = choice;
     if (target.appImageRef === current.appImageRef && target.settingsHash === current.settingsHash) {
-        throw new ThinlayerError(`--to: ${opts.to} is the release the stack runs now (update ${current.version}); nothing to roll back. Fix: pick an earlier release from --list.`);
+        throw new ThinlayerError(
+            `--to: ${opts.to} is the release the stack runs now (update ${current.version}); nothing to roll back. Fix: pick an earlier release from --list.`,
+        );
     }
     const guard = await migrationGuard(opts, current, target);
     if (guard.blocking.length > 0 && opts.force !== true) {
@@ -183,16 +213,25 @@ export async function rollback(opts: Options, source: HistorySource): Promise<st
     lines.push(`current:  ${describe(current)}`);
     lines.push(`rollback: ${describe(target)}`);
     for (const f of choice.newerFailures) {
-        lines.push(`note: update ${f.version} (${f.startTime}) after the current release ended ${JSON.stringify(f.result)}; the current release above is the last successful one.`);
+        lines.push(
+            `note: update ${f.version} (${f.startTime}) after the current release ended ${JSON.stringify(f.result)}; the current release above is the last successful one.`,
+        );
     }
     const changes = settingsChanges(current.settings, target.settings);
     lines.push(changes.length ? `settings change (the ConfigMap is replaced, pods restart with them):\n  ${changes.join("\n  ")}` : "settings: unchanged");
     lines.push("secret settings (thinlayer:secretSettings) are not part of a release: they stay as they are.");
-    lines.push(`${opts.dryRun ? "would write" : "wrote"} ${rel}: thinlayer:releaseImage = ${target.appImageRef}, thinlayer:settings = the release's ${Object.keys(target.settings).length} settings`);
-    lines.push(target.migrationsHash !== undefined
-        ? `migrations: the Job is keyed on the release's migrations hash ${target.migrationsHash.slice(0, 12)} while pinned (a no-op \`migrate\` in the release's image if that Job is new; migrations are never reversed)`
-        : "migrations: the release's migrations hash is not in its outputs: no migration Job runs while pinned");
-    for (const b of guard.blocking) lines.push(`--force: pinned across contract migration ${b.id} (${b.operations.map((o) => o.split(":")[0]).join(", ")}); the pinned code meets the schema it changed`);
+    lines.push(
+        `${opts.dryRun ? "would write" : "wrote"} ${rel}: thinlayer:releaseImage = ${target.appImageRef}, thinlayer:settings = the release's ${Object.keys(target.settings).length} settings`,
+    );
+    lines.push(
+        target.migrationsHash !== undefined
+            ? `migrations: the Job is keyed on the release's migrations hash ${target.migrationsHash.slice(0, 12)} while pinned (a no-op \`migrate\` in the release's image if that Job is new; migrations are never reversed)`
+            : "migrations: the release's migrations hash is not in its outputs: no migration Job runs while pinned",
+    );
+    for (const b of guard.blocking)
+        lines.push(
+            `--force: pinned across contract migration ${b.id} (${b.operations.map((o) => o.split(":")[0]).join(", ")}); the pinned code meets the schema it changed`,
+        );
     lines.push(...guard.notes);
     lines.push(`next: ${next}   (one Deployment update per process, no build)`);
     lines.push(`undo: thinlayer rollback --stack ${opts.stack} --clear   (build from source again)`);
@@ -210,7 +249,10 @@ async function migrationGuard(opts: Options, current: DeployedRelease, target: D
     if (!newer) return rollbackMigrationProblems(current, target, []);
     const cfg = loadStackConfig(opts.projectDir, opts.stack);
     const files = await computeMigrations(cfg.appDir, cfg.migrationGlobs, { cache: false });
-    const classified = await classifyMigrations(cfg.appDir, files.files.map((f) => f.path));
+    const classified = await classifyMigrations(
+        cfg.appDir,
+        files.files.map((f) => f.path),
+    );
     return rollbackMigrationProblems(current, target, classified);
 }
 
@@ -251,8 +293,12 @@ export async function deployedReleases(history: HistoryEntry[], source: HistoryS
 
 /** The --list printout: releases newest first, by first deployment, the current one marked. */
 function formatList(c: { current: DeployedRelease; timeline: DeployedRelease[] }): string {
-    const rows = [...c.timeline].reverse().map((d) =>
-        `${(d.releaseId ?? "(no release id)").padEnd(16)}  first deployed in update ${d.version} (${d.startTime})  ${d.appImageRef}${sameRelease(d, c.current) ? "   <- current" : ""}`);
+    const rows = [...c.timeline]
+        .reverse()
+        .map(
+            (d) =>
+                `${(d.releaseId ?? "(no release id)").padEnd(16)}  first deployed in update ${d.version} (${d.startTime})  ${d.appImageRef}${sameRelease(d, c.current) ? "   <- current" : ""}`,
+        );
     return `releases, newest first (by first deployment):\n  ${rows.join("\n  ")}\n`;
 }
 
@@ -267,7 +313,8 @@ function describe(d: DeployedRelease): string {
 
 function stackFile(projectDir: string, stack: string): string {
     const f = [`Pulumi.${stack}.yaml`, `Pulumi.${stack}.yml`].map((n) => path.join(projectDir, n)).find((p) => fs.existsSync(p));
-    if (f === undefined) throw inputError({ input: "--stack", value: JSON.stringify(stack), allowed: "a stack with a Pulumi.<stack>.yaml", fix: `pulumi stack init ${stack}` });
+    if (f === undefined)
+        throw inputError({ input: "--stack", value: JSON.stringify(stack), allowed: "a stack with a Pulumi.<stack>.yaml", fix: `pulumi stack init ${stack}` });
     return f;
 }
 
@@ -275,11 +322,23 @@ function stackFile(projectDir: string, stack: string): string {
 export function fileSource(opts: Pick<Options, "historyFile" | "exportsDir" | "stack">): HistorySource {
     return {
         async history() {
-            if (opts.historyFile === undefined) throw inputError({ input: "--history-file", value: "(missing)", allowed: "a file with `pulumi stack history --json` output", fix: "pass it together with --exports-dir" });
+            if (opts.historyFile === undefined)
+                throw inputError({
+                    input: "--history-file",
+                    value: "(missing)",
+                    allowed: "a file with `pulumi stack history --json` output",
+                    fix: "pass it together with --exports-dir",
+                });
             return readFileOrFail("--history-file", opts.historyFile);
         },
         async exportOf(version) {
-            if (opts.exportsDir === undefined) throw inputError({ input: "--exports-dir", value: "(missing)", allowed: "a directory with <version>.json stack exports", fix: `pulumi stack export --stack ${opts.stack} --version ${version} --file <dir>/${version}.json` });
+            if (opts.exportsDir === undefined)
+                throw inputError({
+                    input: "--exports-dir",
+                    value: "(missing)",
+                    allowed: "a directory with <version>.json stack exports",
+                    fix: `pulumi stack export --stack ${opts.stack} --version ${version} --file <dir>/${version}.json`,
+                });
             return readFileOrFail("--exports-dir", path.join(opts.exportsDir, `${version}.json`));
         },
     };
@@ -316,13 +375,25 @@ export function pulumi(args: string[], cwd: string): Promise<string> {
             if (err === null) return resolve(stdout);
             const code = (err as NodeJS.ErrnoException).code;
             if (code === "ENOENT") {
-                return reject(inputError({ input: "pulumi", value: "(not on PATH)", allowed: "the Pulumi CLI", fix: "install it (https://www.pulumi.com/docs/install/), or pass --history-file and --exports-dir" }));
+                return reject(
+                    inputError({
+                        input: "pulumi",
+                        value: "(not on PATH)",
+                        allowed: "the Pulumi CLI",
+                        fix: "install it (https://www.pulumi.com/docs/install/), or pass --history-file and --exports-dir",
+                    }),
+                );
             }
             const why = stderr.trim().split("\n").slice(-3).join(" ").slice(0, 400);
             const diy = /does not provide the ability to export previous deployments/.test(stderr);
-            reject(new ThinlayerError(`\`pulumi ${args.join(" ")}\` failed: ${why}` + (diy
-                ? `\nFix: this backend keeps no per-update exports (DIY/S3); pin the image directly: thinlayer rollback --stack ${args[args.indexOf("--stack") + 1]} --image <repo@sha256:…> (from the appImageRef output in a deploy log).`
-                : "\nFix: check `pulumi login` and that the stack exists (pulumi stack ls).")));
+            reject(
+                new ThinlayerError(
+                    `\`pulumi ${args.join(" ")}\` failed: ${why}` +
+                        (diy
+                            ? `\nFix: this backend keeps no per-update exports (DIY/S3); pin the image directly: thinlayer rollback --stack ${args[args.indexOf("--stack") + 1]} --image <repo@sha256:…> (from the appImageRef output in a deploy log).`
+                            : "\nFix: check `pulumi login` and that the stack exists (pulumi stack ls)."),
+                ),
+            );
         });
     });
 }

@@ -85,7 +85,10 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
     }
     const key = publicKeyOf(values["public-key"], values["signing-key"]);
-    const targets = values.stack !== undefined ? await stackTargets(values.stack, path.resolve(values.project ?? PROJECT_ROOT), values["outputs-file"]) : [{ label: "image", ref: values.image as string }];
+    const targets =
+        values.stack !== undefined
+            ? await stackTargets(values.stack, path.resolve(values.project ?? PROJECT_ROOT), values["outputs-file"])
+            : [{ label: "image", ref: values.image as string }];
     const contextDir = path.resolve(values.context ?? process.cwd());
     const verdicts: ImageVerdict[] = [];
     for (const t of targets) verdicts.push(await verifyImage(t, contextDir, key));
@@ -111,7 +114,12 @@ async function stackTargets(stack: string, projectDir: string, outputsFile: stri
         try {
             text = fs.readFileSync(outputsFile, "utf8");
         } catch (e) {
-            throw inputError({ input: "--outputs-file", value: JSON.stringify(outputsFile), allowed: "a readable file with `pulumi stack output --json` output", fix: `check the path (${(e as NodeJS.ErrnoException).code ?? ""})` });
+            throw inputError({
+                input: "--outputs-file",
+                value: JSON.stringify(outputsFile),
+                allowed: "a readable file with `pulumi stack output --json` output",
+                fix: `check the path (${(e as NodeJS.ErrnoException).code ?? ""})`,
+            });
         }
     } else {
         text = await pulumi(["stack", "output", "--json", "--stack", stack], projectDir);
@@ -119,7 +127,13 @@ async function stackTargets(stack: string, projectDir: string, outputsFile: stri
     const outputs = JSON.parse(text) as Record<string, unknown>;
     const need = (k: string): string => {
         const v = outputs[k];
-        if (typeof v !== "string" || v === "") throw inputError({ input: `stack output ${k}`, value: JSON.stringify(v ?? "(missing)"), allowed: "host/repo@sha256:… (set by pulumi up)", fix: `deploy the stack first (pulumi up --stack ${stack}), or pass --image <ref>` });
+        if (typeof v !== "string" || v === "")
+            throw inputError({
+                input: `stack output ${k}`,
+                value: JSON.stringify(v ?? "(missing)"),
+                allowed: "host/repo@sha256:… (set by pulumi up)",
+                fix: `deploy the stack first (pulumi up --stack ${stack}), or pass --image <ref>`,
+            });
         return v;
     };
     const baseImageRef = need("baseImageRef");
@@ -128,7 +142,19 @@ async function stackTargets(stack: string, projectDir: string, outputsFile: stri
     const baseRecord = await computeRecord(base);
     return [
         { label: "base", ref: baseImageRef, recompute: base },
-        { label: "app", ref: appImageRef, recompute: { role: "app", contextDir: cfg.appDir, dockerfile: cfg.appDockerfile, buildArgs: {}, platform: cfg.platform, baseHash: baseRecord.hash, baseRef: baseImageRef } },
+        {
+            label: "app",
+            ref: appImageRef,
+            recompute: {
+                role: "app",
+                contextDir: cfg.appDir,
+                dockerfile: cfg.appDockerfile,
+                buildArgs: {},
+                platform: cfg.platform,
+                baseHash: baseRecord.hash,
+                baseRef: baseImageRef,
+            },
+        },
     ];
 }
 
@@ -145,7 +171,10 @@ export async function verifyImage(t: Target, contextDir: string, key?: KeyObject
     const found = await findAttestations(client, ref.repository, digest, key);
     const readable = found.filter((f): f is FoundAttestation & { statement: NonNullable<FoundAttestation["statement"]> } => f.statement !== undefined);
     if (readable.length === 0) {
-        const why = found.length === 0 ? `no provenance attestation is attached to ${ref.host}/${ref.repository}@${digest} (was it pushed by thinlayer ensure?)` : found.map((f) => `attestation ${f.digest}: ${f.error ?? "unreadable"}`).join("; ");
+        const why =
+            found.length === 0
+                ? `no provenance attestation is attached to ${ref.host}/${ref.repository}@${digest} (was it pushed by thinlayer ensure?)`
+                : found.map((f) => `attestation ${f.digest}: ${f.error ?? "unreadable"}`).join("; ");
         return { label: t.label, ref: t.ref, same: false, problem: why };
     }
     let best: ImageVerdict | undefined;
@@ -164,9 +193,23 @@ export async function verifyImage(t: Target, contextDir: string, key?: KeyObject
         try {
             diff = diffRecords(attested, await computeRecord(args));
         } catch (e) {
-            return { label: t.label, ref: t.ref, same: false, attestation: f.digest, problem: `cannot recompute the inputs from the checkout: ${(e as Error).message}` };
+            return {
+                label: t.label,
+                ref: t.ref,
+                same: false,
+                attestation: f.digest,
+                problem: `cannot recompute the inputs from the checkout: ${(e as Error).message}`,
+            };
         }
-        const v: ImageVerdict = { label: t.label, ref: t.ref, same: isSame(diff), attestation: f.digest, signed: f.envelope !== undefined && key !== undefined, diff, source: attested.source };
+        const v: ImageVerdict = {
+            label: t.label,
+            ref: t.ref,
+            same: isSame(diff),
+            attestation: f.digest,
+            signed: f.envelope !== undefined && key !== undefined,
+            diff,
+            source: attested.source,
+        };
         const size = (d: RecordDiff) => d.added.length + d.removed.length + d.changed.length + d.fields.length;
         if (best === undefined || size(diff) < size(best.diff as RecordDiff)) best = v;
         if (v.same) break;
@@ -177,7 +220,8 @@ export async function verifyImage(t: Target, contextDir: string, key?: KeyObject
 export function formatVerdicts(vs: ImageVerdict[]): string {
     const lines: string[] = [];
     for (const v of vs) {
-        const src = v.source === undefined ? "" : "commit" in v.source ? `, built from commit ${v.source.commit.slice(0, 12)}` : ", built from a dirty work tree";
+        const src =
+            v.source === undefined ? "" : "commit" in v.source ? `, built from commit ${v.source.commit.slice(0, 12)}` : ", built from a dirty work tree";
         if (v.problem !== undefined) lines.push(`${v.label}: NOT VERIFIED ${v.ref}: ${v.problem}`);
         else if (v.same) lines.push(`${v.label}: verified ${v.ref} (attestation ${v.attestation}${v.signed ? ", signature ok" : ""}${src})`);
         else {

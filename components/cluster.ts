@@ -23,7 +23,14 @@ export interface KubernetesTargetArgs {
 export function validateKubernetesTargetArgs(args: KubernetesTargetArgs): string[] {
     const p: string[] = [];
     check(p, DNS_LABEL.test(args.namespace), "namespace", args.namespace, DNS_LABEL.allowed, "rename the namespace");
-    check(p, args.context === undefined || !/\s/.test(args.context), "context", args.context, "a kubeconfig context name without whitespace", "use a name from `kubectl config get-contexts`");
+    check(
+        p,
+        args.context === undefined || !/\s/.test(args.context),
+        "context",
+        args.context,
+        "a kubeconfig context name without whitespace",
+        "use a name from `kubectl config get-contexts`",
+    );
     return p;
 }
 
@@ -35,14 +42,22 @@ export class KubernetesTarget extends pulumi.ComponentResource {
         super("thinlayer:kubernetes:KubernetesTarget", name, {}, opts);
         const problems = validateKubernetesTargetArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
-        this.provider = new k8s.Provider(`${name}-provider`, {
-            kubeconfig: args.kubeconfig,
-            context: args.context === "" ? undefined : args.context,
-            namespace: args.namespace,
-        }, { parent: this });
-        const ns = new k8s.core.v1.Namespace(`${name}-namespace`, {
-            metadata: { name: args.namespace, labels: { "app.kubernetes.io/managed-by": "thinlayer" } },
-        }, { parent: this, provider: this.provider });
+        this.provider = new k8s.Provider(
+            `${name}-provider`,
+            {
+                kubeconfig: args.kubeconfig,
+                context: args.context === "" ? undefined : args.context,
+                namespace: args.namespace,
+            },
+            { parent: this },
+        );
+        const ns = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            {
+                metadata: { name: args.namespace, labels: { "app.kubernetes.io/managed-by": "thinlayer" } },
+            },
+            { parent: this, provider: this.provider },
+        );
         this.namespace = ns.metadata.name;
         this.registerOutputs({ namespace: this.namespace });
     }

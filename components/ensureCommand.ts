@@ -35,14 +35,16 @@ export function parseEnsureOutput(stdout: string, expect: { repository: string; 
     try {
         parsed = JSON.parse(stdout.trim());
     } catch {
-        throw new ThinlayerError(`thinlayer ensure stdout: got ${JSON.stringify(stdout.slice(0, 200))}; expected exactly one JSON object. Fix: run the command by hand with --json and check that nothing else writes to stdout`);
+        throw new ThinlayerError(
+            `thinlayer ensure stdout: got ${JSON.stringify(stdout.slice(0, 200))}; expected exactly one JSON object. Fix: run the command by hand with --json and check that nothing else writes to stdout`,
+        );
     }
     const r = parsed as Partial<EnsureResult>;
     const refOk = typeof r.ref === "string" && r.ref === `${expect.repository}@${r.digest}` && DIGEST.test(String(r.digest));
     if (!refOk || r.tag !== expect.tag || (r.action !== "built" && r.action !== "reused")) {
         throw new ThinlayerError(
             `thinlayer ensure result: got ref ${JSON.stringify(r.ref)}, tag ${JSON.stringify(r.tag)}, action ${JSON.stringify(r.action)}; ` +
-            `expected ref ${expect.repository}@sha256:<64 hex>, tag ${expect.tag}, action built|reused. Fix: the CLI and the program disagree; rerun pulumi up, and report the output if it repeats`,
+                `expected ref ${expect.repository}@sha256:<64 hex>, tag ${expect.tag}, action built|reused. Fix: the CLI and the program disagree; rerun pulumi up, and report the output if it repeats`,
         );
     }
     return r as EnsureResult;

@@ -49,14 +49,55 @@ export function validateImageRepositoryArgs(args: ImageRepositoryArgs): string[]
     const mode = args.mode ?? "create";
     const ecrName = repositoryNameRule(true);
     check(p, ecrName.test(args.repositoryName), "repositoryName", args.repositoryName, ecrName.allowed, "rename the repository, e.g. thinlayer/app");
-    check(p, mode === "create" || mode === "existing", "mode", mode, "create | existing", "use create in the stack that owns the repository, existing elsewhere");
-    check(p, /^[A-Za-z0-9_.-]+$/.test(args.tagPrefix), "tagPrefix", args.tagPrefix, "a non-empty tag prefix such as app- or deps-", "pass the prefix the image tags start with");
-    check(p, intIn(args.keepTaggedImages ?? 50, 1, 10000), "keepTaggedImages", args.keepTaggedImages, "an integer from 1 to 10000", "keep at least the releases you may roll back to");
+    check(
+        p,
+        mode === "create" || mode === "existing",
+        "mode",
+        mode,
+        "create | existing",
+        "use create in the stack that owns the repository, existing elsewhere",
+    );
+    check(
+        p,
+        /^[A-Za-z0-9_.-]+$/.test(args.tagPrefix),
+        "tagPrefix",
+        args.tagPrefix,
+        "a non-empty tag prefix such as app- or deps-",
+        "pass the prefix the image tags start with",
+    );
+    check(
+        p,
+        intIn(args.keepTaggedImages ?? 50, 1, 10000),
+        "keepTaggedImages",
+        args.keepTaggedImages,
+        "an integer from 1 to 10000",
+        "keep at least the releases you may roll back to",
+    );
     const stacks = args.lifecycleStacks ?? [];
-    check(p, stacks.length <= 4 && new Set(stacks).size === stacks.length && stacks.every((x) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(x)), "lifecycleStacks", stacks,
-        "at most 4 distinct stack names, each a DNS label (lowercase letters, digits, -)", "list the stacks that deploy, e.g. [\"uat\", \"prod\"]");
-    check(p, intIn(args.untaggedExpiryDays ?? 1, 1, 3650), "untaggedExpiryDays", args.untaggedExpiryDays, "an integer from 1 to 3650", "use a whole number of days");
-    check(p, args.kmsKey === undefined || args.encryptionType === "KMS", "kmsKey", "(set)", 'kmsKey only with encryptionType "KMS"', 'set encryptionType: "KMS" or drop kmsKey');
+    check(
+        p,
+        stacks.length <= 4 && new Set(stacks).size === stacks.length && stacks.every((x) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(x)),
+        "lifecycleStacks",
+        stacks,
+        "at most 4 distinct stack names, each a DNS label (lowercase letters, digits, -)",
+        'list the stacks that deploy, e.g. ["uat", "prod"]',
+    );
+    check(
+        p,
+        intIn(args.untaggedExpiryDays ?? 1, 1, 3650),
+        "untaggedExpiryDays",
+        args.untaggedExpiryDays,
+        "an integer from 1 to 3650",
+        "use a whole number of days",
+    );
+    check(
+        p,
+        args.kmsKey === undefined || args.encryptionType === "KMS",
+        "kmsKey",
+        "(set)",
+        'kmsKey only with encryptionType "KMS"',
+        'set encryptionType: "KMS" or drop kmsKey',
+    );
     return p;
 }
 
@@ -82,22 +123,30 @@ export class ImageRepository extends pulumi.ComponentResource {
             const found = aws.ecr.getRepositoryOutput({ name: args.repositoryName }, { parent: this });
             this.repositoryUrl = found.repositoryUrl;
         } else {
-            this.repository = new aws.ecr.Repository(`${name}-repository`, {
-                name: args.repositoryName,
-                imageTagMutability: "IMMUTABLE",
-                encryptionConfigurations: [{ encryptionType, kmsKey: args.kmsKey }],
-                imageScanningConfiguration: { scanOnPush: args.scanOnPush ?? true },
-                tags: args.tags ?? {},
-            }, { parent: this });
+            this.repository = new aws.ecr.Repository(
+                `${name}-repository`,
+                {
+                    name: args.repositoryName,
+                    imageTagMutability: "IMMUTABLE",
+                    encryptionConfigurations: [{ encryptionType, kmsKey: args.kmsKey }],
+                    imageScanningConfiguration: { scanOnPush: args.scanOnPush ?? true },
+                    tags: args.tags ?? {},
+                },
+                { parent: this },
+            );
             const policy = buildLifecyclePolicy({
                 untaggedDays: args.untaggedExpiryDays ?? 1,
                 keep: [{ tagPrefix: args.tagPrefix, count: args.keepTaggedImages ?? 50 }],
                 stacks: args.lifecycleStacks ?? [],
             });
-            new aws.ecr.LifecyclePolicy(`${name}-lifecycle`, {
-                repository: this.repository.name,
-                policy: JSON.stringify(policy),
-            }, { parent: this });
+            new aws.ecr.LifecyclePolicy(
+                `${name}-lifecycle`,
+                {
+                    repository: this.repository.name,
+                    policy: JSON.stringify(policy),
+                },
+                { parent: this },
+            );
             this.repositoryUrl = this.repository.repositoryUrl;
         }
         this.registerOutputs({ repositoryUrl: this.repositoryUrl });

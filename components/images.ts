@@ -74,13 +74,41 @@ function validateCommon(kind: ImageKind, args: CommonImageArgs, p: string[]): vo
     check(p, HASH_RE.test(img.hash), "image.hash", img.hash, "64 lowercase hex (the plan's content hash)", `pass plan.${kind} from computePlan`);
     check(p, PLATFORM.test(args.platform ?? "linux/amd64"), "platform", args.platform, PLATFORM.allowed, "set the platform the cluster's nodes run");
     check(p, (BUILDER_CHOICES as readonly string[]).includes(args.builder ?? "auto"), "builder", args.builder, BUILDER_CHOICES_TEXT, "pick one of those");
-    check(p, path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")), "projectDir", args.projectDir, "the absolute project root holding bin/thinlayer.js", "pass the directory of Pulumi.yaml");
-    check(p, path.isAbsolute(img.contextDir) && fs.existsSync(img.contextDir), "image.contextDir", img.contextDir, "an existing absolute directory", "point it at the build context");
-    check(p, path.isAbsolute(img.dockerfile) && fs.existsSync(img.dockerfile), "image.dockerfile", img.dockerfile, "an existing absolute file", "point it at the Dockerfile");
+    check(
+        p,
+        path.isAbsolute(args.projectDir) && fs.existsSync(path.join(args.projectDir, "bin", "thinlayer.js")),
+        "projectDir",
+        args.projectDir,
+        "the absolute project root holding bin/thinlayer.js",
+        "pass the directory of Pulumi.yaml",
+    );
+    check(
+        p,
+        path.isAbsolute(img.contextDir) && fs.existsSync(img.contextDir),
+        "image.contextDir",
+        img.contextDir,
+        "an existing absolute directory",
+        "point it at the build context",
+    );
+    check(
+        p,
+        path.isAbsolute(img.dockerfile) && fs.existsSync(img.dockerfile),
+        "image.dockerfile",
+        img.dockerfile,
+        "an existing absolute file",
+        "point it at the Dockerfile",
+    );
     if (args.keepTag !== undefined) {
         const k = args.keepTag;
         const tag = imageTag(kind, img.hash);
-        check(p, TAG.test(k) && k.endsWith(`-${tag}`) && k.length > tag.length + 1, "keepTag", k, `<stack>-${tag}: ${TAG.allowed}`, "pass <stack name>-<image tag>, as index.ts does");
+        check(
+            p,
+            TAG.test(k) && k.endsWith(`-${tag}`) && k.length > tag.length + 1,
+            "keepTag",
+            k,
+            `<stack>-${tag}: ${TAG.allowed}`,
+            "pass <stack name>-<image tag>, as index.ts does",
+        );
     }
 }
 
@@ -119,29 +147,41 @@ interface Ensured {
 function ensure(parent: pulumi.Resource, name: string, kind: ImageKind, args: CommonImageArgs, commandLine: pulumi.Output<string>): Ensured {
     const platform = args.platform ?? "linux/amd64";
     const tag = imageTag(kind, args.image.hash);
-    const command = new local.Command(`${name}-ensure`, {
-        create: commandLine,
-        dir: args.projectDir,
-        // Replacement (a new ensure run) exactly when what the image is made of changes.
-        triggers: [args.image.hash, args.repositoryUrl, platform],
-    }, { parent });
+    const command = new local.Command(
+        `${name}-ensure`,
+        {
+            create: commandLine,
+            dir: args.projectDir,
+            // Replacement (a new ensure run) exactly when what the image is made of changes.
+            triggers: [args.image.hash, args.repositoryUrl, platform],
+        },
+        { parent },
+    );
     // In preview the provider runs nothing: a new or replaced Command has no stdout yet. The result
     // is then unknown (as Pulumi shows it), never a parse error.
-    const result = pulumi.all([command.stdout, args.repositoryUrl]).apply(([stdout, repository]) =>
-        pulumi.runtime.isDryRun() && (stdout ?? "").trim() === "" ? undefined : parseEnsureOutput(stdout, { repository, tag }));
+    const result = pulumi
+        .all([command.stdout, args.repositoryUrl])
+        .apply(([stdout, repository]) =>
+            pulumi.runtime.isDryRun() && (stdout ?? "").trim() === "" ? undefined : parseEnsureOutput(stdout, { repository, tag }),
+        );
     const field = <K extends keyof EnsureResult>(k: K): pulumi.Output<EnsureResult[K]> =>
-        result.apply((r): pulumi.Input<EnsureResult[K]> => (r === undefined ? (pulumi.output(pulumi.unknown) as pulumi.Output<EnsureResult[K]>) : r[k])) as pulumi.Output<EnsureResult[K]>;
+        result.apply((r): pulumi.Input<EnsureResult[K]> =>
+            r === undefined ? (pulumi.output(pulumi.unknown) as pulumi.Output<EnsureResult[K]>) : r[k],
+        ) as pulumi.Output<EnsureResult[K]>;
 
     const checkRegistry = args.checkRegistry ?? pulumi.runtime.isDryRun();
     const registryStatus: pulumi.Output<RegistryStatus> = checkRegistry
         ? pulumi.output(args.repositoryUrl).apply(async (repository) => {
-            const status = await tagExists(repository, tag);
-            const what = status === "exists" ? "exists: reuse, nothing to build"
-                : status === "missing" ? "missing: `pulumi up` builds and pushes it"
-                : "unknown (no registry access from here): `pulumi up` checks, then reuses or builds";
-            await pulumi.log.info(`${kind} image ${repository}:${tag} ${what}`, parent);
-            return status;
-        })
+              const status = await tagExists(repository, tag);
+              const what =
+                  status === "exists"
+                      ? "exists: reuse, nothing to build"
+                      : status === "missing"
+                        ? "missing: `pulumi up` builds and pushes it"
+                        : "unknown (no registry access from here): `pulumi up` checks, then reuses or builds";
+              await pulumi.log.info(`${kind} image ${repository}:${tag} ${what}`, parent);
+              return status;
+          })
         : pulumi.output<RegistryStatus>("not-checked");
     return {
         tag,
@@ -178,10 +218,24 @@ export class BaseImage extends EnsuredImage {
         super("thinlayer:image:BaseImage", name, {}, opts);
         const problems = validateBaseImageArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
-        this.ensureImage(name, "base", args, pulumi.output(args.repositoryUrl).apply((repository) => ensureCommandLine(args.projectDir, {
-            image: "base", context: args.image.contextDir, dockerfile: args.image.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", buildArgs: args.buildArgs ?? {}, expectTag: imageTag("base", args.image.hash), builder: args.builder ?? "auto", keepTag: args.keepTag,
-        })));
+        this.ensureImage(
+            name,
+            "base",
+            args,
+            pulumi.output(args.repositoryUrl).apply((repository) =>
+                ensureCommandLine(args.projectDir, {
+                    image: "base",
+                    context: args.image.contextDir,
+                    dockerfile: args.image.dockerfile,
+                    repository,
+                    platform: args.platform ?? "linux/amd64",
+                    buildArgs: args.buildArgs ?? {},
+                    expectTag: imageTag("base", args.image.hash),
+                    builder: args.builder ?? "auto",
+                    keepTag: args.keepTag,
+                }),
+            ),
+        );
     }
 }
 
@@ -191,9 +245,24 @@ export class AppImage extends EnsuredImage {
         super("thinlayer:image:AppImage", name, {}, opts);
         const problems = validateAppImageArgs(args);
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), this);
-        this.ensureImage(name, "app", args, pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) => ensureCommandLine(args.projectDir, {
-            image: "app", context: args.image.contextDir, dockerfile: args.image.dockerfile, repository,
-            platform: args.platform ?? "linux/amd64", baseRef, baseHash: args.baseHash, expectTag: imageTag("app", args.image.hash), builder: args.builder ?? "auto", keepTag: args.keepTag,
-        })));
+        this.ensureImage(
+            name,
+            "app",
+            args,
+            pulumi.all([args.repositoryUrl, args.baseRef]).apply(([repository, baseRef]) =>
+                ensureCommandLine(args.projectDir, {
+                    image: "app",
+                    context: args.image.contextDir,
+                    dockerfile: args.image.dockerfile,
+                    repository,
+                    platform: args.platform ?? "linux/amd64",
+                    baseRef,
+                    baseHash: args.baseHash,
+                    expectTag: imageTag("app", args.image.hash),
+                    builder: args.builder ?? "auto",
+                    keepTag: args.keepTag,
+                }),
+            ),
+        );
     }
 }

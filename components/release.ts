@@ -76,19 +76,59 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Validates plain Release args; one message per problem. `name` is the component name (a DNS label prefix). */
 export function validateReleaseArgs(name: string, args: ReleaseArgs): string[] {
     const p: string[] = [];
-    check(p, LABEL.test(name) && name.length <= 30, "name", name, "a DNS-1123 label of at most 30 characters (it prefixes every object name)", "rename the Release");
-    check(p, args.migrationsHash === undefined || HASH_RE.test(args.migrationsHash), "migrationsHash", args.migrationsHash, "64 lowercase hex (plan.migrations.hash)", "pass the plan's migrations hash");
+    check(
+        p,
+        LABEL.test(name) && name.length <= 30,
+        "name",
+        name,
+        "a DNS-1123 label of at most 30 characters (it prefixes every object name)",
+        "rename the Release",
+    );
+    check(
+        p,
+        args.migrationsHash === undefined || HASH_RE.test(args.migrationsHash),
+        "migrationsHash",
+        args.migrationsHash,
+        "64 lowercase hex (plan.migrations.hash)",
+        "pass the plan's migrations hash",
+    );
     check(p, HASH_RE.test(args.settingsHash), "settingsHash", args.settingsHash, "64 lowercase hex (plan.settings.hash)", "pass the plan's settings hash");
     check(p, intIn(args.webReplicas ?? 2, 0, 1000), "webReplicas", args.webReplicas, "an integer from 0 to 1000", "set a replica count");
     check(p, intIn(args.workerReplicas ?? 1, 0, 1000), "workerReplicas", args.workerReplicas, "an integer from 0 to 1000", "set a replica count");
     check(p, intIn(args.webPort ?? 8000, 1, 65535), "webPort", args.webPort, "a port from 1 to 65535", "use the port gunicorn binds");
     check(p, (args.healthPath ?? "/healthz").startsWith("/"), "healthPath", args.healthPath, "an absolute URL path such as /healthz", "start it with /");
-    check(p, intIn(args.revisionHistoryLimit ?? 5, 0, 1000), "revisionHistoryLimit", args.revisionHistoryLimit, "an integer from 0 to 1000", "set how many old ReplicaSets to keep");
-    check(p, intIn(args.migrationBackoffLimit ?? 1, 0, 100), "migrationBackoffLimit", args.migrationBackoffLimit, "an integer from 0 to 100", "set the Job's retries");
-    check(p, intIn(args.migrationDeadlineSeconds ?? 600, 30, 86400), "migrationDeadlineSeconds", args.migrationDeadlineSeconds, "an integer from 30 to 86400", "set the Job's deadline in seconds");
+    check(
+        p,
+        intIn(args.revisionHistoryLimit ?? 5, 0, 1000),
+        "revisionHistoryLimit",
+        args.revisionHistoryLimit,
+        "an integer from 0 to 1000",
+        "set how many old ReplicaSets to keep",
+    );
+    check(
+        p,
+        intIn(args.migrationBackoffLimit ?? 1, 0, 100),
+        "migrationBackoffLimit",
+        args.migrationBackoffLimit,
+        "an integer from 0 to 100",
+        "set the Job's retries",
+    );
+    check(
+        p,
+        intIn(args.migrationDeadlineSeconds ?? 600, 30, 86400),
+        "migrationDeadlineSeconds",
+        args.migrationDeadlineSeconds,
+        "an integer from 30 to 86400",
+        "set the Job's deadline in seconds",
+    );
     check(p, intIn(args.drainSeconds ?? 10, 0, 300), "drainSeconds", args.drainSeconds, "an integer from 0 to 300", "set the preStop drain in seconds");
     check(p, intIn(args.runAsUser ?? 10001, 1, 2147483647), "runAsUser", args.runAsUser, "a non-root UID (1 or more)", "use the UID of the image's USER");
-    for (const [key, dflt] of [["cpuRequest", "250m"], ["memoryRequest", "256Mi"], ["cpuLimit", "1"], ["memoryLimit", "512Mi"]] as const) {
+    for (const [key, dflt] of [
+        ["cpuRequest", "250m"],
+        ["memoryRequest", "256Mi"],
+        ["cpuLimit", "1"],
+        ["memoryLimit", "512Mi"],
+    ] as const) {
         check(p, QUANTITY.test(args[key] ?? dflt), key, args[key], QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
     const workerName = workerNameRule(name);
@@ -155,14 +195,20 @@ export class Release extends pulumi.ComponentResource {
         const drainSeconds = args.drainSeconds ?? 10;
         const revisionHistoryLimit = args.revisionHistoryLimit ?? 5;
 
-        const settings = new k8s.core.v1.ConfigMap(`${name}-settings`,
+        const settings = new k8s.core.v1.ConfigMap(
+            `${name}-settings`,
             w.settingsConfigMap(app, settingsConfigMapName(name, args.settingsHash), ns, args.settings ?? {}),
-            { parent: this });
-        const secret = new k8s.core.v1.Secret(`${name}-secrets`, {
-            metadata: { namespace: ns, labels: w.objectLabels(app, "secrets") },
-            type: "Opaque",
-            stringData: pulumi.secret(pulumi.output(args.secretSettings ?? {})),
-        }, { parent: this, replaceOnChanges: ["stringData"] });
+            { parent: this },
+        );
+        const secret = new k8s.core.v1.Secret(
+            `${name}-secrets`,
+            {
+                metadata: { namespace: ns, labels: w.objectLabels(app, "secrets") },
+                type: "Opaque",
+                stringData: pulumi.secret(pulumi.output(args.secretSettings ?? {})),
+            },
+            { parent: this, replaceOnChanges: ["stringData"] },
+        );
 
         const pod: w.PodSettings = {
             image: args.image,
@@ -176,30 +222,77 @@ export class Release extends pulumi.ComponentResource {
         };
 
         this.migrationJobName = args.migrationsHash === undefined ? undefined : migrationResourceName(name, args.migrationsHash);
-        const job = this.migrationJobName === undefined ? undefined : new k8s.batch.v1.Job(this.migrationJobName, w.migrationJob({
-            app, name: this.migrationJobName, namespace: ns,
-            backoffLimit: args.migrationBackoffLimit ?? 1,
-            activeDeadlineSeconds: args.migrationDeadlineSeconds ?? 600,
-        }, pod), {
-            parent: this,
-            ignoreChanges: ["spec.template"],
-            // The provider awaits a Job for 10 minutes by default; a migration may run up to its
-            // deadline, and `pulumi up` must not give up on it while it still runs in the cluster.
-            customTimeouts: { create: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600), update: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600) },
-        });
+        const job =
+            this.migrationJobName === undefined
+                ? undefined
+                : new k8s.batch.v1.Job(
+                      this.migrationJobName,
+                      w.migrationJob(
+                          {
+                              app,
+                              name: this.migrationJobName,
+                              namespace: ns,
+                              backoffLimit: args.migrationBackoffLimit ?? 1,
+                              activeDeadlineSeconds: args.migrationDeadlineSeconds ?? 600,
+                          },
+                          pod,
+                      ),
+                      {
+                          parent: this,
+                          ignoreChanges: ["spec.template"],
+                          // The provider awaits a Job for 10 minutes by default; a migration may run up to its
+                          // deadline, and `pulumi up` must not give up on it while it still runs in the cluster.
+                          customTimeouts: {
+                              create: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600),
+                              update: migrationAwaitTimeout(args.migrationDeadlineSeconds ?? 600),
+                          },
+                      },
+                  );
         const afterMigrations = job === undefined ? [] : [job];
 
-        const web = new k8s.apps.v1.Deployment(`${name}-web`, w.webDeployment({
-            app, name: `${name}-web`, namespace: ns, replicas: args.webReplicas ?? 2, port: args.webPort ?? 8000,
-            healthPath: args.healthPath ?? "/healthz", probeHost: args.probeHost, drainSeconds, revisionHistoryLimit, releaseId: args.releaseId,
-        }, pod), { parent: this, dependsOn: afterMigrations });
+        const web = new k8s.apps.v1.Deployment(
+            `${name}-web`,
+            w.webDeployment(
+                {
+                    app,
+                    name: `${name}-web`,
+                    namespace: ns,
+                    replicas: args.webReplicas ?? 2,
+                    port: args.webPort ?? 8000,
+                    healthPath: args.healthPath ?? "/healthz",
+                    probeHost: args.probeHost,
+                    drainSeconds,
+                    revisionHistoryLimit,
+                    releaseId: args.releaseId,
+                },
+                pod,
+            ),
+            { parent: this, dependsOn: afterMigrations },
+        );
         const service = new k8s.core.v1.Service(`${name}-web-service`, w.webService(app, `${name}-web`, ns), { parent: this });
         new k8s.policy.v1.PodDisruptionBudget(`${name}-web-pdb`, w.webDisruptionBudget(app, `${name}-web`, ns), { parent: this });
 
-        const workers = (args.workers ?? []).map((wk) => new k8s.apps.v1.Deployment(`${name}-worker-${wk.name}`, w.workerDeployment({
-            app, worker: wk.name, name: `${name}-worker-${wk.name}`, namespace: ns, command: wk.command,
-            replicas: args.workerReplicas ?? 1, drainSeconds, revisionHistoryLimit, releaseId: args.releaseId,
-        }, pod), { parent: this, dependsOn: afterMigrations }));
+        const workers = (args.workers ?? []).map(
+            (wk) =>
+                new k8s.apps.v1.Deployment(
+                    `${name}-worker-${wk.name}`,
+                    w.workerDeployment(
+                        {
+                            app,
+                            worker: wk.name,
+                            name: `${name}-worker-${wk.name}`,
+                            namespace: ns,
+                            command: wk.command,
+                            replicas: args.workerReplicas ?? 1,
+                            drainSeconds,
+                            revisionHistoryLimit,
+                            releaseId: args.releaseId,
+                        },
+                        pod,
+                    ),
+                    { parent: this, dependsOn: afterMigrations },
+                ),
+        );
 
         this.configMapName = settings.metadata.name;
         this.webDeploymentName = web.metadata.name;
@@ -221,7 +314,10 @@ export class Release extends pulumi.ComponentResource {
  * (any subdomain) becomes "probe.example.com".
  */
 export function djangoProbeHost(allowedHosts: string | undefined): string | undefined {
-    const first = (allowedHosts ?? "").split(",").map((h) => h.trim()).find((h) => h !== "");
+    const first = (allowedHosts ?? "")
+        .split(",")
+        .map((h) => h.trim())
+        .find((h) => h !== "");
     if (first === undefined || first === "*") return undefined;
     return first.startsWith(".") ? `probe${first}` : first;
 }

@@ -25,13 +25,16 @@ import { DIGEST, DIGEST_REF, TAG } from "../lib/rules";
 
 export type PinKind = { kind: "digest"; repository: string; digest: string } | { kind: "tag"; tag: string };
 
-
 /** Classifies a pin (pure); throws the config error for anything else. */
 export function classifyPin(pin: string): PinKind {
     const m = DIGEST_REF.exec(pin);
     if (m) return { kind: "digest", repository: m[1], digest: m[2] };
     if (TAG.test(pin)) return { kind: "tag", tag: pin };
-    throw pinError(pin, 'repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
+    throw pinError(
+        pin,
+        "repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab",
+        "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`",
+    );
 }
 
 /** The `repo:tag` or `repo@digest` a pin is looked up as (pure). */
@@ -61,20 +64,34 @@ export function resolveReleasePin(pin: string, repositoryUrl: pulumi.Input<strin
         const ecr = ecrImageQuery(kind, repo);
         let digest: string;
         try {
-            digest = ecr !== undefined
-                ? (await aws.ecr.getImage(ecr, opts)).imageDigest
-                : await registryDigest(name);
+            digest = ecr !== undefined ? (await aws.ecr.getImage(ecr, opts)).imageDigest : await registryDigest(name);
         } catch (e) {
-            const why = (e instanceof Error ? e.message : String(e)).split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ").slice(0, 300);
-            throw pinError(pin, `an image present in the registry; looking up ${name} failed: ${why}`,
-                "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)");
+            const why = (e instanceof Error ? e.message : String(e))
+                .split("\n")
+                .map((l) => l.trim())
+                .filter((l) => l !== "")
+                .join(" ")
+                .slice(0, 300);
+            throw pinError(
+                pin,
+                `an image present in the registry; looking up ${name} failed: ${why}`,
+                "pin a release still inside the lifecycle window (`thinlayer rollback --steps N`), or build from source (`thinlayer rollback --clear`)",
+            );
         }
         if (!DIGEST.test(digest)) {
-            throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, "check the registry; pin a release by digest with `thinlayer rollback --image <repo@sha256:…>`");
+            throw pinError(
+                pin,
+                `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`,
+                "check the registry; pin a release by digest with `thinlayer rollback --image <repo@sha256:…>`",
+            );
         }
         if (kind.kind === "digest" && digest !== kind.digest) {
             // Not in the history by definition (the history holds the pinned digest): --image, not --to.
-            throw pinError(pin, `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`, `re-pin what the registry serves: thinlayer rollback --stack <stack> --image ${kind.repository}@${digest}`);
+            throw pinError(
+                pin,
+                `the digest the registry serves for ${name} (it reports ${JSON.stringify(digest)})`,
+                `re-pin what the registry serves: thinlayer rollback --stack <stack> --image ${kind.repository}@${digest}`,
+            );
         }
         return `${kind.kind === "digest" ? kind.repository : repo}@${digest}`;
     });

@@ -62,7 +62,13 @@ export function container(name: string, s: PodSettings, extra: Partial<Container
 export function podSpec(s: PodSettings, main: Container, extra: Partial<PodSpec> = {}): PodSpec {
     return {
         automountServiceAccountToken: false,
-        securityContext: { runAsNonRoot: true, runAsUser: s.runAsUser, runAsGroup: s.runAsUser, fsGroup: s.runAsUser, seccompProfile: { type: "RuntimeDefault" } },
+        securityContext: {
+            runAsNonRoot: true,
+            runAsUser: s.runAsUser,
+            runAsGroup: s.runAsUser,
+            fsGroup: s.runAsUser,
+            seccompProfile: { type: "RuntimeDefault" },
+        },
         containers: [main],
         volumes: [{ name: "tmp", emptyDir: { sizeLimit: "256Mi" } }],
         ...extra,
@@ -101,8 +107,16 @@ export function webDeployment(o: WebOptions, s: PodSettings): k8s.types.input.ap
         livenessProbe: { tcpSocket: { port: "http" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 2 },
         lifecycle: { preStop: { exec: { command: ["sleep", String(o.drainSeconds)] } } },
     });
-    return deployment(o.app, "web", o.name, o.namespace, o.replicas, o.revisionHistoryLimit, o.releaseId,
-        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }));
+    return deployment(
+        o.app,
+        "web",
+        o.name,
+        o.namespace,
+        o.replicas,
+        o.revisionHistoryLimit,
+        o.releaseId,
+        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }),
+    );
 }
 
 export interface WorkerOptions {
@@ -137,11 +151,30 @@ export const WORKER_MIN_READY_SECONDS = 10;
  */
 export function workerDeployment(o: WorkerOptions, s: PodSettings): k8s.types.input.apps.v1.Deployment {
     const main = container("worker", s, { command: ["/bin/sh", "-c", `exec ${o.command}`] });
-    return deployment(o.app, `worker-${o.worker}`, o.name, o.namespace, o.replicas, o.revisionHistoryLimit, o.releaseId,
-        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }), WORKER_MIN_READY_SECONDS);
+    return deployment(
+        o.app,
+        `worker-${o.worker}`,
+        o.name,
+        o.namespace,
+        o.replicas,
+        o.revisionHistoryLimit,
+        o.releaseId,
+        podSpec(s, main, { terminationGracePeriodSeconds: o.drainSeconds + 30 }),
+        WORKER_MIN_READY_SECONDS,
+    );
 }
 
-function deployment(app: string, component: string, name: string, namespace: pulumi.Input<string>, replicas: number, revisionHistoryLimit: number, releaseId: string | undefined, spec: PodSpec, minReadySeconds?: number): k8s.types.input.apps.v1.Deployment {
+function deployment(
+    app: string,
+    component: string,
+    name: string,
+    namespace: pulumi.Input<string>,
+    replicas: number,
+    revisionHistoryLimit: number,
+    releaseId: string | undefined,
+    spec: PodSpec,
+    minReadySeconds?: number,
+): k8s.types.input.apps.v1.Deployment {
     return {
         apiVersion: "apps/v1",
         kind: "Deployment",
@@ -201,7 +234,12 @@ export function migrationJob(o: MigrationOptions, s: PodSettings): k8s.types.inp
 }
 
 /** The immutable settings ConfigMap; its name carries the settings hash. */
-export function settingsConfigMap(app: string, name: string, namespace: pulumi.Input<string>, settings: Record<string, string>): k8s.types.input.core.v1.ConfigMap {
+export function settingsConfigMap(
+    app: string,
+    name: string,
+    namespace: pulumi.Input<string>,
+    settings: Record<string, string>,
+): k8s.types.input.core.v1.ConfigMap {
     return {
         apiVersion: "v1",
         kind: "ConfigMap",

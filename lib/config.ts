@@ -151,11 +151,7 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
  * Validates raw values (from a stack file or pulumi.Config) against the schema and the rules
  * below; fills defaults. Throws one error listing every problem found.
  */
-export function parseStackConfig(
-    raw: Record<string, unknown>,
-    schema: ConfigSchema,
-    opts: { projectDir: string; stack: string },
-): StackConfig {
+export function parseStackConfig(raw: Record<string, unknown>, schema: ConfigSchema, opts: { projectDir: string; stack: string }): StackConfig {
     const problems: string[] = [];
     for (const key of Object.keys(raw)) {
         if (!(key in schema)) {
@@ -186,30 +182,84 @@ export function parseStackConfig(
     };
 
     const appDir = path.resolve(opts.projectDir, str("appDir"));
-    check(fs.existsSync(appDir) && fs.statSync(appDir).isDirectory(), "appDir", str("appDir"), "an existing directory relative to Pulumi.yaml", "point appDir at the app's build context");
+    check(
+        fs.existsSync(appDir) && fs.statSync(appDir).isDirectory(),
+        "appDir",
+        str("appDir"),
+        "an existing directory relative to Pulumi.yaml",
+        "point appDir at the app's build context",
+    );
     check(PLATFORM.test(str("platform")), "platform", str("platform"), PLATFORM.allowed, "set thinlayer:platform to a platform the cluster's nodes run");
-    check((BUILDER_CHOICES as readonly string[]).includes(str("builder")), "builder", str("builder"), BUILDER_CHOICES.join(" | "), "pick one of the listed builders");
-    check((REPOSITORY_MODES as readonly string[]).includes(str("repositoryMode")), "repositoryMode", str("repositoryMode"), REPOSITORY_MODES.join(" | "), "use create in the stack that owns the repositories, existing elsewhere");
+    check(
+        (BUILDER_CHOICES as readonly string[]).includes(str("builder")),
+        "builder",
+        str("builder"),
+        BUILDER_CHOICES.join(" | "),
+        "pick one of the listed builders",
+    );
+    check(
+        (REPOSITORY_MODES as readonly string[]).includes(str("repositoryMode")),
+        "repositoryMode",
+        str("repositoryMode"),
+        REPOSITORY_MODES.join(" | "),
+        "use create in the stack that owns the repositories, existing elsewhere",
+    );
     const repositoryName = repositoryNameRule(isEcrRegistry(str("registry")));
     for (const key of ["appRepository", "baseRepository"]) {
         check(repositoryName.test(str(key)), key, str(key), repositoryName.allowed, "rename the repository");
     }
-    check(str("registry") === "" || /^[A-Za-z0-9.-]+(:\d+)?$/.test(str("registry")), "registry", str("registry"), 'host[:port] without scheme or path, or "" for ECR', "drop https:// and any path");
+    check(
+        str("registry") === "" || /^[A-Za-z0-9.-]+(:\d+)?$/.test(str("registry")),
+        "registry",
+        str("registry"),
+        'host[:port] without scheme or path, or "" for ECR',
+        "drop https:// and any path",
+    );
     check(DNS_LABEL.test(str("namespace")), "namespace", str("namespace"), DNS_LABEL.allowed, "rename the namespace");
     check(str("healthPath").startsWith("/"), "healthPath", str("healthPath"), "an absolute URL path such as /healthz", "start it with /");
     for (const [key, min, max] of [
-        ["keepAppImages", 1, 10000], ["keepBaseImages", 1, 10000], ["webReplicas", 0, 1000], ["workerReplicas", 0, 1000],
-        ["webPort", 1, 65535], ["revisionHistoryLimit", 0, 1000], ["migrationBackoffLimit", 0, 100], ["migrationDeadlineSeconds", 30, 86400],
+        ["keepAppImages", 1, 10000],
+        ["keepBaseImages", 1, 10000],
+        ["webReplicas", 0, 1000],
+        ["workerReplicas", 0, 1000],
+        ["webPort", 1, 65535],
+        ["revisionHistoryLimit", 0, 1000],
+        ["migrationBackoffLimit", 0, 100],
+        ["migrationDeadlineSeconds", 30, 86400],
     ] as const) {
-        check(Number.isInteger(num(key)) && num(key) >= min && num(key) <= max, key, num(key), `an integer from ${min} to ${max}`, `set ${PROJECT}:${key} within range`);
+        check(
+            Number.isInteger(num(key)) && num(key) >= min && num(key) <= max,
+            key,
+            num(key),
+            `an integer from ${min} to ${max}`,
+            `set ${PROJECT}:${key} within range`,
+        );
     }
     for (const key of ["cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"]) {
         check(QUANTITY.test(str(key)), key, str(key), QUANTITY.allowed, "use a Kubernetes resource quantity");
     }
-    check(str("releaseImage") === "" || DIGEST_REF.test(str("releaseImage")) || TAG.test(str("releaseImage")), "releaseImage", str("releaseImage"), '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository', "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`");
+    check(
+        str("releaseImage") === "" || DIGEST_REF.test(str("releaseImage")) || TAG.test(str("releaseImage")),
+        "releaseImage",
+        str("releaseImage"),
+        '"" (build from source), repo@sha256:<64 hex>, or a tag of appRepository',
+        "use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`",
+    );
 
-    check(str("releaseMigrationsHash") === "" || /^[a-f0-9]{64}$/.test(str("releaseMigrationsHash")), "releaseMigrationsHash", str("releaseMigrationsHash"), '"" or 64 lowercase hex (a release\'s migrationsHash output)', "let `thinlayer rollback` write it, or remove it");
-    check(str("releaseMigrationsHash") === "" || str("releaseImage") !== "", "releaseMigrationsHash", str("releaseMigrationsHash"), "set only together with thinlayer:releaseImage", "remove it (`thinlayer rollback --clear` does)");
+    check(
+        str("releaseMigrationsHash") === "" || /^[a-f0-9]{64}$/.test(str("releaseMigrationsHash")),
+        "releaseMigrationsHash",
+        str("releaseMigrationsHash"),
+        '"" or 64 lowercase hex (a release\'s migrationsHash output)',
+        "let `thinlayer rollback` write it, or remove it",
+    );
+    check(
+        str("releaseMigrationsHash") === "" || str("releaseImage") !== "",
+        "releaseMigrationsHash",
+        str("releaseMigrationsHash"),
+        "set only together with thinlayer:releaseImage",
+        "remove it (`thinlayer rollback --clear` does)",
+    );
 
     const buildArgs = parsePairs("buildArgs", arr("buildArgs"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
     const settings = parsePairs("settings", arr("settings"), /^[A-Za-z_][A-Za-z0-9_]*$/, problems);
@@ -218,14 +268,38 @@ export function parseStackConfig(
     for (const name of Object.keys(workerPairs)) check(workerName.test(name), "workers", name, workerName.allowed, "rename the worker");
     const lifecycleStacks = arr("lifecycleStacks");
     for (const name of lifecycleStacks) {
-        check(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name), "lifecycleStacks", name, "stack names that are DNS labels (lowercase letters, digits, -; at most 63)", "list the stacks that deploy, e.g. [uat, prod]");
+        check(
+            /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name),
+            "lifecycleStacks",
+            name,
+            "stack names that are DNS labels (lowercase letters, digits, -; at most 63)",
+            "list the stacks that deploy, e.g. [uat, prod]",
+        );
     }
-    check(new Set(lifecycleStacks).size === lifecycleStacks.length && lifecycleStacks.length <= 4, "lifecycleStacks", lifecycleStacks, "at most 4 distinct stack names", "remove duplicates; list only the stacks that deploy");
+    check(
+        new Set(lifecycleStacks).size === lifecycleStacks.length && lifecycleStacks.length <= 4,
+        "lifecycleStacks",
+        lifecycleStacks,
+        "at most 4 distinct stack names",
+        "remove duplicates; list only the stacks that deploy",
+    );
     const globs = arr("migrationGlobs");
-    check(globs.length > 0 && globs.every((g) => g !== "" && !path.isAbsolute(g)), "migrationGlobs", globs, "a non-empty list of globs relative to appDir", "e.g. **/migrations/*.py");
+    check(
+        globs.length > 0 && globs.every((g) => g !== "" && !path.isAbsolute(g)),
+        "migrationGlobs",
+        globs,
+        "a non-empty list of globs relative to appDir",
+        "e.g. **/migrations/*.py",
+    );
     const acknowledged = arr("acknowledgedMigrations");
     for (const id of acknowledged) {
-        check(MIGRATION_ID.test(id), "acknowledgedMigrations", id, "migration ids <app label>.<migration name>, e.g. records.0002_remove_encounter_notes (as `thinlayer plan` and the gate print them)", "write each entry as <app>.<file name without .py>");
+        check(
+            MIGRATION_ID.test(id),
+            "acknowledgedMigrations",
+            id,
+            "migration ids <app label>.<migration name>, e.g. records.0002_remove_encounter_notes (as `thinlayer plan` and the gate print them)",
+            "write each entry as <app>.<file name without .py>",
+        );
     }
 
     if (problems.length) throw new ThinlayerError(problems.join("\n"));
@@ -275,7 +349,14 @@ export function parsePairs(key: string, items: string[], nameRule: RegExp, probl
         const name = eq < 0 ? item : item.slice(0, eq);
         const shown = key === "secretSettings" ? JSON.stringify(name + "=…") : JSON.stringify(item);
         if (eq < 0 || !nameRule.test(name)) {
-            problems.push(inputError({ input: `${PROJECT}:${key}`, value: shown, allowed: `NAME=VALUE with NAME matching ${nameRule}`, fix: "write each item as NAME=VALUE" }).message);
+            problems.push(
+                inputError({
+                    input: `${PROJECT}:${key}`,
+                    value: shown,
+                    allowed: `NAME=VALUE with NAME matching ${nameRule}`,
+                    fix: "write each item as NAME=VALUE",
+                }).message,
+            );
         } else if (name in out) {
             problems.push(inputError({ input: `${PROJECT}:${key}`, value: shown, allowed: "each NAME once", fix: `remove the duplicate ${name}` }).message);
         } else {
@@ -287,10 +368,13 @@ export function parsePairs(key: string, items: string[], nameRule: RegExp, probl
 
 function checkType(key: string, type: SchemaType, value: unknown): string | undefined {
     const ok =
-        type === "string" ? typeof value === "string"
-        : type === "integer" ? typeof value === "number" && Number.isInteger(value)
-        : type === "boolean" ? typeof value === "boolean"
-        : Array.isArray(value) && value.every((x) => typeof x === "string");
+        type === "string"
+            ? typeof value === "string"
+            : type === "integer"
+              ? typeof value === "number" && Number.isInteger(value)
+              : type === "boolean"
+                ? typeof value === "boolean"
+                : Array.isArray(value) && value.every((x) => typeof x === "string");
     if (ok) return undefined;
     const shown = SECRET_KEYS.has(key) ? "(secret)" : JSON.stringify(value);
     return inputError({

@@ -19,7 +19,6 @@ import { computeInputs, type InputsResult } from "./hashing/inputs";
 import { frameDigest, settingsDigest } from "./hashing/digest";
 import { hashFiles, listFilesByGlobs } from "./hashing/filehash";
 
-
 export interface ImagePlan {
     image: "base" | "app";
     /** Repository name, e.g. thinlayer/base. */
@@ -68,7 +67,10 @@ export function appTag(hash: string): string {
 
 /** Release id from the app hash and the settings hash. */
 export function releaseIdOf(appHash: string, settingsHash: string): string {
-    return `rel-${frameDigest("thinlayer-release-v1", [["app", appHash], ["settings", settingsHash]]).slice(0, 12)}`;
+    return `rel-${frameDigest("thinlayer-release-v1", [
+        ["app", appHash],
+        ["settings", settingsHash],
+    ]).slice(0, 12)}`;
 }
 
 /** Base image inputs: its Dockerfile analysis + build args + platform + FROM refs. */
@@ -94,7 +96,10 @@ export async function computeAppInputs(
 export async function computeMigrations(appDir: string, globs: string[], opts: HashOptions = {}): Promise<{ hash: string; files: InputFile[] }> {
     const paths = await listFilesByGlobs(appDir, globs);
     const files = await hashFiles(appDir, paths, opts);
-    const hash = frameDigest("thinlayer-migrations-v1", files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]));
+    const hash = frameDigest(
+        "thinlayer-migrations-v1",
+        files.map((f) => ["file", f.path, f.executable ? "1" : "0", f.sha256]),
+    );
     return { hash, files };
 }
 
@@ -108,10 +113,7 @@ function withInputs<T extends object>(head: T, inputs: InputsResult): T & Inputs
 
 /** Computes the whole plan for a stack. Offline; reads only the files the hashes cover. */
 export async function computePlan(cfg: StackConfig, opts: HashOptions = {}): Promise<Plan> {
-    const base = await computeBaseInputs(
-        { contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile, buildArgs: cfg.buildArgs, platform: cfg.platform },
-        opts,
-    );
+    const base = await computeBaseInputs({ contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile, buildArgs: cfg.buildArgs, platform: cfg.platform }, opts);
     const [app, migrations] = await Promise.all([
         computeAppInputs({ contextDir: cfg.appDir, dockerfile: cfg.appDockerfile, buildArgs: {}, platform: cfg.platform, baseHash: base.hash }, opts),
         computeMigrations(cfg.appDir, cfg.migrationGlobs, opts),
@@ -120,7 +122,10 @@ export async function computePlan(cfg: StackConfig, opts: HashOptions = {}): Pro
     return {
         stack: cfg.stack,
         platform: cfg.platform,
-        base: withInputs({ image: "base", repository: cfg.baseRepository, tag: baseTag(base.hash), contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile }, base),
+        base: withInputs(
+            { image: "base", repository: cfg.baseRepository, tag: baseTag(base.hash), contextDir: cfg.appDir, dockerfile: cfg.baseDockerfile },
+            base,
+        ),
         app: withInputs({ image: "app", repository: cfg.appRepository, tag: appTag(app.hash), contextDir: cfg.appDir, dockerfile: cfg.appDockerfile }, app),
         migrations,
         settings: { hash: settingsHash, values: { ...cfg.settings } },

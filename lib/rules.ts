@@ -50,7 +50,10 @@ const OCI_REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(
 /** Repository names: ECR's rule on ECR (2..256), the OCI distribution rule elsewhere (at most 255 with the host). */
 export function repositoryNameRule(ecr: boolean): Rule {
     return ecr
-        ? { test: (v) => ECR_REPOSITORY.test(v) && v.length >= 2 && v.length <= 256, allowed: "an ECR repository name: 2-256 lowercase letters, digits, . _ - separated by /" }
+        ? {
+              test: (v) => ECR_REPOSITORY.test(v) && v.length >= 2 && v.length <= 256,
+              allowed: "an ECR repository name: 2-256 lowercase letters, digits, . _ - separated by /",
+          }
         : { test: (v) => OCI_REPOSITORY.test(v) && v.length <= 255, allowed: "a repository path: lowercase letters and digits, separated by . _ __ - or /" };
 }
 

@@ -36,7 +36,6 @@ interface PodSpec {
     securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
 }
 
-
 /** Every container and init container of a workload runs an image pinned by digest. */
 export function imageDigestProblems(type: string, props: Props): string[] {
     const spec = podSpec(type, props);
@@ -44,10 +43,11 @@ export function imageDigestProblems(type: string, props: Props): string[] {
     const what = describe(type, props);
     return allContainers(spec)
         .filter((c) => typeof c.image !== "string" || !DIGEST_REF.test(c.image))
-        .map((c) =>
-            `${what}: container ${JSON.stringify(c.name ?? "?")} image ${JSON.stringify(c.image ?? null)} is not pinned by digest; ` +
-            `expected repo@sha256:<64 hex> (a tag such as :latest can point at different code on each pull and defeats rollback). ` +
-            `Fix: use the imageRef output of the image component, never a tag.`,
+        .map(
+            (c) =>
+                `${what}: container ${JSON.stringify(c.name ?? "?")} image ${JSON.stringify(c.image ?? null)} is not pinned by digest; ` +
+                `expected repo@sha256:<64 hex> (a tag such as :latest can point at different code on each pull and defeats rollback). ` +
+                `Fix: use the imageRef output of the image component, never a tag.`,
         );
 }
 
@@ -55,7 +55,9 @@ export function imageDigestProblems(type: string, props: Props): string[] {
 export function readinessProblems(props: Props): string[] {
     return containersOf(props).flatMap(({ c, cn }) =>
         c.readinessProbe === undefined || c.readinessProbe === null
-            ? [`${cn} has no readinessProbe; required so a rolling update replaces old pods only once new ones are ready (and, behind a Service, sends traffic only to pods that answer). Fix: add a readinessProbe (HTTP on the health path for web; an exec check for workers).`]
+            ? [
+                  `${cn} has no readinessProbe; required so a rolling update replaces old pods only once new ones are ready (and, behind a Service, sends traffic only to pods that answer). Fix: add a readinessProbe (HTTP on the health path for web; an exec check for workers).`,
+              ]
             : [],
     );
 }
@@ -78,7 +80,9 @@ export function workerReadinessProblems(props: Props): string[] {
     if (wait >= MIN_WORKER_READY_SECONDS) return [];
     return containersOf(props).flatMap(({ c, cn }) =>
         c.readinessProbe === undefined || c.readinessProbe === null
-            ? [`${cn} has no readinessProbe and the Deployment's minReadySeconds is ${wait}; expected a readinessProbe or minReadySeconds >= ${MIN_WORKER_READY_SECONDS}, so a rolling update replaces an old worker only with one that has stayed up. Fix: add an exec readinessProbe that checks the worker, or set spec.minReadySeconds to at least ${MIN_WORKER_READY_SECONDS}.`]
+            ? [
+                  `${cn} has no readinessProbe and the Deployment's minReadySeconds is ${wait}; expected a readinessProbe or minReadySeconds >= ${MIN_WORKER_READY_SECONDS}, so a rolling update replaces an old worker only with one that has stayed up. Fix: add an exec readinessProbe that checks the worker, or set spec.minReadySeconds to at least ${MIN_WORKER_READY_SECONDS}.`,
+              ]
             : [],
     );
 }
@@ -88,12 +92,11 @@ export function resourcesProblems(props: Props): string[] {
     return containersOf(props).flatMap(({ c, cn }) => {
         const req = c.resources?.requests ?? {};
         const lim = c.resources?.limits ?? {};
-        const missing = [
-            ...["cpu", "memory"].filter((k) => !present(req[k])).map((k) => `requests.${k}`),
-            ...(!present(lim.memory) ? ["limits.memory"] : []),
-        ];
+        const missing = [...["cpu", "memory"].filter((k) => !present(req[k])).map((k) => `requests.${k}`), ...(!present(lim.memory) ? ["limits.memory"] : [])];
         return missing.length
-            ? [`${cn} lacks resources ${missing.join(", ")}; required so the scheduler reserves capacity and one pod cannot exhaust a node's memory. Fix: set cpuRequest, memoryRequest and memoryLimit in stack config.`]
+            ? [
+                  `${cn} lacks resources ${missing.join(", ")}; required so the scheduler reserves capacity and one pod cannot exhaust a node's memory. Fix: set cpuRequest, memoryRequest and memoryLimit in stack config.`,
+              ]
             : [];
     });
 }
@@ -105,7 +108,9 @@ export function nonRootProblems(props: Props): string[] {
         const nonRoot = c.securityContext?.runAsNonRoot ?? pod?.runAsNonRoot;
         const user = c.securityContext?.runAsUser ?? pod?.runAsUser;
         return nonRoot !== true || user === 0
-            ? [`${cn} may run as root (runAsNonRoot=${JSON.stringify(nonRoot ?? null)}, runAsUser=${JSON.stringify(user ?? null)}); expected runAsNonRoot: true and a non-zero runAsUser if set. Fix: set securityContext.runAsNonRoot: true on the pod or container.`]
+            ? [
+                  `${cn} may run as root (runAsNonRoot=${JSON.stringify(nonRoot ?? null)}, runAsUser=${JSON.stringify(user ?? null)}); expected runAsNonRoot: true and a non-zero runAsUser if set. Fix: set securityContext.runAsNonRoot: true on the pod or container.`,
+              ]
             : [];
     });
 }
@@ -120,7 +125,10 @@ function containersOf(props: Props): Array<{ c: Container; cn: string }> {
 export function cpuLimitProblems(props: Props): string[] {
     return containersOf(props)
         .filter(({ c }) => !present(c.resources?.limits?.cpu))
-        .map(({ cn }) => `${cn} has no limits.cpu; a runaway process can starve its neighbours. Fix: set cpuLimit in stack config (or accept the risk: this policy is advisory).`);
+        .map(
+            ({ cn }) =>
+                `${cn} has no limits.cpu; a runaway process can starve its neighbours. Fix: set cpuLimit in stack config (or accept the risk: this policy is advisory).`,
+        );
 }
 
 /**
@@ -132,13 +140,17 @@ export function webRolloutProblems(props: Props): string[] {
     const strategy = at(props, "spec", "strategy") as { type?: string; rollingUpdate?: { maxUnavailable?: unknown; maxSurge?: unknown } } | undefined;
     const type = strategy?.type ?? "RollingUpdate";
     if (type !== "RollingUpdate") {
-        return [`${what}: serves traffic but uses strategy ${JSON.stringify(type)}; expected RollingUpdate with maxUnavailable 0, so no request meets zero ready pods. Fix: use RollingUpdate.`];
+        return [
+            `${what}: serves traffic but uses strategy ${JSON.stringify(type)}; expected RollingUpdate with maxUnavailable 0, so no request meets zero ready pods. Fix: use RollingUpdate.`,
+        ];
     }
     const mu = strategy?.rollingUpdate?.maxUnavailable;
     const ms = strategy?.rollingUpdate?.maxSurge;
     const out: string[] = [];
     if (!isZero(mu)) {
-        out.push(`${what}: serves traffic with maxUnavailable ${JSON.stringify(mu ?? "25% (Kubernetes default)")}; expected 0, so old pods stop only after new ones are ready. Fix: set strategy.rollingUpdate.maxUnavailable: 0.`);
+        out.push(
+            `${what}: serves traffic with maxUnavailable ${JSON.stringify(mu ?? "25% (Kubernetes default)")}; expected 0, so old pods stop only after new ones are ready. Fix: set strategy.rollingUpdate.maxUnavailable: 0.`,
+        );
     }
     if (ms !== undefined && isZero(ms)) {
         out.push(`${what}: maxSurge 0 with maxUnavailable 0 cannot roll out; expected maxSurge >= 1. Fix: set strategy.rollingUpdate.maxSurge: 1 (or 25%).`);
@@ -153,10 +165,14 @@ export function jobProblems(props: Props, limits: { maxBackoffLimit: number; max
     const deadline = at(props, "spec", "activeDeadlineSeconds");
     const out: string[] = [];
     if (!(Number.isInteger(backoff) && (backoff as number) >= 0 && (backoff as number) <= limits.maxBackoffLimit)) {
-        out.push(`${what}: backoffLimit ${JSON.stringify(backoff ?? "unset (Kubernetes default 6)")}; expected an explicit integer from 0 to ${limits.maxBackoffLimit}, so a failing migration is not retried over and over. Fix: set thinlayer:migrationBackoffLimit.`);
+        out.push(
+            `${what}: backoffLimit ${JSON.stringify(backoff ?? "unset (Kubernetes default 6)")}; expected an explicit integer from 0 to ${limits.maxBackoffLimit}, so a failing migration is not retried over and over. Fix: set thinlayer:migrationBackoffLimit.`,
+        );
     }
     if (!(Number.isInteger(deadline) && (deadline as number) > 0 && (deadline as number) <= limits.maxActiveDeadlineSeconds)) {
-        out.push(`${what}: activeDeadlineSeconds ${JSON.stringify(deadline ?? "unset (runs forever)")}; expected an integer from 1 to ${limits.maxActiveDeadlineSeconds}, so a hung migration (e.g. waiting on a lock) fails and the old release keeps serving. Fix: set thinlayer:migrationDeadlineSeconds.`);
+        out.push(
+            `${what}: activeDeadlineSeconds ${JSON.stringify(deadline ?? "unset (runs forever)")}; expected an integer from 1 to ${limits.maxActiveDeadlineSeconds}, so a hung migration (e.g. waiting on a lock) fails and the old release keeps serving. Fix: set thinlayer:migrationDeadlineSeconds.`,
+        );
     }
     return out;
 }
@@ -165,7 +181,9 @@ export function jobProblems(props: Props, limits: { maxBackoffLimit: number; max
 export function ecrRepositoryProblems(name: string, props: Props): string[] {
     const m = props.imageTagMutability;
     if (m === "IMMUTABLE") return [];
-    return [`ECR repository ${JSON.stringify(props.name ?? name)}: imageTagMutability ${JSON.stringify(m ?? "unset (MUTABLE)")}; expected "IMMUTABLE", so a content-hash tag always names the same image. Fix: set imageTagMutability: "IMMUTABLE".`];
+    return [
+        `ECR repository ${JSON.stringify(props.name ?? name)}: imageTagMutability ${JSON.stringify(m ?? "unset (MUTABLE)")}; expected "IMMUTABLE", so a content-hash tag always names the same image. Fix: set imageTagMutability: "IMMUTABLE".`,
+    ];
 }
 
 interface LifecycleRule {
@@ -185,7 +203,9 @@ export function lifecycleProblems(repository: string, policy: unknown, minTagged
     try {
         doc = (typeof policy === "string" ? JSON.parse(policy) : policy) as { rules?: LifecycleRule[] };
     } catch (e) {
-        return [`${what}: is not valid JSON (${(e as Error).message}); expected an ECR lifecycle policy document. Fix: generate it with the ImageRepository component.`];
+        return [
+            `${what}: is not valid JSON (${(e as Error).message}); expected an ECR lifecycle policy document. Fix: generate it with the ImageRepository component.`,
+        ];
     }
     const out: string[] = [];
     for (const r of doc?.rules ?? []) {
@@ -193,9 +213,13 @@ export function lifecycleProblems(repository: string, policy: unknown, minTagged
         if (s.tagStatus !== "tagged" && s.tagStatus !== "any") continue;
         const rule = `rule ${r.rulePriority ?? "?"} (tagStatus ${s.tagStatus}${s.tagPrefixList ? `, prefixes ${s.tagPrefixList.join(",")}` : ""})`;
         if (s.countType !== "imageCountMoreThan") {
-            out.push(`${what}: ${rule} expires tagged images by ${s.countType ?? "?"}; expected imageCountMoreThan >= ${minTagged}, since an image a recent release ran must stay, however old. Fix: keep the last N tags instead of expiring by age.`);
+            out.push(
+                `${what}: ${rule} expires tagged images by ${s.countType ?? "?"}; expected imageCountMoreThan >= ${minTagged}, since an image a recent release ran must stay, however old. Fix: keep the last N tags instead of expiring by age.`,
+            );
         } else if (!(typeof s.countNumber === "number" && s.countNumber >= minTagged)) {
-            out.push(`${what}: ${rule} keeps only ${JSON.stringify(s.countNumber ?? null)} tagged images; expected at least ${minTagged} (the rollback window). Fix: raise keepAppImages/keepBaseImages.`);
+            out.push(
+                `${what}: ${rule} keeps only ${JSON.stringify(s.countNumber ?? null)} tagged images; expected at least ${minTagged} (the rollback window). Fix: raise keepAppImages/keepBaseImages.`,
+            );
         }
     }
     return out;
@@ -241,11 +265,15 @@ export function repositoriesWithoutLifecycle(resources: LinkedStackResource[]): 
     const repos = resources.filter((r) => r.type === "aws:ecr/repository:Repository");
     const policies = resources.filter((r) => r.type === "aws:ecr/lifecyclePolicy:LifecyclePolicy");
     const soleRepoOf = (parent: string | undefined) => parent !== undefined && repos.filter((q) => q.parentUrn === parent).length === 1;
-    return repos.filter((repo) => !policies.some((p) =>
-        (typeof p.props.repository === "string" && p.props.repository === repo.props.name) ||
-        (p.dependencyUrns ?? []).includes(repo.urn) ||
-        (p.parentUrn === repo.parentUrn && soleRepoOf(repo.parentUrn)),
-    ));
+    return repos.filter(
+        (repo) =>
+            !policies.some(
+                (p) =>
+                    (typeof p.props.repository === "string" && p.props.repository === repo.props.name) ||
+                    (p.dependencyUrns ?? []).includes(repo.urn) ||
+                    (p.parentUrn === repo.parentUrn && soleRepoOf(repo.parentUrn)),
+            ),
+    );
 }
 
 function podSpec(type: string, props: Props): PodSpec | undefined {

@@ -61,7 +61,8 @@ export const ecrImmutableTags: ResourceValidationPolicy = {
     description: "ECR repositories have IMMUTABLE tags.",
     enforcementLevel: "mandatory",
     validateResource: validateResourceOfType(aws.ecr.Repository, (_props, args, reportViolation) =>
-        report(ecrRepositoryProblems(args.name, args.props as Props), reportViolation)),
+        report(ecrRepositoryProblems(args.name, args.props as Props), reportViolation),
+    ),
 };
 
 export const ecrLifecycleKeepsReleases: ResourceValidationPolicy = {
@@ -83,20 +84,34 @@ export const ecrRepositoryHasLifecycle: StackValidationPolicy = {
     validateStack: (args, reportViolation) => {
         const linked = args.resources.map((r) => ({ ...toStackResource(r), parentUrn: r.parent?.urn, dependencyUrns: r.dependencies.map((d) => d.urn) }));
         for (const repo of repositoriesWithoutLifecycle(linked)) {
-            reportViolation(`ECR repository ${JSON.stringify(repo.props.name ?? repo.name)} has no lifecycle policy; expected one that expires untagged images and keeps the last N tags. Fix: create repositories with the ImageRepository component.`, repo.urn);
+            reportViolation(
+                `ECR repository ${JSON.stringify(repo.props.name ?? repo.name)} has no lifecycle policy; expected one that expires untagged images and keeps the last N tags. Fix: create repositories with the ImageRepository component.`,
+                repo.urn,
+            );
         }
     },
 };
 
-const deploymentPolicy = (name: string, description: string, enforcementLevel: "mandatory" | "advisory", check: (p: Props) => string[]): ResourceValidationPolicy => ({
+const deploymentPolicy = (
+    name: string,
+    description: string,
+    enforcementLevel: "mandatory" | "advisory",
+    check: (p: Props) => string[],
+): ResourceValidationPolicy => ({
     name,
     description,
     enforcementLevel,
     validateResource: validateResourceOfType(k8s.apps.v1.Deployment, (_props, args: ResourceValidationArgs, reportViolation) =>
-        report(check(args.props as Props), reportViolation)),
+        report(check(args.props as Props), reportViolation),
+    ),
 });
 
-export const deploymentResources = deploymentPolicy("deployment-requests-limits", "Every Deployment container has CPU and memory requests and a memory limit.", "mandatory", resourcesProblems);
+export const deploymentResources = deploymentPolicy(
+    "deployment-requests-limits",
+    "Every Deployment container has CPU and memory requests and a memory limit.",
+    "mandatory",
+    resourcesProblems,
+);
 export const deploymentNonRoot = deploymentPolicy("deployment-non-root", "Every Deployment container runs as non-root.", "mandatory", nonRootProblems);
 export const deploymentCpuLimit = deploymentPolicy("deployment-cpu-limit", "Every Deployment container has a CPU limit.", "advisory", cpuLimitProblems);
 
@@ -117,7 +132,8 @@ export const webReadinessProbe: StackValidationPolicy = {
 
 export const workerReadinessProbe: StackValidationPolicy = {
     name: "worker-readiness-probe",
-    description: "A Deployment no Service selects (a worker) has a readiness gate: a readiness probe on every container, or minReadySeconds long enough for a failing start to show.",
+    description:
+        "A Deployment no Service selects (a worker) has a readiness gate: a readiness probe on every container, or minReadySeconds long enough for a failing start to show.",
     enforcementLevel: "advisory",
     validateStack: (args, reportViolation) => {
         const resources = args.resources.map(toStackResource);
@@ -149,10 +165,13 @@ export const jobBounded: ResourceValidationPolicy = {
     },
     validateResource: validateResourceOfType(k8s.batch.v1.Job, (_props, args, reportViolation) => {
         const c = args.getConfig<{ maxBackoffLimit?: number; maxActiveDeadlineSeconds?: number }>();
-        report(jobProblems(args.props as Props, {
-            maxBackoffLimit: c.maxBackoffLimit ?? DEFAULTS.maxBackoffLimit,
-            maxActiveDeadlineSeconds: c.maxActiveDeadlineSeconds ?? DEFAULTS.maxActiveDeadlineSeconds,
-        }), reportViolation);
+        report(
+            jobProblems(args.props as Props, {
+                maxBackoffLimit: c.maxBackoffLimit ?? DEFAULTS.maxBackoffLimit,
+                maxActiveDeadlineSeconds: c.maxActiveDeadlineSeconds ?? DEFAULTS.maxActiveDeadlineSeconds,
+            }),
+            reportViolation,
+        );
     }),
 };
 
@@ -177,7 +196,10 @@ export const migrationGateExported: StackValidationPolicy = {
     enforcementLevel: "advisory",
     validateStack: (args, reportViolation) => {
         for (const r of args.resources.filter((x) => x.type === STACK_TYPE && migrationGateMissing(x.props as Props))) {
-            reportViolation("the stack exports appHash but no migrationGate output, so the migration-gate policy cannot check the migrations it applies. Fix: export migrationGate from index.ts (checkDeployMigrations(...).gate).", r.urn);
+            reportViolation(
+                "the stack exports appHash but no migrationGate output, so the migration-gate policy cannot check the migrations it applies. Fix: export migrationGate from index.ts (checkDeployMigrations(...).gate).",
+                r.urn,
+            );
         }
     },
 };

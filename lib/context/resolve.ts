@@ -143,7 +143,8 @@ function coverFollowed(contextDir: string, rel: string, filter: ContextFilter, p
     const target = followedSource(contextDir, rel, probes);
     if (target !== undefined) {
         // A symlink to a file: the build copies the target's content, so the target is the input.
-        if (filter.ignores(target)) throw new OutsideContext(rel, path.join(contextDir, target), undefined, `${target}, where it leads, is excluded by the ignore file`);
+        if (filter.ignores(target))
+            throw new OutsideContext(rel, path.join(contextDir, target), undefined, `${target}, where it leads, is excluded by the ignore file`);
         out.files.push(target);
         out.followed.push([rel, target]);
         if (isMatch) out.linkMatches.push(rel);

@@ -90,7 +90,10 @@ export function readDockerfile(file: string, input = "Dockerfile"): string {
             input,
             value: JSON.stringify(file),
             allowed: "an existing, readable Dockerfile",
-            fix: code === "ENOENT" ? `create it, or point the config (baseDockerfile/appDockerfile, relative to appDir) at the right file` : `check permissions (${code ?? (e as Error).message})`,
+            fix:
+                code === "ENOENT"
+                    ? `create it, or point the config (baseDockerfile/appDockerfile, relative to appDir) at the right file`
+                    : `check permissions (${code ?? (e as Error).message})`,
         });
     }
 }
@@ -145,12 +148,16 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
             if (image === undefined) throw malformed(where, "FROM", "FROM <image> [AS <name>]");
             const ref = expand(image, mapOf(globalArgs));
             const name = args.length >= 3 && args[1].toLowerCase() === "as" ? args[2].toLowerCase() : undefined;
-            const platformFlag = (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().find((f) => f.getName() === "platform");
+            const platformFlag = (ins as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] })
+                .getFlags()
+                .find((f) => f.getName() === "platform");
             const isStage = stageNames().has(ref.toLowerCase());
             if (!isStage) {
                 fromRefs.push(ref);
                 if (ref !== "" && ref !== "scratch" && !/@sha256:[a-f0-9]{64}$/.test(ref)) {
-                    warnings.push(`${where}: FROM ${ref} is a mutable tag: the hash covers the reference, not the image behind it, so a new upstream image does not rebuild (pin it as ${ref}@sha256:<digest> for that)`);
+                    warnings.push(
+                        `${where}: FROM ${ref} is a mutable tag: the hash covers the reference, not the image behind it, so a new upstream image does not rebuild (pin it as ${ref}@sha256:<digest> for that)`,
+                    );
                 }
             }
             if (ref === "") warnings.push(`${where}: FROM expands to an empty image reference (is a build arg missing?)`);
@@ -209,7 +216,9 @@ export function analyzeDockerfile(text: string, file: string, buildArgs: Record<
                     remotes.push({ line, url: s, checksum });
                     notCopyOnly.push(`${where}: ADD ${s}`);
                     if (checksum === undefined) {
-                        warnings.push(`${where}: ADD ${s} is hashed by its URL, not its content: a change behind the URL will not rebuild the image (pin it with ADD --checksum=sha256:…, or download it in a RUN step you version)`);
+                        warnings.push(
+                            `${where}: ADD ${s} is hashed by its URL, not its content: a change behind the URL will not rebuild the image (pin it with ADD --checksum=sha256:…, or download it in a RUN step you version)`,
+                        );
                     }
                 } else {
                     local.push(s);

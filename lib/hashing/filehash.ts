@@ -243,7 +243,12 @@ export async function hashFiles(root: string, relPaths: readonly string[], opts:
     const workers = opts.threads ?? Math.min(concurrency, os.availableParallelism(), Math.ceil(misses.length / 64));
     const threaded = bytes >= WORKER_MIN_BYTES && workers > 1;
     if (stats) stats.workers = threaded ? workers : 0;
-    const results = threaded ? await hashInWorkers(misses.map((m) => m.abs), workers) : misses.map((m) => hashSync(m.abs));
+    const results = threaded
+        ? await hashInWorkers(
+              misses.map((m) => m.abs),
+              workers,
+          )
+        : misses.map((m) => hashSync(m.abs));
     for (let k = 0; k < misses.length; k++) {
         const { i, st, key } = misses[k];
         const [sha, size] = results[k];

@@ -97,14 +97,26 @@ export async function computeInputs(args: InputsArgs, opts: FileHashOptions = {}
     const probes = new Probes(useSnapshot);
     const covered = await coverSources(build, probes);
     const sigs = new Map<string, number[]>();
-    const files = await hashFiles(build.contextDir, byteOrder([...covered.paths], (p) => p), useSnapshot ? { ...opts, onStat: (rel, st) => sigs.set(rel, fileSignature(st)) } : opts, stats);
+    const files = await hashFiles(
+        build.contextDir,
+        byteOrder([...covered.paths], (p) => p),
+        useSnapshot ? { ...opts, onStat: (rel, st) => sigs.set(rel, fileSignature(st)) } : opts,
+        stats,
+    );
     if (opts.cache ?? true) saveCache();
     const hash = frameDigest("thinlayer-image-v1", imageRecords(build, files, covered));
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
     const readsGit = files.some((f) => f.path.startsWith(".git/"));
     if (useSnapshot) {
         const snapFiles = files.map((f): SnapshotFile => ({ ...f, sig: sigs.get(f.path) ?? [] }));
-        saveSnapshot(cacheDir(), slot, { key, hash, probes: probes.all(), files: snapFiles, totalBytes, readsGit, notes: covered.notes }, build.contextDir, startedMs, opts.racyMs ?? RACY_MS);
+        saveSnapshot(
+            cacheDir(),
+            slot,
+            { key, hash, probes: probes.all(), files: snapFiles, totalBytes, readsGit, notes: covered.notes },
+            build.contextDir,
+            startedMs,
+            opts.racyMs ?? RACY_MS,
+        );
     }
     return result(build, hash, files, totalBytes, readsGit, covered.notes);
 }
@@ -114,7 +126,12 @@ function readBuild(args: InputsArgs): Build {
     const contextDir = path.resolve(args.contextDir);
     const dockerfile = path.resolve(contextDir, args.dockerfile);
     if (!fs.existsSync(contextDir) || !fs.statSync(contextDir).isDirectory()) {
-        throw inputError({ input: "build context", value: JSON.stringify(contextDir), allowed: "an existing directory", fix: "point appDir at the app's build context" });
+        throw inputError({
+            input: "build context",
+            value: JSON.stringify(contextDir),
+            allowed: "an existing directory",
+            fix: "point appDir at the app's build context",
+        });
     }
     const text = readDockerfile(dockerfile, args.role === "base" ? "base Dockerfile" : "app Dockerfile");
     const shownFile = displayPath(dockerfile);
@@ -122,7 +139,12 @@ function readBuild(args: InputsArgs): Build {
     const effectiveArgs = { ...args.buildArgs };
     if (args.role === "app") {
         if (args.baseHash === undefined || !/^[a-f0-9]{64}$/.test(args.baseHash)) {
-            throw inputError({ input: "baseHash", value: JSON.stringify(args.baseHash), allowed: "the 64-hex hash of the base image", fix: "compute it with computeBaseInputs first" });
+            throw inputError({
+                input: "baseHash",
+                value: JSON.stringify(args.baseHash),
+                allowed: "the 64-hex hash of the base image",
+                fix: "compute it with computeBaseInputs first",
+            });
         }
         delete hashedArgs[BASE_IMAGE_ARG];
         effectiveArgs[BASE_IMAGE_ARG] = `thinlayer-base@sha256:${args.baseHash}`;
@@ -166,7 +188,9 @@ function result(b: Build, hash: string, files: InputFile[] | (() => InputFile[])
         warnings.push(`${b.shownFile}:${n.line}: ${n.text}`);
     }
     if (readsGit) {
-        warnings.push(`${b.shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${b.filter.file ? displayPath(b.filter.file) : ".dockerignore"}`);
+        warnings.push(
+            `${b.shownFile}: the build reads .git/ from the context; its contents differ between clones, so hashes (and images) will too. Add .git to ${b.filter.file ? displayPath(b.filter.file) : ".dockerignore"}`,
+        );
     }
     const r = { hash } as InputsResult;
     if (typeof files === "function") {
@@ -192,14 +216,20 @@ async function coverSources(b: Build, probes: Probes): Promise<Coverage> {
     for (const copy of b.analysis.copies) {
         if (app && copy.sources.some((x) => hasWildcard(cleanSource(x))) && !copy.dest.endsWith("/")) {
             // One match and no trailing slash: the destination is a file; several: the build fails.
-            out.notes.push({ line: copy.line, text: `${copy.keyword} with a wildcard source and a destination without a trailing slash (${copy.dest}): whether it is a file or a directory depends on the matches, so a builder builds this image` });
+            out.notes.push({
+                line: copy.line,
+                text: `${copy.keyword} with a wildcard source and a destination without a trailing slash (${copy.dest}): whether it is a file or a directory depends on the matches, so a builder builds this image`,
+            });
         }
         let any = false;
         for (const src of copy.sources) any = (await coverOne(b, probes, out, src, copy)) || any;
         if (!any) {
             // Only wildcards, none matching: the build copies nothing; whether it still creates the
             // destination is the builder's business, so the builder builds this one.
-            out.notes.push({ line: copy.line, text: `${copy.keyword} ${copy.sources.join(" ")} matches nothing (allowed for wildcards: nothing is copied), so a builder builds this image` });
+            out.notes.push({
+                line: copy.line,
+                text: `${copy.keyword} ${copy.sources.join(" ")} matches nothing (allowed for wildcards: nothing is copied), so a builder builds this image`,
+            });
         }
     }
     for (const bind of b.analysis.bindMounts) {
@@ -224,15 +254,28 @@ async function coverOne(b: Build, probes: Probes, out: Coverage, src: string, wh
     for (const d of found.emptyDirs) out.emptyDirs.add(d);
     const app = b.args.role === "app";
     if (found.emptyDirs.length > 0 && app) {
-        const some = found.emptyDirs.slice(0, 3).map((d) => d || ".").join(", ") + (found.emptyDirs.length > 3 ? ", ..." : "");
-        out.notes.push({ line: where.line, text: `${where.keyword} ${src} copies empty directories (${some}), which the daemonless writer does not place, so a builder builds this image` });
+        const some =
+            found.emptyDirs
+                .slice(0, 3)
+                .map((d) => d || ".")
+                .join(", ") + (found.emptyDirs.length > 3 ? ", ..." : "");
+        out.notes.push({
+            line: where.line,
+            text: `${where.keyword} ${src} copies empty directories (${some}), which the daemonless writer does not place, so a builder builds this image`,
+        });
     }
     out.followed.push(...found.followed);
     if (found.linkMatches.length > 0 && app) {
         const some = found.linkMatches.slice(0, 3).join(", ") + (found.linkMatches.length > 3 ? ", ..." : "");
-        out.notes.push({ line: where.line, text: `${where.keyword} ${src} matches symlinks (${some}); the build copies what they lead to, so a builder builds this image` });
+        out.notes.push({
+            line: where.line,
+            text: `${where.keyword} ${src} matches symlinks (${some}); the build copies what they lead to, so a builder builds this image`,
+        });
     } else if (found.linked && app) {
-        out.notes.push({ line: where.line, text: `${where.keyword} ${src} goes through a symlink, which the daemonless writer does not follow, so a builder builds this image` });
+        out.notes.push({
+            line: where.line,
+            text: `${where.keyword} ${src} goes through a symlink, which the daemonless writer does not follow, so a builder builds this image`,
+        });
     }
     return found.files.length > 0 || found.emptyDirs.length > 0;
 }
@@ -261,13 +304,13 @@ function outsideContext(where: { keyword: string; line: number }, src: string, e
     return inputError({
         input: `${shownFile}:${where.line}`,
         value: `${where.keyword} source ${JSON.stringify(src)}: ${e.rel} goes through a symlink that this machine follows to ${e.real}, while Docker, which resolves links inside the build context ${displayPath(contextDir)}, follows it ${docker}`,
-        allowed: "sources whose symlinks resolve the same way on this machine and inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root)",
+        allowed:
+            "sources whose symlinks resolve the same way on this machine and inside the build context (Docker resolves a link inside the context: an absolute target starts at the context root)",
         fix: e.reason?.includes("ignore file")
             ? "remove that path's exclusion from the ignore file, or do not copy the link"
             : "make the link relative and pointing inside the context, or copy the files into the context",
     });
 }
-
 
 function noMatch(copy: { keyword: string; line: number }, src: string, shownFile: string, contextDir: string, filter: ContextFilter) {
     const ignoreNote = filter.file ? ` after ${displayPath(filter.file)}` : "";

@@ -46,7 +46,19 @@ import { sameSignature, take, type Probe, type Signature } from "../context/look
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
 export const SNAPSHOT_VERSION = 4;
 /** The modules whose code decides an image's inputs and hash (paths under lib/). */
-const DECIDING_MODULES = ["hashing/inputs", "context/resolve", "context/lookups", "hashing/digest", "hashing/filehash", "hashing/snapshot", "hashing/statcheck", "dockerfile/analyze", "dockerfile/words", "context/dockerignore", "context/pathmatch"];
+const DECIDING_MODULES = [
+    "hashing/inputs",
+    "context/resolve",
+    "context/lookups",
+    "hashing/digest",
+    "hashing/filehash",
+    "hashing/snapshot",
+    "hashing/statcheck",
+    "dockerfile/analyze",
+    "dockerfile/words",
+    "context/dockerignore",
+    "context/pathmatch",
+];
 /** Packages whose code decides them too (Dockerfile parsing, ignore matching), and the native check. */
 const DECIDING_PACKAGES = ["dockerfile-ast", "@balena/dockerignore"];
 const MAGIC = Buffer.from(`TLSNAP${SNAPSHOT_VERSION}\n`);
@@ -183,7 +195,14 @@ export function reuseSnapshot(
         const sizesStart = off;
         off += n * 8;
         const exec = buf.subarray(off, off + n);
-        if (off + n !== buf.length || typeof header.hash !== "string" || typeof header.totalBytes !== "number" || typeof header.readsGit !== "boolean" || !Array.isArray(header.notes)) return undefined;
+        if (
+            off + n !== buf.length ||
+            typeof header.hash !== "string" ||
+            typeof header.totalBytes !== "number" ||
+            typeof header.readsGit !== "boolean" ||
+            !Array.isArray(header.notes)
+        )
+            return undefined;
         // The hot loop of a warm run: one lstat per input file, compared field by field.
         if (checkSignatures(root, pathBuf, nums) !== n) return undefined;
         // Built only when asked for: a warm caller often needs only the hash.
@@ -218,7 +237,19 @@ export function saveSnapshot(cacheDir: string, slot: string, snap: Snapshot, roo
     for (const dir of devices.values()) if (!reliableFs(dir)) return false;
     const n = snap.files.length;
     const pathBytes = Buffer.from(snap.files.map((f) => f.path).join("\0"), "utf8");
-    const header = Buffer.from(JSON.stringify({ key: snap.key, hash: snap.hash, probes: snap.probes, count: n, pathBytes: pathBytes.length, totalBytes: snap.totalBytes, readsGit: snap.readsGit, notes: snap.notes }), "utf8");
+    const header = Buffer.from(
+        JSON.stringify({
+            key: snap.key,
+            hash: snap.hash,
+            probes: snap.probes,
+            count: n,
+            pathBytes: pathBytes.length,
+            totalBytes: snap.totalBytes,
+            readsGit: snap.readsGit,
+            notes: snap.notes,
+        }),
+        "utf8",
+    );
     const headEnd = align8(MAGIC.length + 4 + header.length);
     const nums = new Float64Array(n * NUMS);
     snap.files.forEach((f, i) => nums.set(f.sig, i * NUMS));

@@ -82,7 +82,9 @@ export function parseChown(chown: string | undefined): { uid: number; gid: numbe
     const uid = num(u);
     const gid = g === undefined ? uid : num(g);
     if (uid === undefined || gid === undefined) {
-        throw new NotDaemonlessError(`--chown=${chown} names a user or group; a daemonless build needs numeric uid[:gid] (it never reads the base image's /etc/passwd)`);
+        throw new NotDaemonlessError(
+            `--chown=${chown} names a user or group; a daemonless build needs numeric uid[:gid] (it never reads the base image's /etc/passwd)`,
+        );
     }
     return { uid, gid };
 }
@@ -91,7 +93,12 @@ export function parseChown(chown: string | undefined): { uid: number; gid: numbe
 export function parseChmod(chmod: string | undefined, where: string): number | undefined {
     if (chmod === undefined || chmod === "") return undefined;
     if (!/^[0-7]{3,4}$/.test(chmod)) {
-        throw inputError({ input: `${where} --chmod`, value: JSON.stringify(chmod), allowed: "an octal mode such as 0644 or 755", fix: "write the mode in octal" });
+        throw inputError({
+            input: `${where} --chmod`,
+            value: JSON.stringify(chmod),
+            allowed: "an octal mode such as 0644 or 755",
+            fix: "write the mode in octal",
+        });
     }
     return parseInt(chmod, 8);
 }
@@ -310,7 +317,7 @@ const READ_CHUNK = 1024 * 1024;
 function* fileChunks(file: string): Generator<Buffer> {
     const fd = fs.openSync(file, "r");
     try {
-        for (let pos = 0; ; ) {
+        for (let pos = 0; ;) {
             const buf = Buffer.allocUnsafe(READ_CHUNK);
             const n = fs.readSync(fd, buf, 0, buf.length, pos);
             if (n === 0) return;
@@ -324,14 +331,18 @@ function* fileChunks(file: string): Generator<Buffer> {
 
 /** Writes all of `b` at the file's current position (a write may take only part of it). */
 function writeAll(fd: number, b: Buffer): void {
-    for (let off = 0; off < b.length; ) off += fs.writeSync(fd, b, off);
+    for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off);
 }
 
 /**
  * Writes entries as a reproducible tar+gzip layer to `outFile`, or into memory when it is undefined.
  * `parallelism` (members compressed at once, default gzipParallelism()) changes speed, never bytes.
  */
-export async function writeLayer(entries: readonly LayerEntry[], outFile: string | undefined, opts: { epoch?: number; parallelism?: number } = {}): Promise<LayerBlob> {
+export async function writeLayer(
+    entries: readonly LayerEntry[],
+    outFile: string | undefined,
+    opts: { epoch?: number; parallelism?: number } = {},
+): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
     const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
     const pack = tar.pack();

@@ -21,10 +21,14 @@ export type PreviousOutputs = Partial<Record<(typeof BASELINE_OUTPUTS)[number], 
  * Without a `migrations` output (a release deployed by a thinlayer that did not export it), an
  * unchanged migrations hash still proves nothing is new; otherwise the baseline is unknown.
  */
-export function baselineFromOutputs(previous: PreviousOutputs | undefined, checkout: { hash: string; migrations: readonly ClassifiedMigration[] }, source: string): Baseline {
+export function baselineFromOutputs(
+    previous: PreviousOutputs | undefined,
+    checkout: { hash: string; migrations: readonly ClassifiedMigration[] },
+    source: string,
+): Baseline {
     const migrations = previous?.migrations;
     if (Array.isArray(migrations) && migrations.every((m) => typeof m === "string" && MIGRATION_ID.test(m))) {
-        return { kind: "deployed", source, ids: [...migrations as string[]].sort() };
+        return { kind: "deployed", source, ids: [...(migrations as string[])].sort() };
     }
     if (previous === undefined || previous.appHash === undefined || previous.appHash === null) {
         return { kind: "fresh", source };
@@ -35,9 +39,10 @@ export function baselineFromOutputs(previous: PreviousOutputs | undefined, check
     return {
         kind: "unknown",
         source,
-        reason: migrations === undefined
-            ? "the deployed release does not record its migrations (the `migrations` output is newer than it)"
-            : `the \`migrations\` output is not a list of <app>.<name> ids (got ${JSON.stringify(migrations).slice(0, 80)})`,
+        reason:
+            migrations === undefined
+                ? "the deployed release does not record its migrations (the `migrations` output is newer than it)"
+                : `the \`migrations\` output is not a list of <app>.<name> ids (got ${JSON.stringify(migrations).slice(0, 80)})`,
     };
 }
 
@@ -57,7 +62,14 @@ function git(args: string[], cwd: string): Promise<string> {
         execFile("git", args, { cwd, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
             if (err === null) return resolve(stdout);
             if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-                return reject(inputError({ input: "git", value: "(not on PATH)", allowed: "git, to read the migrations at --against <ref>", fix: "install git, or plan against the stack's outputs with --deployed" }));
+                return reject(
+                    inputError({
+                        input: "git",
+                        value: "(not on PATH)",
+                        allowed: "git, to read the migrations at --against <ref>",
+                        fix: "install git, or plan against the stack's outputs with --deployed",
+                    }),
+                );
             }
             reject(Object.assign(new Error(stderr.trim() || err.message), { stderr }));
         });
@@ -72,7 +84,12 @@ export async function baselineFromGit(appDir: string, ref: string, globs: readon
     try {
         await git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], appDir);
     } catch {
-        throw inputError({ input: "--against", value: JSON.stringify(ref), allowed: "a commit, branch or tag of the repository holding appDir", fix: "fetch the target branch first (git fetch origin main) and pass e.g. --against origin/main" });
+        throw inputError({
+            input: "--against",
+            value: JSON.stringify(ref),
+            allowed: "a commit, branch or tag of the repository holding appDir",
+            fix: "fetch the target branch first (git fetch origin main) and pass e.g. --against origin/main",
+        });
     }
     let listing: string;
     try {

@@ -36,19 +36,25 @@ export async function classifyMigrations(root: string, paths: readonly string[],
         child.stdout.on("data", (b: Buffer) => out.push(b));
         child.stderr.on("data", (b: Buffer) => err.push(b));
         child.on("error", (e: NodeJS.ErrnoException) => {
-            reject(e.code === "ENOENT"
-                ? inputError({
-                    input: env.THINLAYER_PYTHON ? "THINLAYER_PYTHON" : "python3",
-                    value: `${JSON.stringify(python)} (not found)`,
-                    allowed: "a Python 3.8+ interpreter, which classifies the Django migrations a deploy applies (lib/migrations/classify.py)",
-                    fix: "install python3 (Debian/Ubuntu: apt-get install python3; it needs no packages), or set THINLAYER_PYTHON to an interpreter's path",
-                })
-                : new ThinlayerError(`${python} ${CLASSIFIER}: ${e.message}`));
+            reject(
+                e.code === "ENOENT"
+                    ? inputError({
+                          input: env.THINLAYER_PYTHON ? "THINLAYER_PYTHON" : "python3",
+                          value: `${JSON.stringify(python)} (not found)`,
+                          allowed: "a Python 3.8+ interpreter, which classifies the Django migrations a deploy applies (lib/migrations/classify.py)",
+                          fix: "install python3 (Debian/Ubuntu: apt-get install python3; it needs no packages), or set THINLAYER_PYTHON to an interpreter's path",
+                      })
+                    : new ThinlayerError(`${python} ${CLASSIFIER}: ${e.message}`),
+            );
         });
         child.on("close", (code) => {
             if (code === 0) return resolve(Buffer.concat(out).toString("utf8"));
             const why = Buffer.concat(err).toString("utf8").trim().split("\n").slice(-4).join("\n");
-            reject(new ThinlayerError(`the migration classifier failed (${python} ${CLASSIFIER}, exit ${code}): ${why}\nFix: it needs Python 3.8 or newer (\`${python} --version\`); set THINLAYER_PYTHON to another interpreter.`));
+            reject(
+                new ThinlayerError(
+                    `the migration classifier failed (${python} ${CLASSIFIER}, exit ${code}): ${why}\nFix: it needs Python 3.8 or newer (\`${python} --version\`); set THINLAYER_PYTHON to another interpreter.`,
+                ),
+            );
         });
         child.stdin.on("error", () => undefined); // a child that died early reports through "close"
         child.stdin.end(JSON.stringify({ root, paths }));
@@ -60,7 +66,9 @@ export async function classifyMigrations(root: string, paths: readonly string[],
         throw new ThinlayerError(`the migration classifier printed no JSON (${python} ${CLASSIFIER}): ${stdout.slice(0, 200)}`);
     }
     if (doc.schema !== SCHEMA || !Array.isArray(doc.migrations)) {
-        throw new ThinlayerError(`the migration classifier printed schema ${JSON.stringify(doc.schema)}; expected ${SCHEMA}. Fix: run the classify.py shipped with this thinlayer (${CLASSIFIER}).`);
+        throw new ThinlayerError(
+            `the migration classifier printed schema ${JSON.stringify(doc.schema)}; expected ${SCHEMA}. Fix: run the classify.py shipped with this thinlayer (${CLASSIFIER}).`,
+        );
     }
     return doc.migrations as ClassifiedMigration[];
 }

@@ -7,7 +7,8 @@ function baselineLine(s: MigrationSafety): string {
     const b = s.baseline;
     if (b.kind === "deployed") return `compared with ${b.source}: ${s.pending.length} of ${s.migrations.length} to apply`;
     if (b.kind === "fresh") return `${b.source}: nothing deployed yet, all ${s.migrations.length} apply on the first deploy (nothing serves, nothing is gated)`;
-    if (b.source === "nothing") return `no baseline: all ${s.migrations.length} listed; pass --against <git ref> or --deployed to see only those a deploy applies`;
+    if (b.source === "nothing")
+        return `no baseline: all ${s.migrations.length} listed; pass --against <git ref> or --deployed to see only those a deploy applies`;
     return `baseline unknown, ${b.reason}: all ${s.migrations.length} listed`;
 }
 
@@ -31,7 +32,9 @@ export function formatMigrationSafety(s: MigrationSafety, stack: string, opts: {
     }
     const blocked = s.pending.filter((m) => m.blocked);
     if (blocked.length) {
-        out.push(`  gate: BLOCKED — \`pulumi preview/up --stack ${stack}\` fails until each is split into expand/contract steps or acknowledged in Pulumi.${stack}.yaml:`);
+        out.push(
+            `  gate: BLOCKED — \`pulumi preview/up --stack ${stack}\` fails until each is split into expand/contract steps or acknowledged in Pulumi.${stack}.yaml:`,
+        );
         out.push(`      ${PROJECT}:${ACK_KEY}: [${blocked.map((m) => m.id).join(", ")}]`);
     } else if (s.pending.length) {
         out.push(`  gate: passes${s.pending.some((m) => m.acknowledged) ? " (with acknowledgements)" : ""}`);

@@ -21,10 +21,10 @@ export function pendingOf(migrations: readonly ClassifiedMigration[], baseline: 
     for (const m of migrations) {
         if (applied.has(m.id)) for (const [app, name] of m.replaces) replacedBySquash.add(`${app}.${name}`);
     }
-    return migrations.filter((m) =>
-        !applied.has(m.id)
-        && !replacedBySquash.has(m.id)
-        && !(m.replaces.length > 0 && m.replaces.every(([app, name]) => applied.has(`${app}.${name}`))));
+    return migrations.filter(
+        (m) =>
+            !applied.has(m.id) && !replacedBySquash.has(m.id) && !(m.replaces.length > 0 && m.replaces.every(([app, name]) => applied.has(`${app}.${name}`))),
+    );
 }
 
 /** Classifies, compares with the baseline and applies the acknowledgements; pure. */
@@ -48,7 +48,9 @@ export function migrationGateError(safety: MigrationSafety, stack: string): Thin
     if (blocked.length === 0) return undefined;
     const lines: string[] = [];
     const assumed = safety.baseline.kind === "unknown" ? ` (${safety.baseline.reason}: every migration in the checkout counts as new)` : "";
-    lines.push(`migration gate: ${blocked.length} migration${blocked.length > 1 ? "s" : ""} this deploy would apply ${blocked.length > 1 ? "break" : "breaks"} the release still serving (compared with ${safety.baseline.source}${assumed}).`);
+    lines.push(
+        `migration gate: ${blocked.length} migration${blocked.length > 1 ? "s" : ""} this deploy would apply ${blocked.length > 1 ? "break" : "breaks"} the release still serving (compared with ${safety.baseline.source}${assumed}).`,
+    );
     for (const m of blocked) {
         lines.push("");
         lines.push(`${m.id} (${m.path}) is ${m.class}:`);
@@ -59,8 +61,12 @@ export function migrationGateError(safety: MigrationSafety, stack: string): Thin
     }
     const ids = blocked.map((m) => m.id);
     lines.push("");
-    lines.push(`Expected: expand migrations only (old and new pods share the database during the rollout, and a rollback runs the old code on the new schema), or the migration acknowledged for this stack.`);
-    lines.push(`Fix: split each into expand and contract steps as above; or, once the release still serving no longer depends on what it changes (an earlier deploy did the expand step), acknowledge it in Pulumi.${stack}.yaml:`);
+    lines.push(
+        `Expected: expand migrations only (old and new pods share the database during the rollout, and a rollback runs the old code on the new schema), or the migration acknowledged for this stack.`,
+    );
+    lines.push(
+        `Fix: split each into expand and contract steps as above; or, once the release still serving no longer depends on what it changes (an earlier deploy did the expand step), acknowledge it in Pulumi.${stack}.yaml:`,
+    );
     lines.push(`    ${PROJECT}:${ACK_KEY}:`);
     for (const id of ids) lines.push(`      - ${id}`);
     return new ThinlayerError(lines.join("\n"));
@@ -76,13 +82,21 @@ export function assertMigrationGate(safety: MigrationSafety, stack: string): voi
 export function migrationNotes(safety: MigrationSafety, stack: string): string[] {
     const notes: string[] = [];
     for (const m of safety.pending.filter((p) => p.acknowledged)) {
-        notes.push(`migration ${m.id} is ${m.class} (${decidingOperations(m).map((o) => o.summary).join(", ")}); it runs because ${PROJECT}:${ACK_KEY} acknowledges it for stack ${stack}`);
+        notes.push(
+            `migration ${m.id} is ${m.class} (${decidingOperations(m)
+                .map((o) => o.summary)
+                .join(", ")}); it runs because ${PROJECT}:${ACK_KEY} acknowledges it for stack ${stack}`,
+        );
     }
     if (safety.baseline.kind === "fresh" && safety.pending.some((m) => m.class !== "expand")) {
-        notes.push(`no release was deployed to stack ${stack} yet, so no release serves while its migrations run: contract and unknown migrations are not gated on this first deploy`);
+        notes.push(
+            `no release was deployed to stack ${stack} yet, so no release serves while its migrations run: contract and unknown migrations are not gated on this first deploy`,
+        );
     }
     for (const id of safety.staleAcknowledgements) {
-        notes.push(`${PROJECT}:${ACK_KEY} lists ${id}, which this deploy does not apply (already applied, or no such migration): remove it from Pulumi.${stack}.yaml`);
+        notes.push(
+            `${PROJECT}:${ACK_KEY} lists ${id}, which this deploy does not apply (already applied, or no such migration): remove it from Pulumi.${stack}.yaml`,
+        );
     }
     return notes;
 }

@@ -24,7 +24,10 @@ export interface MigrationFiles {
 
 /** Classifies the plan's migration files. */
 export function classifyPlanMigrations(cfg: Pick<StackConfig, "appDir">, migrations: MigrationFiles): Promise<ClassifiedMigration[]> {
-    return classifyMigrations(cfg.appDir, migrations.files.map((f) => f.path));
+    return classifyMigrations(
+        cfg.appDir,
+        migrations.files.map((f) => f.path),
+    );
 }
 
 export interface DeployMigrations {
@@ -54,7 +57,15 @@ export function migrationGateOutput(safety: MigrationSafety, pinned: boolean): M
         version: 1,
         baseline: safety.baseline.kind,
         pinned,
-        pending: pinned ? [] : safety.pending.map((m) => ({ id: m.id, class: m.class, acknowledged: m.acknowledged, blocked: m.blocked, operations: decidingOperations(m).map((o) => o.summary) })),
+        pending: pinned
+            ? []
+            : safety.pending.map((m) => ({
+                  id: m.id,
+                  class: m.class,
+                  acknowledged: m.acknowledged,
+                  blocked: m.blocked,
+                  operations: decidingOperations(m).map((o) => o.summary),
+              })),
     };
 }
 
@@ -84,13 +95,14 @@ export async function checkDeployMigrations(args: {
 }
 
 /** What `thinlayer plan` compares with. */
-export type PlanBaseline =
-    | { against: string }
-    | { outputs: PreviousOutputs | undefined; source: string }
-    | { none: true };
+export type PlanBaseline = { against: string } | { outputs: PreviousOutputs | undefined; source: string } | { none: true };
 
 /** For `thinlayer plan`: the safety report against a git ref, the stack's outputs, or nothing (every migration listed). */
-export async function planMigrationSafety(cfg: Pick<StackConfig, "appDir" | "stack" | "acknowledgedMigrations" | "migrationGlobs">, migrations: MigrationFiles, from: PlanBaseline): Promise<MigrationSafety> {
+export async function planMigrationSafety(
+    cfg: Pick<StackConfig, "appDir" | "stack" | "acknowledgedMigrations" | "migrationGlobs">,
+    migrations: MigrationFiles,
+    from: PlanBaseline,
+): Promise<MigrationSafety> {
     const classified = await classifyPlanMigrations(cfg, migrations);
     let baseline: Baseline;
     if ("against" in from) baseline = await baselineFromGit(cfg.appDir, from.against, cfg.migrationGlobs, classified);

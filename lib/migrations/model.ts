@@ -9,7 +9,6 @@
  */
 export type MigrationClass = "expand" | "contract" | "unknown";
 
-
 export const CLASS_RANK: Readonly<Record<MigrationClass, number>> = { expand: 0, contract: 1, unknown: 2 };
 
 export interface ClassifiedOperation {
@@ -64,9 +63,7 @@ export function decidingOperations(m: ClassifiedMigration): ClassifiedOperation[
  *   checkout is treated as one the deploy applies.
  */
 export type Baseline =
-    | { kind: "deployed"; source: string; ids: string[] }
-    | { kind: "fresh"; source: string }
-    | { kind: "unknown"; source: string; reason: string };
+    { kind: "deployed"; source: string; ids: string[] } | { kind: "fresh"; source: string } | { kind: "unknown"; source: string; reason: string };
 
 /** A migration the deploy would apply, with the gate's verdict. */
 export interface PendingMigration extends ClassifiedMigration {

@@ -184,7 +184,10 @@ export class RegistryClient {
         const bytes = await this.readBody(res);
         const digest = sha256(bytes);
         if (reference.startsWith("sha256:") && digest !== reference) {
-            throw new RegistryError(`GET manifest ${this.host}/${repo}@${reference}: the registry sent bytes whose digest is ${digest}. Fix: check the registry (or a proxy in front of it) is not rewriting manifests.`, "DIGEST_INVALID");
+            throw new RegistryError(
+                `GET manifest ${this.host}/${repo}@${reference}: the registry sent bytes whose digest is ${digest}. Fix: check the registry (or a proxy in front of it) is not rewriting manifests.`,
+                "DIGEST_INVALID",
+            );
         }
         let mediaType = (res.headers.get("content-type") ?? "").split(";")[0].trim();
         try {
@@ -251,14 +254,23 @@ export class RegistryClient {
 
     /** HEAD a blob: its size, or undefined when missing. */
     async headBlob(repo: string, digest: string): Promise<number | undefined> {
-        const res = await this.request("HEAD", `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, ok: [200, 404], what: `HEAD blob ${repo}@${digest}` });
+        const res = await this.request("HEAD", `/v2/${repo}/blobs/${digest}`, {
+            scope: `repository:${repo}:pull`,
+            ok: [200, 404],
+            what: `HEAD blob ${repo}@${digest}`,
+        });
         if (res.status === 404) return undefined;
         return Number(res.headers.get("content-length") ?? "0");
     }
 
     /** GET a blob into memory, verifying its digest. (For small blobs: configs, test reads.) */
     async getBlob(repo: string, digest: string): Promise<Buffer> {
-        const res = await this.request("GET", `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, ok: [200], what: `GET blob ${repo}@${digest}`, timeoutMs: 300_000 });
+        const res = await this.request("GET", `/v2/${repo}/blobs/${digest}`, {
+            scope: `repository:${repo}:pull`,
+            ok: [200],
+            what: `GET blob ${repo}@${digest}`,
+            timeoutMs: 300_000,
+        });
         const bytes = await this.readBody(res);
         if (sha256(bytes) !== digest) {
             throw new RegistryError(`GET blob ${this.host}/${repo}@${digest}: received bytes hash to ${sha256(bytes)}.`, "DIGEST_INVALID");
@@ -280,7 +292,8 @@ export class RegistryClient {
                 return await this.uploadOnce(repo, blob, attempt === 1 ? mountFrom : undefined);
             } catch (e) {
                 lastErr = e;
-                const transient = e instanceof RegistryError && (e.code === "UNREACHABLE" || e.code === "BLOB_UPLOAD_UNKNOWN" || (e.status ?? 0) >= 500 || e.status === 429);
+                const transient =
+                    e instanceof RegistryError && (e.code === "UNREACHABLE" || e.code === "BLOB_UPLOAD_UNKNOWN" || (e.status ?? 0) >= 500 || e.status === 429);
                 if (!transient || attempt === this.opts.attempts) throw e;
                 this.opts.log?.(`upload of ${blob.digest.slice(0, 19)} to ${repo} interrupted (${e.message}); retrying (${attempt}/${this.opts.attempts})`);
                 await sleep(this.backoff(attempt));
@@ -299,7 +312,9 @@ export class RegistryClient {
         if (!blob.data && !blob.file) {
             // A blob we only know by digest (a base layer): it could only be mounted, never sent.
             // Cancel the upload session the declined mount opened (best effort: errors ignored).
-            await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" }).then((r) => r.arrayBuffer()).catch(() => undefined);
+            await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" })
+                .then((r) => r.arrayBuffer())
+                .catch(() => undefined);
             if (mountFrom && mountFrom !== repo) throw new MountDeclinedError(blob.digest, mountFrom, repo);
             throw new RegistryError(
                 `blob ${blob.digest} is not in ${this.host}/${repo}; thinlayer never downloads base layers to re-upload them. Fix: push the base image to this registry (same host) first, or check it was not garbage-collected.`,
@@ -346,7 +361,12 @@ export class RegistryClient {
         } finally {
             if (fd !== undefined) fs.closeSync(fd);
         }
-        const done = await this.request("PUT", putUrl(location), { scope, ok: [201, 204], noRetry: true, what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}` });
+        const done = await this.request("PUT", putUrl(location), {
+            scope,
+            ok: [201, 204],
+            noRetry: true,
+            what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}`,
+        });
         await done.arrayBuffer().catch(() => undefined);
         return "uploaded";
     }
@@ -444,7 +464,11 @@ export class RegistryClient {
         this.challenge = ch;
         if (ch.scheme === "basic") {
             if (!hasBasic(creds)) {
-                throw new RegistryError(`${what} on ${this.host}: 401 Unauthorized; the registry wants a username and password and credential source ${creds.source} gave none. Fix: docker login ${this.host} (or set $DOCKER_CONFIG to a config.json with an auths entry for ${this.host}).`, "UNAUTHORIZED", 401);
+                throw new RegistryError(
+                    `${what} on ${this.host}: 401 Unauthorized; the registry wants a username and password and credential source ${creds.source} gave none. Fix: docker login ${this.host} (or set $DOCKER_CONFIG to a config.json with an auths entry for ${this.host}).`,
+                    "UNAUTHORIZED",
+                    401,
+                );
             }
             this.basicHeader = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
             return;
@@ -465,7 +489,11 @@ export class RegistryClient {
             }
             if (!res.ok) {
                 await res.arrayBuffer().catch(() => undefined);
-                throw new RegistryError(`${what} on ${this.host}: token service ${u.origin}${u.pathname} answered ${res.status}; credential source tried: ${creds.source}. Fix: log in to ${this.host} with an account that may ${scopeVerb(scope)} this repository.`, res.status === 403 ? "DENIED" : "UNAUTHORIZED", res.status);
+                throw new RegistryError(
+                    `${what} on ${this.host}: token service ${u.origin}${u.pathname} answered ${res.status}; credential source tried: ${creds.source}. Fix: log in to ${this.host} with an account that may ${scopeVerb(scope)} this repository.`,
+                    res.status === 403 ? "DENIED" : "UNAUTHORIZED",
+                    res.status,
+                );
             }
             const body = (await res.json()) as { token?: string; access_token?: string };
             const token = body.token ?? body.access_token;
@@ -491,21 +519,45 @@ export class RegistryClient {
         const src = this.creds?.source ?? "anonymous";
         const where = `${what} on ${this.host}`;
         if (res.status === 401) {
-            return new RegistryError(`${where}: 401 Unauthorized with credential source ${src}. Fix: refresh the login for ${this.host} (docker login / aws ecr get-login-password), or use an account with access.`, "UNAUTHORIZED", 401);
+            return new RegistryError(
+                `${where}: 401 Unauthorized with credential source ${src}. Fix: refresh the login for ${this.host} (docker login / aws ecr get-login-password), or use an account with access.`,
+                "UNAUTHORIZED",
+                401,
+            );
         }
         if (res.status === 403 || code === "DENIED") {
-            return new RegistryError(`${where}: 403 Forbidden (${code || "DENIED"}) with credential source ${src}. Fix: grant this identity pull/push on the repository.`, "DENIED", res.status);
+            return new RegistryError(
+                `${where}: 403 Forbidden (${code || "DENIED"}) with credential source ${src}. Fix: grant this identity pull/push on the repository.`,
+                "DENIED",
+                res.status,
+            );
         }
         if (code === "NAME_UNKNOWN") {
-            return new RegistryError(`${where}: repository does not exist (NAME_UNKNOWN). Fix: create the repository (repositoryMode: create) or correct the repository name.`, code, res.status);
+            return new RegistryError(
+                `${where}: repository does not exist (NAME_UNKNOWN). Fix: create the repository (repositoryMode: create) or correct the repository name.`,
+                code,
+                res.status,
+            );
         }
         if (code === "DIGEST_INVALID" || (code === "BLOB_UPLOAD_INVALID" && /digest/i.test(message))) {
-            return new RegistryError(`${where}: the registry computed a different digest for the uploaded bytes (${code}: ${message}). Fix: the local blob changed or was corrupted in transit; rerun, and check any proxy in between.`, "DIGEST_INVALID", res.status);
+            return new RegistryError(
+                `${where}: the registry computed a different digest for the uploaded bytes (${code}: ${message}). Fix: the local blob changed or was corrupted in transit; rerun, and check any proxy in between.`,
+                "DIGEST_INVALID",
+                res.status,
+            );
         }
         if (code === "MANIFEST_BLOB_UNKNOWN" || code === "BLOB_UNKNOWN") {
-            return new RegistryError(`${where}: the registry lacks a blob the manifest references (${code}). Fix: rerun; blobs are uploaded before the manifest.`, code, res.status);
+            return new RegistryError(
+                `${where}: the registry lacks a blob the manifest references (${code}). Fix: rerun; blobs are uploaded before the manifest.`,
+                code,
+                res.status,
+            );
         }
-        return new RegistryError(`${where}: HTTP ${res.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}.`, code || `HTTP_${res.status}`, res.status);
+        return new RegistryError(
+            `${where}: HTTP ${res.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}.`,
+            code || `HTTP_${res.status}`,
+            res.status,
+        );
     }
 }
 

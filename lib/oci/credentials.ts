@@ -94,7 +94,11 @@ export async function fromEcr(ecr: EcrHost): Promise<Credentials> {
 export async function resolveCredentials(host: string, opts: { dockerConfig?: string } = {}): Promise<Credentials> {
     const ecr = parseEcrHost(host);
     if (ecr !== undefined) return fromEcr(ecr);
-    return fromDockerConfig(host, opts.dockerConfig ?? dockerConfigPath()) ?? { source: "anonymous (no credentials for this host in " + (opts.dockerConfig ?? dockerConfigPath()) + ")" };
+    return (
+        fromDockerConfig(host, opts.dockerConfig ?? dockerConfigPath()) ?? {
+            source: "anonymous (no credentials for this host in " + (opts.dockerConfig ?? dockerConfigPath()) + ")",
+        }
+    );
 }
 
 /** Whether a set of credentials carries a username/password pair. */

@@ -14,7 +14,6 @@ export interface ImageRef {
     digest?: string;
 }
 
-
 /** Parses `host/repo[:tag][@digest]`; `what` names the input in the error. */
 export function parseImageRef(ref: string, what = "image reference"): ImageRef {
     const bad = (why: string) =>
@@ -53,7 +52,12 @@ export function parseImageRef(ref: string, what = "image reference"): ImageRef {
 export function parseRepository(repo: string, what = "--repository"): { host: string; repository: string } {
     const r = parseImageRef(repo, what);
     if (r.tag !== undefined || r.digest !== undefined) {
-        throw inputError({ input: what, value: JSON.stringify(repo), allowed: "host[:port]/repository without a tag or digest", fix: "drop the :tag / @digest part" });
+        throw inputError({
+            input: what,
+            value: JSON.stringify(repo),
+            allowed: "host[:port]/repository without a tag or digest",
+            fix: "drop the :tag / @digest part",
+        });
     }
     return { host: r.host, repository: r.repository };
 }

@@ -48,7 +48,11 @@ interface Artifact {
 export function buildArtifact(statement: Statement, subject: Descriptor, key?: KeyObject): Artifact {
     const sbytes = statementBytes(statement);
     const layer = key ? Buffer.from(canonicalJson(signEnvelope(IN_TOTO_MEDIA_TYPE, sbytes, key))) : sbytes;
-    const annotations: Record<string, string> = { [ANNOTATION_PREDICATE]: PREDICATE_TYPE, [ANNOTATION_STATEMENT]: sha256Of(sbytes), ...(key ? { [ANNOTATION_SIGNER]: keyIdOf(key) } : {}) };
+    const annotations: Record<string, string> = {
+        [ANNOTATION_PREDICATE]: PREDICATE_TYPE,
+        [ANNOTATION_STATEMENT]: sha256Of(sbytes),
+        ...(key ? { [ANNOTATION_SIGNER]: keyIdOf(key) } : {}),
+    };
     const m = {
         schemaVersion: 2,
         mediaType: OCI_MANIFEST,
@@ -59,7 +63,11 @@ export function buildArtifact(statement: Statement, subject: Descriptor, key?: K
         annotations,
     };
     const manifest = Buffer.from(canonicalJson(m));
-    return { manifest, layer, descriptor: { mediaType: OCI_MANIFEST, artifactType: IN_TOTO_MEDIA_TYPE, digest: sha256(manifest), size: manifest.length, annotations } };
+    return {
+        manifest,
+        layer,
+        descriptor: { mediaType: OCI_MANIFEST, artifactType: IN_TOTO_MEDIA_TYPE, digest: sha256(manifest), size: manifest.length, annotations },
+    };
 }
 
 /** The fallback tag's index with `descriptors` (our bytes: canonical, so predictable). */
@@ -80,7 +88,13 @@ export async function attachStatement(client: RegistryClient, repo: string, dige
     const art = buildArtifact(statement, subject, key);
     const statementDigest = sha256Of(statementBytes(statement));
     const signer = key ? keyIdOf(key) : undefined;
-    const done = (action: AttachResult["action"], via: AttachResult["via"], d = art.descriptor.digest): AttachResult => ({ digest: d, action, via, signed: key !== undefined, bytesUploaded: client.stats.bytesUploaded - up0 });
+    const done = (action: AttachResult["action"], via: AttachResult["via"], d = art.descriptor.digest): AttachResult => ({
+        digest: d,
+        action,
+        via,
+        signed: key !== undefined,
+        bytesUploaded: client.stats.bytesUploaded - up0,
+    });
     const tag = referrersTag(digest);
 
     // The common rerun on a tag-scheme registry: the tag holds exactly our one-entry index.
@@ -126,7 +140,11 @@ export interface FoundAttestation {
 }
 
 /** The referrer descriptors of `repo@digest`: by the referrers API when present, else the tag. */
-export async function listReferrers(client: RegistryClient, repo: string, digest: string): Promise<{ via: "referrers" | "tag"; manifests: Array<Record<string, unknown>> }> {
+export async function listReferrers(
+    client: RegistryClient,
+    repo: string,
+    digest: string,
+): Promise<{ via: "referrers" | "tag"; manifests: Array<Record<string, unknown>> }> {
     const listed = await client.getReferrers(repo, digest);
     if (listed) return { via: "referrers", manifests: listed.manifests };
     const tag = referrersTag(digest);

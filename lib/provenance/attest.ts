@@ -37,15 +37,27 @@ export async function attestEnsured(
     try {
         const { host, repository } = parseRepository(o.repository);
         const contextDir = path.resolve(o.context);
-        const record = await computeRecord({ role: o.image, contextDir, dockerfile: path.resolve(o.dockerfile), buildArgs: o.buildArgs ?? {}, platform: o.platform ?? "linux/amd64", baseHash: o.baseHash, baseRef: o.baseRef });
+        const record = await computeRecord({
+            role: o.image,
+            contextDir,
+            dockerfile: path.resolve(o.dockerfile),
+            buildArgs: o.buildArgs ?? {},
+            platform: o.platform ?? "linux/amd64",
+            baseHash: o.baseHash,
+            baseRef: o.baseRef,
+        });
         if (record.tag !== image.tag) {
-            return { warning: `no provenance attestation for ${host}/${repository}:${image.tag}: the input files changed while ensure ran (they now give ${record.tag}); rerun ensure to attest` };
+            return {
+                warning: `no provenance attestation for ${host}/${repository}:${image.tag}: the input files changed while ensure ran (they now give ${record.tag}); rerun ensure to attest`,
+            };
         }
         const client = rt.client ?? new RegistryClient(host, { log, dockerConfig: rt.dockerConfig });
         const r = await attachStatement(client, repository, image.digest, buildStatement(`${host}/${repository}`, image.digest, record), rt.signingKey);
         log(`provenance ${r.action === "exists" ? "already attached" : "attached"} (${r.via}${r.signed ? ", signed" : ""}): ${r.digest}`);
         return { attestation: r };
     } catch (e) {
-        return { warning: `no provenance attestation for ${o.repository}@${image.digest}: ${(e as Error).message} (the image itself is fine; rerun ensure to retry the attestation)` };
+        return {
+            warning: `no provenance attestation for ${o.repository}@${image.digest}: ${(e as Error).message} (the image itself is fine; rerun ensure to retry the attestation)`,
+        };
     }
 }

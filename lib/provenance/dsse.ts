@@ -24,19 +24,32 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
 /** sha256 hex of the public key's SubjectPublicKeyInfo DER: the keyid we record. */
 export function keyIdOf(key: KeyObject): string {
     const pub = key.type === "private" ? createPublicKey(key) : key;
-    return createHash("sha256").update(pub.export({ type: "spki", format: "der" })).digest("hex");
+    return createHash("sha256")
+        .update(pub.export({ type: "spki", format: "der" }))
+        .digest("hex");
 }
 
 function checkAlgorithm(key: KeyObject, what: string, file: string): void {
     const ok = key.asymmetricKeyType === "ed25519" || (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1");
-    if (!ok) throw inputError({ input: what, value: `${file} (${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? " " + key.asymmetricKeyDetails.namedCurve : ""})`, allowed: "an Ed25519 or ECDSA P-256 key in PEM", fix: "openssl genpkey -algorithm ed25519 -out key.pem (public: openssl pkey -in key.pem -pubout)" });
+    if (!ok)
+        throw inputError({
+            input: what,
+            value: `${file} (${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? " " + key.asymmetricKeyDetails.namedCurve : ""})`,
+            allowed: "an Ed25519 or ECDSA P-256 key in PEM",
+            fix: "openssl genpkey -algorithm ed25519 -out key.pem (public: openssl pkey -in key.pem -pubout)",
+        });
 }
 
 function readPem(file: string, what: string): string {
     try {
         return fs.readFileSync(file, "utf8");
     } catch (e) {
-        throw inputError({ input: what, value: JSON.stringify(file), allowed: "a readable PEM file", fix: `check the path (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
+        throw inputError({
+            input: what,
+            value: JSON.stringify(file),
+            allowed: "a readable PEM file",
+            fix: `check the path (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        });
     }
 }
 
@@ -47,7 +60,12 @@ export function loadPrivateKey(file: string, what = "--signing-key"): KeyObject 
         key = createPrivateKey(readPem(file, what));
     } catch (e) {
         if ((e as Error).name === "ThinlayerError") throw e;
-        throw inputError({ input: what, value: JSON.stringify(file), allowed: "an unencrypted PEM private key (Ed25519 or ECDSA P-256)", fix: "openssl genpkey -algorithm ed25519 -out key.pem" });
+        throw inputError({
+            input: what,
+            value: JSON.stringify(file),
+            allowed: "an unencrypted PEM private key (Ed25519 or ECDSA P-256)",
+            fix: "openssl genpkey -algorithm ed25519 -out key.pem",
+        });
     }
     checkAlgorithm(key, what, file);
     return key;
@@ -60,7 +78,12 @@ export function loadPublicKey(file: string, what = "--public-key"): KeyObject {
         key = createPublicKey(readPem(file, what));
     } catch (e) {
         if ((e as Error).name === "ThinlayerError") throw e;
-        throw inputError({ input: what, value: JSON.stringify(file), allowed: "a PEM public key (Ed25519 or ECDSA P-256)", fix: "openssl pkey -in key.pem -pubout -out key.pub" });
+        throw inputError({
+            input: what,
+            value: JSON.stringify(file),
+            allowed: "a PEM public key (Ed25519 or ECDSA P-256)",
+            fix: "openssl pkey -in key.pem -pubout -out key.pub",
+        });
     }
     checkAlgorithm(key, what, file);
     return key;
@@ -75,7 +98,8 @@ export function signEnvelope(payloadType: string, payload: Buffer, key: KeyObjec
 
 /** The payload when some signature verifies with `key`; otherwise throws saying why. */
 export function verifyEnvelope(env: Envelope, key: KeyObject): Buffer {
-    if (typeof env.payload !== "string" || typeof env.payloadType !== "string" || !Array.isArray(env.signatures)) throw new Error("not a DSSE envelope (payloadType, payload, signatures)");
+    if (typeof env.payload !== "string" || typeof env.payloadType !== "string" || !Array.isArray(env.signatures))
+        throw new Error("not a DSSE envelope (payloadType, payload, signatures)");
     const payload = Buffer.from(env.payload, "base64");
     const message = pae(env.payloadType, payload);
     const ok = env.signatures.some((s) => {
@@ -85,6 +109,9 @@ export function verifyEnvelope(env: Envelope, key: KeyObject): Buffer {
             return false;
         }
     });
-    if (!ok) throw new Error(`no signature verifies with the public key ${keyIdOf(key).slice(0, 16)}… (signed by ${env.signatures.map((s) => (s.keyid || "?").slice(0, 16) + "…").join(", ") || "nobody"})`);
+    if (!ok)
+        throw new Error(
+            `no signature verifies with the public key ${keyIdOf(key).slice(0, 16)}… (signed by ${env.signatures.map((s) => (s.keyid || "?").slice(0, 16) + "…").join(", ") || "nobody"})`,
+        );
     return payload;
 }

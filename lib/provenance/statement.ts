@@ -55,7 +55,9 @@ export function canonicalJson(v: unknown): string {
     if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
     if (v !== null && typeof v === "object") {
         const o = v as Record<string, unknown>;
-        const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+        const keys = Object.keys(o)
+            .filter((k) => o[k] !== undefined)
+            .sort();
         return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
     }
     return JSON.stringify(v);
@@ -81,7 +83,8 @@ export function parseStatement(bytes: Buffer): Statement {
     if (s._type !== STATEMENT_TYPE) throw new Error(`not an in-toto Statement v1 (_type ${JSON.stringify(s._type)})`);
     if (s.predicateType !== PREDICATE_TYPE) throw new Error(`predicateType ${JSON.stringify(s.predicateType)}, expected ${PREDICATE_TYPE}`);
     const p = s.predicate as Partial<InputRecord> | undefined;
-    if (!p || !Array.isArray(p.files) || typeof p.hash !== "string" || !p.dockerfile) throw new Error("predicate is not a thinlayer input record (files, hash, dockerfile)");
+    if (!p || !Array.isArray(p.files) || typeof p.hash !== "string" || !p.dockerfile)
+        throw new Error("predicate is not a thinlayer input record (files, hash, dockerfile)");
     return s as Statement;
 }
 
@@ -103,7 +106,9 @@ export function diffRecords(attested: InputRecord, checkout: InputRecord): Recor
     for (const [p, fa] of a) {
         const fc = c.get(p);
         if (!fc) continue;
-        const what = [fa.sha256 !== fc.sha256 ? "content" : "", fa.executable !== fc.executable ? `executable ${fa.executable} -> ${fc.executable}` : ""].filter(Boolean).join(", ");
+        const what = [fa.sha256 !== fc.sha256 ? "content" : "", fa.executable !== fc.executable ? `executable ${fa.executable} -> ${fc.executable}` : ""]
+            .filter(Boolean)
+            .join(", ");
         if (what) changed.push({ path: p, what });
     }
     const fields: RecordDiff["fields"] = [];

@@ -14,7 +14,12 @@ export { diffSettings, settingsChange, settingsFromPairs } from "./settings";
 export { estimateUpload } from "./upload";
 
 /** Gathers one stack's receipt facts around its plan JSON. */
-export async function receiptStack(cfg: Pick<StackConfig, "projectDir" | "stack" | "builder">, plan: PlanJson, baseline: PlanBaseline, registryCheck: boolean): Promise<ReceiptStack> {
+export async function receiptStack(
+    cfg: Pick<StackConfig, "projectDir" | "stack" | "builder">,
+    plan: PlanJson,
+    baseline: PlanBaseline,
+    registryCheck: boolean,
+): Promise<ReceiptStack> {
     const [base, app, settings] = await Promise.all([
         estimateUpload(plan.base, plan.status.base.status, {}),
         estimateUpload(plan.app, plan.status.app.status, {}),

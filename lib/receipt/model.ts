@@ -26,9 +26,7 @@ export type UploadEstimate =
     | { kind: "unknown"; reason: string };
 
 /** Settings keys (never values) that differ from the baseline. */
-export type SettingsChange =
-    | { kind: "compared"; source: string; added: string[]; removed: string[]; changed: string[] }
-    | { kind: "unknown"; reason: string };
+export type SettingsChange = { kind: "compared"; source: string; added: string[]; removed: string[]; changed: string[] } | { kind: "unknown"; reason: string };
 
 export interface ReceiptStack {
     plan: PlanJson;

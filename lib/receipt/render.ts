@@ -44,7 +44,9 @@ function imagesTable(r: ReceiptStack): string[] {
     const out = ["| image | repository:tag | decision | inputs | upload |", "|---|---|---|---|---|"];
     for (const img of [r.plan.base, r.plan.app]) {
         const inputs = `${img.files.length} files, ${bytesText(img.totalBytes)}`;
-        out.push(`| ${img.image} | ${code(`${img.repository}:${img.tag}`)} | ${cell(decision(r, img))} | ${cell(inputs)} | ${cell(upload(r.upload[img.image], r.plan.status[img.image].status))} |`);
+        out.push(
+            `| ${img.image} | ${code(`${img.repository}:${img.tag}`)} | ${cell(decision(r, img))} | ${cell(inputs)} | ${cell(upload(r.upload[img.image], r.plan.status[img.image].status))} |`,
+        );
     }
     return out;
 }
@@ -52,7 +54,14 @@ function imagesTable(r: ReceiptStack): string[] {
 function migrationsSection(r: ReceiptStack): string[] {
     const s = r.plan.migrationSafety;
     const b = s.baseline;
-    const against = b.kind === "deployed" ? `compared with ${b.source}` : b.kind === "fresh" ? `${b.source}: nothing deployed yet` : b.source === "nothing" ? "no baseline: every migration listed" : `baseline unknown (${b.reason}): every migration listed`;
+    const against =
+        b.kind === "deployed"
+            ? `compared with ${b.source}`
+            : b.kind === "fresh"
+              ? `${b.source}: nothing deployed yet`
+              : b.source === "nothing"
+                ? "no baseline: every migration listed"
+                : `baseline unknown (${b.reason}): every migration listed`;
     const out = [`**Migrations to apply** (${cell(against)}): ${s.pending.length} of ${s.migrations.length}`];
     if (r.plan.releaseImage !== null) out.push("", "_Rollback pin: `pulumi up` applies none of the checkout's migrations while the pin is set._");
     if (s.pending.length === 0) return [...out, "", "none"];
@@ -60,8 +69,9 @@ function migrationsSection(r: ReceiptStack): string[] {
     for (const m of s.pending) {
         const gate = m.class === "expand" ? "passes" : m.acknowledged ? "acknowledged" : m.blocked ? "**BLOCKED**" : "passes (first deploy)";
         const deciding = decidingOperations(m);
-        const ops = (deciding.length ? deciding : m.operations.filter((o) => !o.index.includes(".")))
-            .map((o) => `${o.summary}${o.line !== null ? ` (line ${o.line})` : ""}`);
+        const ops = (deciding.length ? deciding : m.operations.filter((o) => !o.index.includes("."))).map(
+            (o) => `${o.summary}${o.line !== null ? ` (line ${o.line})` : ""}`,
+        );
         out.push(`| ${code(m.id)} | ${m.class} | ${gate} | ${cell(ops.length ? ops.join("; ") : "(no operations)")} |`);
     }
     return out;
@@ -70,7 +80,13 @@ function migrationsSection(r: ReceiptStack): string[] {
 function settingsSection(r: ReceiptStack): string[] {
     const c = r.settings;
     if (c.kind === "unknown") return [`**Settings keys that change**: unknown, ${cell(c.reason)}`];
-    const parts = ([["changed", c.changed], ["added", c.added], ["removed", c.removed]] as const)
+    const parts = (
+        [
+            ["changed", c.changed],
+            ["added", c.added],
+            ["removed", c.removed],
+        ] as const
+    )
         .filter(([, keys]) => keys.length > 0)
         .map(([what, keys]) => `${what} ${keys.map(code).join(", ")}`);
     return [`**Settings keys that change** (compared with ${cell(c.source)}): ${parts.length ? parts.join("; ") : "none"}`];
@@ -83,8 +99,12 @@ export function receiptWarnings(r: ReceiptStack): string[] {
     const w = [...r.plan.base.warnings.map((x) => `base: ${rel(x)}`), ...r.plan.app.warnings.map((x) => `app: ${rel(x)}`)];
     if (r.plan.releaseImage !== null) w.push(`rollback pin thinlayer:releaseImage = ${r.plan.releaseImage}: \`pulumi up\` deploys it and builds nothing`);
     const blocked = r.plan.migrationSafety.pending.filter((m) => m.blocked);
-    if (blocked.length) w.push(`migration gate: \`pulumi preview --stack ${r.plan.stack}\` fails until ${blocked.map((m) => m.id).join(", ")} ${blocked.length > 1 ? "are" : "is"} split into expand/contract steps or acknowledged in thinlayer:acknowledgedMigrations`);
-    for (const id of r.plan.migrationSafety.staleAcknowledgements) w.push(`thinlayer:acknowledgedMigrations lists ${id}, which this deploy does not apply: remove it`);
+    if (blocked.length)
+        w.push(
+            `migration gate: \`pulumi preview --stack ${r.plan.stack}\` fails until ${blocked.map((m) => m.id).join(", ")} ${blocked.length > 1 ? "are" : "is"} split into expand/contract steps or acknowledged in thinlayer:acknowledgedMigrations`,
+        );
+    for (const id of r.plan.migrationSafety.staleAcknowledgements)
+        w.push(`thinlayer:acknowledgedMigrations lists ${id}, which this deploy does not apply: remove it`);
     return w;
 }
 

@@ -11,9 +11,15 @@ import type { SettingsChange } from "./model";
 
 /** Keys added, removed and changed from `before` to `after`, each sorted. */
 export function diffSettings(before: Record<string, string>, after: Record<string, string>, source: string): SettingsChange {
-    const added = Object.keys(after).filter((k) => !(k in before)).sort();
-    const removed = Object.keys(before).filter((k) => !(k in after)).sort();
-    const changed = Object.keys(after).filter((k) => k in before && before[k] !== after[k]).sort();
+    const added = Object.keys(after)
+        .filter((k) => !(k in before))
+        .sort();
+    const removed = Object.keys(before)
+        .filter((k) => !(k in after))
+        .sort();
+    const changed = Object.keys(after)
+        .filter((k) => k in before && before[k] !== after[k])
+        .sort();
     return { kind: "compared", source, added, removed, changed };
 }
 
@@ -39,7 +45,8 @@ function gitShow(cwd: string, spec: string): Promise<string | undefined> {
 export async function settingsChange(projectDir: string, stack: string, current: Record<string, string>, from: PlanBaseline): Promise<SettingsChange> {
     if ("outputs" in from) {
         const s = from.outputs?.["settings" as keyof typeof from.outputs] as unknown;
-        if (s === undefined || s === null) return { kind: "unknown", reason: `${from.source} has no \`settings\` output (never deployed, or deployed before it was exported)` };
+        if (s === undefined || s === null)
+            return { kind: "unknown", reason: `${from.source} has no \`settings\` output (never deployed, or deployed before it was exported)` };
         if (typeof s !== "object" || Array.isArray(s) || !Object.values(s).every((v) => typeof v === "string")) {
             return { kind: "unknown", reason: `${from.source}'s \`settings\` output is not a map of strings` };
         }

@@ -87,7 +87,12 @@ export function diyHistoryJson(updates: ReturnType<typeof diyUpdates>): string {
 export function diyCheckpoint(updates: ReturnType<typeof diyUpdates>, version: number): string {
     const u = updates.find((x) => x.version === version);
     if (u === undefined || !fs.existsSync(u.checkpoint)) {
-        throw inputError({ input: "DIY backend history", value: `update ${version}`, allowed: "an update with its .checkpoint.json", fix: "pin the image directly with --image <repo@sha256:…>" });
+        throw inputError({
+            input: "DIY backend history",
+            value: `update ${version}`,
+            allowed: "an update with its .checkpoint.json",
+            fix: "pin the image directly with --image <repo@sha256:…>",
+        });
     }
     return fs.readFileSync(u.checkpoint, "utf8");
 }

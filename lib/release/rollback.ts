@@ -78,25 +78,44 @@ export interface Choice {
     newerFailures: HistoryEntry[];
 }
 
-
 /** Parses and checks `pulumi stack history --json` output; returns entries newest first. */
 export function parseHistory(text: string, source = "pulumi stack history --json"): HistoryEntry[] {
     let data: unknown;
     try {
         data = JSON.parse(text);
     } catch (e) {
-        throw inputError({ input: source, value: "(not JSON)", allowed: "the JSON array `pulumi stack history --json` prints", fix: `check the file or the command: ${(e as Error).message}` });
+        throw inputError({
+            input: source,
+            value: "(not JSON)",
+            allowed: "the JSON array `pulumi stack history --json` prints",
+            fix: `check the file or the command: ${(e as Error).message}`,
+        });
     }
     if (!Array.isArray(data)) {
-        throw inputError({ input: source, value: typeof data, allowed: "a JSON array of updates", fix: "pass the output of `pulumi stack history --json --stack <stack>`" });
+        throw inputError({
+            input: source,
+            value: typeof data,
+            allowed: "a JSON array of updates",
+            fix: "pass the output of `pulumi stack history --json --stack <stack>`",
+        });
     }
     const entries = data.map((raw, i) => {
         const e = raw as Partial<HistoryEntry>;
         if (typeof e !== "object" || e === null || typeof e.kind !== "string" || typeof e.result !== "string") {
-            throw inputError({ input: `${source} [${i}]`, value: JSON.stringify(raw).slice(0, 120), allowed: "an update with kind and result", fix: "pass unmodified `pulumi stack history --json` output" });
+            throw inputError({
+                input: `${source} [${i}]`,
+                value: JSON.stringify(raw).slice(0, 120),
+                allowed: "an update with kind and result",
+                fix: "pass unmodified `pulumi stack history --json` output",
+            });
         }
         if (!Number.isInteger(e.version)) {
-            throw inputError({ input: `${source} [${i}].version`, value: JSON.stringify(e.version ?? null), allowed: "an integer update version (Pulumi CLI 3.x prints it)", fix: "upgrade the Pulumi CLI and rerun `pulumi stack history --json`" });
+            throw inputError({
+                input: `${source} [${i}].version`,
+                value: JSON.stringify(e.version ?? null),
+                allowed: "an integer update version (Pulumi CLI 3.x prints it)",
+                fix: "upgrade the Pulumi CLI and rerun `pulumi stack history --json`",
+            });
         }
         return {
             version: e.version as number,
@@ -126,7 +145,10 @@ export function successfulUpdates(history: HistoryEntry[]): HistoryEntry[] {
 export function releaseSignature(e: HistoryEntry): string {
     const head = e.environment["git.head"];
     if (head === undefined || head === "" || e.environment["git.dirty"] === "true") return `version:${e.version}`;
-    const cfg = Object.keys(e.config).sort().filter((k) => !e.config[k].secret).map((k) => [k, e.config[k].value ?? null]);
+    const cfg = Object.keys(e.config)
+        .sort()
+        .filter((k) => !e.config[k].secret)
+        .map((k) => [k, e.config[k].value ?? null]);
     return JSON.stringify([head, cfg]);
 }
 
@@ -141,7 +163,12 @@ export function stackOutputsFromExport(text: string, source: string): Record<str
     const resources = (doc.deployment?.resources ?? doc.checkpoint?.latest?.resources ?? []) as Array<{ type?: string; outputs?: Record<string, unknown> }>;
     const stack = resources.find((r) => r.type === "pulumi:pulumi:Stack");
     if (stack === undefined) {
-        throw inputError({ input: source, value: "(no pulumi:pulumi:Stack resource)", allowed: "a stack export with the root stack resource", fix: "export a version that completed an update" });
+        throw inputError({
+            input: source,
+            value: "(no pulumi:pulumi:Stack resource)",
+            allowed: "a stack export with the root stack resource",
+            fix: "export a version that completed an update",
+        });
     }
     return stack.outputs ?? {};
 }
@@ -158,8 +185,16 @@ export function releaseFromOutputs(outputs: Record<string, unknown>): Release | 
     const settingsHash = typeof outputs.settingsHash === "string" ? outputs.settingsHash : settingsDigest(settings);
     const releaseId = typeof outputs.releaseId === "string" && outputs.releaseId !== "" ? outputs.releaseId : undefined;
     const migrationsHash = typeof outputs.migrationsHash === "string" && /^[a-f0-9]{64}$/.test(outputs.migrationsHash) ? outputs.migrationsHash : undefined;
-    const migrations = Array.isArray(outputs.migrations) && outputs.migrations.every((m) => typeof m === "string") ? (outputs.migrations as string[]) : undefined;
-    return { appImageRef: ref, settings, settingsHash, releaseId, ...(migrationsHash !== undefined ? { migrationsHash } : {}), ...(migrations !== undefined ? { migrations } : {}) };
+    const migrations =
+        Array.isArray(outputs.migrations) && outputs.migrations.every((m) => typeof m === "string") ? (outputs.migrations as string[]) : undefined;
+    return {
+        appImageRef: ref,
+        settings,
+        settingsHash,
+        releaseId,
+        ...(migrationsHash !== undefined ? { migrationsHash } : {}),
+        ...(migrations !== undefined ? { migrations } : {}),
+    };
 }
 
 /** The identity of a release: the app image digest and the settings hash. */
@@ -172,10 +207,15 @@ export function releaseKey(r: Release): string {
  * first successful deployment, oldest first; release ids carried across updates of the same
  * release (pinned updates report none). `labelled` is `deployed`, newest first, with those ids.
  */
-export function releaseTimeline(deployed: DeployedRelease[], stack: string): { current: DeployedRelease; timeline: DeployedRelease[]; labelled: DeployedRelease[] } {
+export function releaseTimeline(
+    deployed: DeployedRelease[],
+    stack: string,
+): { current: DeployedRelease; timeline: DeployedRelease[]; labelled: DeployedRelease[] } {
     const newestFirst = [...deployed].sort((a, b) => b.version - a.version);
     if (newestFirst.length === 0) {
-        throw new ThinlayerError(`stack ${stack}: its history has no successful update with release outputs, so there is nothing to roll back to. Fix: deploy once with \`pulumi up --stack ${stack}\`, or pin an image directly with --image <repo@sha256:…>.`);
+        throw new ThinlayerError(
+            `stack ${stack}: its history has no successful update with release outputs, so there is nothing to roll back to. Fix: deploy once with \`pulumi up --stack ${stack}\`, or pin an image directly with --image <repo@sha256:…>.`,
+        );
     }
     const ids = new Map<string, string>();
     for (const d of newestFirst) if (d.releaseId !== undefined && !ids.has(releaseKey(d))) ids.set(releaseKey(d), d.releaseId);
@@ -207,8 +247,12 @@ export function chooseRelease(deployed: DeployedRelease[], history: HistoryEntry
             throw inputError({
                 input: "--steps",
                 value: JSON.stringify(sel.steps),
-                allowed: older.length ? `an integer from 1 to ${older.length} (releases deployed before the current one in the history read)` : "none: no release was deployed before the current one in the history read",
-                fix: older.length ? "pick a smaller N, or --to <release id|digest>" : "read more history, or pin an image directly with --image <repo@sha256:…>",
+                allowed: older.length
+                    ? `an integer from 1 to ${older.length} (releases deployed before the current one in the history read)`
+                    : "none: no release was deployed before the current one in the history read",
+                fix: older.length
+                    ? "pick a smaller N, or --to <release id|digest>"
+                    : "read more history, or pin an image directly with --image <repo@sha256:…>",
             });
         }
         const chosen = older[sel.steps - 1];
@@ -219,17 +263,30 @@ export function chooseRelease(deployed: DeployedRelease[], history: HistoryEntry
 
     const to = sel.to.trim();
     const match = (d: DeployedRelease) =>
-        /^rel-[a-f0-9]+$/.test(to) ? d.releaseId === to
-        : DIGEST.test(to) ? digestOf(d.appImageRef) === to
-        : DIGEST_REF.test(to) ? d.appImageRef === to || digestOf(d.appImageRef) === digestOf(to)
-        : false;
+        /^rel-[a-f0-9]+$/.test(to)
+            ? d.releaseId === to
+            : DIGEST.test(to)
+              ? digestOf(d.appImageRef) === to
+              : DIGEST_REF.test(to)
+                ? d.appImageRef === to || digestOf(d.appImageRef) === digestOf(to)
+                : false;
     if (!/^rel-[a-f0-9]+$/.test(to) && !DIGEST.test(to) && !DIGEST_REF.test(to)) {
-        throw inputError({ input: "--to", value: JSON.stringify(sel.to), allowed: "a release id (rel-<hex>), a digest (sha256:<64 hex>) or repo@sha256:<64 hex>", fix: "copy one from `thinlayer rollback --stack <s> --list`" });
+        throw inputError({
+            input: "--to",
+            value: JSON.stringify(sel.to),
+            allowed: "a release id (rel-<hex>), a digest (sha256:<64 hex>) or repo@sha256:<64 hex>",
+            fix: "copy one from `thinlayer rollback --stack <s> --list`",
+        });
     }
     const target = labelled.find(match);
     if (target === undefined) {
         const known = timeline.map((d) => d.releaseId ?? digestOf(d.appImageRef).slice(0, 19)).join(", ");
-        throw inputError({ input: "--to", value: JSON.stringify(to), allowed: `a release in the history read (${known})`, fix: "list them with --list; to pin an image that is not in the history, pass its full repo@sha256:… ref with --image" });
+        throw inputError({
+            input: "--to",
+            value: JSON.stringify(to),
+            allowed: `a release in the history read (${known})`,
+            fix: "list them with --list; to pin an image that is not in the history, pass its full repo@sha256:… ref with --image",
+        });
     }
     return { current, target, timeline, newerFailures };
 }
@@ -294,9 +351,7 @@ export function settingsFrom(v: unknown): Record<string, string> | undefined {
 /** What changes between two settings maps, for the printout (names only for removed keys). */
 export function settingsChanges(from: Record<string, string>, to: Record<string, string>): string[] {
     const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
-    return keys.flatMap((k) =>
-        !(k in to) ? [`- ${k}`] : !(k in from) ? [`+ ${k}=${to[k]}`] : from[k] !== to[k] ? [`~ ${k}: ${from[k]} -> ${to[k]}`] : [],
-    );
+    return keys.flatMap((k) => (!(k in to) ? [`- ${k}`] : !(k in from) ? [`+ ${k}=${to[k]}`] : from[k] !== to[k] ? [`~ ${k}: ${from[k]} -> ${to[k]}`] : []));
 }
 
 function digestOf(ref: string): string {

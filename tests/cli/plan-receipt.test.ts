@@ -22,7 +22,12 @@ const REPO = path.resolve(__dirname, "../..");
 const FIXTURE = path.join(REPO, "tests/fixtures/migrations/example-remove-field/records/migrations/0002_remove_encounter_notes.py");
 
 function thinlayer(...args: string[]) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], { cwd: REPO, encoding: "utf8", env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir }, timeout: 120_000 });
+    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
+        cwd: REPO,
+        encoding: "utf8",
+        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
+        timeout: 120_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -37,7 +42,11 @@ function project(registry: string): { dir: string; app: string } {
     fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), stackFile(registry));
     copyDir(path.join(REPO, "examples/django-app"), app);
-    const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" } });
+    const git = (...args: string[]) =>
+        execFileSync("git", args, {
+            cwd: dir,
+            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+        });
     git("init", "-q", "-b", "main");
     git("add", ".");
     git("commit", "-q", "-m", "app");
@@ -45,7 +54,10 @@ function project(registry: string): { dir: string; app: string } {
     return { dir, app };
 }
 
-interface PlanOut { base: { tag: string; repository: string; hash: string }; app: { tag: string; repository: string } }
+interface PlanOut {
+    base: { tag: string; repository: string; hash: string };
+    app: { tag: string; repository: string };
+}
 
 /** Pushes main's base and app tags, as a deploy of main would have left them. */
 async function deployMain(reg: StartedRegistry): Promise<{ baseDigest: string }> {
@@ -100,7 +112,7 @@ void test("receipt for the three scenarios of the example: app edit, requirement
         assert.match(md, /\*\*Settings keys that change\*\* \(compared with git main\): none\n/);
     });
 
-    await t.test("--registry names the registry of a stack whose thinlayer:registry is \"\" (ECR, unknown offline)", () => {
+    await t.test('--registry names the registry of a stack whose thinlayer:registry is "" (ECR, unknown offline)', () => {
         const { dir } = project(reg.host);
         fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), stackFile(""));
         assert.match(imageRow(receipt(dir), "base").decision, /^unknown \(registry is the stack's ECR registry, not known offline/);
@@ -129,8 +141,23 @@ void test("receipt for the three scenarios of the example: app edit, requirement
 
         // The estimate is the real thing: the daemonless build uploads a layer of exactly that size.
         const plan = JSON.parse(thinlayer("plan", "--stack", "t", "--project", dir, "--json").stdout) as PlanOut;
-        const e = thinlayer("ensure", "app", "--context", app, "--dockerfile", path.join(app, "Dockerfile"), "--repository", `${reg.host}/${plan.app.repository}`,
-            "--base-ref", `${reg.host}/${plan.base.repository}@${baseDigest}`, "--base-hash", plan.base.hash, "--expect-tag", plan.app.tag, "--json");
+        const e = thinlayer(
+            "ensure",
+            "app",
+            "--context",
+            app,
+            "--dockerfile",
+            path.join(app, "Dockerfile"),
+            "--repository",
+            `${reg.host}/${plan.app.repository}`,
+            "--base-ref",
+            `${reg.host}/${plan.base.repository}@${baseDigest}`,
+            "--base-hash",
+            plan.base.hash,
+            "--expect-tag",
+            plan.app.tag,
+            "--json",
+        );
         assert.equal(e.code, 0, e.stderr);
         const m = await new RegistryClient(reg.host).getManifest(plan.app.repository, plan.app.tag);
         const manifest = JSON.parse(m.bytes.toString("utf8")) as ImageManifest;
@@ -159,9 +186,15 @@ void test("receipt for the three scenarios of the example: app edit, requirement
         assert.match(imageRow(md, "app").decision, /^\*\*build daemonless\*\*/);
         assert.match(md, /\*\*Migrations to apply\*\* \(compared with git main\): 1 of 2\n/);
         assert.match(md, /\n\| `records\.0002_remove_encounter_notes` \| contract \| \*\*BLOCKED\*\* \| RemoveField encounter\.notes \(line 13\) \|\n/);
-        assert.match(md, /\n- migration gate: `pulumi preview --stack t` fails until records\.0002_remove_encounter_notes is split into expand\/contract steps or acknowledged/);
+        assert.match(
+            md,
+            /\n- migration gate: `pulumi preview --stack t` fails until records\.0002_remove_encounter_notes is split into expand\/contract steps or acknowledged/,
+        );
 
-        fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), stackFile(reg.host) + "  thinlayer:acknowledgedMigrations:\n    - records.0002_remove_encounter_notes\n");
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.t.yaml"),
+            stackFile(reg.host) + "  thinlayer:acknowledgedMigrations:\n    - records.0002_remove_encounter_notes\n",
+        );
         const acked = receipt(dir);
         assert.match(acked, /\| `records\.0002_remove_encounter_notes` \| contract \| acknowledged \| RemoveField encounter\.notes \(line 13\) \|/);
         assert.ok(!acked.includes("migration gate:"), "an acknowledged migration is not a warning");
@@ -177,7 +210,10 @@ void test("without --registry-check: the decision is unknown (no registry check)
     const r = thinlayer("plan", "--stack", "a", "--stack", "b", "--project", dir, "--markdown");
     assert.equal(r.code, 0, r.stderr);
     const sections = r.stdout.split(/(?=^### )/m);
-    assert.deepEqual(sections.map((s) => /^### Cost receipt: stack `(\w+)`/.exec(s)?.[1]), ["a", "b"]);
+    assert.deepEqual(
+        sections.map((s) => /^### Cost receipt: stack `(\w+)`/.exec(s)?.[1]),
+        ["a", "b"],
+    );
     for (const s of sections) {
         assert.match(imageRow(s, "base").decision, /^unknown \(no registry check\); if the tag is missing: build with a builder \(auto\)$/);
         assert.match(imageRow(s, "app").decision, /^unknown \(no registry check\); if the tag is missing: build daemonless$/);

@@ -107,10 +107,16 @@ void test("a rollback pin is shown: nothing is built, and how to clear it", () =
     assert.match(table.stdout, /^base .* pinned \(rollback pin registry\.example\/thinlayer\/app@sha256:(ab){32}: nothing is built\)$/m);
     assert.ok(table.stdout.includes(`PINNED: thinlayer:releaseImage = ${ref}`), table.stdout);
     assert.ok(table.stdout.includes("thinlayer rollback --clear --stack t"), table.stdout);
-    const json = JSON.parse(thinlayer("plan", "--project", dir, "--stack", "t", "--json").stdout) as { releaseImage: string; status: Record<string, { status: string }> };
+    const json = JSON.parse(thinlayer("plan", "--project", dir, "--stack", "t", "--json").stdout) as {
+        releaseImage: string;
+        status: Record<string, { status: string }>;
+    };
     assert.equal(json.releaseImage, ref);
     assert.deepEqual([json.status.base.status, json.status.app.status], ["pinned", "pinned"]);
-    const unpinned = JSON.parse(thinlayer("plan", "--project", project("config: {}\n"), "--stack", "t", "--json").stdout) as { releaseImage: unknown; status: Record<string, { status: string }> };
+    const unpinned = JSON.parse(thinlayer("plan", "--project", project("config: {}\n"), "--stack", "t", "--json").stdout) as {
+        releaseImage: unknown;
+        status: Record<string, { status: string }>;
+    };
     assert.equal(unpinned.releaseImage, null);
     assert.equal(unpinned.status.app.status, "unknown");
 });

@@ -36,7 +36,9 @@ function world(second: { name: string; text: string } | undefined, withOutputs =
     const exports = path.join(dir, "exports");
     fs.mkdirSync(exports);
     for (const f of fs.readdirSync(path.join(HISTORY, "exports"))) {
-        const doc = JSON.parse(fs.readFileSync(path.join(HISTORY, "exports", f), "utf8")) as { deployment: { resources: Array<{ type: string; outputs?: Record<string, unknown> }> } };
+        const doc = JSON.parse(fs.readFileSync(path.join(HISTORY, "exports", f), "utf8")) as {
+            deployment: { resources: Array<{ type: string; outputs?: Record<string, unknown> }> };
+        };
         const stack = doc.deployment.resources.find((r) => r.type === "pulumi:pulumi:Stack")!;
         const current = f === "6.json";
         if (withOutputs) stack.outputs!.migrations = current ? ids : ["records.0001_initial"];
@@ -47,7 +49,23 @@ function world(second: { name: string; text: string } | undefined, withOutputs =
 }
 
 function rollback(w: { dir: string; exports: string }, ...args: string[]) {
-    return spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), "rollback", "--stack", "uat", "--project", w.dir, "--history-file", path.join(HISTORY, "history.json"), "--exports-dir", w.exports, ...args], { encoding: "utf8", cwd: REPO, timeout: 60_000 });
+    return spawnSync(
+        process.execPath,
+        [
+            path.join(REPO, "bin/thinlayer.js"),
+            "rollback",
+            "--stack",
+            "uat",
+            "--project",
+            w.dir,
+            "--history-file",
+            path.join(HISTORY, "history.json"),
+            "--exports-dir",
+            w.exports,
+            ...args,
+        ],
+        { encoding: "utf8", cwd: REPO, timeout: 60_000 },
+    );
 }
 
 void test("rollback refuses to pin a release older than an applied contract migration, naming it; --force pins", () => {
@@ -55,14 +73,17 @@ void test("rollback refuses to pin a release older than an applied contract migr
     const before = fs.readFileSync(w.stackFile, "utf8");
     const r = rollback(w, "--steps", "1");
     assert.equal(r.status, 1, r.stdout);
-    assert.equal(r.stderr, [
-        "thinlayer: refusing to pin rel-8104fc88ad3f (update 4): the stack's database has 1 contract migration applied after that release, and a rollback reverses none:",
-        `  - ${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py)`,
-        "      RemoveField encounter.notes: drops column encounter.notes: the serving release still selects it (Django names every column)",
-        "The older code would meet a schema it does not know (a column it selects is gone, a column it does not write is NOT NULL) and fail.",
-        `Fix: roll forward instead (revert the change in git and \`pulumi up --stack uat\`); or roll back to a release deployed after ${REMOVE_ID} (thinlayer rollback --stack uat --list); or, if you reversed the migration yourself (python manage.py migrate <app> <previous>) or know the older code does not touch what it changed, rerun with --force.`,
-        "",
-    ].join("\n"));
+    assert.equal(
+        r.stderr,
+        [
+            "thinlayer: refusing to pin rel-8104fc88ad3f (update 4): the stack's database has 1 contract migration applied after that release, and a rollback reverses none:",
+            `  - ${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py)`,
+            "      RemoveField encounter.notes: drops column encounter.notes: the serving release still selects it (Django names every column)",
+            "The older code would meet a schema it does not know (a column it selects is gone, a column it does not write is NOT NULL) and fail.",
+            `Fix: roll forward instead (revert the change in git and \`pulumi up --stack uat\`); or roll back to a release deployed after ${REMOVE_ID} (thinlayer rollback --stack uat --list); or, if you reversed the migration yourself (python manage.py migrate <app> <previous>) or know the older code does not touch what it changed, rerun with --force.`,
+            "",
+        ].join("\n"),
+    );
     assert.equal(fs.readFileSync(w.stackFile, "utf8"), before, "nothing written");
 
     const forced = rollback(w, "--steps", "1", "--force");
@@ -84,8 +105,24 @@ void test("an expand migration applied since does not stop a rollback; unrecorde
 
 void test("the guard's verdict: contract blocks, unknown and migrations missing from the checkout are notes, same hash is nothing", () => {
     const m = (id: string, cls: ClassifiedMigration["class"]): ClassifiedMigration => ({
-        app: "a", name: id.split(".")[1], id, path: `a/migrations/${id.split(".")[1]}.py`, dependencies: [], replaces: [], initial: false, class: cls,
-        operations: [{ index: "0", line: 3, operation: cls === "contract" ? "RemoveField" : "RunPython", summary: cls === "contract" ? "RemoveField t.f" : "RunPython fill", class: cls, reason: "r" }],
+        app: "a",
+        name: id.split(".")[1],
+        id,
+        path: `a/migrations/${id.split(".")[1]}.py`,
+        dependencies: [],
+        replaces: [],
+        initial: false,
+        class: cls,
+        operations: [
+            {
+                index: "0",
+                line: 3,
+                operation: cls === "contract" ? "RemoveField" : "RunPython",
+                summary: cls === "contract" ? "RemoveField t.f" : "RunPython fill",
+                class: cls,
+                reason: "r",
+            },
+        ],
     });
     const checkout = [m("a.0001_initial", "expand"), m("a.0002_drop", "contract"), m("a.0003_data", "unknown")];
     const current = { migrations: ["a.0001_initial", "a.0002_drop", "a.0003_data", "a.0004_gone"], migrationsHash: "x" };

@@ -31,7 +31,10 @@ function tree(): { root: string; run(): string; stamp(at: Date): void; touch(rel
         root,
         // NODE_PATH: the shim's tsx fallback resolves tsx from this repo's node_modules.
         run: () => {
-            const r = spawnSync(process.execPath, [path.join(root, "bin/thinlayer.js")], { encoding: "utf8", env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules") } });
+            const r = spawnSync(process.execPath, [path.join(root, "bin/thinlayer.js")], {
+                encoding: "utf8",
+                env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules") },
+            });
             assert.equal(r.status, 0, r.stderr);
             return r.stdout;
         },
@@ -71,15 +74,34 @@ test("a source edited after the build (deep under lib/, a command in cli/, or th
 test("THINLAYER_NO_BUILD=1 forces tsx", () => {
     const t = tree();
     t.stamp(new Date());
-    const r = spawnSync(process.execPath, [path.join(t.root, "bin/thinlayer.js")], { encoding: "utf8", env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules"), THINLAYER_NO_BUILD: "1" } });
+    const r = spawnSync(process.execPath, [path.join(t.root, "bin/thinlayer.js")], {
+        encoding: "utf8",
+        env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules"), THINLAYER_NO_BUILD: "1" },
+    });
     assert.equal(r.stdout, "typescript", r.stderr);
 });
 
-test("the compiled modules find the project root and the classifier script from build/", { skip: !fs.existsSync(path.join(REPO, "build/lib/root.js")) && process.env.CI !== "true" && "not built (npm run build; under CI=true a missing build fails)" }, () => {
-    const r = spawnSync(process.execPath, ["-e", 'const r = require("./build/lib/root.js"); const c = require("./build/lib/migrations/classify.js"); process.stdout.write(JSON.stringify([r.PROJECT_ROOT, c.CLASSIFIER]))'], { cwd: REPO, encoding: "utf8" });
-    assert.equal(r.status, 0, r.stderr);
-    const [root, classifier] = JSON.parse(r.stdout) as [string, string];
-    assert.equal(root, REPO);
-    assert.ok(fs.existsSync(path.join(root, "Pulumi.yaml")));
-    assert.ok(fs.existsSync(classifier), classifier);
-});
+test(
+    "the compiled modules find the project root and the classifier script from build/",
+    {
+        skip:
+            !fs.existsSync(path.join(REPO, "build/lib/root.js")) &&
+            process.env.CI !== "true" &&
+            "not built (npm run build; under CI=true a missing build fails)",
+    },
+    () => {
+        const r = spawnSync(
+            process.execPath,
+            [
+                "-e",
+                'const r = require("./build/lib/root.js"); const c = require("./build/lib/migrations/classify.js"); process.stdout.write(JSON.stringify([r.PROJECT_ROOT, c.CLASSIFIER]))',
+            ],
+            { cwd: REPO, encoding: "utf8" },
+        );
+        assert.equal(r.status, 0, r.stderr);
+        const [root, classifier] = JSON.parse(r.stdout) as [string, string];
+        assert.equal(root, REPO);
+        assert.ok(fs.existsSync(path.join(root, "Pulumi.yaml")));
+        assert.ok(fs.existsSync(classifier), classifier);
+    },
+);

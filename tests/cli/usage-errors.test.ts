@@ -19,7 +19,13 @@ function thinlayer(...args: string[]) {
 }
 
 const CASES: { args: string[]; message: RegExp }[] = [
-    ...([["plan", "--json"], ["ensure", "--json"], ["rollback", "--list"]] as const).flatMap(([cmd, known]) => [
+    ...(
+        [
+            ["plan", "--json"],
+            ["ensure", "--json"],
+            ["rollback", "--list"],
+        ] as const
+    ).flatMap(([cmd, known]) => [
         { args: [cmd, "--bogus"], message: /Unknown option '--bogus'/ },
         { args: [cmd, known, "--bogus"], message: /Unknown option '--bogus'/ },
     ]),

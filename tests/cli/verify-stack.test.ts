@@ -30,23 +30,54 @@ void test("verify --stack: both images match a clean checkout (commit recorded);
     fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), `config:\n  thinlayer:registry: "${reg.host}"\n  thinlayer:appDir: app\n`);
     const p = makeProject(path.join(dir, "app"));
-    const git = (...args: string[]) => assert.equal(spawnSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args]).status, 0, `git ${args.join(" ")}`);
+    const git = (...args: string[]) =>
+        assert.equal(spawnSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@t", ...args]).status, 0, `git ${args.join(" ")}`);
     git("init", "-q");
     git("add", ".");
     git("commit", "-q", "-m", "fixture");
     const commit = spawnSync("git", ["-C", dir, "rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
 
     const bi = await computeBaseInputs({ contextDir: p.contextDir, dockerfile: p.baseDockerfile, buildArgs: {}, platform: PLATFORM });
-    const base = await ensureImage({ image: "base", context: p.contextDir, dockerfile: p.baseDockerfile, repository: `${reg.host}/thinlayer/base`, platform: PLATFORM, expectTag: baseTag(bi.hash), builder: "buildah" }, { log: quiet, builderEnv: storage.env });
+    const base = await ensureImage(
+        {
+            image: "base",
+            context: p.contextDir,
+            dockerfile: p.baseDockerfile,
+            repository: `${reg.host}/thinlayer/base`,
+            platform: PLATFORM,
+            expectTag: baseTag(bi.hash),
+            builder: "buildah",
+        },
+        { log: quiet, builderEnv: storage.env },
+    );
     const ai = await computeAppInputs({ contextDir: p.contextDir, dockerfile: p.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: bi.hash });
-    const app = await ensureImage({ image: "app", context: p.contextDir, dockerfile: p.appDockerfile, repository: `${reg.host}/thinlayer/app`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: base.ref, baseHash: bi.hash }, { log: quiet });
-    assert.deepEqual([base.how, base.attestation?.action, app.how, app.attestation?.action], ["buildah", "attached", "daemonless", "attached"], String([base.warnings, app.warnings]));
+    const app = await ensureImage(
+        {
+            image: "app",
+            context: p.contextDir,
+            dockerfile: p.appDockerfile,
+            repository: `${reg.host}/thinlayer/app`,
+            platform: PLATFORM,
+            expectTag: appTag(ai.hash),
+            baseRef: base.ref,
+            baseHash: bi.hash,
+        },
+        { log: quiet },
+    );
+    assert.deepEqual(
+        [base.how, base.attestation?.action, app.how, app.attestation?.action],
+        ["buildah", "attached", "daemonless", "attached"],
+        String([base.warnings, app.warnings]),
+    );
     const st = (await findAttestations(new RegistryClient(reg.host), "thinlayer/app", app.digest))[0].statement;
     assert.deepEqual(st?.predicate.source, { commit });
 
     const outputs = path.join(dir, "outputs.json");
     fs.writeFileSync(outputs, JSON.stringify({ baseImageRef: base.ref, appImageRef: app.ref, releaseId: "rel-x" }));
-    const verify = () => spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), "verify", "--project", dir, "--stack", "t", "--outputs-file", outputs], { encoding: "utf8" });
+    const verify = () =>
+        spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), "verify", "--project", dir, "--stack", "t", "--outputs-file", outputs], {
+            encoding: "utf8",
+        });
     const ok = verify();
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, new RegExp(`^base: verified .*built from commit ${commit.slice(0, 12)}\\)\\napp: verified `));

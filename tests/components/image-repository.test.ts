@@ -27,7 +27,10 @@ void test("create: an IMMUTABLE, encrypted, scanned repository and its lifecycle
     assert.equal(lp?.name, "app-lifecycle");
     assert.equal(lp?.inputs.repository, "thinlayer/app");
     const policy = JSON.parse(lp?.inputs.policy);
-    assert.deepEqual(policy.rules.map((x: any) => x.selection.countNumber), [1, 30]);
+    assert.deepEqual(
+        policy.rules.map((x: any) => x.selection.countNumber),
+        [1, 30],
+    );
     assert.deepEqual(policy.rules[1].selection.tagPrefixList, ["app-"]);
 });
 
@@ -35,9 +38,16 @@ void test("create with lifecycleStacks: the lifecycle keeps each stack's deploye
     new ImageRepository("stacked", { repositoryName: "thinlayer/stacked", tagPrefix: "deps-", keepTaggedImages: 12, lifecycleStacks: ["uat", "prod"] });
     const lp = await seenResource(seen, (x) => x.type === "aws:ecr/lifecyclePolicy:LifecyclePolicy" && x.name === "stacked-lifecycle");
     const policy = JSON.parse(lp?.inputs.policy);
-    assert.deepEqual(policy.rules.map((x: any) => [x.rulePriority, x.selection.tagPrefixList ?? "untagged", x.selection.countNumber]), [
-        [1, "untagged", 1], [2, ["uat-deps-", "prod-deps-"], 12], [3, ["uat-deps-"], 12], [4, ["prod-deps-"], 12], [5, ["deps-"], 12],
-    ]);
+    assert.deepEqual(
+        policy.rules.map((x: any) => [x.rulePriority, x.selection.tagPrefixList ?? "untagged", x.selection.countNumber]),
+        [
+            [1, "untagged", 1],
+            [2, ["uat-deps-", "prod-deps-"], 12],
+            [3, ["uat-deps-"], 12],
+            [4, ["prod-deps-"], 12],
+            [5, ["deps-"], 12],
+        ],
+    );
     assert.deepEqual(validateImageRepositoryArgs({ repositoryName: "x/y", tagPrefix: "app-", lifecycleStacks: ["uat", "UAT", "uat"] }), [
         'lifecycleStacks: got ["uat","UAT","uat"]; expected at most 4 distinct stack names, each a DNS label (lowercase letters, digits, -). Fix: list the stacks that deploy, e.g. ["uat", "prod"]',
     ]);
@@ -47,15 +57,21 @@ void test("existing: looked up by name, nothing created", async () => {
     const repo = new ImageRepository("base", { repositoryName: "thinlayer/base", tagPrefix: "deps-", mode: "existing" });
     assert.equal(await valueOf(repo.repositoryUrl), ecrUrl("thinlayer/base"));
     assert.equal(repo.repository, undefined);
-    assert.deepEqual(seen.filter((x) => x.type.startsWith("aws:") && x.name.startsWith("base-")), []);
+    assert.deepEqual(
+        seen.filter((x) => x.type.startsWith("aws:") && x.name.startsWith("base-")),
+        [],
+    );
 });
 
 void test("bad args: a pulumi.ResourceError with the validator's message", async () => {
-    assert.throws(() => new ImageRepository("bad", { repositoryName: "UPPER", tagPrefix: "app-" }), (e: unknown) => {
-        assert.ok(e instanceof pulumi.ResourceError);
-        assert.match((e as Error).message, /^repositoryName: got "UPPER"; expected an ECR repository name/);
-        return true;
-    });
+    assert.throws(
+        () => new ImageRepository("bad", { repositoryName: "UPPER", tagPrefix: "app-" }),
+        (e: unknown) => {
+            assert.ok(e instanceof pulumi.ResourceError);
+            assert.match((e as Error).message, /^repositoryName: got "UPPER"; expected an ECR repository name/);
+            return true;
+        },
+    );
 });
 
 void test("isEcrRegistry: empty or an ECR host", () => {

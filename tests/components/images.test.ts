@@ -28,13 +28,18 @@ before(async () => {
 
 void test("BaseImage: one local.Command child running `thinlayer ensure base`, triggered by hash, repository and platform", async () => {
     const img = new BaseImage("base", {
-        projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: BH }, repositoryUrl: `${REPO}/base`,
-        buildArgs: { PIP_INDEX: "https://pypi.example/simple", A: "1" }, builder: "buildah",
+        projectDir: ROOT,
+        image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: BH },
+        repositoryUrl: `${REPO}/base`,
+        buildArgs: { PIP_INDEX: "https://pypi.example/simple", A: "1" },
+        builder: "buildah",
     });
     const cmd = await seenResource(seen, (r) => r.type === "command:local:Command" && r.name === "base-ensure");
-    assert.equal(cmd.inputs.create,
+    assert.equal(
+        cmd.inputs.create,
         `node bin/thinlayer.js ensure base --context examples/django-app --dockerfile examples/django-app/Dockerfile.base --repository ${REPO}/base --platform linux/amd64 ` +
-        `--build-arg A=1 --build-arg PIP_INDEX=https://pypi.example/simple --expect-tag deps-111111111111 --builder buildah --json`);
+            `--build-arg A=1 --build-arg PIP_INDEX=https://pypi.example/simple --expect-tag deps-111111111111 --builder buildah --json`,
+    );
     assert.equal(cmd.inputs.dir, ROOT);
     assert.deepEqual(cmd.inputs.triggers, [BH, `${REPO}/base`, "linux/amd64"]);
     assert.equal(await valueOf(img.imageRef), `${REPO}/base@${fakeDigest(`${REPO}/base`, "deps-111111111111")}`);
@@ -47,24 +52,36 @@ void test("BaseImage: one local.Command child running `thinlayer ensure base`, t
 void test("AppImage: `thinlayer ensure app` with the base ref and base hash", async () => {
     const baseRef = `${REPO}/base@sha256:${"3".repeat(64)}`;
     const img = new AppImage("app", {
-        projectDir: ROOT, image: { image: "app", contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), hash: AH }, repositoryUrl: pulumi.output(`${REPO}/app`),
-        baseRef: pulumi.output(baseRef), baseHash: BH, platform: "linux/arm64",
+        projectDir: ROOT,
+        image: { image: "app", contextDir: APP, dockerfile: path.join(APP, "Dockerfile"), hash: AH },
+        repositoryUrl: pulumi.output(`${REPO}/app`),
+        baseRef: pulumi.output(baseRef),
+        baseHash: BH,
+        platform: "linux/arm64",
     });
     const cmd = await seenResource(seen, (r) => r.type === "command:local:Command" && r.name === "app-ensure");
-    assert.equal(cmd.inputs.create,
+    assert.equal(
+        cmd.inputs.create,
         `node bin/thinlayer.js ensure app --context examples/django-app --dockerfile examples/django-app/Dockerfile --repository ${REPO}/app --platform linux/arm64 ` +
-        `--base-ref ${baseRef} --base-hash ${BH} --expect-tag app-222222222222 --json`);
+            `--base-ref ${baseRef} --base-hash ${BH} --expect-tag app-222222222222 --json`,
+    );
     assert.deepEqual(cmd.inputs.triggers, [AH, `${REPO}/app`, "linux/arm64"]);
     assert.match(await valueOf(img.imageRef), new RegExp(`^${REPO.replace(/\./g, "\\.")}/app@sha256:[a-f0-9]{64}$`));
 });
 
 void test("the command line does not depend on where the project is checked out", () => {
-    const opts = (root: string) => ({ image: "base" as const, context: path.join(root, "app"), dockerfile: path.join(root, "app", "Dockerfile.base"), repository: "r/x", expectTag: "deps-x" });
+    const opts = (root: string) => ({
+        image: "base" as const,
+        context: path.join(root, "app"),
+        dockerfile: path.join(root, "app", "Dockerfile.base"),
+        repository: "r/x",
+        expectTag: "deps-x",
+    });
     assert.equal(ensureCommandLine("/home/a/src/proj", opts("/home/a/src/proj")), ensureCommandLine("/ci/work/proj", opts("/ci/work/proj")));
 });
 
 void test("shellQuote: what sh reads back is the original argument", () => {
-    for (const arg of ["plain", "with space", "it's", "$HOME", "a\"b", "", "--build-arg=X=a b;rm -rf /"]) {
+    for (const arg of ["plain", "with space", "it's", "$HOME", 'a"b', "", "--build-arg=X=a b;rm -rf /"]) {
         const echoed = execFileSync("/bin/sh", ["-c", `printf '%s' ${shellQuote(arg)}`], { encoding: "utf8" });
         assert.equal(echoed, arg);
     }
@@ -72,7 +89,17 @@ void test("shellQuote: what sh reads back is the original argument", () => {
 
 void test("parseEnsureOutput: accepts the asked-for image, names what differs otherwise", () => {
     const digest = `sha256:${"4".repeat(64)}`;
-    const ok = { ref: `r/app@${digest}`, repository: "r/app", tag: "app-1", digest, action: "reused", how: "registry", bytesUploaded: 0, bytesDownloaded: 0, seconds: 0.1 };
+    const ok = {
+        ref: `r/app@${digest}`,
+        repository: "r/app",
+        tag: "app-1",
+        digest,
+        action: "reused",
+        how: "registry",
+        bytesUploaded: 0,
+        bytesDownloaded: 0,
+        seconds: 0.1,
+    };
     assert.equal(parseEnsureOutput(JSON.stringify(ok) + "\n", { repository: "r/app", tag: "app-1" }).ref, `r/app@${digest}`);
     assert.throws(() => parseEnsureOutput(JSON.stringify(ok), { repository: "r/app", tag: "app-2" }), {
         message: `thinlayer ensure result: got ref "r/app@${digest}", tag "app-1", action "reused"; expected ref r/app@sha256:<64 hex>, tag app-2, action built|reused. Fix: the CLI and the program disagree; rerun pulumi up, and report the output if it repeats`,
@@ -84,11 +111,19 @@ void test("preview: each image asks the registry whether its tag exists (exists 
     if (!needTools(t, "docker-registry")) return;
     const registry = await startRegistry();
     try {
-        await pushScratchImage(new RegistryClient(registry.host), "thinlayer/base", "deps-111111111111", [[{ dest: "/etc", type: "directory", mode: 0o755, uid: 0, gid: 0 }]]);
+        await pushScratchImage(new RegistryClient(registry.host), "thinlayer/base", "deps-111111111111", [
+            [{ dest: "/etc", type: "directory", mode: 0o755, uid: 0, gid: 0 }],
+        ]);
         const common = { projectDir: ROOT, checkRegistry: true };
         const base = { image: "base" as const, contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: BH };
         const present = new BaseImage("base-present", { ...common, image: base, repositoryUrl: `${registry.host}/thinlayer/base` });
-        const absent = new AppImage("app-absent", { ...common, image: { ...base, image: "app", dockerfile: path.join(APP, "Dockerfile"), hash: AH }, repositoryUrl: `${registry.host}/thinlayer/app`, baseRef: "x", baseHash: BH });
+        const absent = new AppImage("app-absent", {
+            ...common,
+            image: { ...base, image: "app", dockerfile: path.join(APP, "Dockerfile"), hash: AH },
+            repositoryUrl: `${registry.host}/thinlayer/app`,
+            baseRef: "x",
+            baseHash: BH,
+        });
         const unreachable = new BaseImage("base-unreachable", { ...common, image: base, repositoryUrl: "127.0.0.1:9/thinlayer/base" });
         assert.equal(await valueOf(present.registryStatus), "exists");
         assert.equal(await valueOf(absent.registryStatus), "missing");

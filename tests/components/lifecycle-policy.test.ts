@@ -23,8 +23,21 @@ void test("lifecycle: untagged expire after a day, the newest N tagged images pe
 });
 
 void test("lifecycle: one rule per prefix, priorities in order, untagged days configurable", () => {
-    const doc = buildLifecyclePolicy({ untaggedDays: 3, keep: [{ tagPrefix: "app-", count: 7 }, { tagPrefix: "deps-", count: 4 }] });
-    assert.deepEqual(doc.rules.map((r) => [r.rulePriority, r.selection.tagPrefixList?.[0] ?? "untagged", r.selection.countNumber]), [[1, "untagged", 3], [2, "app-", 7], [3, "deps-", 4]]);
+    const doc = buildLifecyclePolicy({
+        untaggedDays: 3,
+        keep: [
+            { tagPrefix: "app-", count: 7 },
+            { tagPrefix: "deps-", count: 4 },
+        ],
+    });
+    assert.deepEqual(
+        doc.rules.map((r) => [r.rulePriority, r.selection.tagPrefixList?.[0] ?? "untagged", r.selection.countNumber]),
+        [
+            [1, "untagged", 3],
+            [2, "app-", 7],
+            [3, "deps-", 4],
+        ],
+    );
     // Every tagged rule names a prefix: tags outside them (pushed by hand) are never expired.
     assert.ok(doc.rules.filter((r) => r.selection.tagStatus === "tagged").every((r) => (r.selection.tagPrefixList ?? []).length === 1));
 });
@@ -52,7 +65,10 @@ void test("lifecycle with stacks: per set of stacks a keep rule (larger sets fir
         ],
     });
     const base = buildLifecyclePolicy({ keep: [{ tagPrefix: "deps-", count: 10 }], stacks: ["prod"] });
-    assert.deepEqual(base.rules.slice(1), [rule(2, "Keep the newest 10 images deployed by prod (tagged prod-deps-*)", ["prod-deps-"], 10), rule(3, "Keep the newest 10 images tagged deps-*", ["deps-"], 10)]);
+    assert.deepEqual(base.rules.slice(1), [
+        rule(2, "Keep the newest 10 images deployed by prod (tagged prod-deps-*)", ["prod-deps-"], 10),
+        rule(3, "Keep the newest 10 images tagged deps-*", ["deps-"], 10),
+    ]);
 });
 
 void test("stackSets: every non-empty subset once, larger first, list order within a size", () => {
@@ -89,7 +105,11 @@ void test("an image prod runs stays while within prod's window, however many ima
     for (let i = 1; i <= 10; i++) images.push({ id: i, pushed: i, tags: [`app-${i}`, `uat-app-${i}`] });
     const expired = ecrExpired(doc, images);
     assert.equal(expired.has(0), false, "prod's image kept");
-    assert.deepEqual([...expired].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7], "uat keeps its newest 3 (8, 9, 10)");
+    assert.deepEqual(
+        [...expired].sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7],
+        "uat keeps its newest 3 (8, 9, 10)",
+    );
     // Without the stack rules (the old policy), prod's image would have gone.
     assert.equal(ecrExpired(buildLifecyclePolicy({ keep: [{ tagPrefix: "app-", count: 3 }] }), images).has(0), true);
     // With one rule per stack only (no rule for the set {uat, prod}), uat's rule would expire it.
@@ -103,5 +123,8 @@ void test("an image prod runs stays while within prod's window, however many ima
 void test("the policy pack's lifecycle check accepts the per-stack policy", () => {
     const doc = buildLifecyclePolicy({ keep: [{ tagPrefix: "app-", count: 50 }], stacks: ["uat", "prod"] });
     assert.deepEqual(lifecycleProblems("thinlayer/app", JSON.stringify(doc), 10), []);
-    assert.equal(lifecycleProblems("thinlayer/app", JSON.stringify(buildLifecyclePolicy({ keep: [{ tagPrefix: "app-", count: 5 }], stacks: ["uat"] })), 10).length, 2);
+    assert.equal(
+        lifecycleProblems("thinlayer/app", JSON.stringify(buildLifecyclePolicy({ keep: [{ tagPrefix: "app-", count: 5 }], stacks: ["uat"] })), 10).length,
+        2,
+    );
 });

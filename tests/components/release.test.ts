@@ -46,10 +46,20 @@ void test("defaults: 2 web replicas on 8000, /healthz, no workers, 250m/256Mi..1
 
 void test("workers: one Deployment each, the command through sh -c exec, replicas from args", async () => {
     new Release("jobs", {
-        namespace: "ns2", image: IMAGE, migrationsHash: MH, settingsHash: SH,
-        workers: [{ name: "celery", command: "celery -A emr worker" }, { name: "beat", command: "celery -A emr beat" }], workerReplicas: 3,
+        namespace: "ns2",
+        image: IMAGE,
+        migrationsHash: MH,
+        settingsHash: SH,
+        workers: [
+            { name: "celery", command: "celery -A emr worker" },
+            { name: "beat", command: "celery -A emr beat" },
+        ],
+        workerReplicas: 3,
     });
-    for (const [name, cmd] of [["celery", "celery -A emr worker"], ["beat", "celery -A emr beat"]]) {
+    for (const [name, cmd] of [
+        ["celery", "celery -A emr worker"],
+        ["beat", "celery -A emr beat"],
+    ]) {
         const d = await seenResource(seen, (r) => r.name === `jobs-worker-${name}`);
         assert.equal(d.inputs.spec.replicas, 3);
         assert.deepEqual(d.inputs.spec.template.spec.containers[0].command, ["/bin/sh", "-c", `exec ${cmd}`]);
@@ -58,14 +68,20 @@ void test("workers: one Deployment each, the command through sh -c exec, replica
 });
 
 void test("bad args: a pulumi.ResourceError listing every problem", () => {
-    assert.throws(() => new Release("bad", { namespace: "n", image: IMAGE, migrationsHash: "x", settingsHash: SH, memoryLimit: "lots" }), (e: unknown) => {
-        assert.ok(e instanceof pulumi.ResourceError);
-        assert.equal((e as Error).message, [
-            'migrationsHash: got "x"; expected 64 lowercase hex (plan.migrations.hash). Fix: pass the plan\'s migrations hash',
-            'memoryLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
-        ].join("\n"));
-        return true;
-    });
+    assert.throws(
+        () => new Release("bad", { namespace: "n", image: IMAGE, migrationsHash: "x", settingsHash: SH, memoryLimit: "lots" }),
+        (e: unknown) => {
+            assert.ok(e instanceof pulumi.ResourceError);
+            assert.equal(
+                (e as Error).message,
+                [
+                    'migrationsHash: got "x"; expected 64 lowercase hex (plan.migrations.hash). Fix: pass the plan\'s migrations hash',
+                    'memoryLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
+                ].join("\n"),
+            );
+            return true;
+        },
+    );
 });
 
 void test("probe host from DJANGO_ALLOWED_HOSTS", () => {

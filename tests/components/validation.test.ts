@@ -73,13 +73,16 @@ void test("AppImage: the app entry and a base hash are required", () => {
 void test("Release: valid args give no problems; exact messages otherwise", () => {
     const ok = { namespace: "ns", image: "r@sha256:" + H, migrationsHash: H, settingsHash: H2 };
     assert.deepEqual(validateReleaseArgs("app", ok), []);
-    assert.deepEqual(validateReleaseArgs("App", { ...ok, webReplicas: -1, cpuLimit: "lots", workers: [{ name: "web", command: "x" }], migrationDeadlineSeconds: 5 }), [
-        'name: got "App"; expected a DNS-1123 label of at most 30 characters (it prefixes every object name). Fix: rename the Release',
-        "webReplicas: got -1; expected an integer from 0 to 1000. Fix: set a replica count",
-        "migrationDeadlineSeconds: got 5; expected an integer from 30 to 86400. Fix: set the Job's deadline in seconds",
-        'cpuLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
-        'workers: got "web"; expected a DNS-1123 label of at most 52 characters (the Deployment App-worker-<name> is a DNS label), other than the reserved web and migrate. Fix: rename the worker',
-    ]);
+    assert.deepEqual(
+        validateReleaseArgs("App", { ...ok, webReplicas: -1, cpuLimit: "lots", workers: [{ name: "web", command: "x" }], migrationDeadlineSeconds: 5 }),
+        [
+            'name: got "App"; expected a DNS-1123 label of at most 30 characters (it prefixes every object name). Fix: rename the Release',
+            "webReplicas: got -1; expected an integer from 0 to 1000. Fix: set a replica count",
+            "migrationDeadlineSeconds: got 5; expected an integer from 30 to 86400. Fix: set the Job's deadline in seconds",
+            'cpuLimit: got "lots"; expected a Kubernetes quantity such as 250m, 1, 512Mi, 1Gi. Fix: use a Kubernetes resource quantity',
+            'workers: got "web"; expected a DNS-1123 label of at most 52 characters (the Deployment App-worker-<name> is a DNS label), other than the reserved web and migrate. Fix: rename the worker',
+        ],
+    );
 });
 
 void test("KubernetesTarget: namespace and context", () => {
@@ -94,16 +97,26 @@ void test("release pin: digest refs and tags are accepted, anything else is a co
     assert.deepEqual(classifyPin(`r.example/app@sha256:${H}`), { kind: "digest", repository: "r.example/app", digest: `sha256:${H}` });
     assert.deepEqual(classifyPin("app-0123456789ab"), { kind: "tag", tag: "app-0123456789ab" });
     assert.throws(() => classifyPin("r/app@sha256:short"), {
-        message: 'thinlayer:releaseImage: got "r/app@sha256:short"; expected repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab. Fix: use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`',
+        message:
+            'thinlayer:releaseImage: got "r/app@sha256:short"; expected repo@sha256:<64 hex>, or a tag of appRepository such as app-0123456789ab. Fix: use `thinlayer rollback` to write a valid pin, or `thinlayer rollback --clear`',
     });
 });
 
 void test("ecrImageQuery: ECR pins are looked up by registry id, repository and tag or digest; other registries are not", () => {
     const ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-    assert.deepEqual(ecrImageQuery({ kind: "tag", tag: "app-0123456789ab" }, `${ecr}/thinlayer/app`),
-        { registryId: "123456789012", repositoryName: "thinlayer/app", imageTag: "app-0123456789ab" });
-    assert.deepEqual(ecrImageQuery({ kind: "digest", repository: `${ecr}/thinlayer/app`, digest: `sha256:${H}` }, "ignored/when/digest"),
-        { registryId: "123456789012", repositoryName: "thinlayer/app", imageDigest: `sha256:${H}` });
+    assert.deepEqual(ecrImageQuery({ kind: "tag", tag: "app-0123456789ab" }, `${ecr}/thinlayer/app`), {
+        registryId: "123456789012",
+        repositoryName: "thinlayer/app",
+        imageTag: "app-0123456789ab",
+    });
+    assert.deepEqual(ecrImageQuery({ kind: "digest", repository: `${ecr}/thinlayer/app`, digest: `sha256:${H}` }, "ignored/when/digest"), {
+        registryId: "123456789012",
+        repositoryName: "thinlayer/app",
+        imageDigest: `sha256:${H}`,
+    });
     assert.equal(ecrImageQuery({ kind: "tag", tag: "app-0123456789ab" }, "registry.example:5000/thinlayer/app"), undefined);
-    assert.equal(ecrImageQuery({ kind: "digest", repository: "evil.example/123456789012.dkr.ecr.eu-west-1.amazonaws.com/x", digest: `sha256:${H}` }, ""), undefined);
+    assert.equal(
+        ecrImageQuery({ kind: "digest", repository: "evil.example/123456789012.dkr.ecr.eu-west-1.amazonaws.com/x", digest: `sha256:${H}` }, ""),
+        undefined,
+    );
 });

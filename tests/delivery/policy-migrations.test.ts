@@ -21,11 +21,21 @@ const REMOVE_ID = "records.0002_remove_encounter_notes";
 async function stackResource(acknowledged: string[], previous: Record<string, unknown>, pinned = false) {
     const app = path.join(tempDir("thinlayer-policy-migrations-"), "app");
     copyDir(path.join(REPO, "examples/django-app"), app);
-    fs.copyFileSync(path.join(REPO, "tests/fixtures/migrations/example-remove-field/records/migrations/0002_remove_encounter_notes.py"), path.join(app, "records/migrations/0002_remove_encounter_notes.py"));
+    fs.copyFileSync(
+        path.join(REPO, "tests/fixtures/migrations/example-remove-field/records/migrations/0002_remove_encounter_notes.py"),
+        path.join(app, "records/migrations/0002_remove_encounter_notes.py"),
+    );
     const migrations = await computeMigrations(app, ["**/migrations/*.py"], { cache: false });
-    const classified = await classifyMigrations(app, migrations.files.map((f) => f.path));
+    const classified = await classifyMigrations(
+        app,
+        migrations.files.map((f) => f.path),
+    );
     // The verdict as exported by a program whose own gate did not stop it (acknowledged, or a program that skips its gate).
-    const safety = migrationSafety(classified, baselineFromOutputs(previous, { hash: migrations.hash, migrations: classified }, "stack uat's deployed release"), acknowledged);
+    const safety = migrationSafety(
+        classified,
+        baselineFromOutputs(previous, { hash: migrations.hash, migrations: classified }, "stack uat's deployed release"),
+        acknowledged,
+    );
     return { type: "pulumi:pulumi:Stack", name: "thinlayer-uat", props: { appHash: "a".repeat(64), migrationGate: migrationGateOutput(safety, pinned) } };
 }
 
@@ -33,8 +43,14 @@ const DEPLOYED = { appHash: "b".repeat(64), migrations: ["records.0001_initial"]
 
 void test("migration-gate fails a stack whose outputs apply an unacknowledged contract migration", async () => {
     const vs = await analyzeStack(policies, [await stackResource([], DEPLOYED)]);
-    assert.deepEqual(vs.map((v) => [v.policy, v.enforcementLevel]), [["migration-gate", "mandatory"]]);
-    assert.match(vs[0].message, /^migration records\.0002_remove_encounter_notes is contract \(RemoveField encounter\.notes\) and not acknowledged: the release still serving breaks while it runs\./);
+    assert.deepEqual(
+        vs.map((v) => [v.policy, v.enforcementLevel]),
+        [["migration-gate", "mandatory"]],
+    );
+    assert.match(
+        vs[0].message,
+        /^migration records\.0002_remove_encounter_notes is contract \(RemoveField encounter\.notes\) and not acknowledged: the release still serving breaks while it runs\./,
+    );
 });
 
 void test("migration-gate passes acknowledged migrations, rollback pins and first deploys", async () => {
@@ -45,6 +61,9 @@ void test("migration-gate passes acknowledged migrations, rollback pins and firs
 
 void test("migration-gate-exported (advisory) flags a thinlayer stack without the verdict", async () => {
     const vs = await analyzeStack(policies, [{ type: "pulumi:pulumi:Stack", name: "thinlayer-uat", props: { appHash: "a".repeat(64) } }]);
-    assert.deepEqual(vs.map((v) => [v.policy, v.enforcementLevel]), [["migration-gate-exported", "advisory"]]);
+    assert.deepEqual(
+        vs.map((v) => [v.policy, v.enforcementLevel]),
+        [["migration-gate-exported", "advisory"]],
+    );
     assert.deepEqual(await analyzeStack(policies, [{ type: "pulumi:pulumi:Stack", name: "other", props: {} }]), []);
 });

@@ -29,7 +29,14 @@ function deployment(image: string): Record<string, unknown> {
                 metadata: { labels: { app: "web" } },
                 spec: {
                     securityContext: { runAsNonRoot: true },
-                    containers: [{ name: "web", image, readinessProbe: { httpGet: { path: "/healthz", port: 8000 } }, resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } } }],
+                    containers: [
+                        {
+                            name: "web",
+                            image,
+                            readinessProbe: { httpGet: { path: "/healthz", port: 8000 } },
+                            resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "512Mi" } },
+                        },
+                    ],
                 },
             },
         },
@@ -52,7 +59,9 @@ test("the pack starts the way Pulumi starts it and answers the engine's Analyzer
             child.on("exit", (code) => reject(new Error(`policy pack exited with ${code} before serving:\n${stderr}`)));
         });
         const client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-        const info = await new Promise<import("@pulumi/pulumi/proto/analyzer_pb").AnalyzerInfo>((res, rej) => client.getAnalyzerInfo(new Empty(), (e, r) => (e ? rej(e) : res(r))));
+        const info = await new Promise<import("@pulumi/pulumi/proto/analyzer_pb").AnalyzerInfo>((res, rej) =>
+            client.getAnalyzerInfo(new Empty(), (e, r) => (e ? rej(e) : res(r))),
+        );
         assert.equal(info.getName(), "thinlayer");
         const level = (l: EnforcementLevel) => (l === EnforcementLevel.MANDATORY ? "mandatory" : l === EnforcementLevel.ADVISORY ? "advisory" : String(l));
         assert.deepEqual(
@@ -67,11 +76,18 @@ test("the pack starts the way Pulumi starts it and answers the engine's Analyzer
             req.setUrn("urn:pulumi:uat::thinlayer::thinlayer:kubernetes:Release$kubernetes:apps/v1:Deployment::app-web");
             req.setProperties(Struct.fromJavaScript(props as never));
             req.setOptions(new AnalyzerResourceOptions());
-            return new Promise<string[]>((res, rej) => client.analyze(req, (e, r) => (e ? rej(e) : res(r.getDiagnosticsList().map((d) => `${d.getPolicyname()} ${level(d.getEnforcementlevel())}: ${d.getMessage()}`)))));
+            return new Promise<string[]>((res, rej) =>
+                client.analyze(req, (e, r) =>
+                    e ? rej(e) : res(r.getDiagnosticsList().map((d) => `${d.getPolicyname()} ${level(d.getEnforcementlevel())}: ${d.getMessage()}`)),
+                ),
+            );
         };
         const tagged = await analyze(deployment("thinlayer/app:latest"));
         assert.equal(tagged.length, 1, tagged.join("\n"));
-        assert.match(tagged[0], /^workload-image-by-digest mandatory: .*\nDeployment emr-uat\/web: container "web" image "thinlayer\/app:latest" is not pinned by digest/s);
+        assert.match(
+            tagged[0],
+            /^workload-image-by-digest mandatory: .*\nDeployment emr-uat\/web: container "web" image "thinlayer\/app:latest" is not pinned by digest/s,
+        );
         assert.deepEqual(await analyze(deployment(`thinlayer/app@sha256:${"b".repeat(64)}`)), []);
         client.close();
     } finally {

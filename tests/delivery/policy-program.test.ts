@@ -49,8 +49,10 @@ describe("the rendered program passes the policy pack", { concurrency: 2 }, () =
                 const built = await evaluateProgram({ stack, config: { appDir: app.dir }, secrets: SECRETS });
                 const resources = asPolicyResources(built);
                 const types = new Set(resources.map((r) => r.type));
-                for (const t of ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:Service"]) assert.ok(types.has(t), `${stack} renders a ${t}`);
-                if (stack === "uat") for (const t of ["aws:ecr/repository:Repository", "aws:ecr/lifecyclePolicy:LifecyclePolicy"]) assert.ok(types.has(t), `uat owns ${t}`);
+                for (const t of ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:Service"])
+                    assert.ok(types.has(t), `${stack} renders a ${t}`);
+                if (stack === "uat")
+                    for (const t of ["aws:ecr/repository:Repository", "aws:ecr/lifecyclePolicy:LifecyclePolicy"]) assert.ok(types.has(t), `uat owns ${t}`);
                 assertPasses(t, await analyzeAll(policies, resources), `${stack} built from source`);
 
                 const pinned = await evaluateProgram({ stack, config: { appDir: app.dir, releaseImage: String(built.outputs.appImageRef) }, secrets: SECRETS });
@@ -62,7 +64,11 @@ describe("the rendered program passes the policy pack", { concurrency: 2 }, () =
                 assert.ok(web, "a web Deployment named app-web");
                 (web.props as any).spec.template.spec.containers[0].image = "thinlayer/app:latest"; // eslint-disable-line @typescript-eslint/no-explicit-any
                 const bad = await analyzeAll(policies, tagged);
-                assert.deepEqual(bad.filter((v) => v.enforcementLevel === "mandatory").map((v) => v.policy), ["workload-image-by-digest"], summary(bad));
+                assert.deepEqual(
+                    bad.filter((v) => v.enforcementLevel === "mandatory").map((v) => v.policy),
+                    ["workload-image-by-digest"],
+                    summary(bad),
+                );
             } finally {
                 app.cleanup();
             }

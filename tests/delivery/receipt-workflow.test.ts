@@ -17,8 +17,21 @@ import { tempDir } from "../lib/inputs.fixtures";
 
 const root = path.resolve(__dirname, "../..");
 
-interface Step { name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string>; if?: string }
-interface Job { if?: string; permissions?: Record<string, string>; concurrency?: { group: string }; env?: Record<string, string>; steps: Step[] }
+interface Step {
+    name?: string;
+    uses?: string;
+    run?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, string>;
+    if?: string;
+}
+interface Job {
+    if?: string;
+    permissions?: Record<string, string>;
+    concurrency?: { group: string };
+    env?: Record<string, string>;
+    steps: Step[];
+}
 
 const wf = YAML.parse(fs.readFileSync(path.join(root, ".github/workflows/preview.yml"), "utf8")) as { jobs: Record<string, Job> };
 const job = wf.jobs.receipt;
@@ -33,7 +46,9 @@ test("preview.yml receipt job: each stack under its preview role, --markdown --r
     for (const stack of ["uat", "prod"]) {
         const roleVar = `vars.AWS_PREVIEW_ROLE_ARN_${stack.toUpperCase()}`;
         assert.ok(previewRole.includes(roleVar), `the preview job assumes ${roleVar}`);
-        const roleIdx = job.steps.findIndex((s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@") && s.with?.["role-to-assume"] === `\${{ ${roleVar} }}`);
+        const roleIdx = job.steps.findIndex(
+            (s) => s.uses?.startsWith("aws-actions/configure-aws-credentials@") && s.with?.["role-to-assume"] === `\${{ ${roleVar} }}`,
+        );
         const planIdx = job.steps.findIndex((s) => s.env?.STACK === stack);
         assert.ok(roleIdx >= 0 && planIdx === roleIdx + 1, `${stack}: the receipt step follows its role`);
         const run = job.steps[planIdx].run ?? "";
@@ -55,15 +70,29 @@ function runCommentStep(comments: unknown[]): { code: number | null; stderr: str
     fs.writeFileSync(path.join(dir, "comments.json"), JSON.stringify(comments));
     fs.writeFileSync(path.join(dir, "receipt-uat.md"), "### Cost receipt: stack `uat`\n\nuat body\n");
     // prod's receipt is missing: the step says so instead of failing.
-    fs.writeFileSync(path.join(bin, "gh"), `#!/bin/bash
+    fs.writeFileSync(
+        path.join(bin, "gh"),
+        `#!/bin/bash
 echo "$*" >> "${dir}/calls"
 if [ "$2" = "--paginate" ]; then jq -r "$5" "${dir}/comments.json"; exit; fi
 for a in "$@"; do case "$a" in body=@*) cp "\${a#body=@}" "${dir}/posted" ;; esac; done
-`, { mode: 0o755 });
+`,
+        { mode: 0o755 },
+    );
     const r = spawnSync("bash", ["-e", "-c", step.run], {
         cwd: dir,
         encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, RUNNER_TEMP: dir, GITHUB_STEP_SUMMARY: path.join(dir, "summary"), GITHUB_REPOSITORY: "o/r", PR: "7", HEAD_SHA: "abc123", BASE_REF: "main", GH_TOKEN: "x" },
+        env: {
+            ...process.env,
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: dir,
+            GITHUB_STEP_SUMMARY: path.join(dir, "summary"),
+            GITHUB_REPOSITORY: "o/r",
+            PR: "7",
+            HEAD_SHA: "abc123",
+            BASE_REF: "main",
+            GH_TOKEN: "x",
+        },
     });
     const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : "");
     return { code: r.status, stderr: r.stderr, calls: read("calls").trim().split("\n"), summary: read("summary"), posted: read("posted") };

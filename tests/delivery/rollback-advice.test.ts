@@ -17,12 +17,15 @@ test("--steps with no earlier release in the history: the fix pins an image with
     // Only the first release's updates: nothing was deployed before it.
     const history = parseHistory(await src.history()).filter((h) => h.version <= 2);
     const deployed = await deployedReleases(history, src);
-    assert.throws(() => chooseRelease(deployed, history, { steps: 1 }, "uat"), (e: Error) => {
-        assert.match(e.message, /^--steps: got 1; expected none: no release was deployed before the current one/);
-        assert.match(e.message, /Fix: read more history, or pin an image directly with --image <repo@sha256:…>$/);
-        assert.doesNotMatch(e.message, /--to <repo/);
-        return true;
-    });
+    assert.throws(
+        () => chooseRelease(deployed, history, { steps: 1 }, "uat"),
+        (e: Error) => {
+            assert.match(e.message, /^--steps: got 1; expected none: no release was deployed before the current one/);
+            assert.match(e.message, /Fix: read more history, or pin an image directly with --image <repo@sha256:…>$/);
+            assert.doesNotMatch(e.message, /--to <repo/);
+            return true;
+        },
+    );
 });
 
 test("a digest pin the registry serves under another digest: the fix is the --image command with the served ref", async () => {
@@ -32,7 +35,12 @@ test("a digest pin the registry serves under another digest: the fix is the --im
         const pinned = `${repo}@sha256:${"1".repeat(64)}`;
         const served = `sha256:${"2".repeat(64)}`;
         await assert.rejects(
-            evaluateProgram({ stack: "uat", config: { appDir: app.dir, releaseImage: pinned }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] }, mocks: { registryImages: { [pinned]: served } } }),
+            evaluateProgram({
+                stack: "uat",
+                config: { appDir: app.dir, releaseImage: pinned },
+                secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] },
+                mocks: { registryImages: { [pinned]: served } },
+            }),
             (e: Error) => {
                 assert.match(e.message, /thinlayer:releaseImage: got ".*"; expected the digest the registry serves/);
                 assert.ok(e.message.includes(`Fix: re-pin what the registry serves: thinlayer rollback --stack <stack> --image ${repo}@${served}`), e.message);

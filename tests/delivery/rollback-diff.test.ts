@@ -39,8 +39,24 @@ function pinWithCli(release: string, scenario = "uat"): Record<string, unknown> 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-pin-"));
     try {
         for (const f of ["Pulumi.yaml", "Pulumi.uat.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
-        const r = spawnSync(process.execPath, [path.join(PROJECT_DIR, "bin/thinlayer.js"), "rollback", "--project", dir, "--stack", "uat", "--to", release,
-            "--history-file", path.join(fixtures, scenario, "history.json"), "--exports-dir", path.join(fixtures, scenario, "exports")], { encoding: "utf8", cwd: PROJECT_DIR });
+        const r = spawnSync(
+            process.execPath,
+            [
+                path.join(PROJECT_DIR, "bin/thinlayer.js"),
+                "rollback",
+                "--project",
+                dir,
+                "--stack",
+                "uat",
+                "--to",
+                release,
+                "--history-file",
+                path.join(fixtures, scenario, "history.json"),
+                "--exports-dir",
+                path.join(fixtures, scenario, "exports"),
+            ],
+            { encoding: "utf8", cwd: PROJECT_DIR },
+        );
         assert.equal(r.status, 0, r.stderr);
         return readStackFile(dir, "uat");
     } finally {
@@ -76,7 +92,11 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             assert.equal(built.releaseId, a.outputs.releaseId);
             assert.deepEqual(built.settings, a.outputs.settings);
             assert.equal(pinnedRelease.appImageRef, REL_A.ref);
-            assert.equal(pinnedRelease.settingsHash, built.settingsHash, "same settings, same hash: the same release as any update that ran this digest with them");
+            assert.equal(
+                pinnedRelease.settingsHash,
+                built.settingsHash,
+                "same settings, same hash: the same release as any update that ran this digest with them",
+            );
         } finally {
             app.cleanup();
         }
@@ -97,8 +117,16 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             const releaseJob = `app-migrate-${String(pinned.releaseMigrationsHash).slice(0, 12)}`;
             assert.notEqual(pinned.releaseMigrationsHash, a.outputs.migrationsHash);
             assert.equal(b.outputs.migrationJob, releaseJob);
-            assert.deepEqual(changeSet(changes), [...BUILDS_LEAVE, ...WORKLOADS, "inputs-changed kubernetes:core/v1:ConfigMap::app-settings",
-                `create kubernetes:batch/v1:Job::${releaseJob}`, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort());
+            assert.deepEqual(
+                changeSet(changes),
+                [
+                    ...BUILDS_LEAVE,
+                    ...WORKLOADS,
+                    "inputs-changed kubernetes:core/v1:ConfigMap::app-settings",
+                    `create kubernetes:batch/v1:Job::${releaseJob}`,
+                    `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`,
+                ].sort(),
+            );
             const job = b.resources.find((r) => r.name === releaseJob)?.inputs as any; // eslint-disable-line @typescript-eslint/no-explicit-any
             assert.equal(job.spec.template.spec.containers[0].image, REL_C.ref);
             const cm = changes.find((c) => c.type === "kubernetes:core/v1:ConfigMap");
@@ -114,10 +142,22 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
         try {
             const pinned = pinWithCli(REL_A.id);
             await assert.rejects(
-                evaluateProgram({ stack: "uat", preview: true, config: { ...pinned, appDir: app.dir }, secrets: SECRETS, mocks: { absentImages: [REL_A.ref] } }),
+                evaluateProgram({
+                    stack: "uat",
+                    preview: true,
+                    config: { ...pinned, appDir: app.dir },
+                    secrets: SECRETS,
+                    mocks: { absentImages: [REL_A.ref] },
+                }),
                 (e: Error) => {
-                    assert.match(e.message, new RegExp(`thinlayer:releaseImage: got "${REL_A.ref.replace(/[.]/g, "\\.")}"; expected an image present in the registry`));
-                    assert.match(e.message, /Fix: pin a release still inside the lifecycle window \(`thinlayer rollback --steps N`\), or build from source \(`thinlayer rollback --clear`\)/);
+                    assert.match(
+                        e.message,
+                        new RegExp(`thinlayer:releaseImage: got "${REL_A.ref.replace(/[.]/g, "\\.")}"; expected an image present in the registry`),
+                    );
+                    assert.match(
+                        e.message,
+                        /Fix: pin a release still inside the lifecycle window \(`thinlayer rollback --steps N`\), or build from source \(`thinlayer rollback --clear`\)/,
+                    );
                     return true;
                 },
             );
@@ -131,8 +171,10 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
         try {
             const pinned = pinWithCli(REL_A.id);
             const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
-            fs.writeFileSync(path.join(app.dir, "records", "migrations", "0099_new.py"),
-                "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"records\", \"0001_initial\")]\n    operations = []\n");
+            fs.writeFileSync(
+                path.join(app.dir, "records", "migrations", "0099_new.py"),
+                'from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n    dependencies = [("records", "0001_initial")]\n    operations = []\n',
+            );
             const b = await evaluateProgram({ stack: "uat", config: { ...pinned, appDir: app.dir }, secrets: SECRETS });
             assert.equal(b.outputs.migrationJob, a.outputs.migrationJob, "the Job stays the release's");
             assert.deepEqual(changeSet(diffEvaluations(a, b)), [...BUILDS_LEAVE, ...WORKLOADS].sort());
@@ -154,7 +196,10 @@ describe("pinned rollback through the diff harness", { concurrency: 2 }, () => {
             const a = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: SECRETS });
             const b = await evaluateProgram({ stack: "uat", config: { appDir: app.dir, releaseImage: REL_A.ref }, secrets: SECRETS });
             assert.equal(b.outputs.migrationJob, undefined);
-            assert.deepEqual(changeSet(diffEvaluations(a, b)), [...BUILDS_LEAVE, ...WORKLOADS, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort());
+            assert.deepEqual(
+                changeSet(diffEvaluations(a, b)),
+                [...BUILDS_LEAVE, ...WORKLOADS, `delete kubernetes:batch/v1:Job::${a.outputs.migrationJob}`].sort(),
+            );
             for (const d of b.resources.filter((r) => r.type === "kubernetes:apps/v1:Deployment")) assert.deepEqual(d.dependsOn, [], d.name);
         } finally {
             app.cleanup();

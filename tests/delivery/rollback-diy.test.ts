@@ -22,15 +22,38 @@ function diyBackend(): { dir: string; project: string } {
     fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: thinlayer\nruntime: nodejs\n");
     const hist = path.join(dir, ".pulumi", "history", "thinlayer", "uat");
     fs.mkdirSync(hist, { recursive: true });
-    const history = JSON.parse(fs.readFileSync(path.join(fixtures, "history.json"), "utf8")) as { version: number; startTime: string; kind: string; result: string; message?: string; config?: unknown; environment?: unknown }[];
+    const history = JSON.parse(fs.readFileSync(path.join(fixtures, "history.json"), "utf8")) as {
+        version: number;
+        startTime: string;
+        kind: string;
+        result: string;
+        message?: string;
+        config?: unknown;
+        environment?: unknown;
+    }[];
     for (const e of history) {
         const secs = Math.floor(Date.parse(e.startTime) / 1000);
         // Nanosecond stems of different lengths: ordering must be numeric, not lexical.
         const stem = `uat-${e.version === 1 ? "999" : `${BigInt(secs) * 1_000_000_000n}`}`;
-        fs.writeFileSync(path.join(hist, `${stem}.history.json`), JSON.stringify({ kind: e.kind, startTime: secs, endTime: secs + 60, result: e.result, message: e.message, config: e.config ?? {}, environment: e.environment ?? {}, version: 0 }));
+        fs.writeFileSync(
+            path.join(hist, `${stem}.history.json`),
+            JSON.stringify({
+                kind: e.kind,
+                startTime: secs,
+                endTime: secs + 60,
+                result: e.result,
+                message: e.message,
+                config: e.config ?? {},
+                environment: e.environment ?? {},
+                version: 0,
+            }),
+        );
         const exp = path.join(fixtures, "exports", `${e.version}.json`);
         const deployment = fs.existsSync(exp) ? (JSON.parse(fs.readFileSync(exp, "utf8")) as { deployment: unknown }).deployment : { resources: [] };
-        fs.writeFileSync(path.join(hist, `${stem}.checkpoint.json`), JSON.stringify({ version: 3, checkpoint: { stack: "organization/thinlayer/uat", latest: deployment } }));
+        fs.writeFileSync(
+            path.join(hist, `${stem}.checkpoint.json`),
+            JSON.stringify({ version: 3, checkpoint: { stack: "organization/thinlayer/uat", latest: deployment } }),
+        );
     }
     return { dir, project };
 }
@@ -59,7 +82,10 @@ test("a file:// backend: the releases from its history files equal those from st
         assert.deepEqual(key(fromDiy), key(fromCli));
         // Versions are 1..N oldest first, and the failed update is kept as failed.
         const h = parseHistory(await diy.history());
-        assert.deepEqual(h.map((x) => x.version), [6, 5, 4, 3, 2, 1]);
+        assert.deepEqual(
+            h.map((x) => x.version),
+            [6, 5, 4, 3, 2, 1],
+        );
         assert.equal(h.find((x) => x.version === 5)?.result, "failed");
     } finally {
         if (saved === undefined) delete process.env.PULUMI_BACKEND_URL;

@@ -28,7 +28,14 @@ const REL = {
 function countingSource(scenario: string): HistorySource & { reads: number[] } {
     const base = fileSource({ stack: "uat", historyFile: path.join(fixtures, scenario, "history.json"), exportsDir: path.join(fixtures, scenario, "exports") });
     const reads: number[] = [];
-    return { reads, history: base.history, exportOf: (v) => { reads.push(v); return base.exportOf(v); } };
+    return {
+        reads,
+        history: base.history,
+        exportOf: (v) => {
+            reads.push(v);
+            return base.exportOf(v);
+        },
+    };
 }
 
 async function load(scenario: string) {
@@ -43,7 +50,9 @@ function tempProject(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-rollback-"));
     for (const f of ["Pulumi.yaml", "Pulumi.uat.yaml", "Pulumi.prod.yaml"]) fs.copyFileSync(path.join(root, f), path.join(dir, f));
     // A comment and a key the rollback must keep.
-    const uat = fs.readFileSync(path.join(dir, "Pulumi.uat.yaml"), "utf8").replace("config:\n", "# uat: owned by the EMR team\nconfig:\n  # one replica is enough for testers\n");
+    const uat = fs
+        .readFileSync(path.join(dir, "Pulumi.uat.yaml"), "utf8")
+        .replace("config:\n", "# uat: owned by the EMR team\nconfig:\n  # one replica is enough for testers\n");
     fs.writeFileSync(path.join(dir, "Pulumi.uat.yaml"), uat);
     fs.symlinkSync(path.join(root, "examples"), path.join(dir, "examples"));
     return dir;
@@ -56,8 +65,14 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env) {
 
 test("the history parser reads the recorded shape, newest first, and finds the successful updates", async () => {
     const { history } = await load("uat");
-    assert.deepEqual(history.map((h) => h.version), [6, 5, 4, 3, 2, 1]);
-    assert.deepEqual(successfulUpdates(history).map((h) => h.version), [6, 4, 2, 1]);
+    assert.deepEqual(
+        history.map((h) => h.version),
+        [6, 5, 4, 3, 2, 1],
+    );
+    assert.deepEqual(
+        successfulUpdates(history).map((h) => h.version),
+        [6, 4, 2, 1],
+    );
     assert.equal(history[0].config["thinlayer:settings"].secret, false);
     assert.equal(history[0].config["thinlayer:secretSettings"].value, undefined, "secrets carry no value");
     // Same commit and config: one release, one export read.
@@ -68,9 +83,15 @@ test("the history parser reads the recorded shape, newest first, and finds the s
 test("outputs are exported once per distinct release, and releases carry image, settings and id", async () => {
     const { deployed, reads } = await load("uat");
     assert.deepEqual(reads, [6, 4, 2], "update 1 shares update 2's release; the failed update 5 and the refresh are never exported");
-    assert.deepEqual(deployed.map((d) => [d.version, d.releaseId, d.appImageRef]), [
-        [6, REL.c.id, REL.c.ref], [4, REL.b.id, REL.b.ref], [2, REL.a.id, REL.a.ref], [1, REL.a.id, REL.a.ref],
-    ]);
+    assert.deepEqual(
+        deployed.map((d) => [d.version, d.releaseId, d.appImageRef]),
+        [
+            [6, REL.c.id, REL.c.ref],
+            [4, REL.b.id, REL.b.ref],
+            [2, REL.a.id, REL.a.ref],
+            [1, REL.a.id, REL.a.ref],
+        ],
+    );
     assert.equal(deployed[0].settings.DJANGO_LOG_LEVEL, "DEBUG");
     assert.equal(deployed[1].settings.DJANGO_LOG_LEVEL, "INFO");
 });
@@ -85,7 +106,8 @@ test("--steps counts distinct releases of successful updates back from the curre
     assert.equal(two.target.releaseId, REL.a.id);
     assert.equal(two.target.version, 2, "the newest update of that release");
     assert.throws(() => chooseRelease(deployed, history, { steps: 3 }, "uat"), {
-        message: "--steps: got 3; expected an integer from 1 to 2 (releases deployed before the current one in the history read). Fix: pick a smaller N, or --to <release id|digest>",
+        message:
+            "--steps: got 3; expected an integer from 1 to 2 (releases deployed before the current one in the history read). Fix: pick a smaller N, or --to <release id|digest>",
     });
 });
 
@@ -97,7 +119,10 @@ test("after a rollback, --steps 1 goes further back (not to the bad release), an
     assert.equal(c.current.pinned, true);
     assert.equal(c.current.releaseId, REL.b.id, "the pinned update reports no id; it is carried over from update 4");
     assert.equal(c.target.releaseId, REL.a.id);
-    assert.deepEqual(c.newerFailures.map((f) => f.version), [8]);
+    assert.deepEqual(
+        c.newerFailures.map((f) => f.version),
+        [8],
+    );
     // Rolling forward again is explicit.
     assert.equal(chooseRelease(deployed, history, { to: REL.c.id }, "uat").target.version, 6);
 });
@@ -108,13 +133,18 @@ test("--to accepts a release id, a digest or a digest ref; anything else names t
     assert.equal(chooseRelease(deployed, history, { to: REL.b.ref.split("@")[1] }, "uat").target.releaseId, REL.b.id);
     assert.equal(chooseRelease(deployed, history, { to: REL.b.ref }, "uat").target.releaseId, REL.b.id);
     assert.throws(() => chooseRelease(deployed, history, { to: "app-0123456789ab" }, "uat"), {
-        message: '--to: got "app-0123456789ab"; expected a release id (rel-<hex>), a digest (sha256:<64 hex>) or repo@sha256:<64 hex>. Fix: copy one from `thinlayer rollback --stack <s> --list`',
+        message:
+            '--to: got "app-0123456789ab"; expected a release id (rel-<hex>), a digest (sha256:<64 hex>) or repo@sha256:<64 hex>. Fix: copy one from `thinlayer rollback --stack <s> --list`',
     });
-    assert.throws(() => chooseRelease(deployed, history, { to: "rel-000000000000" }, "uat"), /--to: got "rel-000000000000"; expected a release in the history read \(rel-57c2ef560654, rel-8104fc88ad3f, rel-6b33f2ca2b46\)/);
+    assert.throws(
+        () => chooseRelease(deployed, history, { to: "rel-000000000000" }, "uat"),
+        /--to: got "rel-000000000000"; expected a release in the history read \(rel-57c2ef560654, rel-8104fc88ad3f, rel-6b33f2ca2b46\)/,
+    );
 });
 
 test("writePin sets the image and the release's settings and keeps comments and every other key; clear removes only the pin", () => {
-    const before = "# top comment\nconfig:\n  aws:region: eu-west-1 # region\n  thinlayer:webReplicas: 1\n  thinlayer:settings:\n    - DJANGO_LOG_LEVEL=DEBUG\n    - OLD=1\n";
+    const before =
+        "# top comment\nconfig:\n  aws:region: eu-west-1 # region\n  thinlayer:webReplicas: 1\n  thinlayer:settings:\n    - DJANGO_LOG_LEVEL=DEBUG\n    - OLD=1\n";
     const pinned = writePin(before, { releaseImage: REL.b.ref, settings: { DJANGO_LOG_LEVEL: "INFO", NEW: "x=y" } });
     assert.match(pinned, /^# top comment\n/);
     assert.match(pinned, /aws:region: eu-west-1 # region\n/);
@@ -130,7 +160,10 @@ test("writePin sets the image and the release's settings and keeps comments and 
     assert.equal(after.config["thinlayer:releaseImage"], undefined);
     assert.deepEqual(after.config["thinlayer:settings"], ["DJANGO_LOG_LEVEL=INFO", "NEW=x=y"], "clearing keeps the settings");
     assert.match(cleared, /# region/);
-    assert.throws(() => writePin(before, { releaseImage: "thinlayer/app:latest", settings: {} }), /thinlayer:releaseImage: got "thinlayer\/app:latest"; expected repo@sha256:<64 hex>/);
+    assert.throws(
+        () => writePin(before, { releaseImage: "thinlayer/app:latest", settings: {} }),
+        /thinlayer:releaseImage: got "thinlayer\/app:latest"; expected repo@sha256:<64 hex>/,
+    );
     assert.deepEqual(settingsChanges({ A: "1", B: "2" }, { A: "1", B: "3", C: "4" }), ["~ B: 2 -> 3", "+ C=4"]);
 });
 
@@ -139,15 +172,34 @@ test("writePin records the release's migrations hash; a pin without one, or clea
     const withHash = writePin("config: {}\n", { releaseImage: REL.b.ref, settings: {}, migrationsHash: m });
     assert.equal((YAML.parse(withHash) as { config: Record<string, unknown> }).config["thinlayer:releaseMigrationsHash"], m);
     const repinned = writePin(withHash, { releaseImage: REL.b.ref, settings: {} });
-    assert.equal((YAML.parse(repinned) as { config: Record<string, unknown> }).config["thinlayer:releaseMigrationsHash"], undefined, "a stale hash never outlives its pin");
+    assert.equal(
+        (YAML.parse(repinned) as { config: Record<string, unknown> }).config["thinlayer:releaseMigrationsHash"],
+        undefined,
+        "a stale hash never outlives its pin",
+    );
     const cleared = writePin(withHash, null);
-    assert.deepEqual((YAML.parse(cleared) as { config: Record<string, unknown> }).config, { "thinlayer:settings": [] }, "clearing removes the pin and its hash, keeps the settings");
+    assert.deepEqual(
+        (YAML.parse(cleared) as { config: Record<string, unknown> }).config,
+        { "thinlayer:settings": [] },
+        "clearing removes the pin and its hash, keeps the settings",
+    );
 });
 
 test("thinlayer rollback --steps 1 (CLI): prints the chosen release and the next command, writes a stack file the config parser accepts", () => {
     const dir = tempProject();
     const file = path.join(dir, "Pulumi.uat.yaml");
-    const r = cli(["--project", dir, "--stack", "uat", "--steps", "1", "--history-file", path.join(fixtures, "uat/history.json"), "--exports-dir", path.join(fixtures, "uat/exports")]);
+    const r = cli([
+        "--project",
+        dir,
+        "--stack",
+        "uat",
+        "--steps",
+        "1",
+        "--history-file",
+        path.join(fixtures, "uat/history.json"),
+        "--exports-dir",
+        path.join(fixtures, "uat/exports"),
+    ]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`current:  ${REL.c.id}  update 6 \\(2026-11-19T11:20:00Z\\) commit 7c1c97df17c0`));
     assert.match(r.stdout, new RegExp(`rollback: ${REL.b.id}  update 4 `));
@@ -174,14 +226,30 @@ test("thinlayer rollback --dry-run and --list change nothing", () => {
     const dir = tempProject();
     const file = path.join(dir, "Pulumi.uat.yaml");
     const before = fs.readFileSync(file, "utf8");
-    const args = ["--project", dir, "--stack", "uat", "--history-file", path.join(fixtures, "uat-after-rollback/history.json"), "--exports-dir", path.join(fixtures, "uat-after-rollback/exports")];
+    const args = [
+        "--project",
+        dir,
+        "--stack",
+        "uat",
+        "--history-file",
+        path.join(fixtures, "uat-after-rollback/history.json"),
+        "--exports-dir",
+        path.join(fixtures, "uat-after-rollback/exports"),
+    ];
     const d = cli([...args, "--to", REL.a.id, "--dry-run"]);
     assert.equal(d.status, 0, d.stderr);
     assert.match(d.stdout, /would write .*thinlayer:releaseImage = .*@sha256:41fd1756/);
     assert.match(d.stdout, /note: update 8 \(2026-11-20T09:40:00Z\) after the current release ended "failed"/);
     const l = cli([...args, "--list"]);
     assert.equal(l.status, 0, l.stderr);
-    assert.deepEqual(l.stdout.trim().split("\n").slice(1).map((x) => x.trim().split(/\s+/)[0]), [REL.c.id, REL.b.id, REL.a.id]);
+    assert.deepEqual(
+        l.stdout
+            .trim()
+            .split("\n")
+            .slice(1)
+            .map((x) => x.trim().split(/\s+/)[0]),
+        [REL.c.id, REL.b.id, REL.a.id],
+    );
     assert.match(l.stdout, new RegExp(`${REL.b.id} .*<- current`));
     assert.equal(fs.readFileSync(file, "utf8"), before);
 });
@@ -191,11 +259,15 @@ test("thinlayer rollback runs the exact pulumi commands (a recording pulumi on P
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-fakepulumi-"));
     const log = path.join(bin, "calls.log");
     // Records its argv and serves the fixtures: history for `stack history`, the export for `--version N`.
-    fs.writeFileSync(path.join(bin, "pulumi"), [
-        "#!/bin/sh",
-        `echo "$*" >> '${log}'`,
-        `case "$2" in history) cat '${fixtures}/uat/history.json';; export) cat '${fixtures}/uat/exports/'"$6"'.json';; esac`,
-    ].join("\n"), { mode: 0o755 });
+    fs.writeFileSync(
+        path.join(bin, "pulumi"),
+        [
+            "#!/bin/sh",
+            `echo "$*" >> '${log}'`,
+            `case "$2" in history) cat '${fixtures}/uat/history.json';; export) cat '${fixtures}/uat/exports/'"$6"'.json';; esac`,
+        ].join("\n"),
+        { mode: 0o755 },
+    );
     const r = cli(["--project", dir, "--stack", "uat", "--steps", "2"], { ...process.env, PATH: `${bin}:${process.env.PATH}` });
     assert.equal(r.status, 0, r.stderr);
     const calls = fs.readFileSync(log, "utf8").trim().split("\n");
@@ -214,9 +286,15 @@ test("bad flags name the flag, the value, what is allowed and the fix", () => {
     const cases: Array<[string[], RegExp]> = [
         [["--stack", "staging"], /--stack: got "staging"; expected one of prod, uat\. Fix: pass --stack <stack>/],
         [["--stack", "uat", "--steps", "0"], /--steps: got "0"; expected an integer from 1 to 1000\. Fix: e\.g\. --steps 1/],
-        [["--stack", "uat", "--steps", "1", "--clear"], /--steps and --clear: got \(both given\); expected one of --steps, --to, --image, --clear\. Fix: pass only one/],
+        [
+            ["--stack", "uat", "--steps", "1", "--clear"],
+            /--steps and --clear: got \(both given\); expected one of --steps, --to, --image, --clear\. Fix: pass only one/,
+        ],
         [["--stack", "uat", "--image", "thinlayer/app:latest"], /--image: got "thinlayer\/app:latest"; expected repo@sha256:<64 hex>/],
-        [["--stack", "uat", "--history-file", path.join(dir, "missing.json"), "--exports-dir", dir], /--history-file: got ".*missing\.json"; expected a readable file/],
+        [
+            ["--stack", "uat", "--history-file", path.join(dir, "missing.json"), "--exports-dir", dir],
+            /--history-file: got ".*missing\.json"; expected a readable file/,
+        ],
     ];
     for (const [args, msg] of cases) {
         const r = cli(["--project", dir, ...args]);

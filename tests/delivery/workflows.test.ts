@@ -15,14 +15,30 @@ const root = path.resolve(__dirname, "../..");
 const wfDir = path.join(root, ".github/workflows");
 const WORKFLOWS = ["preview.yml", "deploy.yml"];
 
-interface Step { uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string>; if?: string }
+interface Step {
+    uses?: string;
+    run?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, string>;
+    if?: string;
+}
 interface Job {
-    "runs-on": string; needs?: string | string[]; if?: string; environment?: string;
+    "runs-on": string;
+    needs?: string | string[];
+    if?: string;
+    environment?: string;
     strategy?: { matrix?: Record<string, unknown> };
     concurrency?: { group: string; "cancel-in-progress": boolean | string };
-    permissions?: Record<string, string>; env?: Record<string, string>; steps: Step[];
+    permissions?: Record<string, string>;
+    env?: Record<string, string>;
+    steps: Step[];
 }
-interface Workflow { name: string; on: Record<string, unknown>; permissions?: Record<string, string>; jobs: Record<string, Job> }
+interface Workflow {
+    name: string;
+    on: Record<string, unknown>;
+    permissions?: Record<string, string>;
+    jobs: Record<string, Job>;
+}
 
 const text = (f: string) => fs.readFileSync(path.join(wfDir, f), "utf8");
 const load = (f: string) => YAML.parse(text(f)) as Workflow;
@@ -39,14 +55,48 @@ const ACTION_INPUTS: Record<string, string[]> = {
     "actions/checkout": ["repository", "ref", "token", "fetch-depth", "path", "clean", "lfs", "submodules"],
     "actions/setup-node": ["node-version", "node-version-file", "cache", "cache-dependency-path", "registry-url", "check-latest"],
     "aws-actions/configure-aws-credentials": [
-        "role-to-assume", "aws-region", "role-session-name", "role-duration-seconds", "audience", "mask-aws-account-id",
-        "role-external-id", "role-skip-session-tagging", "output-credentials", "unset-current-credentials",
+        "role-to-assume",
+        "aws-region",
+        "role-session-name",
+        "role-duration-seconds",
+        "audience",
+        "mask-aws-account-id",
+        "role-external-id",
+        "role-skip-session-tagging",
+        "output-credentials",
+        "unset-current-credentials",
     ],
     "pulumi/actions": [
-        "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr", "comment-on-pr-number",
-        "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel", "message", "config-map",
-        "expect-no-changes", "diff", "replace", "target", "target-dependents", "policyPacks", "policyPackConfigs", "refresh",
-        "upsert", "remove", "edit-pr-comment", "color", "exclude-protected", "plan", "suppress-outputs", "suppress-progress",
+        "command",
+        "stack-name",
+        "pulumi-version",
+        "pulumi-version-file",
+        "work-dir",
+        "comment-on-pr",
+        "comment-on-pr-number",
+        "comment-on-summary",
+        "github-token",
+        "cloud-url",
+        "secrets-provider",
+        "parallel",
+        "message",
+        "config-map",
+        "expect-no-changes",
+        "diff",
+        "replace",
+        "target",
+        "target-dependents",
+        "policyPacks",
+        "policyPackConfigs",
+        "refresh",
+        "upsert",
+        "remove",
+        "edit-pr-comment",
+        "color",
+        "exclude-protected",
+        "plan",
+        "suppress-outputs",
+        "suppress-progress",
         "always-include-summary",
     ],
 };
@@ -83,7 +133,10 @@ test("preview.yml: on pull requests, tests first, then plan and a commented, pol
     const wf = load("preview.yml");
     assert.deepEqual(Object.keys(wf.on), ["pull_request"]);
     const runs = steps(wf).map((s) => s.run ?? "");
-    assert.ok(runs.some((r) => r.includes("./.ci/run")), "the tests run through .ci/run (apt packages, npm ci, npm test)");
+    assert.ok(
+        runs.some((r) => r.includes("./.ci/run")),
+        "the tests run through .ci/run (apt packages, npm ci, npm test)",
+    );
     const preview = wf.jobs.preview;
     assert.equal(preview.needs, "test");
     assert.deepEqual(preview.strategy?.matrix?.stack, ["uat", "prod"]);

@@ -57,7 +57,11 @@ function portIsFree(port: number): Promise<boolean> {
     });
 }
 
-type Pod = { metadata: { name: string }; spec: { containers: { image: string }[] }; status: { phase: string; containerStatuses?: { state: { terminated?: { exitCode: number } } }[] } };
+type Pod = {
+    metadata: { name: string };
+    spec: { containers: { image: string }[] };
+    status: { phase: string; containerStatuses?: { state: { terminated?: { exitCode: number } } }[] };
+};
 type Cond = { type: string; status: string };
 
 test("local cluster: Deployment rollouts, Job complete and failed, ports released on stop", { timeout: 120_000 }, async (t) => {
@@ -87,7 +91,10 @@ test("local cluster: Deployment rollouts, Job complete and failed, ports release
 
         await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(deployment("registry.invalid/web:v2")) });
         await c.kubectl(["rollout", "status", "deployment/web", "-n", NS, "--timeout=30s"]);
-        const d2 = await getJson<{ metadata: { generation: number }; status: { availableReplicas?: number; updatedReplicas?: number; observedGeneration?: number } }>(c, "deployment/web", "-n", NS);
+        const d2 = await getJson<{
+            metadata: { generation: number };
+            status: { availableReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
+        }>(c, "deployment/web", "-n", NS);
         assert.equal(d2.status.observedGeneration, d2.metadata.generation);
         assert.equal(d2.status.updatedReplicas, 2);
         assert.equal(d2.status.availableReplicas, 2);
@@ -105,14 +112,18 @@ test("local cluster: Deployment rollouts, Job complete and failed, ports release
                 ["registry.invalid/web:v2", "Running"],
             ],
         );
-        const rs = (await getJson<{ items: { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[] }>(c, "replicasets", "-n", NS)).items;
+        const rs = (
+            await getJson<{ items: { spec: { replicas: number; template: { spec: { containers: { image: string }[] } } } }[] }>(c, "replicasets", "-n", NS)
+        ).items;
         assert.deepEqual(rs.map((r) => [r.spec.template.spec.containers[0].image, r.spec.replicas]).sort(), [
             ["registry.invalid/web:v1", 0],
             ["registry.invalid/web:v2", 2],
         ]);
 
         // --- Jobs: one completes, one marked to fail fails with its exit code
-        await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [job("migrate-ok"), job("migrate-bad", { exitCode: 3 })] }) });
+        await c.kubectl(["apply", "-f", "-"], {
+            input: JSON.stringify({ apiVersion: "v1", kind: "List", items: [job("migrate-ok"), job("migrate-bad", { exitCode: 3 })] }),
+        });
         await c.kubectl(["wait", "--for=condition=Complete", "job/migrate-ok", "-n", NS, "--timeout=30s"]);
         await c.kubectl(["wait", "--for=condition=Failed", "job/migrate-bad", "-n", NS, "--timeout=30s"]);
         const ok = await getJson<{ status: { succeeded?: number; failed?: number; conditions: Cond[] } }>(c, "job/migrate-ok", "-n", NS);
@@ -133,7 +144,10 @@ test("local cluster: Deployment rollouts, Job complete and failed, ports release
         await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(job("migrate-named")) });
         await c.kubectl(["wait", "--for=condition=Failed", "job/migrate-named", "-n", NS, "--timeout=30s"]);
         const named = (await getJson<{ items: Pod[] }>(c, "pods", "-n", NS, "-l", "job-name=migrate-named")).items;
-        assert.deepEqual(named.map((p) => [p.status.phase, p.status.containerStatuses?.[0].state.terminated?.exitCode]), [["Failed", 2]]);
+        assert.deepEqual(
+            named.map((p) => [p.status.phase, p.status.containerStatuses?.[0].state.terminated?.exitCode]),
+            [["Failed", 2]],
+        );
         await stage.remove();
         await c.kubectl(["delete", "job", "migrate-named", "-n", NS, "--wait=true", "--timeout=30s"]);
         await c.kubectl(["apply", "-f", "-"], { input: JSON.stringify(job("migrate-named")) });

@@ -14,8 +14,20 @@ import { spawnSync } from "node:child_process";
 import { changeSet, stepsOfEvents, urnName, type EngineEvent } from "../helpers/pulumi";
 import { engineToolsOrSkip } from "../helpers/pulumi";
 import {
-    deploymentImages, E2E_SECRETS, E2E_TOOLS, editApp, ensureRuns, initStack, kubectlJson, readStackConfig,
-    registryHas, registryTags, registryWrites, startWorld, writeStackConfig, type World,
+    deploymentImages,
+    E2E_SECRETS,
+    E2E_TOOLS,
+    editApp,
+    ensureRuns,
+    initStack,
+    kubectlJson,
+    readStackConfig,
+    registryHas,
+    registryTags,
+    registryWrites,
+    startWorld,
+    writeStackConfig,
+    type World,
 } from "../helpers/e2e-world";
 
 const UAT = "e2e-uat";
@@ -33,7 +45,11 @@ async function up(stack: string): Promise<EngineEvent[]> {
 
 async function preview(stack: string, extra: string[] = []): Promise<string[]> {
     const p = await w().project.preview(stack, extra);
-    assert.equal(p.result.code, 0, `pulumi preview failed:\n${p.diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n")}\n${p.result.stderr.slice(-3000)}`);
+    assert.equal(
+        p.result.code,
+        0,
+        `pulumi preview failed:\n${p.diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n")}\n${p.result.stderr.slice(-3000)}`,
+    );
     return changeSet(p.steps);
 }
 
@@ -75,7 +91,12 @@ async function assertImagesInRegistry(namespace: string): Promise<string> {
 }
 
 function jobs(namespace: string): { name: string; complete: boolean; failed: boolean }[] {
-    const list = kubectlJson<{ items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[] }>(w(), ["-n", namespace, "get", "jobs"]);
+    const list = kubectlJson<{ items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[] }>(w(), [
+        "-n",
+        namespace,
+        "get",
+        "jobs",
+    ]);
     return list.items.map((j) => ({
         name: j.metadata.name,
         complete: (j.status.conditions ?? []).some((c) => c.type === "Complete" && c.status === "True"),
@@ -84,7 +105,11 @@ function jobs(namespace: string): { name: string; complete: boolean; failed: boo
 }
 
 function outputsOf(stack: string): Record<string, unknown> {
-    const r = spawnSync(w().project.bin, ["stack", "output", "--stack", stack, "--json", "--non-interactive"], { cwd: w().dir, env: w().project.env, encoding: "utf8" });
+    const r = spawnSync(w().project.bin, ["stack", "output", "--stack", stack, "--json", "--non-interactive"], {
+        cwd: w().dir,
+        env: w().project.env,
+        encoding: "utf8",
+    });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as Record<string, unknown>;
 }
@@ -115,7 +140,10 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(runs.get("app-ensure")?.how, "daemonless");
         const jobDone = lastEvent(events, "out", isJob, ["create"]);
         const firstDeploy = firstEvent(events, "pre", isWorkload, ["create", "update"]);
-        assert.ok(jobDone >= 0 && firstDeploy > jobDone, `the migration Job completes (event ${jobDone}) before any Deployment is touched (event ${firstDeploy})`);
+        assert.ok(
+            jobDone >= 0 && firstDeploy > jobDone,
+            `the migration Job completes (event ${jobDone}) before any Deployment is touched (event ${firstDeploy})`,
+        );
         const js = jobs(UAT);
         assert.equal(js.length, 1);
         assert.ok(js[0].complete, `the Job completed: ${JSON.stringify(js)}`);
@@ -158,22 +186,35 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         const created = firstEvent(events, "out", (n) => n === "app-settings", ["create-replacement"]);
         const rolled = lastEvent(events, "out", isWorkload, ["update"]);
         const deleted = firstEvent(events, "out", (n) => n === "app-settings", ["delete-replaced"]);
-        assert.ok(created >= 0 && rolled > created && deleted > rolled, `new ConfigMap (${created}) < rollout (${rolled}) < old ConfigMap deleted (${deleted})`);
-        const cms = kubectlJson<{ items: { metadata: { name: string } }[] }>(w(), ["-n", UAT, "get", "configmaps", "-l", "app.kubernetes.io/component=settings"]);
+        assert.ok(
+            created >= 0 && rolled > created && deleted > rolled,
+            `new ConfigMap (${created}) < rollout (${rolled}) < old ConfigMap deleted (${deleted})`,
+        );
+        const cms = kubectlJson<{ items: { metadata: { name: string } }[] }>(w(), [
+            "-n",
+            UAT,
+            "get",
+            "configmaps",
+            "-l",
+            "app.kubernetes.io/component=settings",
+        ]);
         assert.equal(cms.items.length, 1, "only the new settings ConfigMap is left");
     });
 
     it("new migration: a new Job runs and completes before the Deployments change; the old Job goes after", async () => {
         const oldJob = jobs(UAT)[0].name;
-        addMigration("0002_record_note", [
-            "from django.db import migrations, models",
-            "",
-            "",
-            "class Migration(migrations.Migration):",
-            "    dependencies = [(\"records\", \"0001_initial\")]",
-            "    operations = [migrations.AddField(model_name=\"patient\", name=\"note\", field=models.TextField(null=True, blank=True))]",
-            "",
-        ].join("\n"));
+        addMigration(
+            "0002_record_note",
+            [
+                "from django.db import migrations, models",
+                "",
+                "",
+                "class Migration(migrations.Migration):",
+                '    dependencies = [("records", "0001_initial")]',
+                '    operations = [migrations.AddField(model_name="patient", name="note", field=models.TextField(null=True, blank=True))]',
+                "",
+            ].join("\n"),
+        );
         const steps = await preview(UAT);
         const newJob = steps.find((s) => s.startsWith("create app-migrate-"))?.slice("create ".length);
         assert.ok(newJob && newJob !== oldJob, steps.join("\n"));
@@ -184,7 +225,10 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         const firstDeploy = firstEvent(events, "pre", isWorkload, ["update"]);
         const oldGone = firstEvent(events, "out", (n) => n === oldJob, ["delete"]);
         assert.ok(jobDone >= 0 && firstDeploy > jobDone && oldGone > firstDeploy, `job (${jobDone}) < rollout (${firstDeploy}) < old job deleted (${oldGone})`);
-        assert.deepEqual(jobs(UAT).map((j) => j.name), [newJob]);
+        assert.deepEqual(
+            jobs(UAT).map((j) => j.name),
+            [newJob],
+        );
     });
 
     it("requirements edit: base, app and Deployments change; the Job does not", async () => {
@@ -233,7 +277,11 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
 
     it("rollback: thinlayer rollback on this backend's history, then up: no build resource, the earlier digest, nothing built; --clear returns", async () => {
         const current = outputsOf(UAT).appImageRef as string;
-        const rb = spawnSync("node", ["bin/thinlayer.js", "rollback", "--stack", UAT, "--steps", "1"], { cwd: w().dir, env: w().project.env, encoding: "utf8" });
+        const rb = spawnSync("node", ["bin/thinlayer.js", "rollback", "--stack", UAT, "--steps", "1"], {
+            cwd: w().dir,
+            env: w().project.env,
+            encoding: "utf8",
+        });
         assert.equal(rb.status, 0, `thinlayer rollback: ${rb.stdout}\n${rb.stderr}`);
         const pin = readStackConfig(w(), UAT)["thinlayer:releaseImage"] as string;
         assert.match(pin, /@sha256:[a-f0-9]{64}$/);
@@ -262,13 +310,19 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         try {
             const p = await w().project.preview(UAT);
             assert.notEqual(p.result.code, 0, "the preview fails");
-            const errors = p.diagnostics.filter((d) => d.severity === "error").map((d) => d.message).join("\n");
+            const errors = p.diagnostics
+                .filter((d) => d.severity === "error")
+                .map((d) => d.message)
+                .join("\n");
             assert.match(errors, /records\.0003_remove_encounter_notes/, errors);
             assert.match(errors, /RemoveField/, errors);
             assert.match(errors, /acknowledgedMigrations/, errors);
             writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": ["records.0003_remove_encounter_notes"] });
             const steps = await preview(UAT);
-            assert.ok(steps.some((s) => s.startsWith("create app-migrate-")), steps.join("\n"));
+            assert.ok(
+                steps.some((s) => s.startsWith("create app-migrate-")),
+                steps.join("\n"),
+            );
         } finally {
             fs.rmSync(path.join(w().appDir, "records", "migrations", "0003_remove_encounter_notes.py"));
             writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": undefined });
@@ -278,15 +332,18 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
 
     it("a migration that fails: the update stops, and the Deployments keep the previous image", async () => {
         const beforeRef = await assertImagesInRegistry(UAT);
-        addMigration("0003_fails", [
-            "from django.db import migrations",
-            "",
-            "",
-            "class Migration(migrations.Migration):",
-            "    dependencies = [(\"records\", \"0002_record_note\")]",
-            "    operations = [migrations.RunSQL(\"SELECT 1/0\")]",
-            "",
-        ].join("\n"));
+        addMigration(
+            "0003_fails",
+            [
+                "from django.db import migrations",
+                "",
+                "",
+                "class Migration(migrations.Migration):",
+                '    dependencies = [("records", "0002_record_note")]',
+                '    operations = [migrations.RunSQL("SELECT 1/0")]',
+                "",
+            ].join("\n"),
+        );
         // RunSQL is "unknown" to the migration gate: acknowledged, as a reviewed migration would be.
         writeStackConfig(w(), UAT, { "thinlayer:acknowledgedMigrations": ["records.0003_fails"] });
         const steps = await preview(UAT);
@@ -296,7 +353,13 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         try {
             const { result, events } = await w().project.up(UAT);
             assert.notEqual(result.code, 0, "the update fails");
-            assert.ok(events.some((e) => e.resOpFailedEvent !== undefined || (e.diagnosticEvent?.severity === "error" && (e.diagnosticEvent.urn ?? "").includes("app-migrate-"))), "the Job is what failed");
+            assert.ok(
+                events.some(
+                    (e) =>
+                        e.resOpFailedEvent !== undefined || (e.diagnosticEvent?.severity === "error" && (e.diagnosticEvent.urn ?? "").includes("app-migrate-")),
+                ),
+                "the Job is what failed",
+            );
             assert.equal(firstEvent(events, "pre", isWorkload, ["update", "create", "replace"]), -1, "no Deployment was touched");
             assert.equal(await assertImagesInRegistry(UAT), beforeRef, "the Deployments keep the previous image");
         } finally {
@@ -306,7 +369,10 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         }
         const events = await up(UAT);
         assert.equal(await assertImagesInRegistry(UAT), beforeRef, "back to the last good checkout, same image");
-        assert.ok(!changeSet(stepsOfEvents(events)).some((s) => s.startsWith("replace app-ensure") || s.startsWith("create app-ensure")) || ensureRuns(events).get("app-ensure")?.action === "reused");
+        assert.ok(
+            !changeSet(stepsOfEvents(events)).some((s) => s.startsWith("replace app-ensure") || s.startsWith("create app-ensure")) ||
+                ensureRuns(events).get("app-ensure")?.action === "reused",
+        );
     });
 
     it("pulumi up killed during the app build: the next up completes, no duplicate image, the stack never points at a missing image", async () => {
@@ -343,4 +409,3 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         assert.equal(tags.filter((x) => x === tag).length, 1, "one tag for the image, no duplicate");
     });
 });
-

@@ -66,7 +66,11 @@ function podOf(w: World, name: string): any {
 }
 
 function plan(w: World, pod: any, container: string): DockerRunPlan {
-    return dockerRun(pod, container, { configMaps: w.configMaps, secrets: w.secrets, envFile: path.join(w.dir, `${container}-${randomBytes(4).toString("hex")}.env`) });
+    return dockerRun(pod, container, {
+        configMaps: w.configMaps,
+        secrets: w.secrets,
+        envFile: path.join(w.dir, `${container}-${randomBytes(4).toString("hex")}.env`),
+    });
 }
 
 function containerName(role: string): string {
@@ -134,13 +138,23 @@ function get(ip: string, port: number, urlPath: string, headers: Record<string, 
 }
 
 /** The readiness probe's request, exactly as the pod spec describes it (path, Host header, named port). */
-function probe(c: any, kind: "readinessProbe" | "startupProbe"): { path: string; port: number; headers: Record<string, string>; periodSeconds: number; failureThreshold: number; timeoutSeconds: number } {
+function probe(
+    c: any,
+    kind: "readinessProbe" | "startupProbe",
+): { path: string; port: number; headers: Record<string, string>; periodSeconds: number; failureThreshold: number; timeoutSeconds: number } {
     const p = c[kind];
     assert.ok(p?.httpGet, `the web container has no ${kind}.httpGet`);
     const port = typeof p.httpGet.port === "number" ? p.httpGet.port : (c.ports as any[]).find((x) => x.name === p.httpGet.port)?.containerPort;
     assert.ok(typeof port === "number", `${kind} port ${p.httpGet.port} names no container port`);
     const headers = Object.fromEntries(((p.httpGet.httpHeaders ?? []) as Array<{ name: string; value: string }>).map((h) => [h.name, h.value]));
-    return { path: p.httpGet.path, port, headers, periodSeconds: p.periodSeconds ?? 10, failureThreshold: p.failureThreshold ?? 3, timeoutSeconds: p.timeoutSeconds ?? 1 };
+    return {
+        path: p.httpGet.path,
+        port,
+        headers,
+        periodSeconds: p.periodSeconds ?? 10,
+        failureThreshold: p.failureThreshold ?? 3,
+        timeoutSeconds: p.timeoutSeconds ?? 1,
+    };
 }
 
 /** Runs the startup probe as the kubelet does until it succeeds (or its failure threshold). */
@@ -207,7 +221,9 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         // Pull once (what a node does before the first pod), timed.
         const tPull0 = Date.now();
         dockerd.docker(["pull", "-q", String(program.outputs.appImageRef)]);
-        process.stderr.write(`# container world: services ${((tBase - t0) / 1000).toFixed(1)} s incl. example base; program + ensure ${((tProgram - tBase) / 1000).toFixed(1)} s (${JSON.stringify(program.outputs.builtOrReused)}); pull ${((Date.now() - tPull0) / 1000).toFixed(1)} s\n`);
+        process.stderr.write(
+            `# container world: services ${((tBase - t0) / 1000).toFixed(1)} s incl. example base; program + ensure ${((tProgram - tBase) / 1000).toFixed(1)} s (${JSON.stringify(program.outputs.builtOrReused)}); pull ${((Date.now() - tPull0) / 1000).toFixed(1)} s\n`,
+        );
     });
     after(async () => {
         for (const stop of started.reverse()) await stop().catch(() => undefined);
@@ -230,9 +246,13 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         if (!w) return;
         const job = structuredClone(podOf(w, String(w.program.outputs.migrationJob)));
         // The Job's container with a probe instead of its command: same image, user, mounts, env.
-        job.containers[0].command = ["/bin/sh", "-c", "id -u; id -g; id -G; touch /app/x 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/x && echo tmp-writable; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; " +
-            "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); " +
-            "echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max); printenv DJANGO_ALLOWED_HOSTS"];
+        job.containers[0].command = [
+            "/bin/sh",
+            "-c",
+            "id -u; id -g; id -G; touch /app/x 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/x && echo tmp-writable; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; " +
+                "echo mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max); " +
+                "echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max); printenv DJANGO_ALLOWED_HOSTS",
+        ];
         const r = runToEnd(w, plan(w, job, "migrate"), "confined");
         assert.equal(r.code, 0, r.out);
         const lines = r.out.trim().split("\n");
@@ -265,7 +285,11 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         assert.match(first.out, /Applying records\.0001_initial\.\.\. OK/, first.out);
         assert.equal(w.pg.psql("SELECT to_regclass('public.records_patient')", "emr"), "records_patient");
         assert.equal(w.pg.psql("SELECT to_regclass('public.records_encounter')", "emr"), "records_encounter");
-        assert.equal(w.pg.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'records_patient'", "emr"), w.pg.user, "created by the app's role, through DATABASE_URL");
+        assert.equal(
+            w.pg.psql("SELECT tableowner FROM pg_tables WHERE tablename = 'records_patient'", "emr"),
+            w.pg.user,
+            "created by the app's role, through DATABASE_URL",
+        );
         assert.equal(w.pg.psql("SELECT count(*) FROM django_migrations WHERE app = 'records' AND name = '0001_initial'", "emr"), "1");
         const again = runToEnd(w, plan(w, job, "migrate"), "migrate");
         assert.equal(again.code, 0, again.out);
@@ -328,8 +352,13 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         const lock = await w.pg.lockTable("records_patient");
         let inflightDone = false;
         const inflight = get(ip, port, "/records/patients/", page, 120_000).then((a) => ((inflightDone = true), a));
-        for (let i = 0; i < 100 && w.pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${w.pg.user}' AND wait_event_type = 'Lock'`) === "0"; i++) await new Promise((r) => setTimeout(r, 100));
-        assert.notEqual(w.pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${w.pg.user}' AND wait_event_type = 'Lock'`), "0", "the request reached the database and waits there");
+        for (let i = 0; i < 100 && w.pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${w.pg.user}' AND wait_event_type = 'Lock'`) === "0"; i++)
+            await new Promise((r) => setTimeout(r, 100));
+        assert.notEqual(
+            w.pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = '${w.pg.user}' AND wait_event_type = 'Lock'`),
+            "0",
+            "the request reached the database and waits there",
+        );
 
         // preStop: the kubelet execs the hook and waits for it; the pod still serves meanwhile.
         const tStop = Date.now();
@@ -343,7 +372,11 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
             if (hookExit === undefined) during.push(await get(ip, rp.port, rp.path, rp.headers, 2000));
         }
         assert.ok(during.length >= Number(preStop[preStop.length - 1]) - 2, `probed ${during.length} times during the sleep`);
-        assert.deepEqual(during.map((a) => a.status ?? a.error), during.map(() => 200), "every new connection during the preStop sleep is served");
+        assert.deepEqual(
+            during.map((a) => a.status ?? a.error),
+            during.map(() => 200),
+            "every new connection during the preStop sleep is served",
+        );
         assert.equal(await hookDone, 0, "the preStop hook exits 0");
         const slept = (Date.now() - tStop) / 1000;
         assert.ok(slept >= Number(preStop[preStop.length - 1]) - 0.5, `the preStop hook slept ${slept} s`);
@@ -369,7 +402,9 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
         // The container exits by itself within what is left of the grace period.
         const code = w.dockerd.docker(["wait", name], { timeoutMs: Math.ceil((p.gracePeriodSeconds - slept + 5) * 1000) }).trim();
         const stopped = (Date.now() - tStop) / 1000;
-        t.diagnostic(`stop: preStop ${slept.toFixed(1)} s, exited ${stopped.toFixed(1)} s after the stop began (grace period ${p.gracePeriodSeconds} s), code ${code}`);
+        t.diagnostic(
+            `stop: preStop ${slept.toFixed(1)} s, exited ${stopped.toFixed(1)} s after the stop began (grace period ${p.gracePeriodSeconds} s), code ${code}`,
+        );
         assert.equal(code, "0", logs(w, name).slice(-3000));
         assert.ok(stopped < p.gracePeriodSeconds, `exited after ${stopped} s, within terminationGracePeriodSeconds ${p.gracePeriodSeconds}`);
     });
@@ -396,9 +431,18 @@ void describe("the app image, run as the pod spec runs it (real registry, Docker
 
         // Two patients in the database; a task sent through the broker (by a one-off container of
         // the same pod spec) is counted by the worker, and the result comes back through Redis.
-        w.pg.psql("INSERT INTO records_patient (medical_record_number, given_name, family_name, date_of_birth, created_at) VALUES ('MRN-1', 'Ada', 'Lovelace', '1815-12-10', now()), ('MRN-2', 'Alan', 'Turing', '1912-06-23', now())", "emr");
+        w.pg.psql(
+            "INSERT INTO records_patient (medical_record_number, given_name, family_name, date_of_birth, created_at) VALUES ('MRN-1', 'Ada', 'Lovelace', '1815-12-10', now()), ('MRN-2', 'Alan', 'Turing', '1912-06-23', now())",
+            "emr",
+        );
         const sender = structuredClone(podOf(w, String(w.program.outputs.migrationJob)));
-        sender.containers[0].command = ["python", "manage.py", "shell", "-c", "from records.tasks import count_patients; r = count_patients.delay(); print('result', r.get(timeout=60))"];
+        sender.containers[0].command = [
+            "python",
+            "manage.py",
+            "shell",
+            "-c",
+            "from records.tasks import count_patients; r = count_patients.delay(); print('result', r.get(timeout=60))",
+        ];
         const sent = runToEnd(w, plan(w, sender, "migrate"), "send");
         assert.equal(sent.code, 0, sent.out);
         assert.match(sent.out, /result 2\b/, sent.out);

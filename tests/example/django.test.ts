@@ -71,7 +71,9 @@ void describe("example app checks (real PostgreSQL, the stacks' settings)", { ti
 
     void test("check --deploy fails when https is turned off (the check bites)", (t) => {
         if (!guard(t)) return;
-        const r = manage(["check", "--deploy", "--fail-level", "WARNING"], { extraEnv: { DJANGO_SECURE_SSL_REDIRECT: "false", DJANGO_SECURE_HSTS_SECONDS: "0" } });
+        const r = manage(["check", "--deploy", "--fail-level", "WARNING"], {
+            extraEnv: { DJANGO_SECURE_SSL_REDIRECT: "false", DJANGO_SECURE_HSTS_SECONDS: "0" },
+        });
         assert.notEqual(r.status, 0, r.out);
         assert.match(r.out, /security\.W004/, r.out);
         assert.match(r.out, /security\.W008/, r.out);
@@ -100,7 +102,15 @@ void describe("example app checks (real PostgreSQL, the stacks' settings)", { ti
         const copy = path.join(tempDir(), "emr");
         copyDir(EXAMPLE_DIR, copy);
         const models = path.join(copy, "records", "models.py");
-        fs.writeFileSync(models, fs.readFileSync(models, "utf8").replace("    notes = models.TextField(blank=True)\n", "    notes = models.TextField(blank=True)\n    ward = models.CharField(max_length=32, blank=True)\n"));
+        fs.writeFileSync(
+            models,
+            fs
+                .readFileSync(models, "utf8")
+                .replace(
+                    "    notes = models.TextField(blank=True)\n",
+                    "    notes = models.TextField(blank=True)\n    ward = models.CharField(max_length=32, blank=True)\n",
+                ),
+        );
         assert.match(fs.readFileSync(models, "utf8"), /ward = /, "the test's model edit did not apply");
         const r = manage(["makemigrations", "--check", "--dry-run"], { cwd: copy });
         assert.equal(r.status, 1, r.out);

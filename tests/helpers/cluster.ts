@@ -22,7 +22,8 @@ export { FAIL_EXIT_CODE_ANNOTATION, FAIL_LABEL } from "./kwok-stages";
 export const NODE_NAME = "kwok-node-0";
 
 export const CLUSTER_TOOLS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "openssl"] as const;
-const INSTALL_HINT = "bash scripts/tools/kube.sh; openssl: apt-get install -y openssl; kubectl: /usr/bin/kubectl of the machine image (Debian's kubernetes-client is 1.20, too old)";
+const INSTALL_HINT =
+    "bash scripts/tools/kube.sh; openssl: apt-get install -y openssl; kubectl: /usr/bin/kubectl of the machine image (Debian's kubernetes-client is 1.20, too old)";
 
 export interface ClusterOptions {
     /** The kubeconfig's context (and cluster and user) name. @default "e2e" */
@@ -65,7 +66,8 @@ export function clusterTools(): Record<string, string> {
         if (p) tools[name] = p;
         return p === undefined;
     });
-    if (missing.length) throw new Error(`startCluster: missing tools ${missing.join(", ")} (looked on PATH and in $THINLAYER_CACHE/bin); build them with: ${INSTALL_HINT}`);
+    if (missing.length)
+        throw new Error(`startCluster: missing tools ${missing.join(", ")} (looked on PATH and in $THINLAYER_CACHE/bin); build them with: ${INSTALL_HINT}`);
     return tools;
 }
 
@@ -89,7 +91,23 @@ function makePki(dir: string): void {
     const sign = (name: string, subj: string, ext: string) => {
         openssl(dir, ["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subj]);
         fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-        openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`]);
+        openssl(dir, [
+            "x509",
+            "-req",
+            "-in",
+            `${name}.csr`,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            `${name}.crt`,
+            "-extfile",
+            `${name}.ext`,
+        ]);
     };
     // 10.0.0.1 is the `kubernetes` Service's IP in --service-cluster-ip-range below.
     sign(
@@ -98,7 +116,11 @@ function makePki(dir: string): void {
         "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n" +
             "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n",
     );
-    sign("admin", "/O=system:masters/CN=thinlayer-admin", "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n");
+    sign(
+        "admin",
+        "/O=system:masters/CN=thinlayer-admin",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    );
     openssl(dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key"]);
     openssl(dir, ["ec", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
 }
@@ -215,7 +237,10 @@ export async function startCluster(tools: Record<string, string> = clusterTools(
     const waitFor = async (what: string, check: () => Promise<boolean>) => {
         while (Date.now() < deadline) {
             const dead = components.find((c) => c.proc.exitCode !== null || c.proc.signalCode !== null);
-            if (dead) throw new Error(`${dead.name} exited (${dead.proc.exitCode ?? dead.proc.signalCode}) while waiting for ${what}; its log:\n${tail(dead.log, 4000)}`);
+            if (dead)
+                throw new Error(
+                    `${dead.name} exited (${dead.proc.exitCode ?? dead.proc.signalCode}) while waiting for ${what}; its log:\n${tail(dead.log, 4000)}`,
+                );
             if (await check().catch(() => false)) return;
             await new Promise((r) => setTimeout(r, 100));
         }
@@ -323,7 +348,10 @@ export async function startCluster(tools: Record<string, string> = clusterTools(
             return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
         });
         // Pods need the namespace's `default` ServiceAccount (admission); wait for the controller to make it.
-        await waitFor("ServiceAccount default/default", async () => (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls)).status === 200);
+        await waitFor(
+            "ServiceAccount default/default",
+            async () => (await get(`${server}/api/v1/namespaces/default/serviceaccounts/default`, tls)).status === 200,
+        );
     } catch (e) {
         await stop();
         throw e;

@@ -50,14 +50,19 @@ export function evaluateProgram(opts: EvaluateOptions): Promise<EvalResult> {
     const req: EvalRequest = { projectDir: PROJECT_DIR, stack: opts.stack, preview: opts.preview ?? false, mocks: opts.mocks };
     const env = { ...process.env, ...pulumiConfigEnv(opts), ...(opts.env ?? {}), THINLAYER_EVAL: JSON.stringify(req) };
     return new Promise((resolve, reject) => {
-        execFile(process.execPath, ["--import", "tsx", path.join(__dirname, "evaluate-program.ts")], { cwd: PROJECT_DIR, env, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
-            if (err) return reject(new Error(`program evaluation failed: ${stderr.trim() || err.message}`));
-            try {
-                resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as EvalResult);
-            } catch {
-                reject(new Error(`program evaluation printed no result: ${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
-            }
-        });
+        execFile(
+            process.execPath,
+            ["--import", "tsx", path.join(__dirname, "evaluate-program.ts")],
+            { cwd: PROJECT_DIR, env, maxBuffer: 256 << 20 },
+            (err, stdout, stderr) => {
+                if (err) return reject(new Error(`program evaluation failed: ${stderr.trim() || err.message}`));
+                try {
+                    resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "") as EvalResult);
+                } catch {
+                    reject(new Error(`program evaluation printed no result: ${stdout.slice(-2000)}\n${stderr.slice(-2000)}`));
+                }
+            },
+        );
     });
 }
 
@@ -77,7 +82,10 @@ export function keyOf(r: Pick<RecordedResource, "type" | "name">): string {
 /** Removes a dotted path (`spec.template`, `a[0].b`) from a deep copy of `obj`. */
 export function withoutPath(obj: unknown, dotted: string): unknown {
     const copy = structuredClone(obj) as Record<string, unknown>;
-    const keys = dotted.replace(/\[(\d+)\]/g, ".$1").split(".").filter((k) => k !== "");
+    const keys = dotted
+        .replace(/\[(\d+)\]/g, ".$1")
+        .split(".")
+        .filter((k) => k !== "");
     let cur: any = copy;
     for (let i = 0; i < keys.length - 1; i++) {
         if (cur === null || typeof cur !== "object") return copy;

@@ -135,16 +135,24 @@ export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<S
         proc = spawn(
             "dockerd",
             [
-                "--data-root", dataRoot,
-                "--exec-root", execRoot,
-                "--pidfile", path.join(dir, "docker.pid"),
-                "-H", `unix://${socket}`,
-                "--bridge", bridge,
-                "--mtu", String(mtu),
+                "--data-root",
+                dataRoot,
+                "--exec-root",
+                execRoot,
+                "--pidfile",
+                path.join(dir, "docker.pid"),
+                "-H",
+                `unix://${socket}`,
+                "--bridge",
+                bridge,
+                "--mtu",
+                String(mtu),
                 "--iptables=false",
                 "--ip-masq=false",
-                "--insecure-registry", "127.0.0.0/8",
-                "--shutdown-timeout", "5",
+                "--insecure-registry",
+                "127.0.0.0/8",
+                "--shutdown-timeout",
+                "5",
             ],
             { stdio: ["ignore", out, out] },
         );
@@ -152,7 +160,8 @@ export async function startDockerd(opts: { timeoutMs?: number } = {}): Promise<S
         const until = Date.now() + (opts.timeoutMs ?? 60_000);
         while (!(await ping(socket))) {
             if (proc.exitCode !== null) throw new Error(`dockerd exited with ${proc.exitCode}: ${fs.readFileSync(logFile, "utf8").slice(-3000)}`);
-            if (Date.now() > until) throw new Error(`dockerd did not answer on ${socket} within ${opts.timeoutMs ?? 60_000} ms: ${fs.readFileSync(logFile, "utf8").slice(-3000)}`);
+            if (Date.now() > until)
+                throw new Error(`dockerd did not answer on ${socket} within ${opts.timeoutMs ?? 60_000} ms: ${fs.readFileSync(logFile, "utf8").slice(-3000)}`);
             await new Promise((r) => setTimeout(r, 100));
         }
     } catch (e) {

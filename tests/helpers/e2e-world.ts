@@ -113,7 +113,7 @@ export function writeStackConfig(world: World, stack: string, values: Record<str
 
 export function readStackConfig(world: World, stack: string): Record<string, unknown> {
     const file = path.join(world.dir, `Pulumi.${stack}.yaml`);
-    return ((YAML.parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> }).config ?? {});
+    return (YAML.parse(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> }).config ?? {};
 }
 
 /** The stdout JSON of each ensure Command the engine ran in an update, by resource name. */
@@ -151,21 +151,30 @@ export async function registryHas(ref: string): Promise<boolean> {
     if (!m) return false;
     const r = await fetch(`http://${m[1]}/v2/${m[2]}/manifests/${m[3]}`, {
         method: "HEAD",
-        headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json" },
+        headers: {
+            accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json",
+        },
     });
     return r.status === 200;
 }
 
 /** A Kubernetes object as JSON, through kubectl and the world's kubeconfig. */
 export function kubectlJson<T = Record<string, unknown>>(world: World, args: string[]): T {
-    const r = spawnSync("kubectl", ["--kubeconfig", world.cluster.kubeconfigPath, "--context", world.cluster.context, ...args, "-o", "json"], { encoding: "utf8" });
+    const r = spawnSync("kubectl", ["--kubeconfig", world.cluster.kubeconfigPath, "--context", world.cluster.context, ...args, "-o", "json"], {
+        encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
 }
 
 /** The container images of every Deployment in a namespace, by Deployment name. */
 export function deploymentImages(world: World, namespace: string): Record<string, string[]> {
-    const list = kubectlJson<{ items: { metadata: { name: string }; spec: { template: { spec: { containers: { image: string }[] } } } }[] }>(world, ["-n", namespace, "get", "deployments"]);
+    const list = kubectlJson<{ items: { metadata: { name: string }; spec: { template: { spec: { containers: { image: string }[] } } } }[] }>(world, [
+        "-n",
+        namespace,
+        "get",
+        "deployments",
+    ]);
     return Object.fromEntries(list.items.map((d) => [d.metadata.name, d.spec.template.spec.containers.map((c) => c.image)]));
 }
 

@@ -45,7 +45,12 @@ function urnKey(urn: string): string {
 }
 
 function resolve<T>(o: pulumi.Output<T>): Promise<T> {
-    return new Promise((r) => o.apply((v) => { r(v); return v; }));
+    return new Promise((r) =>
+        o.apply((v) => {
+            r(v);
+            return v;
+        }),
+    );
 }
 
 /** A value with its Outputs resolved; unknown ones (preview) become UNKNOWN. */
@@ -64,33 +69,44 @@ async function main(): Promise<void> {
     const req = JSON.parse(process.env.THINLAYER_EVAL ?? "{}") as EvalRequest;
     const inputsByKey = new Map<string, { inputs: Record<string, unknown>; custom: boolean; provider?: string }>();
     const mocks = programMocks({ ...(req.mocks ?? {}), preview: req.preview ?? false });
-    await pulumi.runtime.setMocks({
-        call: (a) => mocks.call(a),
-        async newResource(a) {
-            inputsByKey.set(`${a.type}::${a.name}`, { inputs: a.inputs, custom: a.custom ?? false, provider: a.provider });
-            return mocks.newResource(a);
+    await pulumi.runtime.setMocks(
+        {
+            call: (a) => mocks.call(a),
+            async newResource(a) {
+                inputsByKey.set(`${a.type}::${a.name}`, { inputs: a.inputs, custom: a.custom ?? false, provider: a.provider });
+                return mocks.newResource(a);
+            },
         },
-    }, "thinlayer", req.stack, req.preview ?? false, "organization");
+        "thinlayer",
+        req.stack,
+        req.preview ?? false,
+        "organization",
+    );
 
     const logs: string[] = [];
     for (const level of ["info", "warn", "error"] as const) {
         const orig = pulumi.log[level];
-        (pulumi.log as any)[level] = (msg: string, ...rest: unknown[]) => { logs.push(`${level}: ${msg}`); return (orig as any)(msg, ...rest); };
+        (pulumi.log as any)[level] = (msg: string, ...rest: unknown[]) => {
+            logs.push(`${level}: ${msg}`);
+            return (orig as any)(msg, ...rest);
+        };
     }
     const pending: Promise<Omit<RecordedResource, "inputs" | "custom">>[] = [];
     let programOutputs: Record<string, unknown> | undefined;
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((t) => {
             const deps = t.opts.dependsOn;
-            pending.push((async () => ({
-                type: t.type,
-                name: t.name,
-                parent: t.opts.parent && !(t.opts.parent instanceof pulumi.runtime.Stack) ? urnKey(await resolve(t.opts.parent.urn)) : undefined,
-                ignoreChanges: t.opts.ignoreChanges ?? [],
-                replaceOnChanges: t.opts.replaceOnChanges ?? [],
-                customTimeouts: (t.opts as pulumi.CustomResourceOptions).customTimeouts,
-                dependsOn: Array.isArray(deps) ? await Promise.all((deps as pulumi.Resource[]).map(async (d) => urnKey(await resolve(d.urn)))) : [],
-            }))());
+            pending.push(
+                (async () => ({
+                    type: t.type,
+                    name: t.name,
+                    parent: t.opts.parent && !(t.opts.parent instanceof pulumi.runtime.Stack) ? urnKey(await resolve(t.opts.parent.urn)) : undefined,
+                    ignoreChanges: t.opts.ignoreChanges ?? [],
+                    replaceOnChanges: t.opts.replaceOnChanges ?? [],
+                    customTimeouts: (t.opts as pulumi.CustomResourceOptions).customTimeouts,
+                    dependsOn: Array.isArray(deps) ? await Promise.all((deps as pulumi.Resource[]).map(async (d) => urnKey(await resolve(d.urn)))) : [],
+                }))(),
+            );
             return undefined;
         });
         // Pulumi loads the program module and, when it exports a function, awaits it for the outputs.
@@ -111,10 +127,11 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ resources, outputs: shown, logs }) + "\n");
 }
 
-if (require.main === module) main().then(
-    () => process.exit(0),
-    (e: unknown) => {
-        process.stderr.write(`evaluate-program: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-        process.exit(1);
-    },
-);
+if (require.main === module)
+    main().then(
+        () => process.exit(0),
+        (e: unknown) => {
+            process.stderr.write(`evaluate-program: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+            process.exit(1);
+        },
+    );

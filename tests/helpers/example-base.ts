@@ -58,7 +58,10 @@ function sha256hex(s: string | Buffer): string {
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; log?: (l: string) => void; timeoutMs?: number } = {}): string {
     opts.log?.(`$ ${cmd} ${args.join(" ")}`);
     const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 1_800_000 });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status ?? r.signal ?? r.error?.message}): ${String(r.stderr ?? "").slice(-4000)}${String(r.stdout ?? "").slice(-2000)}`);
+    if (r.status !== 0)
+        throw new Error(
+            `${cmd} ${args.join(" ")} failed (${r.status ?? r.signal ?? r.error?.message}): ${String(r.stderr ?? "").slice(-4000)}${String(r.stdout ?? "").slice(-2000)}`,
+        );
     return r.stdout;
 }
 
@@ -97,7 +100,9 @@ function debArch(): string {
 /** The stand-in's content key: everything its build depends on. */
 export function standInKey(): string {
     const cas = localCAs().map((c) => `${c.name}:${sha256hex(c.content)}`);
-    return sha256hex(JSON.stringify({ RECIPE, suite: STAND_IN_SUITE, packages: STAND_IN_PACKAGES, mirror: debianMirror(), arch: debArch(), cas, env: PATH_ENV }));
+    return sha256hex(
+        JSON.stringify({ RECIPE, suite: STAND_IN_SUITE, packages: STAND_IN_PACKAGES, mirror: debianMirror(), arch: debArch(), cas, env: PATH_ENV }),
+    );
 }
 
 /**
@@ -191,9 +196,11 @@ export async function standInImage(log: (l: string) => void = () => undefined): 
             // What a slim image does not ship: downloaded .debs, apt lists, device nodes, logs.
             for (const d of ["var/cache/apt/archives", "var/lib/apt/lists", "dev", "proc", "sys", "tmp", "run"]) {
                 const p = path.join(rootfs, d);
-                for (const e of fs.existsSync(p) ? fs.readdirSync(p) : []) if (e !== "partial" && e !== "lock") fs.rmSync(path.join(p, e), { recursive: true, force: true });
+                for (const e of fs.existsSync(p) ? fs.readdirSync(p) : [])
+                    if (e !== "partial" && e !== "lock") fs.rmSync(path.join(p, e), { recursive: true, force: true });
             }
-            for (const f of ["var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin", "var/log/bootstrap.log"]) fs.rmSync(path.join(rootfs, f), { force: true });
+            for (const f of ["var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin", "var/log/bootstrap.log"])
+                fs.rmSync(path.join(rootfs, f), { force: true });
             const version = run("chroot", [rootfs, "python3", "-c", "import platform; print(platform.python_version())"]).trim();
             const layerTar = path.join(tmp, "layer.tar");
             run("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=security.capability", "-C", rootfs, "-cf", layerTar, "."], { log });
@@ -202,23 +209,46 @@ export async function standInImage(log: (l: string) => void = () => undefined): 
             const image = `${layout}:py`;
             run("umoci", ["init", "--layout", layout], { log });
             run("umoci", ["new", "--image", image], { log });
-            run("umoci", ["raw", "add-layer", "--image", image, "--history.created_by", `debootstrap --variant=minbase --include=${STAND_IN_PACKAGES.join(",")} ${STAND_IN_SUITE} (thinlayer test stand-in for python:3.12-slim)`, layerTar], { log });
+            run(
+                "umoci",
+                [
+                    "raw",
+                    "add-layer",
+                    "--image",
+                    image,
+                    "--history.created_by",
+                    `debootstrap --variant=minbase --include=${STAND_IN_PACKAGES.join(",")} ${STAND_IN_SUITE} (thinlayer test stand-in for python:3.12-slim)`,
+                    layerTar,
+                ],
+                { log },
+            );
             fs.rmSync(layerTar, { force: true });
             run(
                 "umoci",
                 [
-                    "config", "--image", image, "--no-history",
-                    "--config.env", PATH_ENV,
-                    "--config.env", "LANG=C.UTF-8",
-                    "--config.cmd", "python3",
-                    "--config.label", "org.opencontainers.image.description=thinlayer test stand-in for python:3.12-slim, from Debian packages",
-                    "--config.env", `PYTHON_VERSION=${version}`,
+                    "config",
+                    "--image",
+                    image,
+                    "--no-history",
+                    "--config.env",
+                    PATH_ENV,
+                    "--config.env",
+                    "LANG=C.UTF-8",
+                    "--config.cmd",
+                    "python3",
+                    "--config.label",
+                    "org.opencontainers.image.description=thinlayer test stand-in for python:3.12-slim, from Debian packages",
+                    "--config.env",
+                    `PYTHON_VERSION=${version}`,
                 ],
                 { log },
             );
             run("umoci", ["gc", "--layout", layout], { log });
             const digest = ociTagDigest(layout, "py");
-            fs.writeFileSync(path.join(tmp, "meta.json"), JSON.stringify({ digest, key: standInKey(), seconds: (Date.now() - t0) / 1000, builtAt: new Date().toISOString() }, null, 2));
+            fs.writeFileSync(
+                path.join(tmp, "meta.json"),
+                JSON.stringify({ digest, key: standInKey(), seconds: (Date.now() - t0) / 1000, builtAt: new Date().toISOString() }, null, 2),
+            );
         },
         log,
     );
@@ -227,7 +257,9 @@ export async function standInImage(log: (l: string) => void = () => undefined): 
 
 /** The manifest digest an OCI layout's index.json names for a tag. */
 function ociTagDigest(layout: string, tag: string): string {
-    const idx = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+    const idx = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")) as {
+        manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
+    };
     const m = idx.manifests.find((x) => x.annotations?.["org.opencontainers.image.ref.name"] === tag);
     if (!m) throw new Error(`OCI layout ${layout} has no tag ${tag}`);
     return m.digest;
@@ -266,7 +298,12 @@ export async function exampleBase(host: string, opts: { repository?: string; pla
     const tag = baseTag(inputs.hash);
     // The cache key must not depend on this registry's port: hash Dockerfile.base's inputs with a
     // PYTHON_IMAGE naming the stand-in by its own key instead.
-    const keyed = await computeBaseInputs({ contextDir: EXAMPLE_DIR, dockerfile: EXAMPLE_BASE_DOCKERFILE, buildArgs: { PYTHON_IMAGE: `thinlayer-stand-in/python:${standInKey()}` }, platform });
+    const keyed = await computeBaseInputs({
+        contextDir: EXAMPLE_DIR,
+        dockerfile: EXAMPLE_BASE_DOCKERFILE,
+        buildArgs: { PYTHON_IMAGE: `thinlayer-stand-in/python:${standInKey()}` },
+        platform,
+    });
     const dir = path.join(cacheRoot(), `example-base-${sha256hex(`${RECIPE}\n${keyed.hash}`).slice(0, 16)}`);
     await buildOnce(
         dir,
@@ -276,11 +313,28 @@ export async function exampleBase(host: string, opts: { repository?: string; pla
             const dockerd = await startDockerd();
             try {
                 const r = await ensureImage(
-                    { image: "base", context: EXAMPLE_DIR, dockerfile: EXAMPLE_BASE_DOCKERFILE, repository, platform, buildArgs: { PYTHON_IMAGE: pythonRef }, expectTag: tag, builder: "docker", json: false },
+                    {
+                        image: "base",
+                        context: EXAMPLE_DIR,
+                        dockerfile: EXAMPLE_BASE_DOCKERFILE,
+                        repository,
+                        platform,
+                        buildArgs: { PYTHON_IMAGE: pythonRef },
+                        expectTag: tag,
+                        builder: "docker",
+                        json: false,
+                    },
                     { log, builderEnv: dockerd.env },
                 );
-                run("skopeo", ["copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", `docker://${repository}@${r.digest}`, `dir:${path.join(tmp, "image")}`], { log });
-                fs.writeFileSync(path.join(tmp, "meta.json"), JSON.stringify({ digest: r.digest, key: keyed.hash, seconds: (Date.now() - t0) / 1000, builtAt: new Date().toISOString() }, null, 2));
+                run(
+                    "skopeo",
+                    ["copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", `docker://${repository}@${r.digest}`, `dir:${path.join(tmp, "image")}`],
+                    { log },
+                );
+                fs.writeFileSync(
+                    path.join(tmp, "meta.json"),
+                    JSON.stringify({ digest: r.digest, key: keyed.hash, seconds: (Date.now() - t0) / 1000, builtAt: new Date().toISOString() }, null, 2),
+                );
             } finally {
                 await dockerd.stop();
             }
@@ -288,7 +342,9 @@ export async function exampleBase(host: string, opts: { repository?: string; pla
         log,
     );
     const img = readMeta(dir);
-    run("skopeo", ["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", `dir:${path.join(img.dir, "image")}`, `docker://${repository}:${tag}`], { log });
+    run("skopeo", ["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", `dir:${path.join(img.dir, "image")}`, `docker://${repository}:${tag}`], {
+        log,
+    });
     return { pythonRef, baseRef: `${repository}@${img.digest}`, baseHash: inputs.hash, baseTag: tag };
 }
 

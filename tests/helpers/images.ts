@@ -12,7 +12,16 @@ import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import { writeLayer, type LayerEntry } from "../../lib/layer/writer";
 import { RegistryClient, sha256 } from "../../lib/oci/client";
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OCI_INDEX, type ImageManifest } from "../../lib/oci/mediatypes";
+import {
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    OCI_INDEX,
+    type ImageManifest,
+} from "../../lib/oci/mediatypes";
 
 export const BUSYBOX = "/bin/busybox";
 
@@ -129,7 +138,11 @@ export async function pushScratchImage(
         } else {
             for (const m of manifests) await client.putManifest(repo, sha256(m.bytes), m.bytes, OCI_MANIFEST);
             const idx = Buffer.from(
-                JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: manifests.map((m) => ({ mediaType: OCI_MANIFEST, digest: sha256(m.bytes), size: m.bytes.length, platform: m.platform })) }),
+                JSON.stringify({
+                    schemaVersion: 2,
+                    mediaType: OCI_INDEX,
+                    manifests: manifests.map((m) => ({ mediaType: OCI_MANIFEST, digest: sha256(m.bytes), size: m.bytes.length, platform: m.platform })),
+                }),
             );
             digest = await client.putManifest(repo, tag, idx, OCI_INDEX);
         }
@@ -151,7 +164,11 @@ export function skopeoRaw(ref: string, creds?: string): unknown {
 }
 
 export function skopeoConfig(ref: string): { config?: Record<string, unknown>; rootfs: { diff_ids: string[] }; history?: unknown[] } {
-    return JSON.parse(skopeo(["inspect", "--tls-verify=false", "--config", `docker://${ref}`])) as { config?: Record<string, unknown>; rootfs: { diff_ids: string[] }; history?: unknown[] };
+    return JSON.parse(skopeo(["inspect", "--tls-verify=false", "--config", `docker://${ref}`])) as {
+        config?: Record<string, unknown>;
+        rootfs: { diff_ids: string[] };
+        history?: unknown[];
+    };
 }
 
 /** One tar entry as an independent reader sees it. */
@@ -177,7 +194,15 @@ export async function readLayerEntries(gz: Buffer): Promise<TarEntryInfo[]> {
             });
             stream.on("end", () => {
                 const body = Buffer.concat(chunks);
-                out.push({ name: h.name, type: h.type ?? "file", mode: (h.mode ?? 0) & 0o7777, uid: h.uid ?? -1, gid: h.gid ?? -1, mtime: (h.mtime?.getTime() ?? -1) / 1000, content: h.type === "file" && body.length < 4096 ? body.toString("utf8") : undefined });
+                out.push({
+                    name: h.name,
+                    type: h.type ?? "file",
+                    mode: (h.mode ?? 0) & 0o7777,
+                    uid: h.uid ?? -1,
+                    gid: h.gid ?? -1,
+                    mtime: (h.mtime?.getTime() ?? -1) / 1000,
+                    content: h.type === "file" && body.length < 4096 ? body.toString("utf8") : undefined,
+                });
                 next();
             });
             stream.on("error", reject);

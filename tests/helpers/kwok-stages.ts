@@ -150,7 +150,11 @@ export function baseStages(): object[] {
         stage(
             "pod-ready",
             "Pod",
-            [notDeleted, { key: ".status.phase", operator: "In", values: ["Pending"] }, { key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "NotIn", values: ["True"] }],
+            [
+                notDeleted,
+                { key: ".status.phase", operator: "In", values: ["Pending"] },
+                { key: '.status.conditions.[] | select( .type == "Ready" ) | .status', operator: "NotIn", values: ["True"] },
+            ],
             { statusTemplate: podReady },
         ),
         stage("pod-complete", "Pod", [notDeleted, running, { key: ".metadata.ownerReferences.[].kind", operator: "In", values: ["Job"] }], {
@@ -160,7 +164,12 @@ export function baseStages(): object[] {
             "pod-fail-labelled",
             "Pod",
             [notDeleted, running, { key: `.metadata.labels["${FAIL_LABEL}"]`, operator: "In", values: ["true"] }],
-            { statusTemplate: podFailed(`{{ or ( index $annotations "${FAIL_EXIT_CODE_ANNOTATION}" ) "1" }}`, `failed by the kwok stage for pods labelled ${FAIL_LABEL}`) },
+            {
+                statusTemplate: podFailed(
+                    `{{ or ( index $annotations "${FAIL_EXIT_CODE_ANNOTATION}" ) "1" }}`,
+                    `failed by the kwok stage for pods labelled ${FAIL_LABEL}`,
+                ),
+            },
             { weight: 1 },
         ),
         // A deleted pod (a rollout's old pod, a Job's pod being cleaned up) is removed at once:
@@ -171,7 +180,8 @@ export function baseStages(): object[] {
 
 /** A stage that fails every pod of the Job named `job` (any namespace) with `exitCode`. */
 export function failJobStage(job: string, exitCode = 1): { name: string; object: object } {
-    if (!Number.isInteger(exitCode) || exitCode < 1 || exitCode > 255) throw new Error(`failJobStage: exitCode ${exitCode} is not an integer in 1..255 (a failed container exits non-zero)`);
+    if (!Number.isInteger(exitCode) || exitCode < 1 || exitCode > 255)
+        throw new Error(`failJobStage: exitCode ${exitCode} is not an integer in 1..255 (a failed container exits non-zero)`);
     // Stage names are DNS subdomains; a Job name is a DNS label, so the prefix keeps it valid.
     const name = `thinlayer-fail-job-${job}`;
     return {
@@ -200,7 +210,15 @@ export function stageCrd(): object {
             group: "kwok.x-k8s.io",
             names: { kind: "Stage", listKind: "StageList", plural: "stages", singular: "stage" },
             scope: "Cluster",
-            versions: [{ name: "v1alpha1", served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: "object", properties: { spec: open, status: open } } } }],
+            versions: [
+                {
+                    name: "v1alpha1",
+                    served: true,
+                    storage: true,
+                    subresources: { status: {} },
+                    schema: { openAPIV3Schema: { type: "object", properties: { spec: open, status: open } } },
+                },
+            ],
         },
     };
 }

@@ -47,7 +47,17 @@ export function fakeEnsureStdout(commandLine: string): string {
     const repository = flagValue(commandLine, "--repository") ?? "";
     const tag = flagValue(commandLine, "--expect-tag") ?? "";
     const digest = fakeDigest(repository, tag);
-    return JSON.stringify({ ref: `${repository}@${digest}`, repository, tag, digest, action: "built", how: "registry", bytesUploaded: 0, bytesDownloaded: 0, seconds: 0 });
+    return JSON.stringify({
+        ref: `${repository}@${digest}`,
+        repository,
+        tag,
+        digest,
+        action: "built",
+        how: "registry",
+        bytesUploaded: 0,
+        bytesDownloaded: 0,
+        seconds: 0,
+    });
 }
 
 export interface MockOptions {
@@ -88,9 +98,18 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                 state.outputs = opts.stackOutputs ?? {};
                 state.secretOutputNames = [];
             } else if (args.type === "command:local:Command") {
-                state.stdout = opts.preview ? "" : opts.runCommands ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) }) : fakeEnsureStdout(inputs.create);
+                state.stdout = opts.preview
+                    ? ""
+                    : opts.runCommands
+                      ? await runForReal(inputs.create, inputs.dir, { ...(inputs.environment ?? {}), ...(opts.commandEnv ?? {}) })
+                      : fakeEnsureStdout(inputs.create);
                 state.stderr = "";
-            } else if (args.type.startsWith("kubernetes:") && args.custom && !args.type.startsWith("pulumi:providers:") && inputs.metadata?.name === undefined) {
+            } else if (
+                args.type.startsWith("kubernetes:") &&
+                args.custom &&
+                !args.type.startsWith("pulumi:providers:") &&
+                inputs.metadata?.name === undefined
+            ) {
                 const suffix = fakeDigest(JSON.stringify(inputs)).slice(7, 15);
                 state.metadata = { ...(inputs.metadata ?? {}), name: `${args.name}-${suffix}` };
             }
@@ -108,8 +127,14 @@ export function programMocks(opts: MockOptions = {}): pulumi.runtime.Mocks {
                         const msg = `reading ECR Image (${a.repositoryName}): operation error ECR: DescribeImages, ImageNotFoundException: The image with imageId {imageTag:'${a.imageTag ?? ""}', imageDigest:'${a.imageDigest ?? ""}'} does not exist within the repository with name '${a.repositoryName}'`;
                         throw Object.assign(new Error(msg), { code: 2, details: msg });
                     }
-                    const digest = opts.registryImages?.[name] ?? (a.imageDigest ?? fakeDigest(name));
-                    return { id: name, registryId: a.registryId, repositoryName: a.repositoryName, imageDigest: digest, imageTags: a.imageTag ? [a.imageTag] : [] };
+                    const digest = opts.registryImages?.[name] ?? a.imageDigest ?? fakeDigest(name);
+                    return {
+                        id: name,
+                        registryId: a.registryId,
+                        repositoryName: a.repositoryName,
+                        imageDigest: digest,
+                        imageTags: a.imageTag ? [a.imageTag] : [],
+                    };
                 }
                 default:
                     throw new Error(`unmocked call ${args.token}`);
@@ -133,19 +158,29 @@ export interface SeenResource {
 export async function installMocks(pulumiModule: typeof pulumi, opts: MockOptions & { preview?: boolean; stack?: string } = {}): Promise<SeenResource[]> {
     const seen: SeenResource[] = [];
     const mocks = programMocks({ ...opts, preview: opts.preview ?? false });
-    await pulumiModule.runtime.setMocks({
-        call: (a) => mocks.call(a),
-        newResource: (a) => {
-            seen.push({ type: a.type, name: a.name, inputs: a.inputs });
-            return mocks.newResource(a);
+    await pulumiModule.runtime.setMocks(
+        {
+            call: (a) => mocks.call(a),
+            newResource: (a) => {
+                seen.push({ type: a.type, name: a.name, inputs: a.inputs });
+                return mocks.newResource(a);
+            },
         },
-    }, "thinlayer", opts.stack ?? "test", opts.preview ?? false);
+        "thinlayer",
+        opts.stack ?? "test",
+        opts.preview ?? false,
+    );
     return seen;
 }
 
 /** The value of an Output (test helper; resolves once the mocked engine answered). */
 export function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
-    return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+    return new Promise((resolve) =>
+        o.apply((v) => {
+            resolve(v);
+            return v;
+        }),
+    );
 }
 
 /** Waits until the mocked engine has seen a resource matching `pred` (registrations are asynchronous). */
@@ -154,7 +189,8 @@ export async function seenResource(seen: SeenResource[], pred: (r: SeenResource)
     for (;;) {
         const r = seen.find(pred);
         if (r) return r;
-        if (Date.now() > until) throw new Error(`the mocked engine never saw the expected resource; saw: ${seen.map((x) => `${x.type}::${x.name}`).join(", ")}`);
+        if (Date.now() > until)
+            throw new Error(`the mocked engine never saw the expected resource; saw: ${seen.map((x) => `${x.type}::${x.name}`).join(", ")}`);
         await new Promise((res) => setTimeout(res, 5));
     }
 }

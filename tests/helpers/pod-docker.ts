@@ -55,19 +55,34 @@ export function bytes(q: string): number {
  * Translates `pod.containers[name]` into a docker run. `configMaps`/`secrets` map object names to
  * their data (what envFrom reads). The env goes to `envFile` (mode 0600), never onto argv.
  */
-export function dockerRun(pod: Json, containerName: string, o: { configMaps: Record<string, Record<string, string>>; secrets: Record<string, Record<string, string>>; envFile: string }): DockerRunPlan {
-    for (const k of Object.keys(pod)) if (!POD_TRANSLATED.has(k)) fail(`field ${k}`, pod[k], "translate it in dockerRun, or tell why it does not affect the process");
+export function dockerRun(
+    pod: Json,
+    containerName: string,
+    o: { configMaps: Record<string, Record<string, string>>; secrets: Record<string, Record<string, string>>; envFile: string },
+): DockerRunPlan {
+    for (const k of Object.keys(pod))
+        if (!POD_TRANSLATED.has(k)) fail(`field ${k}`, pod[k], "translate it in dockerRun, or tell why it does not affect the process");
     const c: Json | undefined = (pod.containers as Json[]).find((x) => x.name === containerName);
-    if (!c) fail("containers", (pod.containers as Json[]).map((x) => x.name), `name a container the pod has, not ${containerName}`);
-    if ((pod.containers as Json[]).length !== 1) fail("containers", pod.containers.length, "run each container of a multi-container pod in one network namespace");
-    for (const k of Object.keys(c)) if (!CONTAINER_DRIVEN_BY_TEST.has(k) && !CONTAINER_TRANSLATED.has(k)) fail(`container field ${k}`, c[k], "translate it in dockerRun");
+    if (!c)
+        fail(
+            "containers",
+            (pod.containers as Json[]).map((x) => x.name),
+            `name a container the pod has, not ${containerName}`,
+        );
+    if ((pod.containers as Json[]).length !== 1)
+        fail("containers", pod.containers.length, "run each container of a multi-container pod in one network namespace");
+    for (const k of Object.keys(c))
+        if (!CONTAINER_DRIVEN_BY_TEST.has(k) && !CONTAINER_TRANSLATED.has(k)) fail(`container field ${k}`, c[k], "translate it in dockerRun");
     const flags: string[] = [];
 
     // Identity: the container's securityContext over the pod's.
     const psc: Json = pod.securityContext ?? {};
     const csc: Json = c.securityContext ?? {};
-    for (const k of Object.keys(psc)) if (!["runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "seccompProfile"].includes(k)) fail(`securityContext.${k}`, psc[k], "translate it");
-    for (const k of Object.keys(csc)) if (!["runAsNonRoot", "runAsUser", "runAsGroup", "allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities"].includes(k)) fail(`container securityContext.${k}`, csc[k], "translate it");
+    for (const k of Object.keys(psc))
+        if (!["runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "seccompProfile"].includes(k)) fail(`securityContext.${k}`, psc[k], "translate it");
+    for (const k of Object.keys(csc))
+        if (!["runAsNonRoot", "runAsUser", "runAsGroup", "allowPrivilegeEscalation", "readOnlyRootFilesystem", "capabilities"].includes(k))
+            fail(`container securityContext.${k}`, csc[k], "translate it");
     const uid = csc.runAsUser ?? psc.runAsUser;
     const gid = csc.runAsGroup ?? psc.runAsGroup;
     if (uid === undefined) fail("runAsUser", uid, "set runAsUser (runAsNonRoot alone needs the image's numeric USER)");
@@ -75,7 +90,8 @@ export function dockerRun(pod: Json, containerName: string, o: { configMaps: Rec
     flags.push("--user", gid === undefined ? String(uid) : `${uid}:${gid}`);
     if (psc.fsGroup !== undefined) flags.push("--group-add", String(psc.fsGroup)); // the kubelet adds fsGroup to the process's groups
     const seccomp = psc.seccompProfile?.type;
-    if (seccomp !== undefined && seccomp !== "RuntimeDefault") fail("seccompProfile.type", seccomp, "RuntimeDefault is docker's default profile; translate others");
+    if (seccomp !== undefined && seccomp !== "RuntimeDefault")
+        fail("seccompProfile.type", seccomp, "RuntimeDefault is docker's default profile; translate others");
     if (csc.allowPrivilegeEscalation === false) flags.push("--security-opt", "no-new-privileges");
     if (csc.readOnlyRootFilesystem === true) flags.push("--read-only");
     for (const cap of csc.capabilities?.drop ?? []) flags.push("--cap-drop", cap);
@@ -86,7 +102,8 @@ export function dockerRun(pod: Json, containerName: string, o: { configMaps: Rec
     for (const m of (c.volumeMounts ?? []) as Json[]) {
         const v = volumes.get(m.name);
         if (!v) fail("volumeMounts", m.name, "mount a volume the pod declares");
-        if (!v.emptyDir || Object.keys(v).some((k) => k !== "name" && k !== "emptyDir")) fail(`volume ${m.name}`, v, "translate volume types other than emptyDir");
+        if (!v.emptyDir || Object.keys(v).some((k) => k !== "name" && k !== "emptyDir"))
+            fail(`volume ${m.name}`, v, "translate volume types other than emptyDir");
         if (Object.keys(m).some((k) => k !== "name" && k !== "mountPath")) fail(`volumeMount ${m.name}`, m, "translate subPath/readOnly");
         const size = v.emptyDir.sizeLimit === undefined ? "" : `,size=${bytes(v.emptyDir.sizeLimit)}`;
         flags.push("--tmpfs", `${m.mountPath}:rw,exec,mode=1777${size}`);
@@ -101,7 +118,11 @@ export function dockerRun(pod: Json, containerName: string, o: { configMaps: Rec
     // Environment: envFrom in order, then env (later wins, as in Kubernetes).
     const env: Record<string, string> = {};
     for (const from of (c.envFrom ?? []) as Json[]) {
-        const [kind, ref] = from.configMapRef ? ["configMapRef", from.configMapRef] : from.secretRef ? ["secretRef", from.secretRef] : fail("envFrom", from, "translate it");
+        const [kind, ref] = from.configMapRef
+            ? ["configMapRef", from.configMapRef]
+            : from.secretRef
+              ? ["secretRef", from.secretRef]
+              : fail("envFrom", from, "translate it");
         const data = (kind === "configMapRef" ? o.configMaps : o.secrets)[ref.name];
         if (data === undefined) fail(`envFrom.${kind}`, ref.name, `pass the ${kind === "configMapRef" ? "ConfigMap" : "Secret"}'s data`);
         Object.assign(env, data);
@@ -110,9 +131,16 @@ export function dockerRun(pod: Json, containerName: string, o: { configMaps: Rec
         if (typeof e.value !== "string") fail(`env ${e.name}`, e, "translate valueFrom");
         env[e.name] = e.value;
     }
-    for (const [k, v] of Object.entries(env)) if (/[\n\r]/.test(v)) fail(`env ${k}`, "(a value with a newline)", "docker's --env-file cannot carry it; pass it another way");
+    for (const [k, v] of Object.entries(env))
+        if (/[\n\r]/.test(v)) fail(`env ${k}`, "(a value with a newline)", "docker's --env-file cannot carry it; pass it another way");
     fs.mkdirSync(path.dirname(o.envFile), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(o.envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(""), { mode: 0o600 });
+    fs.writeFileSync(
+        o.envFile,
+        Object.entries(env)
+            .map(([k, v]) => `${k}=${v}\n`)
+            .join(""),
+        { mode: 0o600 },
+    );
     flags.push("--env-file", o.envFile);
 
     // command replaces ENTRYPOINT and drops CMD; args replace CMD.

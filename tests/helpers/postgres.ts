@@ -44,7 +44,10 @@ export function postgresBinDir(): string | undefined {
     if (fromEnv) return fromEnv;
     const root = "/usr/lib/postgresql";
     if (!fs.existsSync(root)) return undefined;
-    const versions = fs.readdirSync(root).filter((v) => /^\d+$/.test(v) && fs.existsSync(path.join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+    const versions = fs
+        .readdirSync(root)
+        .filter((v) => /^\d+$/.test(v) && fs.existsSync(path.join(root, v, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a));
     return versions.length ? path.join(root, versions[0], "bin") : undefined;
 }
 
@@ -55,7 +58,9 @@ function serverAccount(): { name: string; uid: number; gid: number } {
         const gid = spawnSync("id", ["-g", name], { encoding: "utf8" });
         if (uid.status === 0 && gid.status === 0) return { name, uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
     }
-    throw new Error("no unprivileged account to run PostgreSQL as (tried postgres, nobody); expected one of them in /etc/passwd. Fix: apt-get install -y postgresql (it creates the postgres user)");
+    throw new Error(
+        "no unprivileged account to run PostgreSQL as (tried postgres, nobody); expected one of them in /etc/passwd. Fix: apt-get install -y postgresql (it creates the postgres user)",
+    );
 }
 
 function chownTree(p: string, uid: number, gid: number): void {
@@ -69,9 +74,14 @@ function chownTree(p: string, uid: number, gid: number): void {
  * more address to listen on (e.g. a container bridge's gateway) and the CIDR allowed to connect
  * through it with a password.
  */
-export async function startPostgres(opts: { database?: string; user?: string; timeoutMs?: number; listen?: { address: string; allow: string } } = {}): Promise<StartedPostgres> {
+export async function startPostgres(
+    opts: { database?: string; user?: string; timeoutMs?: number; listen?: { address: string; allow: string } } = {},
+): Promise<StartedPostgres> {
     const bin = postgresBinDir();
-    if (!bin) throw new Error("PostgreSQL server binaries not found: no /usr/lib/postgresql/N/bin/initdb and THINLAYER_PG_BINDIR unset. Fix: apt-get install -y postgresql");
+    if (!bin)
+        throw new Error(
+            "PostgreSQL server binaries not found: no /usr/lib/postgresql/N/bin/initdb and THINLAYER_PG_BINDIR unset. Fix: apt-get install -y postgresql",
+        );
     const account = serverAccount();
     const database = opts.database ?? "emr";
     const user = opts.user ?? "emr";
@@ -85,7 +95,11 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
     chownTree(dir, account.uid, account.gid);
     const asServer = { uid: account.uid, gid: account.gid, cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8", LC_ALL: "C.UTF-8" } };
 
-    const init = spawnSync(path.join(bin, "initdb"), ["-D", data, "-U", superuser, "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"], { ...asServer, encoding: "utf8" });
+    const init = spawnSync(
+        path.join(bin, "initdb"),
+        ["-D", data, "-U", superuser, "-E", "UTF8", "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
+        { ...asServer, encoding: "utf8" },
+    );
     if (init.status !== 0) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw new Error(`initdb (as ${account.name}) failed with ${init.status}: ${init.stderr}${init.stdout}`);
@@ -104,11 +118,17 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
         const out = fs.openSync(logFile, "a");
         fs.fchownSync(out, account.uid, account.gid);
         // fsync off: a throwaway cluster, and fsync is most of its start and DDL time.
-        const p = spawn(path.join(bin, "postgres"), ["-D", data, "-h", listenOn, "-p", String(port), "-k", sockets, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"], { ...asServer, stdio: ["ignore", out, out] });
+        const p = spawn(
+            path.join(bin, "postgres"),
+            ["-D", data, "-h", listenOn, "-p", String(port), "-k", sockets, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"],
+            { ...asServer, stdio: ["ignore", out, out] },
+        );
         fs.closeSync(out);
         while (Date.now() < until) {
             if (p.exitCode !== null || p.signalCode !== null) break;
-            const ready = spawnSync(path.join(bin, "pg_isready"), ["-h", sockets, "-p", String(port), "-U", superuser, "-d", "postgres", "-t", "1"], { encoding: "utf8" });
+            const ready = spawnSync(path.join(bin, "pg_isready"), ["-h", sockets, "-p", String(port), "-U", superuser, "-d", "postgres", "-t", "1"], {
+                encoding: "utf8",
+            });
             if (ready.status === 0) {
                 proc = p;
                 break;
@@ -124,7 +144,11 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
     }
 
     const psql = (sql: string, db = "postgres"): string => {
-        const r = spawnSync(path.join(bin, "psql"), ["-h", sockets, "-p", String(port), "-U", superuser, "-d", db, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], { encoding: "utf8" });
+        const r = spawnSync(
+            path.join(bin, "psql"),
+            ["-h", sockets, "-p", String(port), "-U", superuser, "-d", db, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+            { encoding: "utf8" },
+        );
         if (r.status !== 0) throw new Error(`psql -c ${JSON.stringify(sql)} on ${db} failed with ${r.status}: ${r.stderr}`);
         return r.stdout.trim();
     };
@@ -143,7 +167,11 @@ export async function startPostgres(opts: { database?: string; user?: string; ti
         urlVia: (address) => `postgres://${user}:${password}@${address}:${port}/${database}`,
         psql,
         lockTable: async (table) => {
-            const p = spawn(path.join(bin, "psql"), ["-h", sockets, "-p", String(port), "-U", superuser, "-d", database, "-X", "-At", "-v", "ON_ERROR_STOP=1"], { stdio: ["pipe", "pipe", "pipe"] });
+            const p = spawn(
+                path.join(bin, "psql"),
+                ["-h", sockets, "-p", String(port), "-U", superuser, "-d", database, "-X", "-At", "-v", "ON_ERROR_STOP=1"],
+                { stdio: ["pipe", "pipe", "pipe"] },
+            );
             let out = "";
             p.stdout.on("data", (b: Buffer) => (out += b.toString()));
             p.stderr.on("data", (b: Buffer) => (out += b.toString()));

@@ -60,7 +60,8 @@ export function missingEngineParts(): string[] {
     const plugins = path.join(home, "plugins");
     const have = fs.existsSync(plugins) ? fs.readdirSync(plugins) : [];
     for (const p of ENGINE_PLUGINS) {
-        if (!have.some((d) => d.startsWith(`${p.kind}-${p.name}-v`) && !d.endsWith(".lock") && !d.endsWith(".partial"))) missing.push(`pulumi-${p.kind}-${p.name}`);
+        if (!have.some((d) => d.startsWith(`${p.kind}-${p.name}-v`) && !d.endsWith(".lock") && !d.endsWith(".partial")))
+            missing.push(`pulumi-${p.kind}-${p.name}`);
     }
     return missing;
 }
@@ -151,7 +152,10 @@ export function copyProject(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-e2e-project-"));
     const ls = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO_ROOT, encoding: "buffer" });
     if (ls.status !== 0) throw new Error(`git ls-files failed: ${ls.stderr.toString()}`);
-    for (const rel of ls.stdout.toString("utf8").split("\0").filter((f) => f !== "")) {
+    for (const rel of ls.stdout
+        .toString("utf8")
+        .split("\0")
+        .filter((f) => f !== "")) {
         const src = path.join(REPO_ROOT, rel);
         let st: fs.Stats;
         try {
@@ -174,7 +178,10 @@ export class PulumiProject {
     readonly env: NodeJS.ProcessEnv;
     readonly bin: string;
 
-    constructor(readonly dir: string, extraEnv: NodeJS.ProcessEnv = {}) {
+    constructor(
+        readonly dir: string,
+        extraEnv: NodeJS.ProcessEnv = {},
+    ) {
         const bin = findTool("pulumi");
         if (bin === undefined) throw new Error("pulumi not found on PATH or in the tool cache (install: bash scripts/setup.sh)");
         this.bin = bin;
@@ -199,7 +206,10 @@ export class PulumiProject {
     }
 
     /** Runs `pulumi <args>` in the project; never throws for a non-zero exit. */
-    run(args: string[], opts: { input?: string; timeoutMs?: number; onSpawn?: (pid: number) => void; onStdout?: (chunk: string) => void } = {}): Promise<RunResult> {
+    run(
+        args: string[],
+        opts: { input?: string; timeoutMs?: number; onSpawn?: (pid: number) => void; onStdout?: (chunk: string) => void } = {},
+    ): Promise<RunResult> {
         const started = Date.now();
         return new Promise((resolve, reject) => {
             const child = spawn(this.bin, [...args, "--non-interactive"], { cwd: this.dir, env: this.env, stdio: ["pipe", "pipe", "pipe"] });
@@ -224,12 +234,16 @@ export class PulumiProject {
     /** Runs and throws with the output when the exit code is not 0. */
     async ok(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
         const r = await this.run(args, opts);
-        if (r.code !== 0) throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`);
+        if (r.code !== 0)
+            throw new Error(`pulumi ${args.join(" ")} exited ${r.code}\n--- stdout\n${r.stdout.slice(-6000)}\n--- stderr\n${r.stderr.slice(-4000)}`);
         return r;
     }
 
     /** `pulumi preview --json`: the engine's step list. */
-    async preview(stack: string, extra: string[] = []): Promise<{ steps: PreviewStep[]; result: RunResult; diagnostics: { message: string; severity: string }[] }> {
+    async preview(
+        stack: string,
+        extra: string[] = [],
+    ): Promise<{ steps: PreviewStep[]; result: RunResult; diagnostics: { message: string; severity: string }[] }> {
         const result = await this.run(["preview", "--stack", stack, "--json", ...extra]);
         let parsed: { steps?: PreviewStep[]; diagnostics?: { message: string; severity: string }[] } = {};
         try {
@@ -244,7 +258,11 @@ export class PulumiProject {
      * `pulumi up --yes --json`: the engine streams its events as JSON lines on stdout; returns
      * them in order. `onEvent` sees each as it arrives (the benchmark times them).
      */
-    async up(stack: string, extra: string[] = [], opts: { onSpawn?: (pid: number) => void; timeoutMs?: number; onEvent?: (e: EngineEvent) => void } = {}): Promise<{ result: RunResult; events: EngineEvent[] }> {
+    async up(
+        stack: string,
+        extra: string[] = [],
+        opts: { onSpawn?: (pid: number) => void; timeoutMs?: number; onEvent?: (e: EngineEvent) => void } = {},
+    ): Promise<{ result: RunResult; events: EngineEvent[] }> {
         const events: EngineEvent[] = [];
         let carry = "";
         const result = await this.run(["up", "--stack", stack, "--yes", "--skip-preview", "--json", ...extra], {

@@ -31,10 +31,27 @@ export async function startRedis(opts: { listen?: string; timeoutMs?: number } =
         const port = await freePort();
         // The password goes through a config file, not argv (ps would show it).
         const conf = path.join(dir, "redis.conf");
-        fs.writeFileSync(conf, [`bind 127.0.0.1${opts.listen ? ` ${opts.listen}` : ""}`, `port ${port}`, `requirepass ${password}`, `dir ${dir}`, `save ""`, `appendonly no`, `logfile ${logFile}`, `daemonize no`, ""].join("\n"), { mode: 0o600 });
+        fs.writeFileSync(
+            conf,
+            [
+                `bind 127.0.0.1${opts.listen ? ` ${opts.listen}` : ""}`,
+                `port ${port}`,
+                `requirepass ${password}`,
+                `dir ${dir}`,
+                `save ""`,
+                `appendonly no`,
+                `logfile ${logFile}`,
+                `daemonize no`,
+                "",
+            ].join("\n"),
+            { mode: 0o600 },
+        );
         const proc = spawn("redis-server", [conf], { stdio: "ignore" });
         const cli = (...args: string[]): string => {
-            const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--no-auth-warning", ...args], { encoding: "utf8", env: { ...process.env, REDISCLI_AUTH: password } });
+            const r = spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "--no-auth-warning", ...args], {
+                encoding: "utf8",
+                env: { ...process.env, REDISCLI_AUTH: password },
+            });
             if (r.status !== 0) throw new Error(`redis-cli ${args.join(" ")} failed with ${r.status}: ${r.stderr}`);
             return r.stdout.trim();
         };

@@ -25,7 +25,10 @@ import { which } from "../helpers/tools";
 
 const TOOLS = [...DOCKERD_TOOLS, ...EXAMPLE_BASE_TOOLS, "docker-registry"];
 const missing = TOOLS.filter((t) => (t.startsWith("/") ? !fs.existsSync(t) : which(t) === undefined));
-const skip = missing.length > 0 && process.env.CI !== "true" ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io debootstrap umoci skopeo docker-registry)` : false;
+const skip =
+    missing.length > 0 && process.env.CI !== "true"
+        ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io debootstrap umoci skopeo docker-registry)`
+        : false;
 
 /** One filesystem entry as `docker export` shows it. */
 interface Entry {
@@ -54,7 +57,13 @@ async function flatten(dockerd: StartedDockerd, image: string): Promise<Map<stri
                     const name = "/" + h.name.replace(/^\.?\//, "").replace(/\/$/, "");
                     const type = h.type ?? "file";
                     const content = type === "file" ? hash.digest("hex") : type === "symlink" || type === "link" ? `-> ${h.linkname ?? ""}` : "";
-                    out.set(name, { type, mode: ((h.mode ?? 0) & 0o7777).toString(8).padStart(4, "0"), owner: `${h.uid ?? -1}:${h.gid ?? -1}`, content, mtime: String((h.mtime?.getTime() ?? -1000) / 1000) });
+                    out.set(name, {
+                        type,
+                        mode: ((h.mode ?? 0) & 0o7777).toString(8).padStart(4, "0"),
+                        owner: `${h.uid ?? -1}:${h.gid ?? -1}`,
+                        content,
+                        mtime: String((h.mtime?.getTime() ?? -1000) / 1000),
+                    });
                     next();
                 });
                 stream.on("error", reject);
@@ -153,12 +162,24 @@ after(async () => {
 test("the daemonless app image equals `docker build` of the same Dockerfile on the same base: every file and the config", { skip }, async () => {
     const dockerfile = path.join(ctx, "Dockerfile");
     const inputs = await computeAppInputs({ contextDir: ctx, dockerfile, buildArgs: {}, platform: "linux/amd64", baseHash: base.baseHash });
-    const ours = await ensureImage({ image: "app", context: ctx, dockerfile, repository: `${registry.host}/thinlayer/example-app`, platform: "linux/amd64", buildArgs: {}, baseRef: base.baseRef, baseHash: base.baseHash, expectTag: appTag(inputs.hash) });
+    const ours = await ensureImage({
+        image: "app",
+        context: ctx,
+        dockerfile,
+        repository: `${registry.host}/thinlayer/example-app`,
+        platform: "linux/amd64",
+        buildArgs: {},
+        baseRef: base.baseRef,
+        baseHash: base.baseHash,
+        expectTag: appTag(inputs.hash),
+    });
     assert.equal(ours.how, "daemonless");
     const oursRef = `${registry.host}/thinlayer/example-app@${ours.digest}`;
     dockerd.docker(["pull", "--quiet", oursRef]);
     const theirsRef = "equivalence/docker-build:latest";
-    dockerd.docker(["build", "--quiet", "--platform", "linux/amd64", "--build-arg", `BASE_IMAGE=${base.baseRef}`, "-f", dockerfile, "-t", theirsRef, ctx], { env: { DOCKER_BUILDKIT: "1" } });
+    dockerd.docker(["build", "--quiet", "--platform", "linux/amd64", "--build-arg", `BASE_IMAGE=${base.baseRef}`, "-f", dockerfile, "-t", theirsRef, ctx], {
+        env: { DOCKER_BUILDKIT: "1" },
+    });
 
     const [a, b] = [await flatten(dockerd, oursRef), await flatten(dockerd, theirsRef)];
     assert.ok(a.has("/app/manage.py") && a.has("/usr/local/bin/gunicorn"), "the flattened daemonless image lacks the app or the base");
@@ -167,7 +188,10 @@ test("the daemonless app image equals `docker build` of the same Dockerfile on t
     assert.deepEqual(undocumented, [], `files differ:\n${undocumented.join("\n")}`);
 
     // Only the COPYed files' mtimes differ: the base's files are the same bytes in both.
-    assert.ok(fsDiff.some((l) => l.startsWith("/app/manage.py: mtime")), "expected BuildKit to keep the context's mtime (has the comparison stopped reading mtimes?)");
+    assert.ok(
+        fsDiff.some((l) => l.startsWith("/app/manage.py: mtime")),
+        "expected BuildKit to keep the context's mtime (has the comparison stopped reading mtimes?)",
+    );
 
     // Layers: ours is the base plus exactly one layer. BuildKit adds an empty layer for WORKDIR
     // (the directory exists in the base) and one for COPY; the empty one carries no file.

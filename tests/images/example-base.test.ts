@@ -15,7 +15,10 @@ import { which } from "../helpers/tools";
 
 const TOOLS = [...DOCKERD_TOOLS, ...EXAMPLE_BASE_TOOLS, "docker-registry"];
 const missing = TOOLS.filter((t) => (t.startsWith("/") ? !fs.existsSync(t) : which(t) === undefined));
-const skip = missing.length > 0 && process.env.CI !== "true" ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io debootstrap umoci skopeo docker-registry)` : false;
+const skip =
+    missing.length > 0 && process.env.CI !== "true"
+        ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io debootstrap umoci skopeo docker-registry)`
+        : false;
 
 let dockerd: StartedDockerd;
 let registry: StartedRegistry;
@@ -36,16 +39,39 @@ after(async () => {
 
 /** Runs a command in the base as the pod spec runs the app container. */
 function podRun(image: string, ...cmd: string[]): string {
-    return dockerd.docker(["run", "--rm", "--user", "10001:10001", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", image, ...cmd]);
+    return dockerd.docker([
+        "run",
+        "--rm",
+        "--user",
+        "10001:10001",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        image,
+        ...cmd,
+    ]);
 }
 
 test("the stand-in has python:3.12-slim's config and lets pip install system-wide", { skip }, () => {
-    const [img] = JSON.parse(dockerd.docker(["image", "inspect", base.pythonRef])) as Array<{ Config: { Env: string[]; Cmd: string[]; User?: string; WorkingDir?: string } }>;
+    const [img] = JSON.parse(dockerd.docker(["image", "inspect", base.pythonRef])) as Array<{
+        Config: { Env: string[]; Cmd: string[]; User?: string; WorkingDir?: string };
+    }>;
     assert.ok(img.Config.Env.includes("PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"));
     assert.ok(img.Config.Env.includes("LANG=C.UTF-8"));
     assert.deepEqual(img.Config.Cmd, ["python3"]);
     assert.equal(img.Config.User ?? "", "");
-    const out = dockerd.docker(["run", "--rm", base.pythonRef, "sh", "-c", "python --version && pip --version && ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null | wc -l"]);
+    const out = dockerd.docker([
+        "run",
+        "--rm",
+        base.pythonRef,
+        "sh",
+        "-c",
+        "python --version && pip --version && ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null | wc -l",
+    ]);
     assert.match(out, /^Python 3\.\d+\.\d+\npip \d+/);
     assert.equal(out.trim().split("\n").pop(), "0", "a PEP 668 marker would make Dockerfile.base's `pip install` fail");
 });

@@ -20,7 +20,10 @@ import { which } from "../helpers/tools";
 
 const TOOLS = [...DOCKERD_TOOLS, "docker-registry", "htpasswd", "skopeo", "umoci", BUSYBOX];
 const missing = TOOLS.filter((t) => (t.startsWith("/") ? !fs.existsSync(t) : which(t) === undefined));
-const skip = missing.length > 0 && process.env.CI !== "true" ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io docker-registry apache2-utils skopeo umoci busybox-static)` : false;
+const skip =
+    missing.length > 0 && process.env.CI !== "true"
+        ? `missing tools: ${missing.join(", ")} (apt-get install -y docker.io docker-registry apache2-utils skopeo umoci busybox-static)`
+        : false;
 
 let dockerd: StartedDockerd;
 let registry: StartedRegistry;
@@ -86,8 +89,21 @@ test("docker builder: RUN, RUN --mount=type=bind, multi-stage and build args, pu
     fs.writeFileSync(path.join(userConfig, "config.json"), "{}\n");
     const log: string[] = [];
     const r = await ensureImage(
-        { image: "base", context: contextDir, dockerfile, repository: `${registry.host}/t/multi`, platform: "linux/amd64", buildArgs, expectTag: baseTag(inputs.hash), builder: "docker" },
-        { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json"), builderEnv: { ...dockerd.env, DOCKER_CONFIG: userConfig }, log: (l) => log.push(l) },
+        {
+            image: "base",
+            context: contextDir,
+            dockerfile,
+            repository: `${registry.host}/t/multi`,
+            platform: "linux/amd64",
+            buildArgs,
+            expectTag: baseTag(inputs.hash),
+            builder: "docker",
+        },
+        {
+            dockerConfig: path.join(registry.dockerConfigDir as string, "config.json"),
+            builderEnv: { ...dockerd.env, DOCKER_CONFIG: userConfig },
+            log: (l) => log.push(l),
+        },
     );
     assert.equal(r.action, "built");
     assert.equal(r.how, "docker");
@@ -96,7 +112,10 @@ test("docker builder: RUN, RUN --mount=type=bind, multi-stage and build args, pu
     // The digest is the registry's: HEAD by tag gives it, and it is not docker's local image id.
     const creds = "builder:s3cret-pw";
     const manifest = skopeoRaw(`${registry.host}/t/multi:${r.tag}`, creds) as { config: { digest: string } };
-    const head = await new RegistryClient(registry.host, { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json") }).headManifest("t/multi", r.tag);
+    const head = await new RegistryClient(registry.host, { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json") }).headManifest(
+        "t/multi",
+        r.tag,
+    );
     assert.equal(r.digest, head?.digest);
     const localId = dockerd.docker(["image", "inspect", "--format", "{{.Id}}", `${registry.host}/t/multi:${r.tag}`]).trim();
     assert.equal(localId, manifest.config.digest, "docker's image id is its config digest, not the manifest digest");
@@ -120,7 +139,16 @@ test("docker builder: RUN, RUN --mount=type=bind, multi-stage and build args, pu
 
     // The second run finds the tag in the registry and builds nothing.
     const again = await ensureImage(
-        { image: "base", context: contextDir, dockerfile, repository: `${registry.host}/t/multi`, platform: "linux/amd64", buildArgs, expectTag: baseTag(inputs.hash), builder: "docker" },
+        {
+            image: "base",
+            context: contextDir,
+            dockerfile,
+            repository: `${registry.host}/t/multi`,
+            platform: "linux/amd64",
+            buildArgs,
+            expectTag: baseTag(inputs.hash),
+            builder: "docker",
+        },
         { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json"), builderEnv: dockerd.env },
     );
     assert.deepEqual([again.action, again.how, again.digest], ["reused", "registry", r.digest]);
@@ -133,7 +161,16 @@ test("docker builder: the platform is explicit (a copy-only linux/arm64 image fr
     const dockerfile = path.join(contextDir, "Dockerfile");
     const inputs = await computeBaseInputs({ contextDir, dockerfile, buildArgs: {}, platform: "linux/arm64" });
     const r = await ensureImage(
-        { image: "base", context: contextDir, dockerfile, repository: `${registry.host}/t/arm`, platform: "linux/arm64", buildArgs: {}, expectTag: baseTag(inputs.hash), builder: "docker" },
+        {
+            image: "base",
+            context: contextDir,
+            dockerfile,
+            repository: `${registry.host}/t/arm`,
+            platform: "linux/arm64",
+            buildArgs: {},
+            expectTag: baseTag(inputs.hash),
+            builder: "docker",
+        },
         { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json"), builderEnv: dockerd.env },
     );
     assert.equal(r.how, "docker");
@@ -155,7 +192,18 @@ test("docker builder: a push the registry refuses (no credentials) fails with th
     writeFiles(contextDir, { Dockerfile: "FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": "a\n" });
     const ref = `${registry.host}/t/noauth:deps-000000000000`;
     await assert.rejects(
-        buildAndPush({ builder: "docker", contextDir, dockerfile: path.join(contextDir, "Dockerfile"), ref, host: registry.host, platform: "linux/amd64", buildArgs: {}, credentials: { source: "anonymous" }, stdio: "ignore", env: dockerd.env }),
+        buildAndPush({
+            builder: "docker",
+            contextDir,
+            dockerfile: path.join(contextDir, "Dockerfile"),
+            ref,
+            host: registry.host,
+            platform: "linux/amd64",
+            buildArgs: {},
+            credentials: { source: "anonymous" },
+            stdio: "ignore",
+            env: dockerd.env,
+        }),
         /docker push \S+ … failed with exit code 1:[\s\S]*(no basic auth credentials|unauthorized|authentication required)/i,
     );
     const client = new RegistryClient(registry.host, { dockerConfig: path.join(registry.dockerConfigDir as string, "config.json") });
@@ -167,14 +215,24 @@ test("docker builder availability: the daemon must answer, and a 23+ client with
     const down = dockerBuilderProblem({ ...process.env, ...dockerd.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" });
     assert.match(down ?? "", /cannot reach a Docker daemon/);
     assert.throws(
-        () => selectBuilder("docker", () => false, () => down ?? ""),
+        () =>
+            selectBuilder(
+                "docker",
+                () => false,
+                () => down ?? "",
+            ),
         /--builder: got docker; expected an installed builder\. Fix: .*cannot reach a Docker daemon.*, or use --builder auto/,
     );
     const newer = "/usr/local/bin/docker";
-    const newerMajor = fs.existsSync(newer) ? Number(/^(\d+)/.exec(String(spawnSync(newer, ["version", "--format", "{{.Client.Version}}"], { encoding: "utf8" }).stdout))?.[1]) : NaN;
+    const newerMajor = fs.existsSync(newer)
+        ? Number(/^(\d+)/.exec(String(spawnSync(newer, ["version", "--format", "{{.Client.Version}}"], { encoding: "utf8" }).stdout))?.[1])
+        : NaN;
     const newerHasBuildx = fs.existsSync(newer) && spawnSync(newer, ["buildx", "version"]).status === 0;
     if (newerMajor >= 23 && !newerHasBuildx) {
-        assert.match(dockerBuilderProblem({ ...process.env, ...dockerd.env, THINLAYER_DOCKER: newer }) ?? "", /needs the buildx plugin for BuildKit and has none .*THINLAYER_DOCKER/);
+        assert.match(
+            dockerBuilderProblem({ ...process.env, ...dockerd.env, THINLAYER_DOCKER: newer }) ?? "",
+            /needs the buildx plugin for BuildKit and has none .*THINLAYER_DOCKER/,
+        );
     }
 });
 
@@ -191,7 +249,20 @@ test("builderCommands docker: BuildKit through `docker build` then `docker push`
     };
     const [build, push] = builderCommands(req, "/tmp/auth/config.json", { THINLAYER_DOCKER: "/usr/bin/docker" });
     assert.equal(build.cmd, "/usr/bin/docker");
-    assert.deepEqual(build.args, ["build", "--platform", "linux/arm64", "-f", "/ctx/Dockerfile", "-t", req.ref, "--build-arg", "A=x=y", "--build-arg", "Z=1", "/ctx"]);
+    assert.deepEqual(build.args, [
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-f",
+        "/ctx/Dockerfile",
+        "-t",
+        req.ref,
+        "--build-arg",
+        "A=x=y",
+        "--build-arg",
+        "Z=1",
+        "/ctx",
+    ]);
     assert.deepEqual(build.env, { DOCKER_CONFIG: "/tmp/auth", DOCKER_BUILDKIT: "1" });
     assert.deepEqual([push.cmd, push.args, push.env, push.push], ["/usr/bin/docker", ["push", req.ref], { DOCKER_CONFIG: "/tmp/auth" }, true]);
     const bx = builderCommands({ ...req, dockerBuildx: true }, "/tmp/auth/config.json", {});

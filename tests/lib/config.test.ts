@@ -28,7 +28,10 @@ test("the uat and prod stack files parse, with the values they set", () => {
     assert.equal(prod.repositoryMode, "existing");
     assert.equal(uat.appDir, path.join(root, "examples/django-app"));
     assert.equal(uat.baseDockerfile, path.join(root, "examples/django-app/Dockerfile.base"));
-    assert.deepEqual(uat.workers.map((w) => w.name), ["celery"]);
+    assert.deepEqual(
+        uat.workers.map((w) => w.name),
+        ["celery"],
+    );
     assert.equal(prod.settings.DJANGO_ALLOWED_HOSTS, "emr.example.com");
     // Defaults come from Pulumi.yaml when a stack does not set a key.
     assert.equal(uat.platform, schema.platform.default);
@@ -47,8 +50,14 @@ test("bad values name the key, the value, what is allowed and the fix; all probl
         (e: Error) => {
             const lines = e.message.split("\n");
             assert.equal(lines.length, 3);
-            assert.ok(lines.includes('thinlayer:platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64 or linux/arm64. Fix: set thinlayer:platform to a platform the cluster\'s nodes run'));
-            assert.ok(lines.includes('thinlayer:builder: got "kaniko"; expected auto | buildx | docker | podman | buildah. Fix: pick one of the listed builders'));
+            assert.ok(
+                lines.includes(
+                    'thinlayer:platform: got "amd64"; expected os/arch[/variant], e.g. linux/amd64 or linux/arm64. Fix: set thinlayer:platform to a platform the cluster\'s nodes run',
+                ),
+            );
+            assert.ok(
+                lines.includes('thinlayer:builder: got "kaniko"; expected auto | buildx | docker | podman | buildah. Fix: pick one of the listed builders'),
+            );
             assert.ok(lines.includes("thinlayer:webReplicas: got -1; expected an integer from 0 to 1000. Fix: set thinlayer:webReplicas within range"));
             return true;
         },
@@ -56,7 +65,9 @@ test("bad values name the key, the value, what is allowed and the fix; all probl
 });
 
 test("wrong types and unknown keys are reported", () => {
-    assert.throws(() => parse({ webReplicas: "3" }), { message: 'thinlayer:webReplicas: got "3"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …' });
+    assert.throws(() => parse({ webReplicas: "3" }), {
+        message: 'thinlayer:webReplicas: got "3"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …',
+    });
     assert.throws(() => parse({ webReplica: 3 }), /thinlayer:webReplica: got \(set\); expected a key declared in Pulumi.yaml/);
 });
 
@@ -71,7 +82,10 @@ test("secure values in a stack file are never read, and a secret of the wrong ty
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-config-"));
     fs.copyFileSync(path.join(root, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     fs.mkdirSync(path.join(dir, "examples/django-app"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), "config:\n  thinlayer:kubeconfig:\n    secure: AAABAKZ2bG9n\n  thinlayer:webReplicas: 4\n  aws:region: eu-west-1\n");
+    fs.writeFileSync(
+        path.join(dir, "Pulumi.s.yaml"),
+        "config:\n  thinlayer:kubeconfig:\n    secure: AAABAKZ2bG9n\n  thinlayer:webReplicas: 4\n  aws:region: eu-west-1\n",
+    );
     assert.deepEqual(readStackFile(dir, "s"), { webReplicas: 4 });
     assert.equal(loadStackConfig(dir, "s").webReplicas, 4);
     assert.throws(
@@ -91,23 +105,30 @@ test("values `pulumi config set` stores as strings are read as the schema type, 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-config-"));
     fs.copyFileSync(path.join(root, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     fs.mkdirSync(path.join(dir, "examples/django-app"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), 'config:\n  thinlayer:webReplicas: "2"\n  thinlayer:workers: \'["celery=celery -A emr worker"]\'\n  thinlayer:namespace: "007"\n');
+    fs.writeFileSync(
+        path.join(dir, "Pulumi.s.yaml"),
+        'config:\n  thinlayer:webReplicas: "2"\n  thinlayer:workers: \'["celery=celery -A emr worker"]\'\n  thinlayer:namespace: "007"\n',
+    );
     assert.deepEqual(readStackFile(dir, "s"), { webReplicas: 2, workers: ["celery=celery -A emr worker"], namespace: "007" });
     const cfg = loadStackConfig(dir, "s");
     assert.equal(cfg.webReplicas, 2);
     assert.deepEqual(cfg.workers, [{ name: "celery", command: "celery -A emr worker" }]);
     // A string that is not a number stays a string, so the parser reports it with the key.
     fs.writeFileSync(path.join(dir, "Pulumi.s.yaml"), 'config:\n  thinlayer:webReplicas: "two"\n');
-    assert.throws(() => loadStackConfig(dir, "s"), { message: 'thinlayer:webReplicas: got "two"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …' });
+    assert.throws(() => loadStackConfig(dir, "s"), {
+        message: 'thinlayer:webReplicas: got "two"; expected an integer. Fix: set it with pulumi config set thinlayer:webReplicas …',
+    });
 });
 
 test("lifecycleStacks: defaults to uat and prod; names must be distinct DNS labels, at most 4", () => {
     assert.deepEqual(parse({}).lifecycleStacks, ["uat", "prod"]);
     assert.deepEqual(parse({ lifecycleStacks: ["prod"] }).lifecycleStacks, ["prod"]);
     assert.throws(() => parse({ lifecycleStacks: ["Prod", "uat"] }), {
-        message: 'thinlayer:lifecycleStacks: got "Prod"; expected stack names that are DNS labels (lowercase letters, digits, -; at most 63). Fix: list the stacks that deploy, e.g. [uat, prod]',
+        message:
+            'thinlayer:lifecycleStacks: got "Prod"; expected stack names that are DNS labels (lowercase letters, digits, -; at most 63). Fix: list the stacks that deploy, e.g. [uat, prod]',
     });
     assert.throws(() => parse({ lifecycleStacks: ["a", "b", "c", "d", "a"] }), {
-        message: 'thinlayer:lifecycleStacks: got ["a","b","c","d","a"]; expected at most 4 distinct stack names. Fix: remove duplicates; list only the stacks that deploy',
+        message:
+            'thinlayer:lifecycleStacks: got ["a","b","c","d","a"]; expected at most 4 distinct stack names. Fix: remove duplicates; list only the stacks that deploy',
     });
 });

@@ -45,7 +45,10 @@ void test("property: byteOrder sorts by UTF-8 bytes, for ASCII and non-ASCII key
         fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.stringMatching(/^[a-z/._-]{0,8}$/))), (keys) => {
             const got = byteOrder(keys, (k) => k);
             const want = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-            assert.deepEqual(got.map((k) => Buffer.from(k).toString("hex")), want.map((k) => Buffer.from(k).toString("hex")));
+            assert.deepEqual(
+                got.map((k) => Buffer.from(k).toString("hex")),
+                want.map((k) => Buffer.from(k).toString("hex")),
+            );
         }),
         { numRuns: 300 },
     );

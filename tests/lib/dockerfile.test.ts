@@ -19,7 +19,14 @@ void test("stages and FROM references with ARG substitution (global ARGs, build-
         "",
     ].join("\n");
     const a = analyzeDockerfile(text, "Dockerfile", { PY: "3.13" });
-    assert.deepEqual(a.stages.map((s) => [s.name, s.from, s.line]), [["build", "docker.io/library/python:3.13-slim", 3], ["test", "build", 4], [undefined, "alpine:3.20", 5]]);
+    assert.deepEqual(
+        a.stages.map((s) => [s.name, s.from, s.line]),
+        [
+            ["build", "docker.io/library/python:3.13-slim", 3],
+            ["test", "build", 4],
+            [undefined, "alpine:3.20", 5],
+        ],
+    );
     assert.equal(a.stages[2].platform, "linux/arm64");
     assert.deepEqual(a.fromRefs, ["docker.io/library/python:3.13-slim", "alpine:3.20", "busybox:1.36"]);
     assert.deepEqual(a.copies, []);
@@ -50,11 +57,19 @@ void test("COPY/ADD sources: shell and JSON forms, flags, variables, heredocs", 
         ],
     );
     assert.equal(a.copyOnly, false, "ADD may extract archives");
-    assert.equal(analyzeDockerfile("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY . /app\nUSER 10001\nCMD [\"x\"]\n", "D", { BASE_IMAGE: "b@sha256:" + "0".repeat(64) }).copyOnly, true);
+    assert.equal(
+        analyzeDockerfile('ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY . /app\nUSER 10001\nCMD ["x"]\n', "D", {
+            BASE_IMAGE: "b@sha256:" + "0".repeat(64),
+        }).copyOnly,
+        true,
+    );
 });
 
 void test("variable expansion: defaults, alternates, quotes, escapes", () => {
-    const vars = new Map([["A", "1"], ["E", ""]]);
+    const vars = new Map([
+        ["A", "1"],
+        ["E", ""],
+    ]);
     assert.equal(expand("${A}-$A-${B:-x}-${E:-y}-${E-z}-${A:+alt}-${B:+alt}", vars), "1-1-x-y--alt-");
     assert.equal(expand("'$A'\"$A\"\\$A", vars), "$A1$A");
 });
@@ -99,7 +114,10 @@ void test("COPY sources are cleaned and kept inside the context", () => {
 });
 
 void test("a malformed COPY is an input error naming file:line", () => {
-    assert.throws(() => analyzeDockerfile("FROM scratch\n\nCOPY onlyone\n", "app/Dockerfile", {}), /app\/Dockerfile:3: got a malformed COPY; expected COPY \[--chown=…\] <src>\.\.\. <dest>/);
+    assert.throws(
+        () => analyzeDockerfile("FROM scratch\n\nCOPY onlyone\n", "app/Dockerfile", {}),
+        /app\/Dockerfile:3: got a malformed COPY; expected COPY \[--chown=…\] <src>\.\.\. <dest>/,
+    );
 });
 
 void test("RUN --mount: bind mounts without from= read the context; from=<image> is a FROM reference; other types read nothing", () => {
@@ -122,7 +140,10 @@ void test("RUN --mount: bind mounts without from= read the context; from=<image>
     assert.deepEqual(a.fromRefs, ["python:3.12", "busybox:1.36"]);
     assert.equal(a.copyOnly, false);
     assert.deepEqual(analyzeDockerfile("FROM scratch\nRUN true\n", "D", {}).bindMounts, []);
-    assert.throws(() => analyzeDockerfile("FROM scratch\nRUN --mount=type=volume,target=/v true\n", "D", {}), /D:2 RUN --mount: got "type=volume,target=\/v"; expected type=bind\|cache\|tmpfs\|secret\|ssh/);
+    assert.throws(
+        () => analyzeDockerfile("FROM scratch\nRUN --mount=type=volume,target=/v true\n", "D", {}),
+        /D:2 RUN --mount: got "type=volume,target=\/v"; expected type=bind\|cache\|tmpfs\|secret\|ssh/,
+    );
 });
 
 void test("COPY/ADD flags thinlayer does not model (--exclude, --parents, COPY --checksum) make the Dockerfile not copy-only, with a warning naming Dockerfile:line and the flag", () => {
@@ -137,6 +158,10 @@ void test("COPY/ADD flags thinlayer does not model (--exclude, --parents, COPY -
     assert.equal(a.warnings.length, 2);
     assert.match(a.warnings[0], /^app\/Dockerfile:3: COPY --exclude=\*\.key is not modelled/);
     assert.match(a.warnings[1], /^app\/Dockerfile:3: COPY --parents is not modelled/);
-    assert.deepEqual(a.copies.map((c) => c.sources), [["."]], "the sources are still hashed (all of them)");
+    assert.deepEqual(
+        a.copies.map((c) => c.sources),
+        [["."]],
+        "the sources are still hashed (all of them)",
+    );
     assert.equal(analyzeDockerfile(head + `COPY --checksum=sha256:${"a".repeat(64)} a /a\n`, "D", args).copyOnly, false, "--checksum is an ADD flag");
 });

@@ -44,7 +44,9 @@ void test("property: the depth-pruned context walk lists exactly the files a per
     const { filterFromPatterns: mk } = await import("../../lib/context/dockerignore");
     const seg = fc.constantFrom("a", "b", "c.py", "d.md");
     const relPath = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));
-    const pattern = fc.tuple(fc.boolean(), fc.array(fc.constantFrom("a", "b", "*", "*.py", "c.py", "?", "**", "d.md"), { minLength: 1, maxLength: 3 })).map(([neg, s]) => (neg ? "!" : "") + s.join("/"));
+    const pattern = fc
+        .tuple(fc.boolean(), fc.array(fc.constantFrom("a", "b", "*", "*.py", "c.py", "?", "**", "d.md"), { minLength: 1, maxLength: 3 }))
+        .map(([neg, s]) => (neg ? "!" : "") + s.join("/"));
     await fc.assert(
         fc.asyncProperty(fc.uniqueArray(relPath, { minLength: 1, maxLength: 12 }), fc.array(pattern, { maxLength: 4 }), async (paths, patterns) => {
             const dir = makeTree({});

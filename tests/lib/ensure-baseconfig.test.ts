@@ -27,7 +27,7 @@ before(async () => {
     if (!which("busybox")) return;
     project = makeProject(tempDir());
     writeFiles(project.contextDir, {
-        "Dockerfile.base": "FROM scratch\nCOPY busybox /bin/busybox\nENV PATH=/bin APP_HOME=/srv/app\nWORKDIR /app\nCMD [\"/bin/busybox\", \"sh\"]\n",
+        "Dockerfile.base": 'FROM scratch\nCOPY busybox /bin/busybox\nENV PATH=/bin APP_HOME=/srv/app\nWORKDIR /app\nCMD ["/bin/busybox", "sh"]\n',
         "manage.py": "print('manage')\n",
         "conf.txt": "conf\n",
     });
@@ -41,9 +41,20 @@ after(async () => {
 
 async function ensureBase(host: string): Promise<{ r: EnsureResult; hash: string }> {
     if (base) return base;
-    const bi = await computeBaseInputs({ contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM }, { cache: false });
+    const bi = await computeBaseInputs(
+        { contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM },
+        { cache: false },
+    );
     const r = await ensureImage(
-        { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${host}/t/base`, platform: PLATFORM, expectTag: baseTag(bi.hash), builder: "buildah" },
+        {
+            image: "base",
+            context: project.contextDir,
+            dockerfile: project.baseDockerfile,
+            repository: `${host}/t/base`,
+            platform: PLATFORM,
+            expectTag: baseTag(bi.hash),
+            builder: "buildah",
+        },
         { log: quiet, builderEnv: storage?.env },
     );
     base = { r, hash: bi.hash };
@@ -53,7 +64,20 @@ async function ensureBase(host: string): Promise<{ r: EnsureResult; hash: string
 async function ensureApp(host: string, dockerfile: string, repo: string, log: (l: string) => void = quiet): Promise<EnsureResult> {
     const b = await ensureBase(host);
     const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile, buildArgs: {}, platform: PLATFORM, baseHash: b.hash }, { cache: false });
-    return ensureImage({ image: "app", context: project.contextDir, dockerfile, repository: `${host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: b.r.ref, baseHash: b.hash, builder: "buildah" }, { log, builderEnv: storage?.env });
+    return ensureImage(
+        {
+            image: "app",
+            context: project.contextDir,
+            dockerfile,
+            repository: `${host}/${repo}`,
+            platform: PLATFORM,
+            expectTag: appTag(ai.hash),
+            baseRef: b.r.ref,
+            baseHash: b.hash,
+            builder: "buildah",
+        },
+        { log, builderEnv: storage?.env },
+    );
 }
 
 /** Regular files of an unpacked image, as "path mode uid:gid" lines, sorted. */
@@ -79,7 +103,16 @@ test("a base with WORKDIR /app and ENV APP_HOME: daemonless COPY destinations an
     const df = path.join(project.contextDir, "Dockerfile.app");
     fs.writeFileSync(
         df,
-        ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}", "COPY manage.py .", "COPY conf.txt $APP_HOME/", "COPY run.sh ${APP_HOME}/bin/run.sh", "ENV DATA=$APP_HOME/data", 'CMD ["./manage.py"]', ""].join("\n"),
+        [
+            "ARG BASE_IMAGE",
+            "FROM ${BASE_IMAGE}",
+            "COPY manage.py .",
+            "COPY conf.txt $APP_HOME/",
+            "COPY run.sh ${APP_HOME}/bin/run.sh",
+            "ENV DATA=$APP_HOME/data",
+            'CMD ["./manage.py"]',
+            "",
+        ].join("\n"),
     );
     const b = await ensureBase(host);
     const ours = await ensureApp(host, df, "t/app");
@@ -87,11 +120,24 @@ test("a base with WORKDIR /app and ENV APP_HOME: daemonless COPY destinations an
 
     // The same Dockerfile built by buildah, pushed next to it.
     const theirsRef = `${host}/t/app-buildah:ref`;
-    await buildAndPush({ builder: "buildah", contextDir: project.contextDir, dockerfile: df, ref: theirsRef, host, platform: PLATFORM, buildArgs: { BASE_IMAGE: b.r.ref }, env: storage?.env, stdio: "ignore" });
+    await buildAndPush({
+        builder: "buildah",
+        contextDir: project.contextDir,
+        dockerfile: df,
+        ref: theirsRef,
+        host,
+        platform: PLATFORM,
+        buildArgs: { BASE_IMAGE: b.r.ref },
+        env: storage?.env,
+        stdio: "ignore",
+    });
 
     const oursFiles = filesOf(unpackWithUmoci(ours.ref, tempDir()));
     const theirsFiles = filesOf(unpackWithUmoci(theirsRef, tempDir()));
-    assert.ok(oursFiles.some((f) => f.startsWith("/app/manage.py ")), oursFiles.join("\n"));
+    assert.ok(
+        oursFiles.some((f) => f.startsWith("/app/manage.py ")),
+        oursFiles.join("\n"),
+    );
     assert.deepEqual(oursFiles, theirsFiles);
 
     const oc = skopeoConfig(ours.ref).config as { WorkingDir?: string; Env?: string[]; Cmd?: string[] };
@@ -132,7 +178,17 @@ test("CMD/ENTRYPOINT over a base with a CMD: daemonless Cmd and Entrypoint match
         const ours = await ensureApp(host, df, `t/app-${name}`);
         assert.deepEqual([ours.action, ours.how], ["built", "daemonless"]);
         const theirsRef = `${host}/t/app-${name}-buildah:ref`;
-        await buildAndPush({ builder: "buildah", contextDir: project.contextDir, dockerfile: df, ref: theirsRef, host, platform: PLATFORM, buildArgs: { BASE_IMAGE: b.r.ref }, env: storage?.env, stdio: "ignore" });
+        await buildAndPush({
+            builder: "buildah",
+            contextDir: project.contextDir,
+            dockerfile: df,
+            ref: theirsRef,
+            host,
+            platform: PLATFORM,
+            buildArgs: { BASE_IMAGE: b.r.ref },
+            env: storage?.env,
+            stdio: "ignore",
+        });
         const oc = skopeoConfig(ours.ref).config as { Cmd?: string[] | null; Entrypoint?: string[] | null };
         const tc = skopeoConfig(theirsRef).config as { Cmd?: string[] | null; Entrypoint?: string[] | null };
         assert.deepEqual([name, oc.Entrypoint ?? null, oc.Cmd ?? null], [name, tc.Entrypoint ?? null, tc.Cmd ?? null]);
@@ -151,8 +207,21 @@ test("wildcard COPY of directories and an empty wildcard: the daemonless image h
     const ours = await ensureApp(host, df, "t/app-wild");
     assert.deepEqual([ours.action, ours.how], ["built", "daemonless"]);
     const theirsRef = `${host}/t/app-wild-buildah:ref`;
-    await buildAndPush({ builder: "buildah", contextDir: project.contextDir, dockerfile: df, ref: theirsRef, host, platform: PLATFORM, buildArgs: { BASE_IMAGE: b.r.ref }, env: storage?.env, stdio: "ignore" });
+    await buildAndPush({
+        builder: "buildah",
+        contextDir: project.contextDir,
+        dockerfile: df,
+        ref: theirsRef,
+        host,
+        platform: PLATFORM,
+        buildArgs: { BASE_IMAGE: b.r.ref },
+        env: storage?.env,
+        stdio: "ignore",
+    });
     const oursFiles = filesOf(unpackWithUmoci(ours.ref, tempDir()));
-    assert.ok(oursFiles.some((f) => f.startsWith("/opt/sub/b.txt ")), oursFiles.join("\n"));
+    assert.ok(
+        oursFiles.some((f) => f.startsWith("/opt/sub/b.txt ")),
+        oursFiles.join("\n"),
+    );
     assert.deepEqual(oursFiles, filesOf(unpackWithUmoci(theirsRef, tempDir())));
 });

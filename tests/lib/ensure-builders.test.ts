@@ -16,7 +16,10 @@ const req: BuildRequest = {
 };
 
 test("selectBuilder: first available of buildx, docker, podman, buildah; an explicit choice must be installed", () => {
-    const only = (...names: BuilderName[]) => (b: BuilderName) => names.includes(b);
+    const only =
+        (...names: BuilderName[]) =>
+        (b: BuilderName) =>
+            names.includes(b);
     assert.equal(selectBuilder("auto", only("podman", "buildah")), "podman");
     assert.equal(selectBuilder("auto", only("buildah")), "buildah");
     assert.equal(selectBuilder("auto", only("buildx", "buildah")), "buildx");
@@ -42,7 +45,11 @@ test("builderCommands: explicit platform, sorted build args, temp auth file, pla
         assert.ok(c.args.includes("--tls-verify=false"));
     }
     assert.deepEqual(push.args.slice(-2), [req.ref, `docker://${req.ref}`]);
-    const remote = builderCommands({ ...req, host: "123456789012.dkr.ecr.eu-west-1.amazonaws.com", ref: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/t/app:x" }, "/a", {});
+    const remote = builderCommands(
+        { ...req, host: "123456789012.dkr.ecr.eu-west-1.amazonaws.com", ref: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/t/app:x" },
+        "/a",
+        {},
+    );
     assert.ok(remote.every((c) => !c.args.includes("--tls-verify=false")));
     const [bx] = builderCommands({ ...req, builder: "buildx" }, "/tmp/auth/config.json", {});
     assert.deepEqual([bx.cmd, ...bx.args.slice(0, 4)], ["docker", "buildx", "build", "--platform", "linux/arm64"]);
@@ -75,9 +82,18 @@ test("writeTempAuth: a 0600 file in a private dir holding only the registry's en
 test("ensure argv: bad input names the flag, the value, what is allowed and the fix", () => {
     assert.throws(() => parseEnsureArgv(["nope"]), /ensure <image>: got "nope"; expected base or app/);
     assert.throws(() => parseEnsureArgv(["base", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t"]), /--context: got \(missing\)/);
-    assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--build-arg", "NOEQ"]), /--build-arg: got "NOEQ"; expected NAME=VALUE/);
-    assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--builder", "kaniko"]), /--builder: got "kaniko"; expected auto, buildx, docker, podman or buildah/);
-    assert.throws(() => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--platform", "amd64"]), /--platform: got "amd64"; expected os\/arch/);
+    assert.throws(
+        () => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--build-arg", "NOEQ"]),
+        /--build-arg: got "NOEQ"; expected NAME=VALUE/,
+    );
+    assert.throws(
+        () => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--builder", "kaniko"]),
+        /--builder: got "kaniko"; expected auto, buildx, docker, podman or buildah/,
+    );
+    assert.throws(
+        () => parseEnsureArgv(["base", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--platform", "amd64"]),
+        /--platform: got "amd64"; expected os\/arch/,
+    );
     const ok = parseEnsureArgv(["app", "--context", "c", "--dockerfile", "D", "--repository", "r/x", "--expect-tag", "t", "--build-arg", "A=b=c", "--json"]);
     if (ok === "help") throw new Error("parsed as --help");
     assert.deepEqual([ok.opts.image, ok.opts.platform, ok.opts.buildArgs, ok.opts.json], ["app", "linux/amd64", { A: "b=c" }, true]);

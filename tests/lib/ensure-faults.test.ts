@@ -33,7 +33,9 @@ before(async () => {
     reg = await startRegistry();
     authReg = await startRegistry({ htpasswd: { user: "ci", password: SECRET } });
     const client = new RegistryClient(reg.host);
-    const base = await pushScratchImage(client, "t/base", "v1", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]]);
+    const base = await pushScratchImage(client, "t/base", "v1", [
+        [{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }],
+    ]);
     baseRef = `${reg.host}/t/base@${base.digest}`;
 });
 after(async () => {
@@ -42,8 +44,20 @@ after(async () => {
 });
 
 async function appOpts(host: string, repo = "t/app", ref = baseRef): Promise<EnsureOptions> {
-    const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH }, { cache: false });
-    return { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: ref, baseHash: BASE_HASH };
+    const ai = await computeAppInputs(
+        { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    return {
+        image: "app",
+        context: project.contextDir,
+        dockerfile: project.appDockerfile,
+        repository: `${host}/${repo}`,
+        platform: PLATFORM,
+        expectTag: appTag(ai.hash),
+        baseRef: ref,
+        baseHash: BASE_HASH,
+    };
 }
 
 const manifestPuts = (reqs: { method: string; url: string }[]) => reqs.filter((r) => r.method === "PUT" && r.url.includes("/manifests/"));
@@ -64,7 +78,10 @@ test("401 without credentials and with a wrong password: says which credential s
     const host = (authReg as StartedRegistry).host;
     const o = await appOpts(host, "t/app", `${host}/t/base@sha256:${"0".repeat(64)}`);
     const none = path.join(tempDir(), "config.json");
-    await assert.rejects(ensureImage(o, { log: quiet, dockerConfig: none }), (e: RegistryError) => e.code === "UNAUTHORIZED" && e.message.includes(`anonymous (no credentials for this host in ${none})`));
+    await assert.rejects(
+        ensureImage(o, { log: quiet, dockerConfig: none }),
+        (e: RegistryError) => e.code === "UNAUTHORIZED" && e.message.includes(`anonymous (no credentials for this host in ${none})`),
+    );
     const wrongDir = tempDir();
     const wrong = `${SECRET}-wrong`;
     fs.writeFileSync(path.join(wrongDir, "config.json"), JSON.stringify({ auths: { [host]: { auth: Buffer.from(`ci:${wrong}`).toString("base64") } } }));
@@ -78,10 +95,18 @@ test("401 without credentials and with a wrong password: says which credential s
 
 test("403 from the registry: DENIED with the credential source", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
-    const proxy = await startProxy((reg as StartedRegistry).host, { intercept: (r) => (r.url.includes("/manifests/") ? { status: 403, body: { errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] } } : undefined) });
+    const proxy = await startProxy((reg as StartedRegistry).host, {
+        intercept: (r) =>
+            r.url.includes("/manifests/")
+                ? { status: 403, body: { errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] } }
+                : undefined,
+    });
     try {
         const o = await appOpts(proxy.host, "t/app", baseRef.replace((reg as StartedRegistry).host, proxy.host));
-        await assert.rejects(ensureImage(o, { log: quiet, dockerConfig: path.join(tempDir(), "none.json") }), (e: RegistryError) => e.code === "DENIED" && /403 Forbidden .*credential source anonymous/.test(e.message));
+        await assert.rejects(
+            ensureImage(o, { log: quiet, dockerConfig: path.join(tempDir(), "none.json") }),
+            (e: RegistryError) => e.code === "DENIED" && /403 Forbidden .*credential source anonymous/.test(e.message),
+        );
     } finally {
         await proxy.stop();
     }
@@ -91,18 +116,27 @@ test("repository missing: the base repository does not exist (NAME_UNKNOWN from 
     if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const o = await appOpts(host, "t/app", `${host}/t/no-such-base@sha256:${"0".repeat(64)}`);
-    await assert.rejects(ensureImage(o, { log: quiet }), (e: RegistryError) => e.code === "NAME_UNKNOWN" && /t\/no-such-base does not exist \(NAME_UNKNOWN\).*Fix: create the repository/.test(e.message));
+    await assert.rejects(
+        ensureImage(o, { log: quiet }),
+        (e: RegistryError) => e.code === "NAME_UNKNOWN" && /t\/no-such-base does not exist \(NAME_UNKNOWN\).*Fix: create the repository/.test(e.message),
+    );
 });
 
 test("repository missing on push (an ECR-like registry answers NAME_UNKNOWN): clear error, no manifest put", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const proxy = await startProxy(host, {
-        intercept: (r) => (r.method === "POST" && r.url.startsWith("/v2/t/not-created/") ? { status: 404, body: { errors: [{ code: "NAME_UNKNOWN", message: "repository name not known to registry" }] } } : undefined),
+        intercept: (r) =>
+            r.method === "POST" && r.url.startsWith("/v2/t/not-created/")
+                ? { status: 404, body: { errors: [{ code: "NAME_UNKNOWN", message: "repository name not known to registry" }] } }
+                : undefined,
     });
     try {
         const o = await appOpts(proxy.host, "t/not-created", baseRef.replace(host, proxy.host));
-        await assert.rejects(ensureImage(o, { log: quiet }), (e: RegistryError) => e.code === "NAME_UNKNOWN" && /not-created.*repository does not exist/.test(e.message));
+        await assert.rejects(
+            ensureImage(o, { log: quiet }),
+            (e: RegistryError) => e.code === "NAME_UNKNOWN" && /not-created.*repository does not exist/.test(e.message),
+        );
         assert.deepEqual(manifestPuts(proxy.counters.requests), []);
     } finally {
         await proxy.stop();
@@ -137,7 +171,8 @@ test("IMMUTABLE race: the tag appears between the check and the push — success
     const client = new RegistryClient(host);
     const foreign = await client.getManifest("t/base", baseRef.split("@")[1]);
     // The other run's push lands in the registry...
-    for (const d of [JSON.parse(foreign.bytes.toString()).layers[0].digest, JSON.parse(foreign.bytes.toString()).config.digest]) await client.ensureBlob("t/app-race", { digest: d, size: 0 }, "t/base");
+    for (const d of [JSON.parse(foreign.bytes.toString()).layers[0].digest, JSON.parse(foreign.bytes.toString()).config.digest])
+        await client.ensureBlob("t/app-race", { digest: d, size: 0 }, "t/base");
     await client.putManifest("t/app-race", o0.expectTag, foreign.bytes, OCI_MANIFEST);
     // ...but our first check saw the registry before it did.
     let hidden = false;
@@ -175,7 +210,10 @@ test("upload interrupted part-way: the run fails without putting a manifest; a r
     const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 1 });
     try {
         const o = { ...(await appOpts(proxy.host, "t/app-cut")), baseRef: baseRef.replace(host, proxy.host) };
-        await assert.rejects(ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host, { attempts: 1 }) }), (e: RegistryError) => e.code === "UNREACHABLE");
+        await assert.rejects(
+            ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host, { attempts: 1 }) }),
+            (e: RegistryError) => e.code === "UNREACHABLE",
+        );
         assert.equal(proxy.counters.cuts, 1);
         assert.deepEqual(manifestPuts(proxy.counters.requests), [], "no manifest before its blobs");
         assert.equal(await new RegistryClient(host).headManifest("t/app-cut", o.expectTag), undefined);
@@ -203,12 +241,16 @@ test("digest mismatch on upload (bytes corrupted in transit): DIGEST_INVALID, no
             let body = Buffer.concat(chunks);
             if (req.method === "PUT" && req.url?.includes("/manifests/")) puts.push(req.url);
             if (req.url?.includes("/t/app-corrupt/blobs/uploads/") && body.length > 0) body = Buffer.from(body.map((b) => b ^ 0xff));
-            const up = request({ host: th, port: Number(tp), method: req.method, path: req.url, headers: { ...req.headers, "content-length": String(body.length) } }, (u) => {
-                const h = { ...u.headers };
-                if (typeof h.location === "string") h.location = h.location.replace(`http://${host}`, `http://127.0.0.1:${(srv.address() as { port: number }).port}`);
-                res.writeHead(u.statusCode ?? 502, h);
-                u.pipe(res);
-            });
+            const up = request(
+                { host: th, port: Number(tp), method: req.method, path: req.url, headers: { ...req.headers, "content-length": String(body.length) } },
+                (u) => {
+                    const h = { ...u.headers };
+                    if (typeof h.location === "string")
+                        h.location = h.location.replace(`http://${host}`, `http://127.0.0.1:${(srv.address() as { port: number }).port}`);
+                    res.writeHead(u.statusCode ?? 502, h);
+                    u.pipe(res);
+                },
+            );
             up.end(body);
         });
     });
@@ -229,7 +271,19 @@ test("a COPY source that matches nothing: an input error naming the Dockerfile l
     const df = path.join(project.contextDir, "Dockerfile.missing");
     fs.writeFileSync(df, "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY does-not-exist.txt /app/\n");
     await assert.rejects(
-        ensureImage({ image: "app", context: project.contextDir, dockerfile: df, repository: `${host}/t/app`, platform: PLATFORM, expectTag: "app-000000000000", baseRef, baseHash: BASE_HASH }, { log: quiet }),
+        ensureImage(
+            {
+                image: "app",
+                context: project.contextDir,
+                dockerfile: df,
+                repository: `${host}/t/app`,
+                platform: PLATFORM,
+                expectTag: "app-000000000000",
+                baseRef,
+                baseHash: BASE_HASH,
+            },
+            { log: quiet },
+        ),
         (e: Error) => /Dockerfile\.missing:3/.test(e.message) && /does-not-exist\.txt/.test(e.message),
     );
 });
@@ -238,30 +292,52 @@ test("a stale --expect-tag (files changed since the plan) is refused before any 
     if (!needTools(t, "busybox")) return;
     const host = `127.0.0.1:${await freePort()}`;
     const o = { ...(await appOpts(host)), expectTag: "app-ffffffffffff" };
-    await assert.rejects(ensureImage(o, { log: quiet }), /--expect-tag: got app-ffffffffffff; expected the tag the files give now, app-[0-9a-f]{12}.*rerun the plan/);
+    await assert.rejects(
+        ensureImage(o, { log: quiet }),
+        /--expect-tag: got app-ffffffffffff; expected the tag the files give now, app-[0-9a-f]{12}.*rerun the plan/,
+    );
 });
 
 test("a single-platform base of another platform than --platform: built, with a warning naming both", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
-    const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: "linux/arm64", baseHash: BASE_HASH }, { cache: false });
+    const ai = await computeAppInputs(
+        { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: "linux/arm64", baseHash: BASE_HASH },
+        { cache: false },
+    );
     const r = await ensureImage(
-        { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/t/app-arm`, platform: "linux/arm64", expectTag: appTag(ai.hash), baseRef, baseHash: BASE_HASH },
+        {
+            image: "app",
+            context: project.contextDir,
+            dockerfile: project.appDockerfile,
+            repository: `${host}/t/app-arm`,
+            platform: "linux/arm64",
+            expectTag: appTag(ai.hash),
+            baseRef,
+            baseHash: BASE_HASH,
+        },
         { log: quiet },
     );
     assert.equal(r.how, "daemonless");
-    assert.ok(r.warnings?.some((w) => /is linux\/amd64, not the requested linux\/arm64/.test(w)), JSON.stringify(r.warnings));
+    assert.ok(
+        r.warnings?.some((w) => /is linux\/amd64, not the requested linux\/arm64/.test(w)),
+        JSON.stringify(r.warnings),
+    );
 });
 
 test("IMMUTABLE race with a builder: the tag appears while buildah builds — its push is skipped, the existing digest used", async (t) => {
     if (!needTools(t, "busybox", "docker-registry", "buildah")) return;
     const host = (reg as StartedRegistry).host;
-    const bi = await computeBaseInputs({ contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM }, { cache: false });
+    const bi = await computeBaseInputs(
+        { contextDir: project.contextDir, dockerfile: project.baseDockerfile, buildArgs: {}, platform: PLATFORM },
+        { cache: false },
+    );
     const tag = baseTag(bi.hash);
     const client = new RegistryClient(host);
     const foreign = await client.getManifest("t/base", baseRef.split("@")[1]);
     // Another run's push of this tag lands (blobs mounted, then the manifest)...
-    for (const d of [JSON.parse(foreign.bytes.toString()).layers[0].digest, JSON.parse(foreign.bytes.toString()).config.digest]) await client.ensureBlob("t/base-race", { digest: d, size: 0 }, "t/base");
+    for (const d of [JSON.parse(foreign.bytes.toString()).layers[0].digest, JSON.parse(foreign.bytes.toString()).config.digest])
+        await client.ensureBlob("t/base-race", { digest: d, size: 0 }, "t/base");
     await client.putManifest("t/base-race", tag, foreign.bytes, OCI_MANIFEST);
     // ...after our first check looked.
     let hidden = false;
@@ -277,7 +353,15 @@ test("IMMUTABLE race with a builder: the tag appears while buildah builds — it
     const storage = buildahStorage();
     try {
         const r = await ensureImage(
-            { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${proxy.host}/t/base-race`, platform: PLATFORM, expectTag: tag, builder: "buildah" },
+            {
+                image: "base",
+                context: project.contextDir,
+                dockerfile: project.baseDockerfile,
+                repository: `${proxy.host}/t/base-race`,
+                platform: PLATFORM,
+                expectTag: tag,
+                builder: "buildah",
+            },
             // attest: false — the PUTs counted below are the tag logic's; the attestation's are in tests/lib/provenance.test.ts.
             { log: quiet, builderEnv: storage.env, attest: false },
         );

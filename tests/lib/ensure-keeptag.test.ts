@@ -30,7 +30,9 @@ before(async () => {
     project = makeProject(tempDir());
     reg = await startRegistry();
     const client = new RegistryClient(reg.host);
-    const base = await pushScratchImage(client, "t/base", "v1", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]]);
+    const base = await pushScratchImage(client, "t/base", "v1", [
+        [{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }],
+    ]);
     baseRef = `${reg.host}/t/base@${base.digest}`;
 });
 after(async () => {
@@ -38,8 +40,21 @@ after(async () => {
 });
 
 async function appOptions(repo: string, keepTag?: string): Promise<EnsureOptions> {
-    const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH }, { cache: false });
-    return { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${(reg as StartedRegistry).host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef, baseHash: BASE_HASH, keepTag };
+    const ai = await computeAppInputs(
+        { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    return {
+        image: "app",
+        context: project.contextDir,
+        dockerfile: project.appDockerfile,
+        repository: `${(reg as StartedRegistry).host}/${repo}`,
+        platform: PLATFORM,
+        expectTag: appTag(ai.hash),
+        baseRef,
+        baseHash: BASE_HASH,
+        keepTag,
+    };
 }
 function digestOf(ref: string): string {
     return (JSON.parse(skopeo(["inspect", "--tls-verify=false", `docker://${ref}`])) as { Digest: string }).Digest;
@@ -84,7 +99,13 @@ test("keep tag of an index: the index bytes are re-PUT (still an index, same dig
     if (!needTools(t, "busybox", "docker-registry", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
-    const idx = await pushScratchImage(client, "t/multi", "deps-0123456789ab", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]], { platforms: ["linux/amd64", "linux/arm64"] });
+    const idx = await pushScratchImage(
+        client,
+        "t/multi",
+        "deps-0123456789ab",
+        [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]],
+        { platforms: ["linux/amd64", "linux/arm64"] },
+    );
     const fresh = new RegistryClient(host);
     assert.equal(await ensureKeepTag(fresh, "t/multi", idx.digest, "uat-deps-0123456789ab"), "created");
     const raw = skopeoRaw(`${host}/t/multi:uat-deps-0123456789ab`) as { mediaType: string; manifests: unknown[] };
@@ -99,7 +120,9 @@ test("a keep tag that already names another image: clear error with both digests
     if (!needTools(t, "busybox", "docker-registry", "skopeo")) return;
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
-    const other = await pushScratchImage(client, "t/app2", "prod-app-taken", [[{ dest: "/x", type: "file", source: path.join(project.contextDir, "run.sh"), mode: 0o644, uid: 0, gid: 0 }]]);
+    const other = await pushScratchImage(client, "t/app2", "prod-app-taken", [
+        [{ dest: "/x", type: "file", source: path.join(project.contextDir, "run.sh"), mode: 0o644, uid: 0, gid: 0 }],
+    ]);
     const o = await appOptions("t/app2", "prod-app-taken");
     await assert.rejects(ensureImage(o, { log: quiet }), (e: Error) => {
         assert.match(e.message, /keep tag .*t\/app2:prod-app-taken already points at sha256:[0-9a-f]{64}, but this image is sha256:[0-9a-f]{64}/);

@@ -29,7 +29,9 @@ before(async () => {
     if (which("buildah")) storage = buildahStorage();
     if (!which("docker-registry")) return;
     reg = await startRegistry();
-    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "v1", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]]);
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "v1", [
+        [{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }],
+    ]);
     baseDigest = base.digest;
     baseLayers = base.layerDigests;
 });
@@ -67,10 +69,23 @@ test("mount declined (202 + an upload session, as ECR without BLOB_MOUNTING): th
         },
     });
     try {
-        const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH }, { cache: false });
+        const ai = await computeAppInputs(
+            { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+            { cache: false },
+        );
         const lines: string[] = [];
         const r = await ensureImage(
-            { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${proxy.host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: `${proxy.host}/t/base@${baseDigest}`, baseHash: BASE_HASH, builder: "buildah" },
+            {
+                image: "app",
+                context: project.contextDir,
+                dockerfile: project.appDockerfile,
+                repository: `${proxy.host}/${repo}`,
+                platform: PLATFORM,
+                expectTag: appTag(ai.hash),
+                baseRef: `${proxy.host}/t/base@${baseDigest}`,
+                baseHash: BASE_HASH,
+                builder: "buildah",
+            },
             { log: (l) => lines.push(l), builderEnv: storage?.env },
         );
         assert.deepEqual([r.action, r.how], ["built", "buildah"]);

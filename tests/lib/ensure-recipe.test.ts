@@ -7,7 +7,12 @@ import { appRecipe } from "../../lib/build/daemonless";
 import type { ImageConfig } from "../../lib/oci/mediatypes";
 
 const ARGS = { BASE_IMAGE: "r.example/t/base@sha256:" + "a".repeat(64) };
-const BASE: ImageConfig = { architecture: "amd64", os: "linux", config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], Entrypoint: null }, rootfs: { type: "layers", diff_ids: [] } };
+const BASE: ImageConfig = {
+    architecture: "amd64",
+    os: "linux",
+    config: { Env: ["PATH=/bin"], Cmd: ["/bin/sh"], Entrypoint: null },
+    rootfs: { type: "layers", diff_ids: [] },
+};
 
 function configAfter(lines: string[]): NonNullable<ImageConfig["config"]> {
     const text = ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}", ...lines, ""].join("\n");

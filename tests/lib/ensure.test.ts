@@ -12,7 +12,18 @@ import { ensureCommandArgs, ensureImage, type EnsureResult } from "../../lib/bui
 import { appTag, baseTag, computeAppInputs, computeBaseInputs } from "../../lib/plan";
 import { RegistryClient } from "../../lib/oci/client";
 import { OCI_INDEX, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from "../../lib/oci/mediatypes";
-import { buildahStorage, makeProject, pushScratchImage, readLayerEntries, skopeo, skopeoConfig, skopeoRaw, tempDir, unpackWithUmoci, writeFiles } from "../helpers/images";
+import {
+    buildahStorage,
+    makeProject,
+    pushScratchImage,
+    readLayerEntries,
+    skopeo,
+    skopeoConfig,
+    skopeoRaw,
+    tempDir,
+    unpackWithUmoci,
+    writeFiles,
+} from "../helpers/images";
 import { startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";
 
@@ -54,25 +65,106 @@ async function appInputs(baseHash: string, dockerfile = project.appDockerfile) {
 async function ensureBase(host: string, rt: { dockerConfig?: string; log?: (l: string) => void } = {}): Promise<{ r: EnsureResult; hash: string }> {
     const bi = await baseInputs();
     const r = await ensureImage(
-        { image: "base", context: project.contextDir, dockerfile: project.baseDockerfile, repository: `${host}/t/base`, platform: PLATFORM, expectTag: baseTag(bi.hash), builder: "buildah" },
+        {
+            image: "base",
+            context: project.contextDir,
+            dockerfile: project.baseDockerfile,
+            repository: `${host}/t/base`,
+            platform: PLATFORM,
+            expectTag: baseTag(bi.hash),
+            builder: "buildah",
+        },
         { log: quiet, builderEnv: storage?.env, ...rt },
     );
     return { r, hash: bi.hash };
 }
-async function ensureApp(host: string, baseRef: string, baseHash: string, repo = "t/app", rt: { dockerConfig?: string; client?: RegistryClient; log?: (l: string) => void } = {}): Promise<EnsureResult> {
+async function ensureApp(
+    host: string,
+    baseRef: string,
+    baseHash: string,
+    repo = "t/app",
+    rt: { dockerConfig?: string; client?: RegistryClient; log?: (l: string) => void } = {},
+): Promise<EnsureResult> {
     const ai = await appInputs(baseHash);
-    return ensureImage({ image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef, baseHash }, { log: quiet, builderEnv: storage?.env, ...rt });
+    return ensureImage(
+        {
+            image: "app",
+            context: project.contextDir,
+            dockerfile: project.appDockerfile,
+            repository: `${host}/${repo}`,
+            platform: PLATFORM,
+            expectTag: appTag(ai.hash),
+            baseRef,
+            baseHash,
+        },
+        { log: quiet, builderEnv: storage?.env, ...rt },
+    );
 }
 
 test("ensureCommandArgs builds the documented argv (pure, build args sorted)", () => {
     assert.deepEqual(
-        ensureCommandArgs({ image: "base", context: "/c", dockerfile: "/c/Dockerfile.base", repository: "r.example/t/base", buildArgs: { Z: "1", A: "x=y" }, expectTag: "deps-0123456789ab" }),
-        ["ensure", "base", "--context", "/c", "--dockerfile", "/c/Dockerfile.base", "--repository", "r.example/t/base", "--platform", "linux/amd64", "--build-arg", "A=x=y", "--build-arg", "Z=1", "--expect-tag", "deps-0123456789ab", "--json"],
+        ensureCommandArgs({
+            image: "base",
+            context: "/c",
+            dockerfile: "/c/Dockerfile.base",
+            repository: "r.example/t/base",
+            buildArgs: { Z: "1", A: "x=y" },
+            expectTag: "deps-0123456789ab",
+        }),
+        [
+            "ensure",
+            "base",
+            "--context",
+            "/c",
+            "--dockerfile",
+            "/c/Dockerfile.base",
+            "--repository",
+            "r.example/t/base",
+            "--platform",
+            "linux/amd64",
+            "--build-arg",
+            "A=x=y",
+            "--build-arg",
+            "Z=1",
+            "--expect-tag",
+            "deps-0123456789ab",
+            "--json",
+        ],
     );
     const d = "sha256:" + "0".repeat(64);
     assert.deepEqual(
-        ensureCommandArgs({ image: "app", context: "/c", dockerfile: "/c/Dockerfile", repository: "r/t/app", platform: "linux/arm64", baseRef: `r/t/base@${d}`, baseHash: "b".repeat(64), expectTag: "app-0123456789ab", builder: "buildah" }),
-        ["ensure", "app", "--context", "/c", "--dockerfile", "/c/Dockerfile", "--repository", "r/t/app", "--platform", "linux/arm64", "--base-ref", `r/t/base@${d}`, "--base-hash", "b".repeat(64), "--expect-tag", "app-0123456789ab", "--builder", "buildah", "--json"],
+        ensureCommandArgs({
+            image: "app",
+            context: "/c",
+            dockerfile: "/c/Dockerfile",
+            repository: "r/t/app",
+            platform: "linux/arm64",
+            baseRef: `r/t/base@${d}`,
+            baseHash: "b".repeat(64),
+            expectTag: "app-0123456789ab",
+            builder: "buildah",
+        }),
+        [
+            "ensure",
+            "app",
+            "--context",
+            "/c",
+            "--dockerfile",
+            "/c/Dockerfile",
+            "--repository",
+            "r/t/app",
+            "--platform",
+            "linux/arm64",
+            "--base-ref",
+            `r/t/base@${d}`,
+            "--base-hash",
+            "b".repeat(64),
+            "--expect-tag",
+            "app-0123456789ab",
+            "--builder",
+            "buildah",
+            "--json",
+        ],
     );
 });
 
@@ -214,24 +306,32 @@ test("CLI: `thinlayer ensure app … --json` prints exactly one JSON object on s
     if (!needTools(t, "busybox", "docker-registry", "buildah") || !state.app || !state.base) return;
     const host = (reg as StartedRegistry).host;
     const ai = await appInputs(state.baseHash as string);
-    const argv = ensureCommandArgs({ image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${host}/t/app`, baseRef: state.base.ref, baseHash: state.baseHash as string, expectTag: appTag(ai.hash) });
+    const argv = ensureCommandArgs({
+        image: "app",
+        context: project.contextDir,
+        dockerfile: project.appDockerfile,
+        repository: `${host}/t/app`,
+        baseRef: state.base.ref,
+        baseHash: state.baseHash as string,
+        expectTag: appTag(ai.hash),
+    });
     const env = { ...process.env, DOCKER_CONFIG: tempDir() };
     const r = spawnSync(process.execPath, [path.join(ROOT, "bin/thinlayer.js"), ...argv], { encoding: "utf8", env });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.equal(lines.length, 1);
     const out = JSON.parse(lines[0]) as EnsureResult;
-    assert.deepEqual(
-        Object.keys(out).slice(0, 9),
-        ["ref", "repository", "tag", "digest", "action", "how", "bytesUploaded", "bytesDownloaded", "seconds"],
-    );
+    assert.deepEqual(Object.keys(out).slice(0, 9), ["ref", "repository", "tag", "digest", "action", "how", "bytesUploaded", "bytesDownloaded", "seconds"]);
     assert.deepEqual([out.digest, out.action, out.how, out.bytesUploaded], [state.app.digest, "reused", "registry", 0]);
     assert.match(r.stderr, /exists .*nothing to build/);
     const human = spawnSync(process.execPath, [path.join(ROOT, "bin/thinlayer.js"), ...argv.filter((a) => a !== "--json")], { encoding: "utf8", env });
     assert.equal(human.status, 0, human.stderr);
     assert.match(human.stdout, /reused .*app-[0-9a-f]{12}\n\s+ref\s+\S+@sha256:/);
     // A stale --expect-tag is refused with the tag the files give now.
-    const stale = spawnSync(process.execPath, [path.join(ROOT, "bin/thinlayer.js"), ...argv.map((a) => (a === appTag(ai.hash) ? "app-000000000000" : a))], { encoding: "utf8", env });
+    const stale = spawnSync(process.execPath, [path.join(ROOT, "bin/thinlayer.js"), ...argv.map((a) => (a === appTag(ai.hash) ? "app-000000000000" : a))], {
+        encoding: "utf8",
+        env,
+    });
     assert.equal(stale.status, 1);
     assert.match(stale.stderr, /--expect-tag: got app-000000000000; expected the tag the files give now, app-[0-9a-f]{12}/);
     assert.equal(stale.stdout, "");
@@ -245,7 +345,17 @@ test("a non-copy-only app Dockerfile (RUN) falls back to buildah with BASE_IMAGE
     const ai = await appInputs(state.baseHash as string, df);
     assert.equal(ai.copyOnly, false);
     const r = await ensureImage(
-        { image: "app", context: project.contextDir, dockerfile: df, repository: `${host}/t/app-run`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef: state.base.ref, baseHash: state.baseHash as string, builder: "buildah" },
+        {
+            image: "app",
+            context: project.contextDir,
+            dockerfile: df,
+            repository: `${host}/t/app-run`,
+            platform: PLATFORM,
+            expectTag: appTag(ai.hash),
+            baseRef: state.base.ref,
+            baseHash: state.baseHash as string,
+            builder: "buildah",
+        },
         { log: quiet, builderEnv: storage?.env },
     );
     assert.deepEqual([r.action, r.how], ["built", "buildah"]);
@@ -263,7 +373,9 @@ test("a multi-platform base (index): the same layer is appended to every platfor
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
     const bb = path.join(project.contextDir, "busybox");
-    const base = await pushScratchImage(client, "t/multibase", "v1", [[{ dest: "/bin/busybox", type: "file", source: bb, mode: 0o755, uid: 0, gid: 0 }]], { platforms: ["linux/amd64", "linux/arm64"] });
+    const base = await pushScratchImage(client, "t/multibase", "v1", [[{ dest: "/bin/busybox", type: "file", source: bb, mode: 0o755, uid: 0, gid: 0 }]], {
+        platforms: ["linux/amd64", "linux/arm64"],
+    });
     const baseHash = "c".repeat(64);
     const r = await ensureApp(host, `${host}/t/multibase@${base.digest}`, baseHash, "t/multiapp");
     assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
@@ -307,7 +419,9 @@ test("a Docker v2 schema 2 base gets a Docker v2 app manifest (Docker config and
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
     const bb = path.join(project.contextDir, "busybox");
-    const base = await pushScratchImage(client, "t/dockerbase", "v1", [[{ dest: "/bin/busybox", type: "file", source: bb, mode: 0o755, uid: 0, gid: 0 }]], { docker: true });
+    const base = await pushScratchImage(client, "t/dockerbase", "v1", [[{ dest: "/bin/busybox", type: "file", source: bb, mode: 0o755, uid: 0, gid: 0 }]], {
+        docker: true,
+    });
     const r = await ensureApp(host, `${host}/t/dockerbase@${base.digest}`, "f".repeat(64), "t/dockerapp");
     assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
     const m = skopeoRaw(r.ref) as { mediaType: string; config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };

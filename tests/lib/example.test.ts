@@ -88,8 +88,14 @@ void test("migration globs are configurable", async () => {
     const dir = exampleCopy();
     const all = await plan(dir);
     const numbered = await plan(dir, { migrationGlobs: ["**/migrations/0*.py"] });
-    assert.deepEqual(all.migrations.files.map((f) => f.path), ["records/migrations/0001_initial.py", "records/migrations/__init__.py"]);
-    assert.deepEqual(numbered.migrations.files.map((f) => f.path), ["records/migrations/0001_initial.py"]);
+    assert.deepEqual(
+        all.migrations.files.map((f) => f.path),
+        ["records/migrations/0001_initial.py", "records/migrations/__init__.py"],
+    );
+    assert.deepEqual(
+        numbered.migrations.files.map((f) => f.path),
+        ["records/migrations/0001_initial.py"],
+    );
     fs.appendFileSync(path.join(dir, "records/migrations/__init__.py"), "# x\n");
     assert.equal((await plan(dir, { migrationGlobs: ["**/migrations/0*.py"] })).migrations.hash, numbered.migrations.hash);
     assert.notEqual((await plan(dir)).migrations.hash, all.migrations.hash);

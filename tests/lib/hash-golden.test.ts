@@ -25,12 +25,25 @@ interface Case {
 }
 
 const CASES: Case[] = [
-    { name: "example base", args: { role: "base", contextDir: EXAMPLE, dockerfile: "Dockerfile.base", buildArgs: { PYTHON_IMAGE: "python:3.12-slim" }, platform: "linux/amd64" }, expect: "f6158c16b7246e5e4c78932a93070710d3f26f3b1fc51c7043cf708e8a6feda1" },
-    { name: "example app", args: { role: "app", contextDir: EXAMPLE, dockerfile: "Dockerfile", buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH }, expect: "755563e76624079a7b998848203878d035d608f615aa7ca1580b58faa07a0f79" },
+    {
+        name: "example base",
+        args: { role: "base", contextDir: EXAMPLE, dockerfile: "Dockerfile.base", buildArgs: { PYTHON_IMAGE: "python:3.12-slim" }, platform: "linux/amd64" },
+        expect: "f6158c16b7246e5e4c78932a93070710d3f26f3b1fc51c7043cf708e8a6feda1",
+    },
+    {
+        name: "example app",
+        args: { role: "app", contextDir: EXAMPLE, dockerfile: "Dockerfile", buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH },
+        expect: "755563e76624079a7b998848203878d035d608f615aa7ca1580b58faa07a0f79",
+    },
     {
         name: "args, FROM refs, a remote source, a bind mount, an executable",
         tree: {
-            Dockerfile: "ARG V=1\nFROM debian@sha256:" + "d".repeat(64) + " AS b\nADD --checksum=sha256:" + "e".repeat(64) + " https://example.com/x.tgz /x.tgz\nRUN --mount=type=bind,source=req.txt,target=/r pip install -r /r\nCOPY run.sh /run.sh\n",
+            Dockerfile:
+                "ARG V=1\nFROM debian@sha256:" +
+                "d".repeat(64) +
+                " AS b\nADD --checksum=sha256:" +
+                "e".repeat(64) +
+                " https://example.com/x.tgz /x.tgz\nRUN --mount=type=bind,source=req.txt,target=/r pip install -r /r\nCOPY run.sh /run.sh\n",
             "req.txt": "django==5\n",
             "run.sh": { content: "#!/bin/sh\n", mode: 0o755 },
         },

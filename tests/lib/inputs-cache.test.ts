@@ -99,7 +99,12 @@ void test("worker-thread and same-thread hashing agree (40 MiB crosses the worke
     assert.equal(st2.workers, 0);
     assert.deepEqual(threaded, single);
     const { createHash } = await import("node:crypto");
-    assert.equal(threaded.find((f) => f.path === "d1/f7.bin")?.sha256, createHash("sha256").update(Buffer.alloc(3 * 1024 * 1024 + 7, 7)).digest("hex"));
+    assert.equal(
+        threaded.find((f) => f.path === "d1/f7.bin")?.sha256,
+        createHash("sha256")
+            .update(Buffer.alloc(3 * 1024 * 1024 + 7, 7))
+            .digest("hex"),
+    );
 });
 
 void test("a symlink is hashed by its target's bytes: targets that are not UTF-8 stay distinct", async () => {
@@ -110,7 +115,12 @@ void test("a symlink is hashed by its target's bytes: targets that are not UTF-8
     const [l1, l2, l3] = await hashFiles(dir, ["l1", "l2", "l3"], { cache: false });
     const { createHash } = await import("node:crypto");
     assert.notEqual(l1.sha256, l2.sha256);
-    assert.equal(l1.sha256, createHash("sha256").update(Buffer.from([0x74, 0xff])).digest("hex"));
+    assert.equal(
+        l1.sha256,
+        createHash("sha256")
+            .update(Buffer.from([0x74, 0xff]))
+            .digest("hex"),
+    );
     assert.equal(l1.size, 2);
     assert.equal(l3.sha256, createHash("sha256").update("plain").digest("hex"), "UTF-8 targets hash as before");
 });

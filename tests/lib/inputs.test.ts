@@ -56,13 +56,20 @@ void test("same tree at two paths, created in different orders, with different u
 void test("two real git clones with umask 022 and 077 at different paths give the same hashes", async (t) => {
     const src = makeTree(PROJECT);
     const git = (cwd: string, ...args: string[]) => {
-        const r = spawnSync("git", args, { cwd, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" } });
+        const r = spawnSync("git", args, {
+            cwd,
+            encoding: "utf8",
+            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" },
+        });
         assert.equal(r.status, 0, r.stderr);
     };
     git(src, "init", "-q");
     git(src, "add", ".");
     git(src, "commit", "-qm", "init");
-    const clones = [["022", path.join(tempDir(), "a")], ["077", path.join(tempDir(), "x", "y", "b")]] as const;
+    const clones = [
+        ["022", path.join(tempDir(), "a")],
+        ["077", path.join(tempDir(), "x", "y", "b")],
+    ] as const;
     const hashes: string[] = [];
     for (const [umask, dest] of clones) {
         const r = spawnSync("sh", ["-c", `umask ${umask} && git clone -q "$0" "$1"`, src, dest], { encoding: "utf8" });
@@ -81,7 +88,10 @@ void test("a context that includes .git gets a warning (its contents differ per 
     const b = await base(dir);
     const r = await app(dir, b.hash);
     assert.ok(r.files.some((f) => f.path === ".git/HEAD"));
-    assert.ok(r.warnings.some((w) => w.includes(".git") && w.includes(".dockerignore")), r.warnings.join("\n"));
+    assert.ok(
+        r.warnings.some((w) => w.includes(".git") && w.includes(".dockerignore")),
+        r.warnings.join("\n"),
+    );
     assert.ok(!b.warnings.some((w) => w.includes(".git")));
 });
 
@@ -164,7 +174,10 @@ void test("build args, platform and FROM references are part of the base hash", 
     assert.notEqual((await base(dir, "Dockerfile.base", {}, "linux/arm64")).hash, h);
     const r = await base(dir, "Dockerfile.base", { PY: "python:3.13-slim" });
     assert.notEqual(r.hash, h);
-    assert.ok(r.warnings.some((w) => w.includes("FROM python:3.13-slim is a mutable tag")), r.warnings.join("\n"));
+    assert.ok(
+        r.warnings.some((w) => w.includes("FROM python:3.13-slim is a mutable tag")),
+        r.warnings.join("\n"),
+    );
 });
 
 void test("multi-stage: COPY --from=<stage> reads no context files; only context COPYs count", async () => {
@@ -183,7 +196,10 @@ void test("multi-stage: COPY --from=<stage> reads no context files; only context
         "app/views.py": "v\n",
     });
     const r = await base(dir);
-    assert.deepEqual(r.files.map((f) => f.path), ["requirements/base.txt"]);
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        ["requirements/base.txt"],
+    );
     assert.equal(r.copyOnly, false);
     const h = r.hash;
     fs.writeFileSync(path.join(dir, "app/views.py"), "changed\n");
@@ -206,7 +222,10 @@ void test("wildcard COPY follows Go filepath.Match: * stays within one path segm
         "pkg.cfg": "10",
     });
     const r = await base(dir);
-    assert.deepEqual(r.files.map((f) => f.path), ["conf/a1.ini", "conf/b2.ini", "pkg.cfg", "pkgs/one/x.py", "requirements/base.txt", "requirements/prod.txt"]);
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        ["conf/a1.ini", "conf/b2.ini", "pkg.cfg", "pkgs/one/x.py", "requirements/base.txt", "requirements/prod.txt"],
+    );
     const h = r.hash;
     fs.writeFileSync(path.join(dir, "requirements/nested/deep.txt"), "changed");
     fs.writeFileSync(path.join(dir, "conf/c3.ini"), "changed");
@@ -226,7 +245,10 @@ void test("! re-includes a file inside an excluded directory; ** matches at any 
         "src/main.py": "m",
     });
     const r = await computeBaseInputs({ contextDir: dir, dockerfile: path.join(dir, "Dockerfile"), buildArgs: {}, platform: PLATFORM }, NO_CACHE);
-    assert.deepEqual(r.files.map((f) => f.path), [".dockerignore", "Dockerfile", "docs/keep.md", "src/main.py"]);
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        [".dockerignore", "Dockerfile", "docs/keep.md", "src/main.py"],
+    );
 });
 
 void test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async () => {
@@ -239,20 +261,29 @@ void test("<Dockerfile>.dockerignore takes precedence over .dockerignore", async
         "app.py": "a",
     });
     const r = await base(dir);
-    assert.deepEqual(r.files.map((f) => f.path), ["requirements/base.txt"]);
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        ["requirements/base.txt"],
+    );
     fs.writeFileSync(path.join(dir, "app.py"), "changed");
     fs.writeFileSync(path.join(dir, ".dockerignore"), "nothing\n");
     assert.equal((await base(dir)).hash, r.hash, "the shared .dockerignore is not consulted");
     fs.rmSync(path.join(dir, "Dockerfile.base.dockerignore"));
     const r2 = await base(dir);
-    assert.ok(r2.files.some((f) => f.path === "app.py"), "without its own ignore file the shared one applies");
+    assert.ok(
+        r2.files.some((f) => f.path === "app.py"),
+        "without its own ignore file the shared one applies",
+    );
 });
 
 void test("remote ADD is hashed by its URL, with a warning; --checksum silences the warning", async () => {
     const dir = makeTree({ "Dockerfile.base": "FROM scratch\nADD https://example.com/a.tgz /a.tgz\n" });
     const r = await base(dir);
     assert.equal(r.files.length, 0);
-    assert.ok(r.warnings.some((w) => w.includes("Dockerfile.base:2") && w.includes("https://example.com/a.tgz") && w.includes("not its content")), r.warnings.join("\n"));
+    assert.ok(
+        r.warnings.some((w) => w.includes("Dockerfile.base:2") && w.includes("https://example.com/a.tgz") && w.includes("not its content")),
+        r.warnings.join("\n"),
+    );
     fs.writeFileSync(path.join(dir, "Dockerfile.base"), "FROM scratch\nADD https://example.com/b.tgz /a.tgz\n");
     assert.notEqual((await base(dir)).hash, r.hash);
     fs.writeFileSync(path.join(dir, "Dockerfile.base"), `FROM scratch\nADD --checksum=sha256:${"a".repeat(64)} https://example.com/b.tgz /a.tgz\n`);
@@ -270,7 +301,10 @@ void test("a COPY source that matches nothing is an error naming Dockerfile:line
     // The `yarn.loc[k]` idiom: copy the lockfile if there is one. BuildKit allows an empty wildcard.
     const idiom = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json yarn.loc[k] /app/\n", "package.json": "{}" });
     const r = await base(idiom);
-    assert.deepEqual(r.files.map((f) => f.path), ["package.json"]);
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        ["package.json"],
+    );
     assert.deepEqual(r.warnings, []);
     fs.writeFileSync(path.join(idiom, "yarn.lock"), "# lock\n");
     assert.notEqual((await base(idiom)).hash, r.hash, "the lockfile counts once it exists");
@@ -283,7 +317,11 @@ void test("a COPY source that matches nothing is an error naming Dockerfile:line
 
 void test("a missing Dockerfile, or one without FROM, is an error naming its path", async () => {
     const dir = makeTree({ "x.txt": "x" });
-    await assert.rejects(base(dir), (e: Error) => e instanceof ThinlayerError && e.message.includes(path.join(dir, "Dockerfile.base")) && /expected an existing, readable Dockerfile/.test(e.message));
+    await assert.rejects(
+        base(dir),
+        (e: Error) =>
+            e instanceof ThinlayerError && e.message.includes(path.join(dir, "Dockerfile.base")) && /expected an existing, readable Dockerfile/.test(e.message),
+    );
     fs.writeFileSync(path.join(dir, "Dockerfile.base"), "COPY x.txt /x\n");
     await assert.rejects(base(dir), /Dockerfile\.base: got \(no FROM instruction\)/);
 });
@@ -319,10 +357,14 @@ void test("the app hash is copy-only when the app Dockerfile only copies onto ${
 });
 
 void test("RUN --mount=type=bind sources are hashed like COPY sources (ignore file applies; no match names Dockerfile:line)", async () => {
-    const df = "FROM python:3.12-slim\nWORKDIR /app\nRUN --mount=type=cache,target=/root/.cache/pip \\\n    --mount=type=bind,source=requirements.txt,target=requirements.txt \\\n    python -m pip install -r requirements.txt\n";
+    const df =
+        "FROM python:3.12-slim\nWORKDIR /app\nRUN --mount=type=cache,target=/root/.cache/pip \\\n    --mount=type=bind,source=requirements.txt,target=requirements.txt \\\n    python -m pip install -r requirements.txt\n";
     const dir = makeTree({ "Dockerfile.base": df, "requirements.txt": "Django==5.1.4\n", "other.txt": "o" });
     const r1 = await base(dir);
-    assert.deepEqual(r1.files.map((f) => f.path), ["requirements.txt"]);
+    assert.deepEqual(
+        r1.files.map((f) => f.path),
+        ["requirements.txt"],
+    );
     fs.writeFileSync(path.join(dir, "requirements.txt"), "Django==5.1.5\n");
     assert.notEqual((await base(dir)).hash, r1.hash, "editing a bind-mounted file changes the hash");
     fs.writeFileSync(path.join(dir, "other.txt"), "changed");
@@ -332,7 +374,10 @@ void test("RUN --mount=type=bind sources are hashed like COPY sources (ignore fi
     const whole = makeTree({ "Dockerfile.base": "FROM scratch\nRUN --mount=target=/src make\n", "a.c": "a", "secret.key": "k", ".dockerignore": "*.key\n" });
     assert.deepEqual((await base(whole)).files.map((f) => f.path).sort(), [".dockerignore", "Dockerfile.base", "a.c"]);
 
-    const stage = makeTree({ "Dockerfile.base": "FROM scratch AS b\nFROM scratch\nRUN --mount=type=bind,from=b,source=/x,target=/x --mount=type=secret,id=t true\n", "x": "x" });
+    const stage = makeTree({
+        "Dockerfile.base": "FROM scratch AS b\nFROM scratch\nRUN --mount=type=bind,from=b,source=/x,target=/x --mount=type=secret,id=t true\n",
+        x: "x",
+    });
     assert.deepEqual((await base(stage)).files, []);
 
     const missing = makeTree({ "Dockerfile.base": "FROM scratch\n\nRUN --mount=type=bind,source=req.txt,target=/r true\n" });
@@ -344,7 +389,10 @@ void test("COPY --exclude is not modelled: the app is not copy-only, the plan wa
     const b = await base(dir);
     const r = await app(dir, b.hash);
     assert.equal(r.copyOnly, false);
-    assert.ok(r.warnings.some((w) => /Dockerfile:3: COPY --exclude=\*\.key is not modelled/.test(w)), r.warnings.join("\n"));
+    assert.ok(
+        r.warnings.some((w) => /Dockerfile:3: COPY --exclude=\*\.key is not modelled/.test(w)),
+        r.warnings.join("\n"),
+    );
     assert.ok(r.files.some((f) => f.path === "tls.key"));
     fs.writeFileSync(path.join(dir, "tls.key"), "k2");
     assert.notEqual((await app(dir, b.hash)).hash, r.hash);
@@ -358,7 +406,10 @@ void test("a symlink named directly as a COPY source is hashed by its target's c
         "abs.txt": { symlink: "/releases/v1.txt" }, // BuildKit resolves absolute links from the context root
     });
     const r1 = await base(dir);
-    assert.deepEqual(r1.files.map((f) => f.path), ["releases/v1.txt"]);
+    assert.deepEqual(
+        r1.files.map((f) => f.path),
+        ["releases/v1.txt"],
+    );
     fs.writeFileSync(path.join(dir, "releases/v1.txt"), "ONE\n");
     const r2 = await base(dir);
     assert.notEqual(r2.hash, r1.hash, "the target's content is an input");
@@ -368,7 +419,10 @@ void test("a symlink named directly as a COPY source is hashed by its target's c
 
     const inside = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY releases/ /r/\n", "releases/v1.txt": "one\n", "releases/current": { symlink: "v1.txt" } });
     const r3 = await base(inside);
-    assert.deepEqual(r3.files.map((f) => f.path), ["releases/current", "releases/v1.txt"]);
+    assert.deepEqual(
+        r3.files.map((f) => f.path),
+        ["releases/current", "releases/v1.txt"],
+    );
     fs.rmSync(path.join(inside, "releases/current"));
     fs.symlinkSync("v2.txt", path.join(inside, "releases/current"));
     assert.notEqual((await base(inside)).hash, r3.hash, "a link in a copied directory is hashed by its text");
@@ -398,7 +452,10 @@ void test("a source reached through a symlink that leaves the context is an erro
     }
     // A relative link to a directory inside the context is fine, and reads the context's files.
     const ok = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY cfg /x\n", "real/app.conf": "in context\n", cfg: { symlink: "real" } });
-    assert.deepEqual((await base(ok)).files.map((f) => f.path), ["cfg/app.conf"]);
+    assert.deepEqual(
+        (await base(ok)).files.map((f) => f.path),
+        ["cfg/app.conf"],
+    );
 });
 
 void test("links resolved the BuildKit way: wildcards never enter links, matches and named sources are followed in the context", async () => {
@@ -410,10 +467,17 @@ void test("links resolved the BuildKit way: wildcards never enter links, matches
     for (const line of ["COPY l*/conf/app.conf /x", "COPY l*/conf /x/", "COPY */conf/app.conf /x/"]) {
         const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, linkdir: { symlink: outside }, "real/conf/app.conf": "in context\n" });
         const r = await base(dir);
-        assert.deepEqual(r.files.map((f) => f.path), line.startsWith("COPY */") ? ["real/conf/app.conf"] : [], line);
+        assert.deepEqual(
+            r.files.map((f) => f.path),
+            line.startsWith("COPY */") ? ["real/conf/app.conf"] : [],
+            line,
+        );
     }
     const apps = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY apps/*/dist /srv/\n", "apps/web/dist/i.js": "i", "apps/ext": { symlink: outside } });
-    assert.deepEqual((await base(apps)).files.map((f) => f.path), ["apps/web/dist/i.js"]);
+    assert.deepEqual(
+        (await base(apps)).files.map((f) => f.path),
+        ["apps/web/dist/i.js"],
+    );
     // Links the ignore file excludes are not in the context: a wildcard passing them is fine.
     const ignored = makeTree({
         "Dockerfile.base": "FROM scratch\nCOPY */*.txt /x/\n",
@@ -422,10 +486,16 @@ void test("links resolved the BuildKit way: wildcards never enter links, matches
         ".env": { symlink: path.join(outside, "host.env") },
         data: { symlink: outside },
     });
-    assert.deepEqual((await base(ignored)).files.map((f) => f.path), ["app/requirements.txt"]);
+    assert.deepEqual(
+        (await base(ignored)).files.map((f) => f.path),
+        ["app/requirements.txt"],
+    );
     // A final match that is a link is followed: a link to a directory in the context is walked.
     const rel = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY l* /x/\n", "real/a.txt": "a", linkdir: { symlink: "real" } });
-    assert.deepEqual((await base(rel)).files.map((f) => f.path), ["linkdir/a.txt"]);
+    assert.deepEqual(
+        (await base(rel)).files.map((f) => f.path),
+        ["linkdir/a.txt"],
+    );
     // An absolute link that reaches a context file only by this machine's path: Docker resolves it
     // from the context root, to nothing.
     const absInto = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY cfgdir /x/\n", "real/app.conf": "c" });
@@ -447,7 +517,10 @@ void test("a wildcard match that is a symlink to a file is followed: its target'
         "config/prod.yaml": { symlink: "../shared/prod.yaml" },
     });
     const r1 = await base(dir);
-    assert.deepEqual(r1.files.map((f) => f.path), ["config/dev.yaml", "shared/prod.yaml"]);
+    assert.deepEqual(
+        r1.files.map((f) => f.path),
+        ["config/dev.yaml", "shared/prod.yaml"],
+    );
     fs.writeFileSync(path.join(dir, "shared/prod.yaml"), "prod: 2\n");
     assert.notEqual((await base(dir)).hash, r1.hash, "editing the target rebuilds");
     const a = await app(dir, r1.hash);
@@ -458,14 +531,17 @@ void test("a wildcard match that is a symlink to a file is followed: its target'
 void test("a link into an ignored path leads to nothing for the build: an error, never the ignored file", async () => {
     for (const [line, tree, want] of [
         ["COPY lnk/secret.env /app/", { lnk: { symlink: "data" } }, /matches nothing in the build context .* after .*\.dockerignore/],
-        ["COPY token /app/", { token: { symlink: "data/secret.env" } }, /data\/secret\.env, where it leads, is excluded by the ignore file.*Fix: remove that path's exclusion/],
+        [
+            "COPY token /app/",
+            { token: { symlink: "data/secret.env" } },
+            /data\/secret\.env, where it leads, is excluded by the ignore file.*Fix: remove that path's exclusion/,
+        ],
         ["COPY lnk /app/", { lnk: { symlink: "data" } }, /data, where it leads, is excluded by the ignore file/],
     ] as const) {
         const dir = makeTree({ "Dockerfile.base": `FROM scratch\n${line}\n`, "data/secret.env": "S=1\n", ".dockerignore": "data\n", ...tree });
         await assert.rejects(base(dir), want, line);
     }
 });
-
 
 void test("the ignore file applies to real paths, as the build context holds them; a source through a link is a builder's job", async () => {
     // A linked prefix: files are filtered where they really are.
@@ -479,19 +555,34 @@ void test("the ignore file applies to real paths, as the build context holds the
         current: { symlink: "releases/v2" },
     });
     const r = await base(rel);
-    assert.deepEqual(r.files.map((f) => f.path), ["current/app.py", "current/extra.py"], "debug.log is not in the context; current/extra.py names no real path");
+    assert.deepEqual(
+        r.files.map((f) => f.path),
+        ["current/app.py", "current/extra.py"],
+        "debug.log is not in the context; current/extra.py names no real path",
+    );
     const a = await app(rel, r.hash);
     assert.equal(a.copyOnly, false);
     assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY current\/\* goes through a symlink/);
     // An ignored link is not in the context, whatever `!` re-includes elsewhere.
-    const ignoredLink = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY lnk /x/\n", ".dockerignore": "lnk\n!keep\n", "real/a": "a", keep: "k", lnk: { symlink: "real" } });
+    const ignoredLink = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY lnk /x/\n",
+        ".dockerignore": "lnk\n!keep\n",
+        "real/a": "a",
+        keep: "k",
+        lnk: { symlink: "real" },
+    });
     await assert.rejects(base(ignoredLink), /matches nothing/);
 });
 
 void test("a wildcard whose literal directory is missing or ignored fails, as the build does; a dangling link match fails", async () => {
     const missing = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json fixtures/*.sh /app/\n", "package.json": "{}" });
     await assert.rejects(base(missing), /Dockerfile\.base:2: got COPY source "fixtures\/\*\.sh", which matches nothing/);
-    const ignored = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY package.json fixtures/*.sh /app/\n", "package.json": "{}", "fixtures/a.sh": "a", ".dockerignore": "fixtures\n" });
+    const ignored = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY package.json fixtures/*.sh /app/\n",
+        "package.json": "{}",
+        "fixtures/a.sh": "a",
+        ".dockerignore": "fixtures\n",
+    });
     await assert.rejects(base(ignored), /fixtures\/\*\.sh/);
     const dangling = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY c/*.yaml /x/\n", "c/a.yaml": "a", "c/b.yaml": { symlink: "nope.yaml" } });
     await assert.rejects(base(dangling), /c\/b\.yaml goes through a symlink .* follows it to nothing \(the link leads nowhere in the context\)/);
@@ -516,12 +607,19 @@ void test("the hash does not depend on the order a directory lists its entries (
 });
 
 void test("empty directories are copied too: they are in the hash, and a builder builds an app image that has them", async () => {
-    const dir = makeTree({ "Dockerfile.base": "FROM scratch\nCOPY . /app/\n", Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY src /srv/\n", "src/a.py": "a" });
+    const dir = makeTree({
+        "Dockerfile.base": "FROM scratch\nCOPY . /app/\n",
+        Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY src /srv/\n",
+        "src/a.py": "a",
+    });
     const before = await base(dir);
     fs.mkdirSync(path.join(dir, "src/media"));
     const after = await base(dir);
     assert.notEqual(after.hash, before.hash, "an added empty directory is an input");
-    assert.deepEqual(after.files.map((f) => f.path), before.files.map((f) => f.path));
+    assert.deepEqual(
+        after.files.map((f) => f.path),
+        before.files.map((f) => f.path),
+    );
     const a = await app(dir, after.hash);
     assert.equal(a.copyOnly, false);
     assert.match(a.warnings.join("\n"), /Dockerfile:3: COPY src copies empty directories \(src\/media\)/);

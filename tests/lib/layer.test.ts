@@ -5,7 +5,17 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { copyEntries, GZIP_LEVEL, GZIP_MEMBER_BYTES, memberLevel, normalizeEntries, parseChown, writeLayer, NotDaemonlessError, type PlacedCopy } from "../../lib/layer/writer";
+import {
+    copyEntries,
+    GZIP_LEVEL,
+    GZIP_MEMBER_BYTES,
+    memberLevel,
+    normalizeEntries,
+    parseChown,
+    writeLayer,
+    NotDaemonlessError,
+    type PlacedCopy,
+} from "../../lib/layer/writer";
 import { computeAppInputs } from "../../lib/plan";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
 import type { InputFile } from "../../lib/plan";
@@ -29,7 +39,10 @@ test("copyEntries: directory contents, file into dir, relative dest against WORK
     ]);
     const e = copyEntries("/ctx", fl, [copy(["src/"], "/app/src/", { chown: "1000:2000" }), copy(["run.sh"], "./")]);
     const by = Object.fromEntries(e.map((x) => [x.dest, x]));
-    assert.deepEqual(Object.keys(by).sort(), ["/app", "/app/run.sh", "/app/src", "/app/src/a.py", "/app/src/sub", "/app/src/sub/b.py"].filter((p) => p !== "/app"));
+    assert.deepEqual(
+        Object.keys(by).sort(),
+        ["/app", "/app/run.sh", "/app/src", "/app/src/a.py", "/app/src/sub", "/app/src/sub/b.py"].filter((p) => p !== "/app"),
+    );
     assert.equal(by["/app/src/a.py"].uid, 1000);
     assert.equal(by["/app/src/a.py"].gid, 2000);
     assert.equal(by["/app/src/a.py"].mode, 0o644);
@@ -46,7 +59,11 @@ test("copyEntries: single file to a file path, wildcard sources, --chmod, later 
         ["conf/b.ini", false],
         ["x.txt", true],
     ]);
-    const e = copyEntries("/ctx", fl, [copy(["x.txt"], "/etc/renamed.txt"), copy(["conf/*.ini"], "/etc/conf/", { chmod: "600" }), copy(["x.txt"], "/etc/renamed.txt", { chown: "5" })]);
+    const e = copyEntries("/ctx", fl, [
+        copy(["x.txt"], "/etc/renamed.txt"),
+        copy(["conf/*.ini"], "/etc/conf/", { chmod: "600" }),
+        copy(["x.txt"], "/etc/renamed.txt", { chown: "5" }),
+    ]);
     const by = Object.fromEntries(e.map((x) => [x.dest, x]));
     assert.ok(by["/etc/renamed.txt"]);
     assert.equal(by["/etc/renamed.txt"].uid, 5);
@@ -56,10 +73,16 @@ test("copyEntries: single file to a file path, wildcard sources, --chmod, later 
 });
 
 test("copyEntries: a source matching no context file is an input error naming Dockerfile:line and the pattern", () => {
-    assert.throws(() => copyEntries("/ctx", files([["a", false]]), [copy(["missing.txt"], "/x")], "Dockerfile"), /Dockerfile:3 \(COPY missing\.txt\).*matches no file/);
+    assert.throws(
+        () => copyEntries("/ctx", files([["a", false]]), [copy(["missing.txt"], "/x")], "Dockerfile"),
+        /Dockerfile:3 \(COPY missing\.txt\).*matches no file/,
+    );
     // A wildcard may match nothing, as in BuildKit: the other sources are still copied.
     const out = copyEntries("/ctx", files([["package.json", false]]), [copy(["package.json", "yarn.loc[k]"], "/app/")], "Dockerfile");
-    assert.deepEqual(out.map((e) => e.dest), ["/app/package.json"]);
+    assert.deepEqual(
+        out.map((e) => e.dest),
+        ["/app/package.json"],
+    );
 });
 
 test("parseChown: numeric and root only; names are not daemonless", () => {
@@ -126,7 +149,9 @@ test("writeLayer is reproducible: same bytes whatever the mtimes, umask and disc
 test("writeLayer honours SOURCE_DATE_EPOCH-like epoch", async () => {
     const d = tempDir();
     writeFiles(d, { f: "x" });
-    const l = await writeLayer([{ dest: "/f", type: "file", source: path.join(d, "f"), mode: 0o644, uid: 0, gid: 0 }], path.join(d, "l.tgz"), { epoch: 1700000000 });
+    const l = await writeLayer([{ dest: "/f", type: "file", source: path.join(d, "f"), mode: 0o644, uid: 0, gid: 0 }], path.join(d, "l.tgz"), {
+        epoch: 1700000000,
+    });
     const entries = await readLayerEntries(fs.readFileSync(l.file));
     assert.equal(entries[0].mtime, 1700000000);
 });
@@ -139,7 +164,10 @@ test("layer files come from the input analysis of lib/hashing/inputs.ts (dockeri
         "a.py": "1",
         "README.md": "ignored",
     });
-    const inputs = await computeAppInputs({ contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH }, { cache: false });
+    const inputs = await computeAppInputs(
+        { contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH },
+        { cache: false },
+    );
     const e = copyEntries(d, inputs.files, [copy(["."], "/app/")]);
     const names = e.map((x) => x.dest);
     assert.ok(names.includes("/app/a.py"));
@@ -151,7 +179,14 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     const d = tempDir();
     const big = randomBytes(GZIP_MEMBER_BYTES * 2 + 12345);
     writeFiles(d, { "big.bin": big, "small.txt": "s\n" });
-    const entries = copyEntries(d, files([["big.bin", false], ["small.txt", false]]), [copy(["."], "/data/")]);
+    const entries = copyEntries(
+        d,
+        files([
+            ["big.bin", false],
+            ["small.txt", false],
+        ]),
+        [copy(["."], "/data/")],
+    );
     const a = await writeLayer(entries, path.join(d, "a.tgz"));
     const b = await writeLayer(entries, path.join(d, "b.tgz"));
     assert.equal(a.digest, b.digest);
@@ -171,9 +206,19 @@ test("the layer gzip is exactly its tar cut into GZIP_MEMBER_BYTES members, each
     // Text larger than a member (deflated members, read in chunks), random bytes (a stored member), small files.
     const words = randomBytes(GZIP_MEMBER_BYTES).toString("hex");
     let text = "";
-    for (let i = 0; text.length < GZIP_MEMBER_BYTES * 2.5; i += 7) text += `def f_${words.slice(i % words.length, (i % words.length) + 6)}(request):\n    return render(request, "x.html")\n`;
-    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(GZIP_MEMBER_BYTES + 4321), "a.txt": "a\n", "empty": "" });
-    const entries = copyEntries(d, files([["a.txt", false], ["big.py", false], ["blob.bin", false], ["empty", false]]), [copy(["."], "/srv/")]);
+    for (let i = 0; text.length < GZIP_MEMBER_BYTES * 2.5; i += 7)
+        text += `def f_${words.slice(i % words.length, (i % words.length) + 6)}(request):\n    return render(request, "x.html")\n`;
+    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(GZIP_MEMBER_BYTES + 4321), "a.txt": "a\n", empty: "" });
+    const entries = copyEntries(
+        d,
+        files([
+            ["a.txt", false],
+            ["big.py", false],
+            ["blob.bin", false],
+            ["empty", false],
+        ]),
+        [copy(["."], "/srv/")],
+    );
     const one = await writeLayer(entries, undefined, { parallelism: 1 });
     const many = await writeLayer(entries, path.join(d, "..", path.basename(d) + ".tgz"), { parallelism: 6 });
     assert.ok(one.data);
@@ -211,10 +256,19 @@ test("a symlink named directly as a COPY source is followed (target content, lin
     });
     fs.symlinkSync("conf/v2.conf", path.join(d, "current.conf"));
     fs.symlinkSync("v2.conf", path.join(d, "conf", "latest.conf"));
-    const inputs = await computeAppInputs({ contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH }, { cache: false });
-    const l = await writeLayer(copyEntries(d, inputs.files, [copy(["current.conf"], "/etc/app.conf"), copy(["conf/"], "/conf/")]), path.join(d, "..", path.basename(d) + ".tgz"));
+    const inputs = await computeAppInputs(
+        { contextDir: d, dockerfile: path.join(d, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash: BASE_HASH },
+        { cache: false },
+    );
+    const l = await writeLayer(
+        copyEntries(d, inputs.files, [copy(["current.conf"], "/etc/app.conf"), copy(["conf/"], "/conf/")]),
+        path.join(d, "..", path.basename(d) + ".tgz"),
+    );
     const entries = await readLayerEntries(fs.readFileSync(l.file));
     const byName = new Map(entries.map((e) => [e.name.replace(/\/$/, ""), e]));
-    assert.deepEqual([byName.get("etc/app.conf")?.type, byName.get("etc/app.conf")?.content, byName.get("etc/app.conf")?.mode.toString(8)], ["file", "v=2\n", "755"]);
+    assert.deepEqual(
+        [byName.get("etc/app.conf")?.type, byName.get("etc/app.conf")?.content, byName.get("etc/app.conf")?.mode.toString(8)],
+        ["file", "v=2\n", "755"],
+    );
     assert.equal(byName.get("conf/latest.conf")?.type, "symlink");
 });

@@ -32,5 +32,9 @@ test("the legacy cache file goes with the first save of this user's cache; later
     } finally {
         rm.mock.restore();
     }
-    assert.deepEqual(rm.mock.calls.map((c) => String(c.arguments[0])), [], "no file removed by a later save");
+    assert.deepEqual(
+        rm.mock.calls.map((c) => String(c.arguments[0])),
+        [],
+        "no file removed by a later save",
+    );
 });

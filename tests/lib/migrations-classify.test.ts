@@ -15,7 +15,10 @@ const FIXTURES = path.resolve(__dirname, "../fixtures/migrations");
 const CHAIN = path.join(FIXTURES, "makemigrations");
 
 function chainFiles(): string[] {
-    return fs.readdirSync(path.join(CHAIN, "records/migrations")).sort().map((f) => `records/migrations/${f}`);
+    return fs
+        .readdirSync(path.join(CHAIN, "records/migrations"))
+        .sort()
+        .map((f) => `records/migrations/${f}`);
 }
 
 /** Classifies a hand-written tree of files; returns the migrations by id. */
@@ -73,14 +76,20 @@ void test("makemigrations output: every operation class, judged with the earlier
     assert.equal(m9.app, "records");
     assert.equal(m9.path, "records/migrations/0009_patient_email_required.py");
     assert.deepEqual(m9.dependencies, [["records", "0008_patient_dob_nullable"]]);
-    assert.deepEqual(got.map((m) => m.name), [...got.map((m) => m.name)].sort());
+    assert.deepEqual(
+        got.map((m) => m.name),
+        [...got.map((m) => m.name)].sort(),
+    );
     assert.equal(got.find((m) => m.name === "0001_initial")!.initial, true);
 });
 
 void test("reasons and fixes say what breaks for the serving release and the expand/contract way", async () => {
     const got = new Map((await classifyMigrations(CHAIN, chainFiles())).map((m) => [m.name, m]));
     const op = (name: string) => got.get(name)!.operations[0];
-    assert.match(op("0004_patient_priority").reason, /adds patient\.priority NOT NULL without a db_default \(default= fills the existing rows, then Django drops the database default\): the serving release's inserts omit it and fail/);
+    assert.match(
+        op("0004_patient_priority").reason,
+        /adds patient\.priority NOT NULL without a db_default \(default= fills the existing rows, then Django drops the database default\): the serving release's inserts omit it and fail/,
+    );
     assert.match(op("0004_patient_priority").fix!, /db_default=/);
     assert.match(op("0009_patient_email_required").reason, /drops null from patient\.email/);
     assert.match(op("0010_encounter_notes_char").reason, /changes the type of encounter\.notes from TextField to CharField/);
@@ -112,19 +121,37 @@ void test("import aliases resolve to Django's operations; look-alikes from elsew
             `        m.AddField(model_name="item", name="note", field=dm.CharField(max_length=10, null=True)),`,
             "from django.db import migrations as m, models as dm",
         ).replace("migrations.Migration", "m.Migration"),
-        "shop/migrations/0003_alias_remove.py": migration(`        m.RemoveField(model_name="item", name="note"),`, "from django.db import migrations as m").replace("migrations.Migration", "m.Migration"),
+        "shop/migrations/0003_alias_remove.py": migration(
+            `        m.RemoveField(model_name="item", name="note"),`,
+            "from django.db import migrations as m",
+        ).replace("migrations.Migration", "m.Migration"),
         "shop/migrations/0004_direct.py": migration(
             `        AddField("item", "size", models.IntegerField(null=True)),\n        RemoveField("item", "colour"),`,
             "from django.db import migrations, models\nfrom django.db.migrations import AddField, RemoveField",
         ),
-        "shop/migrations/0005_dotted.py": migration(`        django.db.migrations.operations.AddIndex(model_name="item", index=None),`, "import django.db.migrations\nfrom django.db import migrations"),
-        "shop/migrations/0006_lookalike.py": migration(`        AddField(model_name="item", name="x", field=models.IntegerField(null=True)),`, "from django.db import migrations, models\nfrom shop.ops import AddField"),
-        "shop/migrations/0007_star.py": migration(`        CreateModel(name="Tag", fields=[]),`, "from django.db import migrations\nfrom django.db.migrations.operations import *"),
+        "shop/migrations/0005_dotted.py": migration(
+            `        django.db.migrations.operations.AddIndex(model_name="item", index=None),`,
+            "import django.db.migrations\nfrom django.db import migrations",
+        ),
+        "shop/migrations/0006_lookalike.py": migration(
+            `        AddField(model_name="item", name="x", field=models.IntegerField(null=True)),`,
+            "from django.db import migrations, models\nfrom shop.ops import AddField",
+        ),
+        "shop/migrations/0007_star.py": migration(
+            `        CreateModel(name="Tag", fields=[]),`,
+            "from django.db import migrations\nfrom django.db.migrations.operations import *",
+        ),
     });
     assert.deepEqual(verdict(got.get("shop.0002_alias")), ["expand", []]);
     assert.deepEqual(verdict(got.get("shop.0003_alias_remove")), ["contract", ["RemoveField"]]);
     assert.deepEqual(verdict(got.get("shop.0004_direct")), ["contract", ["RemoveField"]]);
-    assert.deepEqual(got.get("shop.0004_direct")!.operations.map((o) => [o.operation, o.class]), [["AddField", "expand"], ["RemoveField", "contract"]]);
+    assert.deepEqual(
+        got.get("shop.0004_direct")!.operations.map((o) => [o.operation, o.class]),
+        [
+            ["AddField", "expand"],
+            ["RemoveField", "contract"],
+        ],
+    );
     assert.deepEqual(verdict(got.get("shop.0005_dotted")), ["expand", []]);
     assert.deepEqual(verdict(got.get("shop.0006_lookalike")), ["unknown", ["AddField"]]);
     assert.match(got.get("shop.0006_lookalike")!.operations[0].reason, /shop\.ops\.AddField is not one of Django's migration operations/);
@@ -158,11 +185,20 @@ void test("AlterField is judged against the definition the earlier migrations gi
     const alter = (field: string, name = "code") => `        migrations.AlterField(model_name="item", name="${name}", field=${field}),`;
     const got = await classifyTree({
         "shop/migrations/0001_initial.py": migration(create).replace('dependencies = [("shop", "0001_initial")]', "dependencies = []"),
-        "shop/migrations/0002_help.py": migration(alter('models.CharField(max_length=20, help_text="the code", verbose_name="Code")')).replace("0001_initial", "0001_initial"),
+        "shop/migrations/0002_help.py": migration(alter('models.CharField(max_length=20, help_text="the code", verbose_name="Code")')).replace(
+            "0001_initial",
+            "0001_initial",
+        ),
         "shop/migrations/0003_unique.py": migration(alter("models.CharField(max_length=20, unique=True)")).replace('"0001_initial"', '"0002_help"'),
         "shop/migrations/0004_shorter.py": migration(alter("models.CharField(max_length=10, unique=True)")).replace('"0001_initial"', '"0003_unique"'),
-        "shop/migrations/0005_column.py": migration(alter('models.CharField(max_length=20, null=True, db_column="label")', "label")).replace('"0001_initial"', '"0004_shorter"'),
-        "shop/migrations/0006_collation.py": migration(alter('models.CharField(max_length=10, unique=True, db_collation="C")')).replace('"0001_initial"', '"0005_column"'),
+        "shop/migrations/0005_column.py": migration(alter('models.CharField(max_length=20, null=True, db_column="label")', "label")).replace(
+            '"0001_initial"',
+            '"0004_shorter"',
+        ),
+        "shop/migrations/0006_collation.py": migration(alter('models.CharField(max_length=10, unique=True, db_collation="C")')).replace(
+            '"0001_initial"',
+            '"0005_column"',
+        ),
     });
     assert.deepEqual(verdict(got.get("shop.0002_help")), ["expand", []]);
     assert.deepEqual(verdict(got.get("shop.0003_unique")), ["contract", ["AlterField"]]);
@@ -175,12 +211,17 @@ void test("AlterField is judged against the definition the earlier migrations gi
 void test("RunPython and RunSQL are unknown unless they are no-ops; the worst operation decides", async () => {
     const got = await classifyTree({
         "shop/migrations/0002_data.py": `from django.db import migrations\n\n\ndef forwards(apps, schema_editor):\n    apps.get_model("shop", "Item").objects.update(active=True)\n\n\ndef backwards(apps, schema_editor):\n    pass\n\n\nclass Migration(migrations.Migration):\n    dependencies = [("shop", "0001_initial")]\n    operations = [\n        migrations.AddIndex(model_name="item", index=None),\n        migrations.RunPython(forwards, reverse_code=backwards),\n        migrations.RemoveField(model_name="item", name="old"),\n    ]\n`,
-        "shop/migrations/0003_noop.py": migration(`        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),\n        migrations.RunSQL(migrations.RunSQL.noop, reverse_sql="DROP TABLE x"),`),
+        "shop/migrations/0003_noop.py": migration(
+            `        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),\n        migrations.RunSQL(migrations.RunSQL.noop, reverse_sql="DROP TABLE x"),`,
+        ),
         "shop/migrations/0004_sql.py": migration(`        migrations.RunSQL("ALTER TABLE shop_item DROP COLUMN old", reverse_sql=migrations.RunSQL.noop),`),
     });
     const data = got.get("shop.0002_data")!;
     assert.deepEqual(verdict(data), ["unknown", ["RunPython"]]);
-    assert.deepEqual(data.operations.map((o) => o.class), ["expand", "unknown", "contract"]);
+    assert.deepEqual(
+        data.operations.map((o) => o.class),
+        ["expand", "unknown", "contract"],
+    );
     assert.match(data.operations[1].summary, /^RunPython forwards$/);
     assert.equal(data.operations[1].line, 16);
     assert.deepEqual(verdict(got.get("shop.0003_noop")), ["expand", []]);
@@ -189,14 +230,21 @@ void test("RunPython and RunSQL are unknown unless they are no-ops; the worst op
 
 void test("SeparateDatabaseAndState is judged by its database operations only", async () => {
     const got = await classifyTree({
-        "shop/migrations/0002_state_only.py": migration(`        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(model_name="item", name="old")]),`),
-        "shop/migrations/0003_db.py": migration(`        migrations.SeparateDatabaseAndState(\n            database_operations=[migrations.AddIndex(model_name="item", index=None), migrations.RemoveField(model_name="item", name="old")],\n            state_operations=[],\n        ),`),
+        "shop/migrations/0002_state_only.py": migration(
+            `        migrations.SeparateDatabaseAndState(state_operations=[migrations.RemoveField(model_name="item", name="old")]),`,
+        ),
+        "shop/migrations/0003_db.py": migration(
+            `        migrations.SeparateDatabaseAndState(\n            database_operations=[migrations.AddIndex(model_name="item", index=None), migrations.RemoveField(model_name="item", name="old")],\n            state_operations=[],\n        ),`,
+        ),
     });
     assert.deepEqual(verdict(got.get("shop.0002_state_only")), ["expand", []]);
     assert.match(got.get("shop.0002_state_only")!.operations[0].reason, /state only/);
     const db = got.get("shop.0003_db")!;
     assert.deepEqual(verdict(db), ["contract", ["RemoveField"]], "the nested database operation decides");
-    assert.deepEqual(db.operations.map((o) => o.index), ["0", "0.database_operations.0", "0.database_operations.1"]);
+    assert.deepEqual(
+        db.operations.map((o) => o.index),
+        ["0", "0.database_operations.0", "0.database_operations.1"],
+    );
 });
 
 void test("operations Django cannot apply, files that do not parse, and files Django does not load", async () => {
@@ -212,11 +260,20 @@ void test("operations Django cannot apply, files that do not parse, and files Dj
         "shop/migrations/0006_no_class.py": "from django.db import migrations\n",
         "shop/migrations/0007_empty.py": migration(""),
     });
-    const all = await classifyMigrations(dir, fs.readdirSync(path.join(dir, "shop/migrations")).map((f) => `shop/migrations/${f}`).concat(["shop/db_migrations/0001_initial.py"]));
+    const all = await classifyMigrations(
+        dir,
+        fs
+            .readdirSync(path.join(dir, "shop/migrations"))
+            .map((f) => `shop/migrations/${f}`)
+            .concat(["shop/db_migrations/0001_initial.py"]),
+    );
     const got = new Map(all.filter((m) => m.path.startsWith("shop/migrations/")).map((m) => [m.name, m]));
     assert.deepEqual([...got.keys()].sort(), ["0002_nested", "0003_concat", "0004_variable", "0005_broken", "0006_no_class", "0007_empty"]);
     // A MIGRATION_MODULES package under another name (when migrationGlobs match it) belongs to the app above it.
-    assert.deepEqual(all.filter((m) => !m.path.startsWith("shop/migrations/")).map((m) => [m.id, m.class]), [["shop.0001_initial", "expand"]]);
+    assert.deepEqual(
+        all.filter((m) => !m.path.startsWith("shop/migrations/")).map((m) => [m.id, m.class]),
+        [["shop.0001_initial", "expand"]],
+    );
     assert.match(got.get("0002_nested")!.operations[0].reason, /a list inside the operations list/);
     assert.equal(got.get("0002_nested")!.class, "unknown");
     assert.deepEqual(verdict(got.get("0003_concat")), ["contract", ["DeleteModel"]]);
@@ -229,31 +286,44 @@ void test("operations Django cannot apply, files that do not parse, and files Dj
 void test("the app label comes from AppConfig.label when apps.py sets one; squashes carry what they replace", async () => {
     const got = await classifyTree({
         "apps/billing/apps.py": `from django.apps import AppConfig\n\n\nclass BillingConfig(AppConfig):\n    name = "apps.billing"\n    label = "invoices"\n`,
-        "apps/billing/migrations/0001_squashed_0003.py": migration(`        migrations.CreateModel(name="Invoice", fields=[]),`, undefined, `    replaces = [("invoices", "0001_initial"), ("invoices", "0002_x"), ("invoices", "0003_y")]`),
+        "apps/billing/migrations/0001_squashed_0003.py": migration(
+            `        migrations.CreateModel(name="Invoice", fields=[]),`,
+            undefined,
+            `    replaces = [("invoices", "0001_initial"), ("invoices", "0002_x"), ("invoices", "0003_y")]`,
+        ),
     });
     const m = got.get("invoices.0001_squashed_0003");
     assert.ok(m, [...got.keys()].join(","));
-    assert.deepEqual(m.replaces, [["invoices", "0001_initial"], ["invoices", "0002_x"], ["invoices", "0003_y"]]);
+    assert.deepEqual(m.replaces, [
+        ["invoices", "0001_initial"],
+        ["invoices", "0002_x"],
+        ["invoices", "0003_y"],
+    ]);
 });
 
 void test("AlterUniqueTogether: removing entries relaxes, adding one is contract", async () => {
     const got = await classifyTree({
-        "shop/migrations/0001_initial.py": migration(`        migrations.CreateModel(name="Item", fields=[], options={"unique_together": {("a", "b"), ("c", "d")}}),`).replace('dependencies = [("shop", "0001_initial")]', "dependencies = []"),
+        "shop/migrations/0001_initial.py": migration(
+            `        migrations.CreateModel(name="Item", fields=[], options={"unique_together": {("a", "b"), ("c", "d")}}),`,
+        ).replace('dependencies = [("shop", "0001_initial")]', "dependencies = []"),
         "shop/migrations/0002_less.py": migration(`        migrations.AlterUniqueTogether(name="item", unique_together={("a", "b")}),`),
-        "shop/migrations/0003_more.py": migration(`        migrations.AlterUniqueTogether(name="item", unique_together={("a", "b"), ("e", "f")}),`).replace('"0001_initial"', '"0002_less"'),
+        "shop/migrations/0003_more.py": migration(`        migrations.AlterUniqueTogether(name="item", unique_together={("a", "b"), ("e", "f")}),`).replace(
+            '"0001_initial"',
+            '"0002_less"',
+        ),
     });
     assert.equal(got.get("shop.0002_less")!.class, "expand");
     assert.equal(got.get("shop.0003_more")!.class, "contract");
 });
 
 void test("a missing interpreter fails with the input, the value and the fix", async () => {
-    await assert.rejects(
-        classifyMigrations(CHAIN, chainFiles(), { ...process.env, THINLAYER_PYTHON: "/nonexistent/python3" }),
-        (e: Error) => {
-            assert.equal(e.message, 'THINLAYER_PYTHON: got "/nonexistent/python3" (not found); expected a Python 3.8+ interpreter, which classifies the Django migrations a deploy applies (lib/migrations/classify.py). Fix: install python3 (Debian/Ubuntu: apt-get install python3; it needs no packages), or set THINLAYER_PYTHON to an interpreter\'s path');
-            return true;
-        },
-    );
+    await assert.rejects(classifyMigrations(CHAIN, chainFiles(), { ...process.env, THINLAYER_PYTHON: "/nonexistent/python3" }), (e: Error) => {
+        assert.equal(
+            e.message,
+            'THINLAYER_PYTHON: got "/nonexistent/python3" (not found); expected a Python 3.8+ interpreter, which classifies the Django migrations a deploy applies (lib/migrations/classify.py). Fix: install python3 (Debian/Ubuntu: apt-get install python3; it needs no packages), or set THINLAYER_PYTHON to an interpreter\'s path',
+        );
+        return true;
+    });
     const noPath: NodeJS.ProcessEnv = { ...process.env, PATH: makeTree({}) };
     delete noPath.THINLAYER_PYTHON;
     await assert.rejects(classifyMigrations(CHAIN, chainFiles(), noPath), /^ThinlayerError: python3: got "python3" \(not found\)/);

@@ -45,7 +45,13 @@ function config(appDir: string, raw: Record<string, unknown> = {}): StackConfig 
 async function checkout(appDir: string) {
     const cfg = config(appDir);
     const files = await computeMigrations(appDir, cfg.migrationGlobs, { cache: false });
-    return { files, classified: await classifyMigrations(appDir, files.files.map((f) => f.path)) };
+    return {
+        files,
+        classified: await classifyMigrations(
+            appDir,
+            files.files.map((f) => f.path),
+        ),
+    };
 }
 
 function fakeMigration(id: string, cls: ClassifiedMigration["class"], replaces: Array<[string, string]> = []): ClassifiedMigration {
@@ -56,49 +62,72 @@ function fakeMigration(id: string, cls: ClassifiedMigration["class"], replaces: 
 void test("the deployed release's outputs decide what is new; no outputs is a first deploy", () => {
     const ms = [fakeMigration("a.0001_initial", "expand"), fakeMigration("a.0002_x", "contract")];
     const checkoutInfo = { hash: "h1", migrations: ms };
-    assert.deepEqual(baselineFromOutputs({ appHash: "x", migrations: ["a.0001_initial"] }, checkoutInfo, "s"), { kind: "deployed", source: "s", ids: ["a.0001_initial"] });
+    assert.deepEqual(baselineFromOutputs({ appHash: "x", migrations: ["a.0001_initial"] }, checkoutInfo, "s"), {
+        kind: "deployed",
+        source: "s",
+        ids: ["a.0001_initial"],
+    });
     assert.deepEqual(baselineFromOutputs({}, checkoutInfo, "s"), { kind: "fresh", source: "s" });
     assert.deepEqual(baselineFromOutputs(undefined, checkoutInfo, "s"), { kind: "fresh", source: "s" });
     // A release deployed before the `migrations` output: the same hash proves nothing is new.
-    assert.deepEqual(baselineFromOutputs({ appHash: "x", migrationsHash: "h1" }, checkoutInfo, "s"), { kind: "deployed", source: "s (same migrations hash)", ids: ["a.0001_initial", "a.0002_x"] });
+    assert.deepEqual(baselineFromOutputs({ appHash: "x", migrationsHash: "h1" }, checkoutInfo, "s"), {
+        kind: "deployed",
+        source: "s (same migrations hash)",
+        ids: ["a.0001_initial", "a.0002_x"],
+    });
     const unknown = baselineFromOutputs({ appHash: "x", migrationsHash: "h0" }, checkoutInfo, "s");
     assert.equal(unknown.kind, "unknown");
     assert.equal(baselineFromOutputs({ appHash: "x", migrations: ["not an id"] }, checkoutInfo, "s").kind, "unknown");
 });
 
 void test("pending: not applied, and a squash counts as applied when what it replaces is (and the reverse)", () => {
-    const squash = fakeMigration("a.0001_squashed_0002", "expand", [["a", "0001_initial"], ["a", "0002_x"]]);
+    const squash = fakeMigration("a.0001_squashed_0002", "expand", [
+        ["a", "0001_initial"],
+        ["a", "0002_x"],
+    ]);
     const ms = [fakeMigration("a.0001_initial", "expand"), fakeMigration("a.0002_x", "contract"), squash, fakeMigration("a.0003_y", "expand")];
     const ids = (b: Parameters<typeof pendingOf>[1]) => pendingOf(ms, b).map((m) => m.id);
     assert.deepEqual(ids({ kind: "deployed", source: "", ids: ["a.0001_initial", "a.0002_x"] }), ["a.0003_y"]);
     assert.deepEqual(ids({ kind: "deployed", source: "", ids: ["a.0001_squashed_0002"] }), ["a.0003_y"]);
     assert.deepEqual(ids({ kind: "deployed", source: "", ids: ["a.0001_initial"] }), ["a.0002_x", "a.0001_squashed_0002", "a.0003_y"]);
-    assert.deepEqual(ids({ kind: "fresh", source: "" }), ms.map((m) => m.id));
+    assert.deepEqual(
+        ids({ kind: "fresh", source: "" }),
+        ms.map((m) => m.id),
+    );
 });
 
 void test("the gate blocks a contract migration with the migration, the operation, the fix and the acknowledgement", async () => {
     const app = exampleApp(true);
     const { classified } = await checkout(app);
     const safety = migrationSafety(classified, { kind: "deployed", source: "stack uat's deployed release", ids: ["records.0001_initial"] }, []);
-    assert.deepEqual(safety.pending.map((m) => [m.id, m.class, m.blocked, m.acknowledged]), [[REMOVE_ID, "contract", true, false]]);
+    assert.deepEqual(
+        safety.pending.map((m) => [m.id, m.class, m.blocked, m.acknowledged]),
+        [[REMOVE_ID, "contract", true, false]],
+    );
     const err = migrationGateError(safety, "uat");
     assert.ok(err);
-    assert.equal(err.message, [
-        "migration gate: 1 migration this deploy would apply breaks the release still serving (compared with stack uat's deployed release).",
-        "",
-        `${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py) is contract:`,
-        "  - RemoveField encounter.notes (line 13): drops column encounter.notes: the serving release still selects it (Django names every column).",
-        "    Fix: expand/contract: first deploy code that no longer uses the field and drops it from Django's state only (migrations.SeparateDatabaseAndState(state_operations=[RemoveField(...)]), with the column made null=True or given a db_default so the new code's inserts work); drop the column in a later deploy, once no release that reads it can serve or be rolled back to.",
-        "",
-        "Expected: expand migrations only (old and new pods share the database during the rollout, and a rollback runs the old code on the new schema), or the migration acknowledged for this stack.",
-        "Fix: split each into expand and contract steps as above; or, once the release still serving no longer depends on what it changes (an earlier deploy did the expand step), acknowledge it in Pulumi.uat.yaml:",
-        "    thinlayer:acknowledgedMigrations:",
-        `      - ${REMOVE_ID}`,
-    ].join("\n"));
+    assert.equal(
+        err.message,
+        [
+            "migration gate: 1 migration this deploy would apply breaks the release still serving (compared with stack uat's deployed release).",
+            "",
+            `${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py) is contract:`,
+            "  - RemoveField encounter.notes (line 13): drops column encounter.notes: the serving release still selects it (Django names every column).",
+            "    Fix: expand/contract: first deploy code that no longer uses the field and drops it from Django's state only (migrations.SeparateDatabaseAndState(state_operations=[RemoveField(...)]), with the column made null=True or given a db_default so the new code's inserts work); drop the column in a later deploy, once no release that reads it can serve or be rolled back to.",
+            "",
+            "Expected: expand migrations only (old and new pods share the database during the rollout, and a rollback runs the old code on the new schema), or the migration acknowledged for this stack.",
+            "Fix: split each into expand and contract steps as above; or, once the release still serving no longer depends on what it changes (an earlier deploy did the expand step), acknowledge it in Pulumi.uat.yaml:",
+            "    thinlayer:acknowledgedMigrations:",
+            `      - ${REMOVE_ID}`,
+        ].join("\n"),
+    );
 
     const acked = migrationSafety(classified, safety.baseline, [REMOVE_ID, "records.0001_initial"]);
     assert.equal(migrationGateError(acked, "uat"), undefined);
-    assert.deepEqual(acked.pending.map((m) => [m.id, m.blocked, m.acknowledged]), [[REMOVE_ID, false, true]]);
+    assert.deepEqual(
+        acked.pending.map((m) => [m.id, m.blocked, m.acknowledged]),
+        [[REMOVE_ID, false, true]],
+    );
     assert.deepEqual(acked.staleAcknowledgements, ["records.0001_initial"]);
     assert.deepEqual(migrationNotes(acked, "uat"), [
         `migration ${REMOVE_ID} is contract (RemoveField encounter.notes); it runs because thinlayer:acknowledgedMigrations acknowledges it for stack uat`,
@@ -112,13 +141,26 @@ void test("checkDeployMigrations: blocks from the stack's outputs, passes acknow
     const before = { appHash: "a".repeat(64), migrationsHash: "b".repeat(64), migrations: ["records.0001_initial"] };
     await assert.rejects(
         checkDeployMigrations({ cfg: config(app), migrations: files, previous: before, pinned: false }),
-        (e: Error) => e.name === "ThinlayerError" && e.message.includes(`${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py) is contract:`) && e.message.includes("RemoveField encounter.notes (line 13)"),
+        (e: Error) =>
+            e.name === "ThinlayerError" &&
+            e.message.includes(`${REMOVE_ID} (records/migrations/0002_remove_encounter_notes.py) is contract:`) &&
+            e.message.includes("RemoveField encounter.notes (line 13)"),
     );
-    const acked = await checkDeployMigrations({ cfg: config(app, { acknowledgedMigrations: [REMOVE_ID] }), migrations: files, previous: before, pinned: false });
+    const acked = await checkDeployMigrations({
+        cfg: config(app, { acknowledgedMigrations: [REMOVE_ID] }),
+        migrations: files,
+        previous: before,
+        pinned: false,
+    });
     assert.deepEqual(acked.applied, ["records.0001_initial", REMOVE_ID]);
     assert.equal(acked.notes.length, 1);
     // After that deploy the outputs list both: nothing is new, the acknowledgement is stale.
-    const again = await checkDeployMigrations({ cfg: config(app, { acknowledgedMigrations: [REMOVE_ID] }), migrations: files, previous: { ...before, migrations: acked.applied }, pinned: false });
+    const again = await checkDeployMigrations({
+        cfg: config(app, { acknowledgedMigrations: [REMOVE_ID] }),
+        migrations: files,
+        previous: { ...before, migrations: acked.applied },
+        pinned: false,
+    });
     assert.deepEqual(again.safety.pending, []);
     assert.deepEqual(again.safety.staleAcknowledgements, [REMOVE_ID]);
     // A rollback pin applies none of the checkout's migrations: never gated, applied set unchanged.
@@ -146,7 +188,12 @@ void test("a pull request is compared with its target branch in git", async () =
     const repo = tempDir("thinlayer-git-");
     const app = path.join(repo, "app");
     copyDir(path.join(REPO, "examples/django-app"), app);
-    const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, encoding: "utf8", env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" } });
+    const git = (...args: string[]) =>
+        execFileSync("git", args, {
+            cwd: repo,
+            encoding: "utf8",
+            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com" },
+        });
     git("init", "-q", "-b", "main");
     git("add", ".");
     git("commit", "-q", "-m", "app");
@@ -157,17 +204,30 @@ void test("a pull request is compared with its target branch in git", async () =
 
     const cfg = config(app);
     const { files, classified } = await checkout(app);
-    assert.deepEqual(await baselineFromGit(app, "main", cfg.migrationGlobs, classified), { kind: "deployed", source: "git main", ids: ["records.0001_initial"] });
+    assert.deepEqual(await baselineFromGit(app, "main", cfg.migrationGlobs, classified), {
+        kind: "deployed",
+        source: "git main",
+        ids: ["records.0001_initial"],
+    });
     const safety = await planMigrationSafety(cfg, files, { against: "main" });
-    assert.deepEqual(safety.pending.map((m) => [m.id, m.class, m.blocked]), [[REMOVE_ID, "contract", true]]);
+    assert.deepEqual(
+        safety.pending.map((m) => [m.id, m.class, m.blocked]),
+        [[REMOVE_ID, "contract", true]],
+    );
     assert.deepEqual((await planMigrationSafety(cfg, files, { against: "feature" })).pending, []);
     await assert.rejects(baselineFromGit(app, "no-such-branch", cfg.migrationGlobs, classified), (e: Error) => {
-        assert.equal(e.message, '--against: got "no-such-branch"; expected a commit, branch or tag of the repository holding appDir. Fix: fetch the target branch first (git fetch origin main) and pass e.g. --against origin/main');
+        assert.equal(
+            e.message,
+            '--against: got "no-such-branch"; expected a commit, branch or tag of the repository holding appDir. Fix: fetch the target branch first (git fetch origin main) and pass e.g. --against origin/main',
+        );
         return true;
     });
     // Without a baseline every migration is listed, and the contract one would block.
     const none = await planMigrationSafety(cfg, files, { none: true });
-    assert.deepEqual(none.pending.map((m) => m.id), ["records.0001_initial", REMOVE_ID]);
+    assert.deepEqual(
+        none.pending.map((m) => m.id),
+        ["records.0001_initial", REMOVE_ID],
+    );
 });
 
 void test("ids from paths follow Django's loader", () => {
@@ -183,8 +243,14 @@ void test("thinlayer:acknowledgedMigrations: ids are checked by the config parse
     const app = exampleApp(false);
     assert.deepEqual(config(app).acknowledgedMigrations, []);
     assert.deepEqual(config(app, { acknowledgedMigrations: [REMOVE_ID, REMOVE_ID] }).acknowledgedMigrations, [REMOVE_ID]);
-    assert.throws(() => config(app, { acknowledgedMigrations: ["0002_remove_encounter_notes"] }), (e: Error) => {
-        assert.equal(e.message, 'thinlayer:acknowledgedMigrations: got "0002_remove_encounter_notes"; expected migration ids <app label>.<migration name>, e.g. records.0002_remove_encounter_notes (as `thinlayer plan` and the gate print them). Fix: write each entry as <app>.<file name without .py>');
-        return true;
-    });
+    assert.throws(
+        () => config(app, { acknowledgedMigrations: ["0002_remove_encounter_notes"] }),
+        (e: Error) => {
+            assert.equal(
+                e.message,
+                'thinlayer:acknowledgedMigrations: got "0002_remove_encounter_notes"; expected migration ids <app label>.<migration name>, e.g. records.0002_remove_encounter_notes (as `thinlayer plan` and the gate print them). Fix: write each entry as <app>.<file name without .py>',
+            );
+            return true;
+        },
+    );
 });

@@ -19,14 +19,22 @@ void test("the uat plan: tags from hashes, the base reads only the requirement f
     assert.equal(p.app.tag, `app-${p.app.hash.slice(0, 12)}`);
     assert.equal(p.base.repository, "thinlayer/base");
     assert.equal(p.app.repository, "thinlayer/app");
-    assert.deepEqual(p.base.files.map((f) => f.path), ["requirements/base.txt", "requirements/production.txt"]);
+    assert.deepEqual(
+        p.base.files.map((f) => f.path),
+        ["requirements/base.txt", "requirements/production.txt"],
+    );
     const appPaths = p.app.files.map((f) => f.path);
-    for (const must of ["manage.py", "emr/settings.py", "emr/celery.py", "gunicorn.conf.py", "records/models.py", "records/migrations/0001_initial.py"]) assert.ok(appPaths.includes(must), must);
-    for (const never of ["README.md", "Dockerfile", "Dockerfile.base", ".dockerignore", "records/tests/test_views.py", "requirements/base.txt"]) assert.ok(!appPaths.includes(never), never);
+    for (const must of ["manage.py", "emr/settings.py", "emr/celery.py", "gunicorn.conf.py", "records/models.py", "records/migrations/0001_initial.py"])
+        assert.ok(appPaths.includes(must), must);
+    for (const never of ["README.md", "Dockerfile", "Dockerfile.base", ".dockerignore", "records/tests/test_views.py", "requirements/base.txt"])
+        assert.ok(!appPaths.includes(never), never);
     assert.equal(p.app.files.find((f) => f.path === "manage.py")?.executable, true);
     assert.equal(p.app.copyOnly, true);
     assert.equal(p.base.copyOnly, false);
-    assert.equal(p.base.totalBytes, p.base.files.reduce((n, f) => n + f.size, 0));
+    assert.equal(
+        p.base.totalBytes,
+        p.base.files.reduce((n, f) => n + f.size, 0),
+    );
     assert.equal(p.base.dockerfile, path.join(REPO, "examples/django-app/Dockerfile.base"));
     assert.deepEqual(p.settings.values, cfg.settings);
     assert.match(p.releaseId, /^rel-[0-9a-f]{12}$/);

@@ -46,7 +46,9 @@ before(async () => {
     if (!which("busybox") || !which("docker-registry")) return;
     project = makeProject(tempDir());
     reg = await startRegistry();
-    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "v1", [[{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }]]);
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "v1", [
+        [{ dest: "/bin/busybox", type: "file", source: path.join(project.contextDir, "busybox"), mode: 0o755, uid: 0, gid: 0 }],
+    ]);
     baseRef = `${reg.host}/t/base@${base.digest}`;
 });
 after(async () => {
@@ -54,8 +56,20 @@ after(async () => {
 });
 
 async function appOptions(repo: string): Promise<EnsureOptions> {
-    const ai = await computeAppInputs({ contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH }, { cache: false });
-    return { image: "app", context: project.contextDir, dockerfile: project.appDockerfile, repository: `${(reg as StartedRegistry).host}/${repo}`, platform: PLATFORM, expectTag: appTag(ai.hash), baseRef, baseHash: BASE_HASH };
+    const ai = await computeAppInputs(
+        { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    return {
+        image: "app",
+        context: project.contextDir,
+        dockerfile: project.appDockerfile,
+        repository: `${(reg as StartedRegistry).host}/${repo}`,
+        platform: PLATFORM,
+        expectTag: appTag(ai.hash),
+        baseRef,
+        baseHash: BASE_HASH,
+    };
 }
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -73,7 +87,10 @@ test("DSSE: PAE as in the spec; Ed25519 and P-256 round trip; a tampered payload
         assert.throws(() => verifyEnvelope({ ...env, payload: Buffer.from('{"a":2}').toString("base64") }, loadPublicKey(k.pub)), /no signature verifies/);
         const sig = Buffer.from(env.signatures[0].sig, "base64");
         sig[sig.length - 1] ^= 1;
-        assert.throws(() => verifyEnvelope({ ...env, signatures: [{ ...env.signatures[0], sig: sig.toString("base64") }] }, loadPublicKey(k.pub)), /no signature verifies/);
+        assert.throws(
+            () => verifyEnvelope({ ...env, signatures: [{ ...env.signatures[0], sig: sig.toString("base64") }] }, loadPublicKey(k.pub)),
+            /no signature verifies/,
+        );
         assert.throws(() => verifyEnvelope({ ...env, payloadType: "text/plain" }, loadPublicKey(k.pub)), /no signature verifies/);
     }
     const rsa = path.join(keys, "rsa.pem");
@@ -96,10 +113,20 @@ test("ensure attaches the statement (tag scheme on Distribution 2.8); a rerun wr
     assert.equal(client.stats.requests, 3, "HEAD of the tag, of the subject, of the sha256-<hex> tag");
 
     // The referrers tag holds an index naming the artifact, whose subject is the image.
-    const idx = JSON.parse((await client.getManifest("t/app", referrersTag(r.digest))).bytes.toString()) as { mediaType: string; manifests: Array<{ digest: string; artifactType: string }> };
+    const idx = JSON.parse((await client.getManifest("t/app", referrersTag(r.digest))).bytes.toString()) as {
+        mediaType: string;
+        manifests: Array<{ digest: string; artifactType: string }>;
+    };
     assert.equal(idx.mediaType, OCI_INDEX);
-    assert.deepEqual(idx.manifests.map((m) => [m.digest, m.artifactType]), [[r.attestation?.digest, IN_TOTO_MEDIA_TYPE]]);
-    const art = JSON.parse((await client.getManifest("t/app", r.attestation?.digest as string)).bytes.toString()) as { artifactType: string; config: { mediaType: string }; subject: { digest: string } };
+    assert.deepEqual(
+        idx.manifests.map((m) => [m.digest, m.artifactType]),
+        [[r.attestation?.digest, IN_TOTO_MEDIA_TYPE]],
+    );
+    const art = JSON.parse((await client.getManifest("t/app", r.attestation?.digest as string)).bytes.toString()) as {
+        artifactType: string;
+        config: { mediaType: string };
+        subject: { digest: string };
+    };
     assert.deepEqual([art.artifactType, art.config.mediaType, art.subject.digest], [IN_TOTO_MEDIA_TYPE, "application/vnd.oci.empty.v1+json", r.digest]);
 
     const found = await findAttestations(client, "t/app", r.digest);
@@ -107,8 +134,18 @@ test("ensure attaches the statement (tag scheme on Distribution 2.8); a rerun wr
     const s = found[0].statement;
     assert.ok(s, found[0].error);
     assert.deepEqual(s.subject, [{ name: `${host}/t/app`, digest: { sha256: r.digest.slice(7) } }]);
-    assert.deepEqual(s.predicate.files.map((f) => [f.path, f.executable]), [["run.sh", true], ["src/app.py", false], ["src/pkg/util.py", false]]);
-    assert.deepEqual([s.predicate.role, s.predicate.tag, s.predicate.platform, s.predicate.dockerfile.path, s.predicate.from, s.predicate.base], ["app", r.tag, PLATFORM, "Dockerfile", [baseRef], { hash: BASE_HASH, ref: baseRef, digest: baseRef.split("@")[1] }]);
+    assert.deepEqual(
+        s.predicate.files.map((f) => [f.path, f.executable]),
+        [
+            ["run.sh", true],
+            ["src/app.py", false],
+            ["src/pkg/util.py", false],
+        ],
+    );
+    assert.deepEqual(
+        [s.predicate.role, s.predicate.tag, s.predicate.platform, s.predicate.dockerfile.path, s.predicate.from, s.predicate.base],
+        ["app", r.tag, PLATFORM, "Dockerfile", [baseRef], { hash: BASE_HASH, ref: baseRef, digest: baseRef.split("@")[1] }],
+    );
     assert.equal(s.predicate.source, undefined, "a temp dir is no git work tree");
 });
 
@@ -126,7 +163,10 @@ test("thinlayer verify --image: exit 0 on the same checkout; a one-byte edit fai
     try {
         const bad = cli(["verify", "--image", r.ref, "--context", project.contextDir, "--json"]);
         assert.equal(bad.status, 1, bad.stderr);
-        const out = JSON.parse(bad.stdout) as { ok: boolean; images: Array<{ diff: { added: string[]; removed: string[]; changed: Array<{ path: string }>; fields: Array<{ field: string }> } }> };
+        const out = JSON.parse(bad.stdout) as {
+            ok: boolean;
+            images: Array<{ diff: { added: string[]; removed: string[]; changed: Array<{ path: string }>; fields: Array<{ field: string }> } }>;
+        };
         assert.equal(out.ok, false);
         const d = out.images[0].diff;
         assert.deepEqual([d.added, d.removed, d.changed.map((c) => c.path), d.fields.map((f) => f.field)], [["src/new.py"], [], ["src/pkg/util.py"], ["hash"]]);
@@ -162,20 +202,40 @@ test("signing: ensure --signing-key attaches a DSSE envelope; verify --public-ke
     const wrong = cli(["verify", "--image", r.ref, "--context", project.contextDir, "--public-key", other.pub]);
     assert.equal(wrong.status, 1);
     assert.match(wrong.stdout, /no signature verifies with the public key/);
-    const unsigned = cli(["verify", "--image", `${(reg as StartedRegistry).host}/t/app@${(await ensureImage(await appOptions("t/app"), { log: quiet })).digest}`, "--context", project.contextDir, "--public-key", k.pub]);
+    const unsigned = cli([
+        "verify",
+        "--image",
+        `${(reg as StartedRegistry).host}/t/app@${(await ensureImage(await appOptions("t/app"), { log: quiet })).digest}`,
+        "--context",
+        project.contextDir,
+        "--public-key",
+        k.pub,
+    ]);
     assert.equal(unsigned.status, 1);
     assert.match(unsigned.stdout, /not signed/);
 
     // ECDSA signatures are randomized: a rerun still finds its attestation (by the statement digest).
     const host = (reg as StartedRegistry).host;
     const client = new RegistryClient(host);
-    const record = await computeRecord({ role: "app", contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH, baseRef });
+    const record = await computeRecord({
+        role: "app",
+        contextDir: project.contextDir,
+        dockerfile: project.appDockerfile,
+        buildArgs: {},
+        platform: PLATFORM,
+        baseHash: BASE_HASH,
+        baseRef,
+    });
     const st = buildStatement(`${host}/t/signed`, r.digest, record);
     const first = await attachStatement(client, "t/signed", r.digest, st, loadPrivateKey(ec.priv));
     const second = await attachStatement(client, "t/signed", r.digest, st, loadPrivateKey(ec.priv));
     assert.deepEqual([first.action, second.action, second.digest, second.bytesUploaded], ["attached", "exists", first.digest, 0]);
     const all = await findAttestations(client, "t/signed", r.digest, loadPublicKey(ec.pub));
-    assert.deepEqual(all.map((f) => f.statement !== undefined), [false, true], "the index merged both; only the P-256 one verifies with its key");
+    assert.deepEqual(
+        all.map((f) => f.statement !== undefined),
+        [false, true],
+        "the index merged both; only the P-256 one verifies with its key",
+    );
 
     // A tampered envelope in the registry: a file's sha256 changed in the payload after signing.
     const img = await ensureImage(await appOptions("t/tamper"), { log: quiet, attest: false });
@@ -192,7 +252,9 @@ test("signing: ensure --signing-key attaches a DSSE envelope; verify --public-ke
     await client.ensureBlob("t/tamper", { digest: sha256(Buffer.from("{}")), size: 2, data: Buffer.from("{}") });
     await client.ensureBlob("t/tamper", { digest: sha256(layer), size: layer.length, data: layer });
     await client.putManifest("t/tamper", sha256(mbytes), mbytes, OCI_MANIFEST);
-    const idx = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...art.descriptor, digest: sha256(mbytes), size: mbytes.length }] }));
+    const idx = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...art.descriptor, digest: sha256(mbytes), size: mbytes.length }] }),
+    );
     await client.putManifest("t/tamper", referrersTag(img.digest), idx, OCI_INDEX);
     const tampered = cli(["verify", "--image", img.ref, "--context", project.contextDir, "--public-key", k.pub]);
     assert.equal(tampered.status, 1, tampered.stdout);
@@ -209,11 +271,22 @@ test("a registry with the referrers API (a thin fake in front of Distribution): 
     const img = await ensureImage(o, { log: quiet, attest: false });
     let listing: unknown[] = [];
     const proxy = await startProxy(reg_.host, {
-        intercept: (req) => (req.method === "GET" && req.url === `/v2/t/ref/referrers/${img.digest}` ? { status: 200, body: { schemaVersion: 2, mediaType: OCI_INDEX, manifests: listing }, headers: { "Content-Type": OCI_INDEX } } : undefined),
+        intercept: (req) =>
+            req.method === "GET" && req.url === `/v2/t/ref/referrers/${img.digest}`
+                ? { status: 200, body: { schemaVersion: 2, mediaType: OCI_INDEX, manifests: listing }, headers: { "Content-Type": OCI_INDEX } }
+                : undefined,
     });
     try {
         const client = new RegistryClient(proxy.host);
-        const record = await computeRecord({ role: "app", contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH, baseRef });
+        const record = await computeRecord({
+            role: "app",
+            contextDir: project.contextDir,
+            dockerfile: project.appDockerfile,
+            buildArgs: {},
+            platform: PLATFORM,
+            baseHash: BASE_HASH,
+            baseRef,
+        });
         const st = buildStatement(`${reg_.host}/t/ref`, img.digest, record);
         const a = await attachStatement(client, "t/ref", img.digest, st);
         assert.deepEqual([a.action, a.via], ["attached", "referrers"]);
@@ -227,8 +300,15 @@ test("a registry with the referrers API (a thin fake in front of Distribution): 
         const b = await attachStatement(client, "t/ref", img.digest, st);
         assert.deepEqual([b.action, b.via, b.digest, b.bytesUploaded], ["exists", "referrers", a.digest, 0]);
         const found = await findAttestations(client, "t/ref", img.digest);
-        assert.deepEqual(found.map((f) => [f.via, f.statement?.predicate.hash]), [["referrers", record.hash]]);
-        assert.equal(statementBytes(found[0].statement as NonNullable<(typeof found)[0]["statement"]>).equals(statementBytes(st)), true, "the same bytes came back");
+        assert.deepEqual(
+            found.map((f) => [f.via, f.statement?.predicate.hash]),
+            [["referrers", record.hash]],
+        );
+        assert.equal(
+            statementBytes(found[0].statement as NonNullable<(typeof found)[0]["statement"]>).equals(statementBytes(st)),
+            true,
+            "the same bytes came back",
+        );
     } finally {
         await proxy.stop();
     }

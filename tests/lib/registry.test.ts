@@ -23,7 +23,12 @@ const reach = (c: RegistryClient) => c.headManifest("thinlayer/reach", "latest")
 
 test("parseImageRef: host, repository, tag, digest; explicit host required", () => {
     const d = "sha256:" + "ab".repeat(32);
-    assert.deepEqual(parseImageRef(`127.0.0.1:5000/thinlayer/app:app-123@${d}`), { host: "127.0.0.1:5000", repository: "thinlayer/app", tag: "app-123", digest: d });
+    assert.deepEqual(parseImageRef(`127.0.0.1:5000/thinlayer/app:app-123@${d}`), {
+        host: "127.0.0.1:5000",
+        repository: "thinlayer/app",
+        tag: "app-123",
+        digest: d,
+    });
     assert.equal(formatRef(parseImageRef(`r.example.com/a/b@${d}`)), `r.example.com/a/b@${d}`);
     assert.throws(() => parseImageRef("thinlayer"), /explicit registry host|prefix the repository/);
     assert.throws(() => parseImageRef("h:5000/Upper"), /lowercase/);
@@ -101,10 +106,18 @@ test("manifests: PUT/HEAD/GET for an image and an index; Accept covers OCI and D
     const c = new RegistryClient(r.host);
     const cfg = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
     await c.ensureBlob("t/m", { digest: sha256(cfg), size: cfg.length, data: cfg });
-    const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(cfg), size: cfg.length }, layers: [] }));
+    const m = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: sha256(cfg), size: cfg.length }, layers: [] }),
+    );
     const d = await c.putManifest("t/m", "v1", m, OCI_MANIFEST);
     assert.equal(d, sha256(m));
-    const idx = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: d, size: m.length, platform: { os: "linux", architecture: "amd64" } }] }));
+    const idx = Buffer.from(
+        JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_INDEX,
+            manifests: [{ mediaType: OCI_MANIFEST, digest: d, size: m.length, platform: { os: "linux", architecture: "amd64" } }],
+        }),
+    );
     const di = await c.putManifest("t/m", "multi", idx, OCI_INDEX);
     assert.deepEqual(await c.headManifest("t/m", "v1"), { digest: d, mediaType: OCI_MANIFEST, size: m.length });
     assert.equal((await c.headManifest("t/m", "multi"))?.mediaType, OCI_INDEX);
@@ -195,14 +208,20 @@ test("retries with backoff on 503/429, then succeeds", async (t) => {
 test("registry unreachable: a clear error after bounded retries", async () => {
     const host = `127.0.0.1:${await freePort()}`;
     const c = new RegistryClient(host, { attempts: 2, backoffMs: 10 });
-    await assert.rejects(reach(c), (e: RegistryError) => e.code === "UNREACHABLE" && e.message.includes(host) && /ECONNREFUSED/.test(e.message) && /after 2 attempts/.test(e.message));
+    await assert.rejects(
+        reach(c),
+        (e: RegistryError) => e.code === "UNREACHABLE" && e.message.includes(host) && /ECONNREFUSED/.test(e.message) && /after 2 attempts/.test(e.message),
+    );
 });
 
 test("digest mismatch on upload is reported as such", async (t) => {
     if (!needTools(t, "docker-registry")) return;
     const c = new RegistryClient((reg as StartedRegistry).host);
     const data = Buffer.from("real bytes");
-    await assert.rejects(c.ensureBlob("t/bad", { digest: sha256(Buffer.from("other bytes")), size: data.length, data }), (e: RegistryError) => e.code === "DIGEST_INVALID" && /different digest/.test(e.message));
+    await assert.rejects(
+        c.ensureBlob("t/bad", { digest: sha256(Buffer.from("other bytes")), size: data.length, data }),
+        (e: RegistryError) => e.code === "DIGEST_INVALID" && /different digest/.test(e.message),
+    );
     assert.equal(await c.headBlob("t/bad", sha256(Buffer.from("other bytes"))), undefined);
 });
 
@@ -225,7 +244,10 @@ test("upload interrupted part-way: the whole upload is retried and completes; wi
         const c = new RegistryClient(cut2.host, { backoffMs: 10, log: (l) => logs.push(l) });
         assert.equal(await c.ensureBlob("t/cut2", { digest, size: data.length, data }), "uploaded");
         assert.equal(cut2.counters.cuts, 1);
-        assert.ok(logs.some((l) => /interrupted/.test(l)), logs.join("\n"));
+        assert.ok(
+            logs.some((l) => /interrupted/.test(l)),
+            logs.join("\n"),
+        );
         assert.deepEqual(await c.getBlob("t/cut2", digest), data);
     } finally {
         await cut2.stop();

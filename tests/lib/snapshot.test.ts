@@ -23,7 +23,13 @@ const stats = (): HashStats => ({ hits: 0, misses: 0, bytesRead: 0 });
 const RACY_MS = 20;
 const settle = () => sleep(RACY_MS + 5);
 
-const baseArgs = (dir: string, dockerfile = "Dockerfile"): InputsArgs => ({ role: "base", contextDir: dir, dockerfile: path.join(dir, dockerfile), buildArgs: {}, platform: "linux/amd64" });
+const baseArgs = (dir: string, dockerfile = "Dockerfile"): InputsArgs => ({
+    role: "base",
+    contextDir: dir,
+    dockerfile: path.join(dir, dockerfile),
+    buildArgs: {},
+    platform: "linux/amd64",
+});
 
 /** The hash and file list, or the error message: what a run produced. */
 async function outcome(args: InputsArgs, cache: boolean, s?: HashStats): Promise<string> {
@@ -38,13 +44,30 @@ void test("snapshots are keyed on the code that computes them: every deciding mo
     assert.match(codeFingerprint() ?? "", /^[0-9a-f]{64}$/, "a module in DECIDING_MODULES is missing (renamed?), which turns snapshots off");
     assert.equal(snapshotsEnabled(), true);
     const inputs = fingerprintInputs().map((f) => path.relative(path.resolve(__dirname, "../.."), f));
-    for (const want of ["lib/hashing/inputs.ts", "lib/dockerfile/analyze.ts", "lib/context/dockerignore.ts", "lib/hashing/snapshot.ts", "node_modules/dockerfile-ast/package.json", "node_modules/@balena/dockerignore/package.json", "node_modules/.package-lock.json", "package-lock.json"]) {
+    for (const want of [
+        "lib/hashing/inputs.ts",
+        "lib/dockerfile/analyze.ts",
+        "lib/context/dockerignore.ts",
+        "lib/hashing/snapshot.ts",
+        "node_modules/dockerfile-ast/package.json",
+        "node_modules/@balena/dockerignore/package.json",
+        "node_modules/.package-lock.json",
+        "package-lock.json",
+    ]) {
         assert.ok(inputs.includes(want), `${want} in ${JSON.stringify(inputs)}`);
     }
-    if (statcheckImpl().impl === "native") assert.ok(inputs.some((f) => f.endsWith("statcheck.node")), "the native binary");
+    if (statcheckImpl().impl === "native")
+        assert.ok(
+            inputs.some((f) => f.endsWith("statcheck.node")),
+            "the native binary",
+        );
     process.env.THINLAYER_NATIVE = "0";
     try {
-        assert.deepEqual(fingerprintInputs().map((f) => path.relative(path.resolve(__dirname, "../.."), f)), inputs, "THINLAYER_NATIVE=0 runs share snapshots with native ones");
+        assert.deepEqual(
+            fingerprintInputs().map((f) => path.relative(path.resolve(__dirname, "../.."), f)),
+            inputs,
+            "THINLAYER_NATIVE=0 runs share snapshots with native ones",
+        );
     } finally {
         delete process.env.THINLAYER_NATIVE;
     }
@@ -109,7 +132,10 @@ void test("a snapshot hit keeps the result's warnings and totals (the .git warni
     await settle();
     const args = baseArgs(dir);
     const fresh = await computeInputs(args, { cache: false });
-    assert.ok(fresh.warnings.some((w) => w.includes(".git/")), "the fresh run warns");
+    assert.ok(
+        fresh.warnings.some((w) => w.includes(".git/")),
+        "the fresh run warns",
+    );
     await outcome(args, true);
     resetCacheForTests();
     const s = stats();
@@ -222,38 +248,86 @@ void test("THINLAYER_SNAPSHOTS=0 turns snapshots off; a corrupt snapshot is a mi
  * recorded probe can mask a missing one: [name, tree, change].
  */
 const SCENARIOS: [string, Tree, (root: string) => void][] = [
-    ["a new file matching a wildcard at the root", { Dockerfile: "FROM scratch\nCOPY *.cfg /x/\n", "a.cfg": "a" }, (r) => fs.writeFileSync(path.join(r, "b.cfg"), "b")],
-    ["a new directory matching a wildcard segment", { Dockerfile: "FROM scratch\nCOPY pkg*/m.py /x/\n", "pkg1/m.py": "1" }, (r) => {
-        fs.mkdirSync(path.join(r, "pkg2"));
-        fs.writeFileSync(path.join(r, "pkg2/m.py"), "2");
-    }],
-    ["a new file deep inside a copied directory", { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a/b/c.py": "c" }, (r) => fs.writeFileSync(path.join(r, "src/a/b/d.py"), "d")],
-    ["a file re-included by an ignore exception", { Dockerfile: "FROM scratch\nCOPY src /x\n", ".dockerignore": "src/*.tmp\n!src/keep.tmp\n", "src/a.py": "a" }, (r) => fs.writeFileSync(path.join(r, "src/keep.tmp"), "k")],
-    ["a named symlink retargeted", { Dockerfile: "FROM scratch\nCOPY link /x\n", one: "1", two: "2", link: { symlink: "one" } }, (r) => {
-        fs.rmSync(path.join(r, "link"));
-        fs.symlinkSync("two", path.join(r, "link"));
-    }],
-    ["a named source that appears after a wildcard missed it", { Dockerfile: "FROM scratch\nCOPY d*/f /x/\n", "d1/f": "1" }, (r) => {
-        fs.mkdirSync(path.join(r, "d2"));
-        fs.writeFileSync(path.join(r, "d2/f"), "2");
-    }],
-    ["a bind-mount source gaining a file", { Dockerfile: "FROM scratch\nRUN --mount=type=bind,source=req,target=/r true\n", "req/a.txt": "a" }, (r) => fs.writeFileSync(path.join(r, "req/b.txt"), "b")],
+    [
+        "a new file matching a wildcard at the root",
+        { Dockerfile: "FROM scratch\nCOPY *.cfg /x/\n", "a.cfg": "a" },
+        (r) => fs.writeFileSync(path.join(r, "b.cfg"), "b"),
+    ],
+    [
+        "a new directory matching a wildcard segment",
+        { Dockerfile: "FROM scratch\nCOPY pkg*/m.py /x/\n", "pkg1/m.py": "1" },
+        (r) => {
+            fs.mkdirSync(path.join(r, "pkg2"));
+            fs.writeFileSync(path.join(r, "pkg2/m.py"), "2");
+        },
+    ],
+    [
+        "a new file deep inside a copied directory",
+        { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a/b/c.py": "c" },
+        (r) => fs.writeFileSync(path.join(r, "src/a/b/d.py"), "d"),
+    ],
+    [
+        "a file re-included by an ignore exception",
+        { Dockerfile: "FROM scratch\nCOPY src /x\n", ".dockerignore": "src/*.tmp\n!src/keep.tmp\n", "src/a.py": "a" },
+        (r) => fs.writeFileSync(path.join(r, "src/keep.tmp"), "k"),
+    ],
+    [
+        "a named symlink retargeted",
+        { Dockerfile: "FROM scratch\nCOPY link /x\n", one: "1", two: "2", link: { symlink: "one" } },
+        (r) => {
+            fs.rmSync(path.join(r, "link"));
+            fs.symlinkSync("two", path.join(r, "link"));
+        },
+    ],
+    [
+        "a named source that appears after a wildcard missed it",
+        { Dockerfile: "FROM scratch\nCOPY d*/f /x/\n", "d1/f": "1" },
+        (r) => {
+            fs.mkdirSync(path.join(r, "d2"));
+            fs.writeFileSync(path.join(r, "d2/f"), "2");
+        },
+    ],
+    [
+        "a bind-mount source gaining a file",
+        { Dockerfile: "FROM scratch\nRUN --mount=type=bind,source=req,target=/r true\n", "req/a.txt": "a" },
+        (r) => fs.writeFileSync(path.join(r, "req/b.txt"), "b"),
+    ],
     ["the executable bit", { Dockerfile: "FROM scratch\nCOPY run.sh /x\n", "run.sh": "#!/bin/sh\n" }, (r) => fs.chmodSync(path.join(r, "run.sh"), 0o755)],
-    ["a same-size edit with the mtime put back", { Dockerfile: "FROM scratch\nCOPY a.txt /x\n", "a.txt": "aaaa" }, (r) => {
-        const f = path.join(r, "a.txt");
-        const { atime, mtime } = fs.statSync(f);
-        fs.writeFileSync(f, "bbbb");
-        fs.utimesSync(f, atime, mtime);
-    }],
-    ["a deleted file in a copied directory", { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a", "src/b.py": "b" }, (r) => fs.rmSync(path.join(r, "src/b.py"))],
-    ["a rename inside a copied directory", { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a" }, (r) => fs.renameSync(path.join(r, "src/a.py"), path.join(r, "src/b.py"))],
-    ["a parent link moved outside the context (same file, same inode)", { Dockerfile: "FROM scratch\nCOPY linkdir/a.txt /x\n", "real/a.txt": "a", linkdir: { symlink: "real" } }, (r) => {
-        const away = `${r}-away`;
-        fs.renameSync(path.join(r, "real"), away); // the file keeps its inode, size and times
-        fs.rmSync(path.join(r, "linkdir"));
-        fs.symlinkSync(away, path.join(r, "linkdir"));
-    }],
-    ["a per-Dockerfile ignore file appearing", { Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a", "b.txt": "b" }, (r) => fs.writeFileSync(path.join(r, "Dockerfile.dockerignore"), "b.txt\n")],
+    [
+        "a same-size edit with the mtime put back",
+        { Dockerfile: "FROM scratch\nCOPY a.txt /x\n", "a.txt": "aaaa" },
+        (r) => {
+            const f = path.join(r, "a.txt");
+            const { atime, mtime } = fs.statSync(f);
+            fs.writeFileSync(f, "bbbb");
+            fs.utimesSync(f, atime, mtime);
+        },
+    ],
+    [
+        "a deleted file in a copied directory",
+        { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a", "src/b.py": "b" },
+        (r) => fs.rmSync(path.join(r, "src/b.py")),
+    ],
+    [
+        "a rename inside a copied directory",
+        { Dockerfile: "FROM scratch\nCOPY src /x\n", "src/a.py": "a" },
+        (r) => fs.renameSync(path.join(r, "src/a.py"), path.join(r, "src/b.py")),
+    ],
+    [
+        "a parent link moved outside the context (same file, same inode)",
+        { Dockerfile: "FROM scratch\nCOPY linkdir/a.txt /x\n", "real/a.txt": "a", linkdir: { symlink: "real" } },
+        (r) => {
+            const away = `${r}-away`;
+            fs.renameSync(path.join(r, "real"), away); // the file keeps its inode, size and times
+            fs.rmSync(path.join(r, "linkdir"));
+            fs.symlinkSync(away, path.join(r, "linkdir"));
+        },
+    ],
+    [
+        "a per-Dockerfile ignore file appearing",
+        { Dockerfile: "FROM scratch\nCOPY . /x\n", "a.txt": "a", "b.txt": "b" },
+        (r) => fs.writeFileSync(path.join(r, "Dockerfile.dockerignore"), "b.txt\n"),
+    ],
 ];
 
 void test("each kind of lookup is checked: a change behind it means a fresh computation (native and fs.lstatSync checks)", async () => {
@@ -300,7 +374,23 @@ const MODEL_TREE: Tree = {
     "src/walked-link": { symlink: "a.py" }, // inside a copied directory: stays a link (hashed by its target text)
     "req/r.txt": "r",
 };
-const FILES = ["src/a.py", "src/sub/b.py", "src/new.py", "src/x.tmp", "src/keep.tmp", "src/sub/deep/c.py", "x.cfg", "y.cfg", "pkg1/mod.py", "pkg2/mod.py", "pkg2/other.py", "target.txt", "other.txt", "req/r.txt", "req/s.txt"];
+const FILES = [
+    "src/a.py",
+    "src/sub/b.py",
+    "src/new.py",
+    "src/x.tmp",
+    "src/keep.tmp",
+    "src/sub/deep/c.py",
+    "x.cfg",
+    "y.cfg",
+    "pkg1/mod.py",
+    "pkg2/mod.py",
+    "pkg2/other.py",
+    "target.txt",
+    "other.txt",
+    "req/r.txt",
+    "req/s.txt",
+];
 
 type Op =
     | { op: "write"; file: string; content: string }

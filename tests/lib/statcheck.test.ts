@@ -53,23 +53,32 @@ void test("native and JS checks agree: unchanged files match; each kind of chang
     // Each change, applied on its own to a fresh copy of the recorded state.
     const changes: [string, (f: string) => void][] = [
         ["a.txt", (f) => fs.writeFileSync(f, "AAAA")], // same size
-        ["a.txt", (f) => {
-            const { atime, mtime } = fs.statSync(f);
-            fs.writeFileSync(f, "zzzz");
-            fs.utimesSync(f, atime, mtime); // same size and mtime: only ctime tells
-        }],
+        [
+            "a.txt",
+            (f) => {
+                const { atime, mtime } = fs.statSync(f);
+                fs.writeFileSync(f, "zzzz");
+                fs.utimesSync(f, atime, mtime); // same size and mtime: only ctime tells
+            },
+        ],
         ["sub/deeper/c.txt", (f) => fs.appendFileSync(f, "!")],
         ["ünïcode ✓.txt", (f) => fs.chmodSync(f, 0o600)], // mode bits other than exec still move ctime and mode
-        ["link", (f) => {
-            fs.rmSync(f);
-            fs.symlinkSync("sub/b.txt", f);
-        }],
+        [
+            "link",
+            (f) => {
+                fs.rmSync(f);
+                fs.symlinkSync("sub/b.txt", f);
+            },
+        ],
         ["exec.sh", (f) => fs.chmodSync(f, 0o755)],
         ["gone.txt", (f) => fs.rmSync(f)],
-        ["swap.txt", (f) => {
-            fs.writeFileSync(`${f}.new`, "ssss");
-            fs.renameSync(`${f}.new`, f); // same content, new inode
-        }],
+        [
+            "swap.txt",
+            (f) => {
+                fs.writeFileSync(`${f}.new`, "ssss");
+                fs.renameSync(`${f}.new`, f); // same content, new inode
+            },
+        ],
     ];
     for (const [k, [name, change]] of changes.entries()) {
         const dir = `${root}-${k}`;

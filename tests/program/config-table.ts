@@ -32,8 +32,12 @@ if (require.main === module) {
     if (process.argv.includes("--write")) {
         const file = path.join(root, CONFIG_DOC);
         const text = fs.readFileSync(file, "utf8");
-        if (!TABLE_BLOCK.test(text)) throw new Error(`${CONFIG_DOC} has no <!-- config-table --> … <!-- /config-table --> block; add the two marker lines where the table belongs`);
-        fs.writeFileSync(file, text.replace(TABLE_BLOCK, (_m, open: string, _old: string, close: string) => open + table + close));
+        if (!TABLE_BLOCK.test(text))
+            throw new Error(`${CONFIG_DOC} has no <!-- config-table --> … <!-- /config-table --> block; add the two marker lines where the table belongs`);
+        fs.writeFileSync(
+            file,
+            text.replace(TABLE_BLOCK, (_m, open: string, _old: string, close: string) => open + table + close),
+        );
         process.stdout.write(`wrote the config table (${Object.keys(loadProjectSchema(root)).length} keys) to ${CONFIG_DOC}\n`);
     } else {
         process.stdout.write(table + "\n");

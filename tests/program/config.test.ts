@@ -29,17 +29,25 @@ void test("readRawConfig reads every non-secret schema key that is set, never a 
         return k === "webReplicas" ? "4" : k === "workers" ? '["w=run"]' : undefined;
     });
     assert.deepEqual(raw, { webReplicas: 4, workers: ["w=run"] });
-    assert.deepEqual(asked.sort(), Object.keys(schema).filter((k) => k !== "secretSettings" && k !== "kubeconfig").sort());
+    assert.deepEqual(
+        asked.sort(),
+        Object.keys(schema)
+            .filter((k) => k !== "secretSettings" && k !== "kubeconfig")
+            .sort(),
+    );
 });
 
 void test("secret settings: names checked, values never echoed", () => {
     assert.deepEqual(parseSecretSettings('["DATABASE_URL=postgres://u:hunter2@db/x"]'), { DATABASE_URL: "postgres://u:hunter2@db/x" });
     assert.deepEqual(parseSecretSettings(undefined), {});
-    assert.throws(() => parseSecretSettings('["BAD NAME=hunter2"]'), (e: Error) => {
-        assert.match(e.message, /^thinlayer:secretSettings: got "BAD NAME=…"; expected NAME=VALUE with NAME matching/);
-        assert.doesNotMatch(e.message, /hunter2/);
-        return true;
-    });
+    assert.throws(
+        () => parseSecretSettings('["BAD NAME=hunter2"]'),
+        (e: Error) => {
+            assert.match(e.message, /^thinlayer:secretSettings: got "BAD NAME=…"; expected NAME=VALUE with NAME matching/);
+            assert.doesNotMatch(e.message, /hunter2/);
+            return true;
+        },
+    );
 });
 
 void test("a bad config value fails the program with the key, the value, what is allowed and the fix", async () => {
@@ -49,7 +57,10 @@ void test("a bad config value fails the program with the key, the value, what is
             assert.match(e.message, /thinlayer:webReplicas: got "three"; expected an integer\. Fix: set it with pulumi config set thinlayer:webReplicas …/);
             return true;
         });
-        await assert.rejects(evaluateProgram({ stack: "uat", config: { appDir: app.dir, builder: "kaniko" } }), /thinlayer:builder: got "kaniko"; expected auto \| buildx \| docker \| podman \| buildah\. Fix: pick one of the listed builders/);
+        await assert.rejects(
+            evaluateProgram({ stack: "uat", config: { appDir: app.dir, builder: "kaniko" } }),
+            /thinlayer:builder: got "kaniko"; expected auto \| buildx \| docker \| podman \| buildah\. Fix: pick one of the listed builders/,
+        );
     } finally {
         app.cleanup();
     }
@@ -63,7 +74,11 @@ void test("a bad secret setting fails the program without its value; secret valu
             assert.doesNotMatch(e.message, /hunter2/);
             return true;
         });
-        const ok = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=hunter2"], kubeconfig: "apiVersion: v1\n# hunter2" } });
+        const ok = await evaluateProgram({
+            stack: "uat",
+            config: { appDir: app.dir },
+            secrets: { secretSettings: ["DJANGO_SECRET_KEY=hunter2"], kubeconfig: "apiVersion: v1\n# hunter2" },
+        });
         assert.doesNotMatch(JSON.stringify(ok.outputs), /hunter2/);
         const secret = ok.resources.find((r) => r.type === "kubernetes:core/v1:Secret");
         assert.ok(JSON.stringify(secret?.inputs.stringData).includes("4dabf18193072939515e22adb298388d"), "stringData is a Pulumi secret");

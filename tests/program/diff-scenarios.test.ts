@@ -19,7 +19,11 @@ const BASE_IMAGE = "inputs-changed command:local:Command::base-ensure";
 const WORKLOADS = ["inputs-changed kubernetes:apps/v1:Deployment::app-web", "inputs-changed kubernetes:apps/v1:Deployment::app-worker-celery"];
 
 /** Evaluates A, applies `change` to the app copy (and/or the config), evaluates B; returns the change set. */
-async function scenario(stack: string, change: (appDir: string) => void, configB: Partial<EvaluateOptions> = {}): Promise<{ set: string[]; a: EvalResult; b: EvalResult }> {
+async function scenario(
+    stack: string,
+    change: (appDir: string) => void,
+    configB: Partial<EvaluateOptions> = {},
+): Promise<{ set: string[]; a: EvalResult; b: EvalResult }> {
     const app = copyExampleApp();
     try {
         const a = await evaluateProgram({ stack, config: { appDir: app.dir }, secrets: SECRETS });
@@ -58,8 +62,12 @@ void describe("diff scenarios (whole program, state A -> state B)", { concurrenc
     });
 
     void test("new migration: also a new migration Job (created; the old one deleted)", async () => {
-        const { set, a, b } = await scenario("uat", (dir) => fs.writeFileSync(path.join(dir, "records", "migrations", "0002_patient_note.py"),
-            "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [(\"records\", \"0001_initial\")]\n    operations = []\n"));
+        const { set, a, b } = await scenario("uat", (dir) =>
+            fs.writeFileSync(
+                path.join(dir, "records", "migrations", "0002_patient_note.py"),
+                'from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    dependencies = [("records", "0001_initial")]\n    operations = []\n',
+            ),
+        );
         const oldJob = `kubernetes:batch/v1:Job::${a.outputs.migrationJob}`;
         const newJob = `kubernetes:batch/v1:Job::${b.outputs.migrationJob}`;
         assert.notEqual(oldJob, newJob);
@@ -71,13 +79,17 @@ void describe("diff scenarios (whole program, state A -> state B)", { concurrenc
     });
 
     void test("settings change: the settings ConfigMap and the workloads", async () => {
-        const { set, b } = await scenario("uat", () => {}, { config: { settings: ["DJANGO_DEBUG=false", "DJANGO_ALLOWED_HOSTS=emr-uat.example.com", "DJANGO_LOG_LEVEL=DEBUG"] } });
+        const { set, b } = await scenario("uat", () => {}, {
+            config: { settings: ["DJANGO_DEBUG=false", "DJANGO_ALLOWED_HOSTS=emr-uat.example.com", "DJANGO_LOG_LEVEL=DEBUG"] },
+        });
         assert.deepEqual(set, ["inputs-changed kubernetes:core/v1:ConfigMap::app-settings", ...WORKLOADS].sort());
         assert.equal((b.outputs.settings as Record<string, string>).DJANGO_LOG_LEVEL, "DEBUG");
     });
 
     void test("secret settings change: the Secret and the workloads, never the images or the Job", async () => {
-        const { set } = await scenario("uat", () => {}, { secrets: { secretSettings: ["DJANGO_SECRET_KEY=s3cret-b", "DATABASE_URL=postgres://emr:pw@db/emr"] } });
+        const { set } = await scenario("uat", () => {}, {
+            secrets: { secretSettings: ["DJANGO_SECRET_KEY=s3cret-b", "DATABASE_URL=postgres://emr:pw@db/emr"] },
+        });
         assert.deepEqual(set, ["inputs-changed kubernetes:core/v1:Secret::app-secrets", ...WORKLOADS].sort());
     });
 
@@ -92,7 +104,10 @@ void describe("diff scenarios (whole program, state A -> state B)", { concurrenc
             // prod uses uat's repositories by name and so deploys the very same image refs.
             assert.equal(prod.outputs.appImageRef, uat.outputs.appImageRef);
             assert.notEqual(prod.outputs.settingsHash, uat.outputs.settingsHash, "their settings differ");
-            assert.ok(uat.resources.some((r) => r.type === "aws:ecr/repository:Repository"), "uat owns the repositories");
+            assert.ok(
+                uat.resources.some((r) => r.type === "aws:ecr/repository:Repository"),
+                "uat owns the repositories",
+            );
             assert.ok(!prod.resources.some((r) => r.type.startsWith("aws:ecr/")), "prod creates no ECR resources");
         } finally {
             app.cleanup();

@@ -31,7 +31,10 @@ void test("each image command the program declares runs for real and yields the 
         };
         const first = await evaluateProgram(opts);
         const out = first.outputs as Record<string, any>;
-        for (const [image, repo, tag] of [["base", "thinlayer/base", out.baseTag], ["app", "thinlayer/app", out.appTag]]) {
+        for (const [image, repo, tag] of [
+            ["base", "thinlayer/base", out.baseTag],
+            ["app", "thinlayer/app", out.appTag],
+        ]) {
             const ref = image === "base" ? out.baseImageRef : out.appImageRef;
             assert.match(ref, new RegExp(`^${registry.host.replace(/\./g, "\\.")}/${repo}@sha256:[a-f0-9]{64}$`), `${image} ref`);
             // The registry (read by skopeo, independently) serves exactly that digest under the planned tag.

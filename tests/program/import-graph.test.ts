@@ -86,7 +86,9 @@ function importsOf(rel: string): { local: string[]; packages: string[] } {
             continue;
         }
         const base = path.join(path.dirname(rel), spec);
-        const hit = ["", ".ts", ".js", "/index.ts"].map((ext) => base + ext).find((p) => fs.existsSync(path.join(ROOT, p)) && fs.statSync(path.join(ROOT, p)).isFile());
+        const hit = ["", ".ts", ".js", "/index.ts"]
+            .map((ext) => base + ext)
+            .find((p) => fs.existsSync(path.join(ROOT, p)) && fs.statSync(path.join(ROOT, p)).isFile());
         assert.ok(hit !== undefined, `${rel} imports ${JSON.stringify(spec)}, which resolves to no file`);
         local.push(path.normalize(hit));
     }
@@ -154,14 +156,18 @@ test("no import cycle among the program's, the CLI's and lib/'s modules", () => 
 
 test("no upward import: a module imports only from its own layer or a lower one", () => {
     const { edges } = graph();
-    const upward = edges.filter((e) => layerOf(e.to) > layerOf(e.from)).map((e) => `${e.from} (layer ${layerOf(e.from)}) imports ${e.to} (layer ${layerOf(e.to)})`);
+    const upward = edges
+        .filter((e) => layerOf(e.to) > layerOf(e.from))
+        .map((e) => `${e.from} (layer ${layerOf(e.from)}) imports ${e.to} (layer ${layerOf(e.to)})`);
     assert.deepEqual(upward, []);
 });
 
 test("lib/ is the functional core: no Pulumi SDK, nothing from the shells", () => {
     const { edges, packages } = graph();
     const bad = [
-        ...[...packages].filter(([f]) => f.startsWith("lib/")).flatMap(([f, pkgs]) => pkgs.filter((p) => p.startsWith("@pulumi/")).map((p) => `${f} imports ${p}`)),
+        ...[...packages]
+            .filter(([f]) => f.startsWith("lib/"))
+            .flatMap(([f, pkgs]) => pkgs.filter((p) => p.startsWith("@pulumi/")).map((p) => `${f} imports ${p}`)),
         ...edges.filter((e) => e.from.startsWith("lib/") && !e.to.startsWith("lib/")).map((e) => `${e.from} imports ${e.to}`),
         ...edges.filter((e) => e.from.startsWith("components/") && e.to.startsWith("cli/")).map((e) => `${e.from} imports ${e.to}`),
     ];
@@ -170,8 +176,21 @@ test("lib/ is the functional core: no Pulumi SDK, nothing from the shells", () =
 
 test("the checks can fail: a cycle and an upward import are found in a graph that has them", () => {
     const files = ["lib/a.ts", "lib/b.ts", "lib/c.ts"];
-    assert.deepEqual(cycles(files, [{ from: "lib/a.ts", to: "lib/b.ts" }, { from: "lib/b.ts", to: "lib/c.ts" }, { from: "lib/c.ts", to: "lib/a.ts" }]), [files]);
-    assert.deepEqual(cycles(files, [{ from: "lib/a.ts", to: "lib/b.ts" }, { from: "lib/b.ts", to: "lib/c.ts" }]), []);
+    assert.deepEqual(
+        cycles(files, [
+            { from: "lib/a.ts", to: "lib/b.ts" },
+            { from: "lib/b.ts", to: "lib/c.ts" },
+            { from: "lib/c.ts", to: "lib/a.ts" },
+        ]),
+        [files],
+    );
+    assert.deepEqual(
+        cycles(files, [
+            { from: "lib/a.ts", to: "lib/b.ts" },
+            { from: "lib/b.ts", to: "lib/c.ts" },
+        ]),
+        [],
+    );
     assert.ok(layerOf("lib/build/ensure.ts") > layerOf("lib/plan.ts"));
     assert.ok(layerOf("lib/hashing/inputs.ts") > layerOf("lib/hashing/digest.ts"), "the longest entry wins");
 });

@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { listStacks } from "../../lib/config";
 import { copyExampleApp, evaluateProgram, PROJECT_DIR, unwrapSecrets, type RecordedResource } from "../helpers/diff";
 
-interface Model { validate(): void }
+interface Model {
+    validate(): void;
+}
 type ModelClass = new (data: unknown) => Model;
 
 /** The kubernetes-models class for a Pulumi Kubernetes type token, e.g. kubernetes:apps/v1:Deployment. */
@@ -33,7 +35,10 @@ for (const stack of listStacks(PROJECT_DIR)) {
         try {
             const { resources } = await evaluateProgram({ stack, config: { appDir: app.dir }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] } });
             const objects = kubernetesObjects(resources);
-            assert.ok(objects.length >= 7, `expected namespace, ConfigMap, Secret, Job, Deployment(s), Service, PDB; got ${objects.map((o) => o.type).join(", ")}`);
+            assert.ok(
+                objects.length >= 7,
+                `expected namespace, ConfigMap, Secret, Job, Deployment(s), Service, PDB; got ${objects.map((o) => o.type).join(", ")}`,
+            );
             for (const o of objects) {
                 const data = unwrapSecrets(o.inputs) as Record<string, unknown>;
                 assert.doesNotThrow(() => new (modelClass(o.type))(data).validate(), `${o.type} ${o.name}`);
@@ -59,7 +64,10 @@ for (const stack of listStacks(PROJECT_DIR)) {
                 assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"]);
                 assert.ok(c.volumeMounts.some((v: any) => v.mountPath === "/tmp"));
                 assert.equal((d.inputs as any).metadata.annotations?.["pulumi.com/skipAwait"], undefined);
-                assert.ok(d.dependsOn.some((x) => x.startsWith("kubernetes:batch/v1:Job::")), `${d.name} waits for the migration Job`);
+                assert.ok(
+                    d.dependsOn.some((x) => x.startsWith("kubernetes:batch/v1:Job::")),
+                    `${d.name} waits for the migration Job`,
+                );
                 if (d.name === "app-web") {
                     for (const p of ["readinessProbe", "livenessProbe", "startupProbe"]) assert.ok(c[p], p);
                     assert.equal(c.readinessProbe.httpGet.path, "/healthz");

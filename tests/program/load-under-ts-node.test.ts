@@ -13,7 +13,10 @@ import { PROJECT_DIR, pulumiConfigEnv } from "../helpers/diff";
 function tsNode(file: string, env: Record<string, string> = {}) {
     const { TS_NODE_TRANSPILE_ONLY: _t, TS_NODE_TYPE_CHECK: _c, ...rest } = process.env;
     return spawnSync(process.execPath, ["-r", "ts-node/register", file], {
-        cwd: PROJECT_DIR, encoding: "utf8", env: { ...rest, ...env }, timeout: 300_000,
+        cwd: PROJECT_DIR,
+        encoding: "utf8",
+        env: { ...rest, ...env },
+        timeout: 300_000,
     });
 }
 
@@ -21,7 +24,7 @@ void test("ts-node here type-checks (a type error fails to load)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-tsnode-"));
     try {
         const bad = path.join(dir, "bad.ts");
-        fs.writeFileSync(bad, "const n: number = \"not a number\";\nconsole.log(n);\n");
+        fs.writeFileSync(bad, 'const n: number = "not a number";\nconsole.log(n);\n');
         const r = tsNode(bad);
         assert.notEqual(r.status, 0);
         assert.match(r.stderr, /TS2322/);

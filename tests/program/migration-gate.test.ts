@@ -26,7 +26,10 @@ void test("preview fails with the gate's error for a RemoveField the deployed re
         await assert.rejects(
             evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir }, secrets: SECRETS, mocks: { stackOutputs: deployed } }),
             (e: Error) => {
-                assert.match(e.message, /migration gate: 1 migration this deploy would apply breaks the release still serving \(compared with stack uat's deployed release\)/);
+                assert.match(
+                    e.message,
+                    /migration gate: 1 migration this deploy would apply breaks the release still serving \(compared with stack uat's deployed release\)/,
+                );
                 assert.match(e.message, new RegExp(`${REMOVE_ID.replace(".", "\\.")} \\(records/migrations/0002_remove_encounter_notes\\.py\\) is contract:`));
                 assert.match(e.message, /RemoveField encounter\.notes \(line 13\): drops column encounter\.notes/);
                 assert.match(e.message, /Fix: expand\/contract: /);
@@ -35,10 +38,28 @@ void test("preview fails with the gate's error for a RemoveField the deployed re
             },
         );
 
-        const acked = await evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, acknowledgedMigrations: [REMOVE_ID] }, secrets: SECRETS, mocks: { stackOutputs: deployed } });
+        const acked = await evaluateProgram({
+            stack: "uat",
+            preview: true,
+            config: { appDir: app.dir, acknowledgedMigrations: [REMOVE_ID] },
+            secrets: SECRETS,
+            mocks: { stackOutputs: deployed },
+        });
         assert.deepEqual(acked.outputs.migrations, ["records.0001_initial", REMOVE_ID]);
-        assert.deepEqual(acked.outputs.migrationGate, { version: 1, baseline: "deployed", pinned: false, pending: [{ id: REMOVE_ID, class: "contract", acknowledged: true, blocked: false, operations: ["RemoveField encounter.notes"] }] });
-        assert.ok(acked.logs.some((l) => l.startsWith(`info: migration ${REMOVE_ID} is contract (RemoveField encounter.notes); it runs because thinlayer:acknowledgedMigrations acknowledges it`)), acked.logs.join("\n"));
+        assert.deepEqual(acked.outputs.migrationGate, {
+            version: 1,
+            baseline: "deployed",
+            pinned: false,
+            pending: [{ id: REMOVE_ID, class: "contract", acknowledged: true, blocked: false, operations: ["RemoveField encounter.notes"] }],
+        });
+        assert.ok(
+            acked.logs.some((l) =>
+                l.startsWith(
+                    `info: migration ${REMOVE_ID} is contract (RemoveField encounter.notes); it runs because thinlayer:acknowledgedMigrations acknowledges it`,
+                ),
+            ),
+            acked.logs.join("\n"),
+        );
 
         // The deploy after it: nothing new, the stale acknowledgement is pointed out; without it, it passes too.
         const after = { ...deployed, migrations: acked.outputs.migrations, migrationsHash: acked.outputs.migrationsHash };
@@ -54,7 +75,13 @@ void test("a rollback pin is never gated and keeps the recorded migrations", { t
     try {
         fs.copyFileSync(FIXTURE, path.join(app.dir, "records/migrations/0002_remove_encounter_notes.py"));
         const ref = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/thinlayer/app@sha256:${"1".repeat(64)}`;
-        const pinned = await evaluateProgram({ stack: "uat", preview: true, config: { appDir: app.dir, releaseImage: ref }, secrets: SECRETS, mocks: { stackOutputs: { appHash: "a".repeat(64), migrations: ["records.0001_initial"] } } });
+        const pinned = await evaluateProgram({
+            stack: "uat",
+            preview: true,
+            config: { appDir: app.dir, releaseImage: ref },
+            secrets: SECRETS,
+            mocks: { stackOutputs: { appHash: "a".repeat(64), migrations: ["records.0001_initial"] } },
+        });
         assert.deepEqual(pinned.outputs.migrations, ["records.0001_initial"]);
     } finally {
         app.cleanup();

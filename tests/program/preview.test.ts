@@ -23,9 +23,14 @@ void test("preview logs reuse for a tag the registry has and build for one it la
         const first = await evaluateProgram(opts);
         const baseTag = String(first.outputs.baseTag);
         const appTag = String(first.outputs.appTag);
-        assert.ok(first.logs.includes(`info: base image ${registry.host}/thinlayer/base:${baseTag} missing: \`pulumi up\` builds and pushes it`), first.logs.join("\n"));
+        assert.ok(
+            first.logs.includes(`info: base image ${registry.host}/thinlayer/base:${baseTag} missing: \`pulumi up\` builds and pushes it`),
+            first.logs.join("\n"),
+        );
 
-        await pushScratchImage(new RegistryClient(registry.host), "thinlayer/base", baseTag, [[{ dest: "/etc", type: "directory", mode: 0o755, uid: 0, gid: 0 }]]);
+        await pushScratchImage(new RegistryClient(registry.host), "thinlayer/base", baseTag, [
+            [{ dest: "/etc", type: "directory", mode: 0o755, uid: 0, gid: 0 }],
+        ]);
         const second = await evaluateProgram(opts);
         assert.deepEqual(second.logs.filter((l) => l.includes(" image ")).sort(), [
             `info: app image ${registry.host}/thinlayer/app:${appTag} missing: \`pulumi up\` builds and pushes it`,

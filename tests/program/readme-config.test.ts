@@ -24,7 +24,10 @@ void test(`every Pulumi.yaml key is in ${CONFIG_DOC} with its type and default, 
     const doc = YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { type: string; default: unknown }> };
     const rows = new Map<string, string[]>();
     for (const line of docTable().split("\n").slice(2)) {
-        const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+        const cells = line
+            .split(/(?<!\\)\|/)
+            .slice(1, -1)
+            .map((c) => c.trim());
         rows.set(cells[0].replace(/^`thinlayer:|`$/g, ""), cells);
     }
     assert.deepEqual([...rows.keys()].sort(), Object.keys(doc.config).sort());

@@ -40,8 +40,23 @@ const accepts = (f: () => unknown): boolean => {
         return false;
     }
 };
-const release = (extra: Record<string, unknown>) => validateReleaseArgs(RELEASE_NAME, { namespace: "ns", image: `r@sha256:${H}`, settingsHash: H, ...extra }).length === 0;
-const ensureArgv = (extra: string[]) => accepts(() => parseEnsureArgv(["base", "--context", APP, "--dockerfile", "Dockerfile.base", "--repository", "127.0.0.1:5000/t/b", "--expect-tag", "deps-0123456789ab", ...extra]));
+const release = (extra: Record<string, unknown>) =>
+    validateReleaseArgs(RELEASE_NAME, { namespace: "ns", image: `r@sha256:${H}`, settingsHash: H, ...extra }).length === 0;
+const ensureArgv = (extra: string[]) =>
+    accepts(() =>
+        parseEnsureArgv([
+            "base",
+            "--context",
+            APP,
+            "--dockerfile",
+            "Dockerfile.base",
+            "--repository",
+            "127.0.0.1:5000/t/b",
+            "--expect-tag",
+            "deps-0123456789ab",
+            ...extra,
+        ]),
+    );
 
 type EntryPoints = Record<string, (v: string) => boolean>;
 const ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -79,7 +94,13 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         rule: "platforms",
         entry: {
             "config thinlayer:platform": (v) => config({ platform: v }),
-            "BaseImage platform": (v) => validateBaseImageArgs({ projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H }, repositoryUrl: "r/x", platform: v }).length === 0,
+            "BaseImage platform": (v) =>
+                validateBaseImageArgs({
+                    projectDir: ROOT,
+                    image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H },
+                    repositoryUrl: "r/x",
+                    platform: v,
+                }).length === 0,
             "ensure --platform": (v) => ensureArgv(["--platform", v]),
         },
         good: ["linux/amd64", "linux/arm64", "linux/arm64/v8", "linux/ppc64le"],
@@ -100,7 +121,13 @@ const TABLE: { rule: string; entry: EntryPoints; good: string[]; bad: string[] }
         rule: "builders",
         entry: {
             "config thinlayer:builder": (v) => config({ builder: v }),
-            "BaseImage builder": (v) => validateBaseImageArgs({ projectDir: ROOT, image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H }, repositoryUrl: "r/x", builder: v as never }).length === 0,
+            "BaseImage builder": (v) =>
+                validateBaseImageArgs({
+                    projectDir: ROOT,
+                    image: { image: "base", contextDir: APP, dockerfile: path.join(APP, "Dockerfile.base"), hash: H },
+                    repositoryUrl: "r/x",
+                    builder: v as never,
+                }).length === 0,
             "ensure --builder": (v) => ensureArgv(["--builder", v]),
         },
         good: ["auto", "buildx", "docker", "podman", "buildah"],

@@ -31,8 +31,14 @@ function files(): string[] {
 
 /** file:line: text of every line matching `re` in the files `which` selects. */
 function find(re: RegExp, which: (f: string) => boolean = () => true): string[] {
-    return files().filter(which).flatMap((f) =>
-        fs.readFileSync(path.join(ROOT, f), "utf8").split("\n").flatMap((line, i) => (re.test(line) ? [`${f}:${i + 1}: ${line.trim()}`] : [])));
+    return files()
+        .filter(which)
+        .flatMap((f) =>
+            fs
+                .readFileSync(path.join(ROOT, f), "utf8")
+                .split("\n")
+                .flatMap((line, i) => (re.test(line) ? [`${f}:${i + 1}: ${line.trim()}`] : [])),
+        );
 }
 
 test("JSDoc @default describes the behaviour, never `undefined`", () => {
@@ -44,9 +50,17 @@ test("no jargon a newcomer cannot resolve (work-item names, seed numbers, the de
 });
 
 test("no no-op string appends", () => {
-    assert.deepEqual(find(/\+=\s*""\s*;/, (f) => f.endsWith(".ts")), []);
+    assert.deepEqual(
+        find(/\+=\s*""\s*;/, (f) => f.endsWith(".ts")),
+        [],
+    );
 });
 
 test("the app Dockerfile's base-image build arg is named through BASE_IMAGE_ARG in lib/, never spelled out", () => {
-    assert.deepEqual(find(/["'`]BASE_IMAGE["'`]|\bBASE_IMAGE\s*:/, (f) => f.startsWith("lib/") && f.endsWith(".ts")).filter((l) => !/export const BASE_IMAGE_ARG = "BASE_IMAGE";/.test(l)), []);
+    assert.deepEqual(
+        find(/["'`]BASE_IMAGE["'`]|\bBASE_IMAGE\s*:/, (f) => f.startsWith("lib/") && f.endsWith(".ts")).filter(
+            (l) => !/export const BASE_IMAGE_ARG = "BASE_IMAGE";/.test(l),
+        ),
+        [],
+    );
 });

@@ -14,30 +14,33 @@ void test("uat: tokens, names and parents of every resource", async () => {
         const r = await evaluateProgram({ stack: "uat", config: { appDir: app.dir }, secrets: { secretSettings: ["DJANGO_SECRET_KEY=x"] } });
         const job = String(r.outputs.migrationJob);
         const graph = r.resources.map((x) => `${x.parent ?? "(stack)"} > ${x.type}::${x.name}`).sort();
-        assert.deepEqual(graph, [
-            "(stack) > pulumi:pulumi:StackReference::deployed-release",
-            "(stack) > thinlayer:ecr:ImageRepository::app",
-            "(stack) > thinlayer:ecr:ImageRepository::base",
-            "(stack) > thinlayer:image:AppImage::app",
-            "(stack) > thinlayer:image:BaseImage::base",
-            "(stack) > thinlayer:kubernetes:KubernetesTarget::cluster",
-            "(stack) > thinlayer:kubernetes:Release::app",
-            "thinlayer:ecr:ImageRepository::app > aws:ecr/lifecyclePolicy:LifecyclePolicy::app-lifecycle",
-            "thinlayer:ecr:ImageRepository::app > aws:ecr/repository:Repository::app-repository",
-            "thinlayer:ecr:ImageRepository::base > aws:ecr/lifecyclePolicy:LifecyclePolicy::base-lifecycle",
-            "thinlayer:ecr:ImageRepository::base > aws:ecr/repository:Repository::base-repository",
-            "thinlayer:image:AppImage::app > command:local:Command::app-ensure",
-            "thinlayer:image:BaseImage::base > command:local:Command::base-ensure",
-            "thinlayer:kubernetes:KubernetesTarget::cluster > kubernetes:core/v1:Namespace::cluster-namespace",
-            "thinlayer:kubernetes:KubernetesTarget::cluster > pulumi:providers:kubernetes::cluster-provider",
-            "thinlayer:kubernetes:Release::app > kubernetes:apps/v1:Deployment::app-web",
-            "thinlayer:kubernetes:Release::app > kubernetes:apps/v1:Deployment::app-worker-celery",
-            `thinlayer:kubernetes:Release::app > kubernetes:batch/v1:Job::${job}`,
-            "thinlayer:kubernetes:Release::app > kubernetes:core/v1:ConfigMap::app-settings",
-            "thinlayer:kubernetes:Release::app > kubernetes:core/v1:Secret::app-secrets",
-            "thinlayer:kubernetes:Release::app > kubernetes:core/v1:Service::app-web-service",
-            "thinlayer:kubernetes:Release::app > kubernetes:policy/v1:PodDisruptionBudget::app-web-pdb",
-        ].sort());
+        assert.deepEqual(
+            graph,
+            [
+                "(stack) > pulumi:pulumi:StackReference::deployed-release",
+                "(stack) > thinlayer:ecr:ImageRepository::app",
+                "(stack) > thinlayer:ecr:ImageRepository::base",
+                "(stack) > thinlayer:image:AppImage::app",
+                "(stack) > thinlayer:image:BaseImage::base",
+                "(stack) > thinlayer:kubernetes:KubernetesTarget::cluster",
+                "(stack) > thinlayer:kubernetes:Release::app",
+                "thinlayer:ecr:ImageRepository::app > aws:ecr/lifecyclePolicy:LifecyclePolicy::app-lifecycle",
+                "thinlayer:ecr:ImageRepository::app > aws:ecr/repository:Repository::app-repository",
+                "thinlayer:ecr:ImageRepository::base > aws:ecr/lifecyclePolicy:LifecyclePolicy::base-lifecycle",
+                "thinlayer:ecr:ImageRepository::base > aws:ecr/repository:Repository::base-repository",
+                "thinlayer:image:AppImage::app > command:local:Command::app-ensure",
+                "thinlayer:image:BaseImage::base > command:local:Command::base-ensure",
+                "thinlayer:kubernetes:KubernetesTarget::cluster > kubernetes:core/v1:Namespace::cluster-namespace",
+                "thinlayer:kubernetes:KubernetesTarget::cluster > pulumi:providers:kubernetes::cluster-provider",
+                "thinlayer:kubernetes:Release::app > kubernetes:apps/v1:Deployment::app-web",
+                "thinlayer:kubernetes:Release::app > kubernetes:apps/v1:Deployment::app-worker-celery",
+                `thinlayer:kubernetes:Release::app > kubernetes:batch/v1:Job::${job}`,
+                "thinlayer:kubernetes:Release::app > kubernetes:core/v1:ConfigMap::app-settings",
+                "thinlayer:kubernetes:Release::app > kubernetes:core/v1:Secret::app-secrets",
+                "thinlayer:kubernetes:Release::app > kubernetes:core/v1:Service::app-web-service",
+                "thinlayer:kubernetes:Release::app > kubernetes:policy/v1:PodDisruptionBudget::app-web-pdb",
+            ].sort(),
+        );
         assert.match(job, /^app-migrate-[a-f0-9]{12}$/);
         assert.equal(job, `app-migrate-${String(r.outputs.migrationsHash).slice(0, 12)}`);
 
