@@ -7,8 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import type { MigrationSafety } from "../../lib/migrations";
+import { cliRunner } from "../helpers/cli";
 import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();
@@ -16,15 +17,7 @@ const REPO = path.resolve(__dirname, "../..");
 const REMOVE_ID = "records.0002_remove_encounter_notes";
 const FIXTURE = path.join(REPO, "tests/fixtures/migrations/example-remove-field/records/migrations/0002_remove_encounter_notes.py");
 
-function thinlayer(...args: string[]) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
-        cwd: REPO,
-        encoding: "utf8",
-        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
-        timeout: 60_000,
-    });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const thinlayer = cliRunner(cacheDir);
 
 /** A project (Pulumi.yaml + Pulumi.t.yaml) in a git repo whose main branch holds the example app; the RemoveField added on a branch. */
 function project(stackExtra = ""): { dir: string; app: string } {

@@ -9,27 +9,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { needTools } from "../helpers/tools";
 import { startRegistry, type StartedRegistry } from "../helpers/registry";
 import { pushScratchImage } from "../helpers/images";
 import { RegistryClient } from "../../lib/oci/client";
 import type { ImageManifest } from "../../lib/oci/mediatypes";
+import { cliRunner } from "../helpers/cli";
 import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();
 const REPO = path.resolve(__dirname, "../..");
 const FIXTURE = path.join(REPO, "tests/fixtures/migrations/example-remove-field/records/migrations/0002_remove_encounter_notes.py");
 
-function thinlayer(...args: string[]) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
-        cwd: REPO,
-        encoding: "utf8",
-        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
-        timeout: 120_000,
-    });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const thinlayer = cliRunner(cacheDir, 120_000);
 
 function stackFile(registry: string, logLevel = "INFO"): string {
     return `config:\n  thinlayer:appDir: app\n  thinlayer:registry: "${registry}"\n  thinlayer:settings:\n    - DJANGO_DEBUG=false\n    - DJANGO_LOG_LEVEL=${logLevel}\n`;

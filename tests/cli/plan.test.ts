@@ -3,23 +3,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
 import { loadStackConfig } from "../../lib/config";
 import { computePlan } from "../../lib/plan";
+import { cliRunner } from "../helpers/cli";
 import { copyDir, isolateCache, tempDir } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();
 const REPO = path.resolve(__dirname, "../..");
 
-function thinlayer(...args: string[]) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
-        cwd: REPO,
-        encoding: "utf8",
-        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
-        timeout: 60_000,
-    });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const thinlayer = cliRunner(cacheDir);
 
 /** A throwaway project: the repo's Pulumi.yaml + one stack file + an app dir. */
 function project(stackYaml: string, app?: Record<string, string>): string {

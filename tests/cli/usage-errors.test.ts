@@ -1,22 +1,12 @@
 /** A mistyped flag is a usage error in every command: the message, the command's usage, exit 2, no stack trace. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as path from "node:path";
-import { spawnSync } from "node:child_process";
+import { cliRunner } from "../helpers/cli";
 import { isolateCache } from "../lib/inputs.fixtures";
 
 const cacheDir = isolateCache();
-const REPO = path.resolve(__dirname, "../..");
 
-function thinlayer(...args: string[]) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), ...args], {
-        cwd: REPO,
-        encoding: "utf8",
-        env: { ...process.env, THINLAYER_CACHE_DIR: cacheDir },
-        timeout: 60_000,
-    });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const thinlayer = cliRunner(cacheDir);
 
 const CASES: { args: string[]; message: RegExp }[] = [
     ...(
