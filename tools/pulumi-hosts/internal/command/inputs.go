@@ -194,15 +194,25 @@ type runSpec struct {
 	AddPreviousOutputInEnv *bool
 }
 
-// decodeString returns the string at key, nil when absent or null.
-func decodeString(m resource.PropertyMap, key string) (*string, error) {
+// knownInput returns the input at key with its secret wrapper removed; present is false when it is
+// absent or null. An unknown input is an error: a command cannot run with it.
+func knownInput(m resource.PropertyMap, key string) (v resource.PropertyValue, present bool, err error) {
 	v, ok := m[resource.PropertyKey(key)]
 	if !ok || v.IsNull() {
-		return nil, nil
+		return v, false, nil
 	}
 	v, known := plain(v)
 	if !known {
-		return nil, fmt.Errorf("input %q is unknown; it must be known to run the command", key)
+		return v, false, fmt.Errorf("input %q is unknown; it must be known to run the command", key)
+	}
+	return v, true, nil
+}
+
+// decodeString returns the string at key, nil when absent or null.
+func decodeString(m resource.PropertyMap, key string) (*string, error) {
+	v, present, err := knownInput(m, key)
+	if err != nil || !present {
+		return nil, err
 	}
 	if !v.IsString() {
 		return nil, fmt.Errorf("input %q: expected a string, got %s", key, v.TypeString())
@@ -212,13 +222,9 @@ func decodeString(m resource.PropertyMap, key string) (*string, error) {
 }
 
 func decodeStrings(m resource.PropertyMap, key string) (*[]string, error) {
-	v, ok := m[resource.PropertyKey(key)]
-	if !ok || v.IsNull() {
-		return nil, nil
-	}
-	v, known := plain(v)
-	if !known {
-		return nil, fmt.Errorf("input %q is unknown; it must be known to run the command", key)
+	v, present, err := knownInput(m, key)
+	if err != nil || !present {
+		return nil, err
 	}
 	if !v.IsArray() {
 		return nil, fmt.Errorf("input %q: expected an array of strings, got %s", key, v.TypeString())

@@ -173,19 +173,26 @@ func (p *Provider) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulum
 	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: failures}, nil
 }
 
+// commandStates checks that urn is a Command and decodes its state and new inputs, with
+// ignoreChanges applied to the new inputs (what Diff and Update both start from).
+func commandStates(urn string, olds, news *structpb.Struct, ignore []string) (state, inputs resource.PropertyMap, err error) {
+	if tokenOf(urn) != TokenCommand {
+		return nil, nil, unknownType(urn)
+	}
+	if state, err = unmarshal(olds); err != nil {
+		return nil, nil, err
+	}
+	if inputs, err = unmarshal(news); err != nil {
+		return nil, nil, err
+	}
+	return state, applyIgnoreChanges(inputs, state, ignore), nil
+}
+
 func (p *Provider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	if tokenOf(req.GetUrn()) != TokenCommand {
-		return nil, unknownType(req.GetUrn())
-	}
-	state, err := unmarshal(req.GetOlds())
+	state, news, err := commandStates(req.GetUrn(), req.GetOlds(), req.GetNews(), req.GetIgnoreChanges())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	news = applyIgnoreChanges(news, state, req.GetIgnoreChanges())
 	p.mu.Lock()
 	sendsOld := p.oldInputs
 	p.mu.Unlock()
@@ -260,18 +267,10 @@ func (p *Provider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*p
 }
 
 func (p *Provider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if tokenOf(req.GetUrn()) != TokenCommand {
-		return nil, unknownType(req.GetUrn())
-	}
-	state, err := unmarshal(req.GetOlds())
+	state, news, err := commandStates(req.GetUrn(), req.GetOlds(), req.GetNews(), req.GetIgnoreChanges())
 	if err != nil {
 		return nil, err
 	}
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	news = applyIgnoreChanges(news, state, req.GetIgnoreChanges())
 
 	// The new state starts as the new inputs with the previous run's outputs.
 	prevStdout, prevStderr := previousOutputs(state)
