@@ -13,21 +13,10 @@ import { execForm, expand, splitWords, uncertainExpansion } from "../dockerfile/
 import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
-import { MountDeclinedError, RegistryClient, RegistryError, sha256, type BlobSource, type UploadResult } from "../oci/client";
-import {
-    DOCKER_CONFIG,
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    isIndex,
-    OCI_CONFIG,
-    OCI_LAYER_GZIP,
-    OCI_MANIFEST,
-    type Descriptor,
-    type ImageConfig,
-    type ImageIndex,
-    type ImageManifest,
-} from "../oci/mediatypes";
+import { sha256 } from "../hashing/digest";
+import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type UploadResult } from "../oci/client";
+import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
+import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
 
 /** Input size up to which the app layer is built in memory. */
 export const IN_MEMORY_LAYER_BYTES = 128 * 1024 * 1024;
@@ -227,15 +216,11 @@ export interface PreparedImage {
     /** New blobs: the layer and each platform's config. */
     blobs: BlobSource[];
     /** Platform manifests put by digest before the index (empty for a single-platform image). */
-    children: Array<{ digest: string; bytes: Buffer; mediaType: string }>;
-    top: { digest: string; bytes: Buffer; mediaType: string };
+    children: ManifestBlob[];
+    top: ManifestBlob;
     bytesDownloaded: number;
     /** E.g. a single-platform base whose platform is not the one asked for. */
     warnings: string[];
-}
-
-function serialize(x: unknown): Buffer {
-    return Buffer.from(JSON.stringify(x));
 }
 
 /**
@@ -303,34 +288,16 @@ export async function prepareApp(a: {
     const baseLayers: Descriptor[] = [];
     const children: PreparedImage["children"] = [];
     targets.forEach((t, i) => {
-        const docker = t.manifestMediaType === DOCKER_MANIFEST;
         const cfgBytes = serialize(recipes[i].apply(configs[i], layer.diffId));
         const cfgDigest = sha256(cfgBytes);
         if (!blobs.some((b) => b.digest === cfgDigest)) blobs.push({ digest: cfgDigest, size: cfgBytes.length, data: cfgBytes });
         for (const l of t.manifest.layers) if (!baseLayers.some((b) => b.digest === l.digest)) baseLayers.push(l);
-        const manifest: ImageManifest = {
-            ...t.manifest,
-            mediaType: t.manifest.mediaType ?? (docker ? DOCKER_MANIFEST : OCI_MANIFEST),
-            config: { mediaType: docker ? DOCKER_CONFIG : (t.manifest.config.mediaType ?? OCI_CONFIG), digest: cfgDigest, size: cfgBytes.length },
-            layers: [...t.manifest.layers, { mediaType: docker ? DOCKER_LAYER_GZIP : OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
-        };
-        if (!docker) {
-            // The OCI base-image annotations name what this image was built on.
-            manifest.annotations = { ...(t.manifest.annotations ?? {}), "org.opencontainers.image.base.digest": t.desc?.digest ?? a.baseDigest, "org.opencontainers.image.base.name": a.baseName };
-        }
-        const mBytes = serialize(manifest);
-        children.push({ digest: sha256(mBytes), bytes: mBytes, mediaType: manifest.mediaType as string });
+        const baseImage = { digest: t.desc?.digest ?? a.baseDigest, name: a.baseName };
+        children.push(appendLayer(t.manifest, t.manifestMediaType, { digest: cfgDigest, size: cfgBytes.length }, layer, baseImage));
     });
-    let topOut: PreparedImage["top"];
-    if (isIndex(top.mediaType)) {
-        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
-        const manifests = targets.map((t, i) => ({ ...(t.desc as Descriptor), mediaType: children[i].mediaType, digest: children[i].digest, size: children[i].bytes.length }));
-        const out: ImageIndex = { ...idx, mediaType: idx.mediaType ?? (top.mediaType === DOCKER_MANIFEST_LIST ? DOCKER_MANIFEST_LIST : top.mediaType), manifests };
-        const bytes = serialize(out);
-        topOut = { digest: sha256(bytes), bytes, mediaType: out.mediaType as string };
-    } else {
-        topOut = children.pop() as PreparedImage["top"];
-    }
+    const topOut = isIndex(top.mediaType)
+        ? replaceManifests(JSON.parse(top.bytes.toString("utf8")) as ImageIndex, top.mediaType, targets.map((t) => t.desc as Descriptor), children)
+        : (children.pop() as ManifestBlob);
     return { layer, baseLayers, blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before, warnings };
 }
 

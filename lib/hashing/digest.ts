@@ -62,3 +62,8 @@ export function settingsDigest(values: Record<string, string>): string {
         byteOrder(Object.entries(values), ([k]) => k).map(([k, v]) => ["setting", k, v]),
     );
 }
+
+/** The OCI content digest of some bytes: `sha256:<64 hex>` (blobs, manifests, statements). */
+export function sha256(bytes: Buffer): string {
+    return "sha256:" + createHash("sha256").update(bytes).digest("hex");
+}

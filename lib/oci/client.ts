@@ -6,7 +6,7 @@
  * Secrets live in `Credentials` and in the cached Authorization headers only; every error and log
  * line is built from method, URL path, status and the credential *source*.
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../hashing/digest";
 import * as fs from "node:fs";
 import { ThinlayerError } from "../errors";
 import { Credentials, hasBasic, resolveCredentials } from "./credentials";
@@ -104,10 +104,6 @@ interface RequestOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function sha256(buf: Buffer): string {
-    return "sha256:" + createHash("sha256").update(buf).digest("hex");
-}
 
 /** Parses a WWW-Authenticate header: scheme + key="value" params. */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {

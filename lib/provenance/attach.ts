@@ -12,10 +12,11 @@
  * two HEAD requests (the subject, and the tag whose index bytes we can predict).
  */
 import type { KeyObject } from "node:crypto";
-import { RegistryClient, sha256 } from "../oci/client";
+import { RegistryClient } from "../oci/client";
+import { sha256 } from "../hashing/digest";
 import { OCI_INDEX, OCI_MANIFEST, type Descriptor } from "../oci/mediatypes";
 import { keyIdOf, signEnvelope, verifyEnvelope, type Envelope } from "./dsse";
-import { canonicalJson, DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, parseStatement, PREDICATE_TYPE, sha256Of, statementBytes, type Statement } from "./statement";
+import { canonicalJson, DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, parseStatement, PREDICATE_TYPE, statementBytes, type Statement } from "./statement";
 
 export const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", bytes: Buffer.from("{}") };
 /** Annotations on the artifact manifest (and so on its descriptor in a referrers list). */
@@ -50,7 +51,7 @@ export function buildArtifact(statement: Statement, subject: Descriptor, key?: K
     const layer = key ? Buffer.from(canonicalJson(signEnvelope(IN_TOTO_MEDIA_TYPE, sbytes, key))) : sbytes;
     const annotations: Record<string, string> = {
         [ANNOTATION_PREDICATE]: PREDICATE_TYPE,
-        [ANNOTATION_STATEMENT]: sha256Of(sbytes),
+        [ANNOTATION_STATEMENT]: sha256(sbytes),
         ...(key ? { [ANNOTATION_SIGNER]: keyIdOf(key) } : {}),
     };
     const m = {
@@ -86,7 +87,7 @@ export async function attachStatement(client: RegistryClient, repo: string, dige
     const subject = await client.headManifest(repo, digest);
     if (!subject) throw new Error(`image ${client.host}/${repo}@${digest} not found`);
     const art = buildArtifact(statement, subject, key);
-    const statementDigest = sha256Of(statementBytes(statement));
+    const statementDigest = sha256(statementBytes(statement));
     const signer = key ? keyIdOf(key) : undefined;
     const done = (action: AttachResult["action"], via: AttachResult["via"], d = art.descriptor.digest): AttachResult => ({
         digest: d,

@@ -5,7 +5,6 @@
  * Canonical bytes: JSON with object keys sorted and no whitespace, no timestamps; the same inputs
  * always give the same bytes, so a second ensure finds the same statement already attached.
  */
-import { createHash } from "node:crypto";
 import { DIGEST } from "../rules";
 
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
@@ -71,10 +70,6 @@ export function buildStatement(name: string, digest: string, record: InputRecord
 
 export function statementBytes(s: Statement): Buffer {
     return Buffer.from(canonicalJson(s), "utf8");
-}
-
-export function sha256Of(b: Buffer): string {
-    return "sha256:" + createHash("sha256").update(b).digest("hex");
 }
 
 /** Parses and shape-checks a statement of ours; throws naming what is wrong. */

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as tar from "tar-stream";
 import { writeLayer, type LayerEntry } from "../../lib/layer/writer";
-import { RegistryClient, sha256 } from "../../lib/oci/client";
+import { RegistryClient } from "../../lib/oci/client";
+import { sha256 } from "../../lib/hashing/digest";
 import {
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,

@@ -17,7 +17,8 @@ import { attachStatement, buildArtifact, findAttestations, referrersTag } from "
 import { loadPrivateKey, loadPublicKey, pae, signEnvelope, verifyEnvelope } from "../../lib/provenance/dsse";
 import { computeRecord } from "../../lib/provenance/record";
 import { buildStatement, IN_TOTO_MEDIA_TYPE, statementBytes } from "../../lib/provenance/statement";
-import { RegistryClient, sha256 } from "../../lib/oci/client";
+import { RegistryClient } from "../../lib/oci/client";
+import { sha256 } from "../../lib/hashing/digest";
 import { OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/mediatypes";
 import { makeProject, pushScratchImage, tempDir, writeFiles } from "../helpers/images";
 import { startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
