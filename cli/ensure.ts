@@ -116,7 +116,7 @@ export function parseEnsureArgv(argv: string[]): { opts: EnsureOptions; verify: 
 }
 
 /** Human-readable summary of one result. */
-export function formatResult(r: EnsureResult): string {
+function formatResult(r: EnsureResult): string {
     const lines = [
         `${r.action === "reused" ? "reused" : "built"} ${r.repository}:${r.tag}`,
         `  ref       ${r.ref}`,

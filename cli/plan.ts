@@ -211,7 +211,7 @@ async function registryStatus(cfg: StackConfig, plan: Plan): Promise<Record<"bas
 }
 
 /** Renders the plan as the table `thinlayer plan` prints. */
-export function formatPlan(
+function formatPlan(
     plan: Plan,
     status: Record<"base" | "app", StatusInfo>,
     opts: { explain: boolean; projectDir: string; millis?: number; releaseImage?: string; migrationSafety?: MigrationSafety },

@@ -110,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Checks flag combinations and values; every error names the flag, the value, what is allowed and the fix. */
-export function validateOptions(v: Record<string, string | boolean | undefined>): Options {
+function validateOptions(v: Record<string, string | boolean | undefined>): Options {
     const projectDir = path.resolve(typeof v.project === "string" ? v.project : PROJECT_ROOT);
     const stacks = listStacks(projectDir);
     if (typeof v.stack !== "string" || !stacks.includes(v.stack)) {

@@ -159,7 +159,7 @@ async function stackTargets(stack: string, projectDir: string, outputsFile: stri
 }
 
 /** Verifies one image: its attestations against the checkout; the closest one decides. */
-export async function verifyImage(t: Target, contextDir: string, key?: KeyObject): Promise<ImageVerdict> {
+async function verifyImage(t: Target, contextDir: string, key?: KeyObject): Promise<ImageVerdict> {
     const ref = parseImageRef(t.ref, t.label === "image" ? "--image" : `${t.label}ImageRef`);
     const client = new RegistryClient(ref.host);
     let digest = ref.digest;
@@ -217,7 +217,7 @@ export async function verifyImage(t: Target, contextDir: string, key?: KeyObject
     return best as ImageVerdict;
 }
 
-export function formatVerdicts(vs: ImageVerdict[]): string {
+function formatVerdicts(vs: ImageVerdict[]): string {
     const lines: string[] = [];
     for (const v of vs) {
         const src =

@@ -168,7 +168,7 @@ export function migrationResourceName(name: string, migrationsHash: string): str
 }
 
 /** How long Pulumi awaits the migration Job: its deadline plus two minutes for scheduling and the image pull. */
-export function migrationAwaitTimeout(deadlineSeconds: number): string {
+function migrationAwaitTimeout(deadlineSeconds: number): string {
     return `${deadlineSeconds + 120}s`;
 }
 

@@ -38,7 +38,7 @@ export function classifyPin(pin: string): PinKind {
 }
 
 /** The `repo:tag` or `repo@digest` a pin is looked up as (pure). */
-export function pinLookupName(pin: PinKind, repositoryUrl: string): string {
+function pinLookupName(pin: PinKind, repositoryUrl: string): string {
     return pin.kind === "digest" ? `${pin.repository}@${pin.digest}` : `${repositoryUrl}:${pin.tag}`;
 }
 

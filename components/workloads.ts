@@ -26,7 +26,7 @@ export interface PodSettings {
 }
 
 /** Labels that identify a component of the app. Selectors use exactly these: never a version or an image. */
-export function selectorLabels(app: string, component: string): Record<string, string> {
+function selectorLabels(app: string, component: string): Record<string, string> {
     return { "app.kubernetes.io/name": app, "app.kubernetes.io/component": component };
 }
 
@@ -91,7 +91,7 @@ export interface WebOptions {
 }
 
 /** Zero-downtime rollout: a new pod must be Ready before an old one goes. */
-export const ROLLING_UPDATE = { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } as const;
+const ROLLING_UPDATE = { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } as const;
 
 /** The web Deployment: gunicorn on `port`, probed on `healthPath`, drained on stop. */
 export function webDeployment(o: WebOptions, s: PodSettings): k8s.types.input.apps.v1.Deployment {

@@ -29,7 +29,7 @@ export type ConfigSchema = Record<string, SchemaEntry>;
 export const SECRET_KEYS: ReadonlySet<string> = new Set(["secretSettings", "kubeconfig"]);
 
 export type { BuilderChoice };
-export const REPOSITORY_MODES = ["create", "existing"] as const;
+const REPOSITORY_MODES = ["create", "existing"] as const;
 export type RepositoryMode = (typeof REPOSITORY_MODES)[number];
 
 export interface WorkerConfig {

@@ -25,7 +25,7 @@ export const DNS_LABEL: Rule = {
 export const RELEASE_NAME = "app";
 
 /** Worker names the Release uses for its own components. */
-export const RESERVED_WORKER_NAMES: readonly string[] = ["web", "migrate"];
+const RESERVED_WORKER_NAMES: readonly string[] = ["web", "migrate"];
 
 /**
  * Worker names under a Release named `releaseName`. The name reaches Kubernetes in two places:

@@ -32,12 +32,12 @@ function works(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env
 }
 
 /** The docker client thinlayer runs (THINLAYER_DOCKER, else `docker` on PATH). */
-export function dockerClient(env: NodeJS.ProcessEnv = process.env): string {
+function dockerClient(env: NodeJS.ProcessEnv = process.env): string {
     return env.THINLAYER_DOCKER ?? "docker";
 }
 
 /** Whether the docker client has the buildx plugin. */
-export function dockerHasBuildx(env: NodeJS.ProcessEnv = process.env): boolean {
+function dockerHasBuildx(env: NodeJS.ProcessEnv = process.env): boolean {
     return works(dockerClient(env), ["buildx", "version"], env);
 }
 
@@ -170,7 +170,7 @@ export function builderCommands(r: BuildRequest, authFile: string, env: NodeJS.P
  * cli-plugins, buildx and contexts dirs and their currentContext, so swapping the config dir for
  * credentials' sake does not lose the buildx plugin, its builder instances or the chosen context.
  */
-export function linkDockerConfig(tempDir: string, userDir: string): void {
+function linkDockerConfig(tempDir: string, userDir: string): void {
     for (const name of ["cli-plugins", "buildx", "contexts"]) {
         const src = path.join(userDir, name);
         if (fs.existsSync(src)) fs.symlinkSync(src, path.join(tempDir, name));

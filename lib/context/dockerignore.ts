@@ -50,7 +50,7 @@ export function filterFromPatterns(patterns: string[], file?: string): ContextFi
 }
 
 /** The most path segments any pattern can match; Infinity if some pattern has `**`. */
-export function maxDepthOf(patterns: string[]): number {
+function maxDepthOf(patterns: string[]): number {
     let max = 0;
     for (const raw of patterns) {
         const p = raw.replace(/^!/, "").trim();

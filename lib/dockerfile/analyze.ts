@@ -246,7 +246,7 @@ const MOUNT_TYPES = new Set(["bind", "cache", "tmpfs", "secret", "ssh"]);
  * double-quoted) `key=value` fields, or bare boolean keys (`readonly`). `type` defaults to bind;
  * `src` and `dst`/`destination` are aliases of `source` and `target`.
  */
-export function parseRunMount(value: string, where: string): RunMount {
+function parseRunMount(value: string, where: string): RunMount {
     const options: Record<string, string> = {};
     for (const field of splitCsv(value)) {
         if (field === "") continue;

@@ -44,7 +44,7 @@ import { PROJECT_ROOT } from "../root";
 import { sameSignature, take, type Probe, type Signature } from "../context/lookups";
 
 /** The snapshot format. The code that decides a result is fingerprinted separately (codeFingerprint). */
-export const SNAPSHOT_VERSION = 4;
+const SNAPSHOT_VERSION = 4;
 /** The modules whose code decides an image's inputs and hash (paths under lib/). */
 const DECIDING_MODULES = [
     "hashing/inputs",

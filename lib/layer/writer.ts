@@ -90,7 +90,7 @@ export function parseChown(chown: string | undefined): { uid: number; gid: numbe
 }
 
 /** Parses `--chmod=<octal>`. */
-export function parseChmod(chmod: string | undefined, where: string): number | undefined {
+function parseChmod(chmod: string | undefined, where: string): number | undefined {
     if (chmod === undefined || chmod === "") return undefined;
     if (!/^[0-7]{3,4}$/.test(chmod)) {
         throw inputError({
@@ -221,7 +221,7 @@ export const GZIP_MEMBER_BYTES = 4 * 1024 * 1024;
  * Members compressed at once: one per core, at most the size of libuv's thread pool (whose threads
  * run them). Only speed and memory depend on it, never the bytes.
  */
-export function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os.availableParallelism()): number {
+function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os.availableParallelism()): number {
     const pool = Number(env.UV_THREADPOOL_SIZE ?? 4);
     return Math.max(1, Math.min(cores, Number.isInteger(pool) && pool > 0 ? pool : 4));
 }
@@ -283,7 +283,7 @@ class ParallelGzip extends Writable {
 }
 
 /** Deflate of a sample worse than this ratio: the member is stored (gzip level 0). */
-export const INCOMPRESSIBLE_RATIO = 0.97;
+const INCOMPRESSIBLE_RATIO = 0.97;
 
 /**
  * The level for one gzip member: GZIP_LEVEL, or 0 (stored) when a fixed sample of it does not

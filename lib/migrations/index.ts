@@ -23,7 +23,7 @@ export interface MigrationFiles {
 }
 
 /** Classifies the plan's migration files. */
-export function classifyPlanMigrations(cfg: Pick<StackConfig, "appDir">, migrations: MigrationFiles): Promise<ClassifiedMigration[]> {
+function classifyPlanMigrations(cfg: Pick<StackConfig, "appDir">, migrations: MigrationFiles): Promise<ClassifiedMigration[]> {
     return classifyMigrations(
         cfg.appDir,
         migrations.files.map((f) => f.path),

@@ -9,8 +9,6 @@
  */
 export type MigrationClass = "expand" | "contract" | "unknown";
 
-export const CLASS_RANK: Readonly<Record<MigrationClass, number>> = { expand: 0, contract: 1, unknown: 2 };
-
 export interface ClassifiedOperation {
     /** Position in `operations` ("0"); nested database operations of SeparateDatabaseAndState: "1.database_operations.0". */
     index: string;

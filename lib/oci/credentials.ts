@@ -21,7 +21,7 @@ export interface Credentials {
 }
 
 /** The Docker config.json path consulted: $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
-export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
     const dir = env.DOCKER_CONFIG ?? path.join(os.homedir(), ".docker");
     return path.join(dir, "config.json");
 }
@@ -70,7 +70,7 @@ export function fromDockerConfig(host: string, file = dockerConfigPath()): Crede
 }
 
 /** An ECR token via @aws-sdk/client-ecr, using the ambient AWS credential chain (a FIPS or dual-stack registry: that API endpoint too). */
-export async function fromEcr(ecr: EcrHost): Promise<Credentials> {
+async function fromEcr(ecr: EcrHost): Promise<Credentials> {
     const { registryId, region } = ecr;
     const source = `ECR GetAuthorizationToken (region ${region}, ambient AWS credentials)`;
     const { ECRClient, GetAuthorizationTokenCommand } = await import("@aws-sdk/client-ecr");

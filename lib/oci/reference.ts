@@ -63,7 +63,7 @@ export function parseRepository(repo: string, what = "--repository"): { host: st
 }
 
 /** Host part without the port, brackets removed. */
-export function hostName(host: string): string {
+function hostName(host: string): string {
     if (host.startsWith("[")) return host.slice(1, host.indexOf("]"));
     const i = host.lastIndexOf(":");
     return i >= 0 ? host.slice(0, i) : host;

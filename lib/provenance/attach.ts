@@ -18,10 +18,10 @@ import { OCI_INDEX, OCI_MANIFEST, type Descriptor } from "../oci/mediatypes";
 import { keyIdOf, signEnvelope, verifyEnvelope, type Envelope } from "./dsse";
 import { canonicalJson, DSSE_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, parseStatement, PREDICATE_TYPE, statementBytes, type Statement } from "./statement";
 
-export const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", bytes: Buffer.from("{}") };
+const EMPTY_CONFIG = { mediaType: "application/vnd.oci.empty.v1+json", bytes: Buffer.from("{}") };
 /** Annotations on the artifact manifest (and so on its descriptor in a referrers list). */
-export const ANNOTATION_STATEMENT = "dev.thinlayer.statement.digest";
-export const ANNOTATION_SIGNER = "dev.thinlayer.signer";
+const ANNOTATION_STATEMENT = "dev.thinlayer.statement.digest";
+const ANNOTATION_SIGNER = "dev.thinlayer.signer";
 const ANNOTATION_PREDICATE = "in-toto.io/predicate-type";
 
 export interface AttachResult {
@@ -141,7 +141,7 @@ export interface FoundAttestation {
 }
 
 /** The referrer descriptors of `repo@digest`: by the referrers API when present, else the tag. */
-export async function listReferrers(
+async function listReferrers(
     client: RegistryClient,
     repo: string,
     digest: string,

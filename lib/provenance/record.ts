@@ -22,13 +22,13 @@ export interface RecordArgs extends InputsArgs {
 
 let version: string | undefined;
 /** thinlayer's version from package.json. */
-export function thinlayerVersion(): string {
+function thinlayerVersion(): string {
     version ??= (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { version?: string }).version ?? "0.0.0";
     return version;
 }
 
 /** The commit when the work tree holding `dir` is clean, `{ dirty: true }` when not, undefined outside git. */
-export function gitSource(dir: string): InputRecord["source"] {
+function gitSource(dir: string): InputRecord["source"] {
     const git = (args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
     let commit: string;
     try {

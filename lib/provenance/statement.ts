@@ -7,7 +7,7 @@
  */
 import { DIGEST } from "../rules";
 
-export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
+const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const PREDICATE_TYPE = "https://thinlayer.dev/inputs/v1";
 /** The artifactType of the OCI artifact, and the DSSE payloadType. */
 export const IN_TOTO_MEDIA_TYPE = "application/vnd.in-toto+json";

@@ -198,7 +198,7 @@ export function releaseFromOutputs(outputs: Record<string, unknown>): Release | 
 }
 
 /** The identity of a release: the app image digest and the settings hash. */
-export function releaseKey(r: Release): string {
+function releaseKey(r: Release): string {
     return `${digestOf(r.appImageRef)}|${r.settingsHash}`;
 }
 
@@ -335,7 +335,7 @@ export function settingsOfStackFile(fileText: string): Record<string, string> {
 }
 
 /** Settings as an object map or a NAME=VALUE list; undefined if neither. */
-export function settingsFrom(v: unknown): Record<string, string> | undefined {
+function settingsFrom(v: unknown): Record<string, string> | undefined {
     if (Array.isArray(v)) {
         const out: Record<string, string> = {};
         for (const item of v) {
