@@ -11,10 +11,11 @@ import { asUserError, loadConfig } from "./config";
 import { computePlan } from "./lib/plan";
 import { BASELINE_OUTPUTS, checkDeployMigrations, type PreviousOutputs } from "./lib/migrations";
 import { RELEASE_NAME } from "./lib/rules";
+import { PROJECT_ROOT } from "./lib/root";
 import { AppImage, BaseImage, djangoProbeHost, ImageRepository, isEcrRegistry, KubernetesTarget, Release, resolveReleasePin } from "./components";
 
 export = async () => {
-    const cfg = loadConfig(__dirname);
+    const cfg = loadConfig(PROJECT_ROOT);
     const plan = await asUserError(computePlan(cfg));
     const pinned = cfg.releaseImage !== "";
     // The migration gate compares the checkout's migrations with what this stack deployed last: its

@@ -1,8 +1,10 @@
-// `npm run build` (and `prepare`, so `npm ci` runs it): compiles bin/, cli/ and lib/ to CommonJS in build/
-// (tsconfig.build.json), so the CLI starts without transpiling. build/.stamp gets the time the
-// build STARTED: bin/thinlayer.js runs build/ only while no source under bin/, cli/ or lib/ is newer, so
-// a source edited during or after the build falls back to tsx instead of running stale code.
-// Without TypeScript (an install that omits devDependencies) it builds nothing: the CLI uses tsx.
+// `npm run build` (and `prepare`, so `npm ci` runs it): compiles the program (index.ts, config.ts,
+// components/) and the CLI (bin/, cli/) with lib/ to CommonJS in build/ (tsconfig.build.json), so
+// neither the CLI nor the Pulumi program transpiles TypeScript when it starts. build/.stamp gets
+// the time the build STARTED: bin/thinlayer.js and bin/program.js run build/ only while no source
+// is newer (bin/fresh.js), so a source edited during or after the build falls back to the
+// TypeScript instead of running stale code. Without TypeScript (an install that omits
+// devDependencies) it builds nothing: the entries load the TypeScript.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
@@ -27,5 +29,5 @@ if (r.status !== 0) {
     // installs and runs through tsx (no stamp, so nothing stale runs); `npm run build` fails.
     process.exit(process.argv.includes("--if-possible") ? 0 : (r.status ?? 1));
 }
-fs.writeFileSync(stamp, "bin/, cli/ and lib/ compiled by scripts/build.mjs; mtime = build start\n");
+fs.writeFileSync(stamp, "compiled by scripts/build.mjs (tsconfig.build.json); mtime = build start\n");
 fs.utimesSync(stamp, started, started);

@@ -13,25 +13,51 @@ import { tempDir } from "../lib/inputs.fixtures";
 
 const REPO = path.resolve(__dirname, "../..");
 
-function tree(): { root: string; run(): string; stamp(at: Date): void; touch(rel: string, at: Date): void } {
+function tree(): { root: string; run(): string; program(): string; stamp(at: Date): void; touch(rel: string, at: Date): void } {
     const root = tempDir("thinlayer-shim-");
     const write = (rel: string, text: string) => {
         fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
         fs.writeFileSync(path.join(root, rel), text);
     };
     fs.mkdirSync(path.join(root, "bin"));
-    fs.copyFileSync(path.join(REPO, "bin/thinlayer.js"), path.join(root, "bin/thinlayer.js"));
+    for (const f of ["thinlayer.js", "program.js", "fresh.js"]) fs.copyFileSync(path.join(REPO, "bin", f), path.join(root, "bin", f));
     write("bin/thinlayer.ts", 'process.stdout.write("typescript");\n');
     write("lib/deep/mod.ts", "export const x = 1;\n");
     write("cli/cmd.ts", "export const y = 1;\n");
+    write("components/c.ts", "export const z = 1;\n");
+    write("index.ts", 'export = "typescript";\n');
+    write("tsconfig.json", JSON.stringify({ compilerOptions: { module: "commonjs", strict: true } }));
+    write("tsconfig.pulumi.json", JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noCheck: true } }));
     write("build/bin/thinlayer.js", 'process.stdout.write("compiled");\n');
+    write("build/index.js", 'module.exports = "compiled";\n');
     const past = new Date(Date.now() - 60_000);
-    for (const rel of ["bin/thinlayer.ts", "lib/deep/mod.ts", "cli/cmd.ts", "build/bin/thinlayer.js"]) fs.utimesSync(path.join(root, rel), past, past);
+    for (const rel of [
+        "bin/thinlayer.ts",
+        "lib/deep/mod.ts",
+        "cli/cmd.ts",
+        "components/c.ts",
+        "index.ts",
+        "tsconfig.json",
+        "tsconfig.pulumi.json",
+        "build/bin/thinlayer.js",
+        "build/index.js",
+    ]) {
+        fs.utimesSync(path.join(root, rel), past, past);
+    }
     return {
         root,
         // NODE_PATH: the shim's tsx fallback resolves tsx from this repo's node_modules.
         run: () => {
             const r = spawnSync(process.execPath, [path.join(root, "bin/thinlayer.js")], {
+                encoding: "utf8",
+                env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules") },
+            });
+            assert.equal(r.status, 0, r.stderr);
+            return r.stdout;
+        },
+        // What bin/program.js (Pulumi.yaml main) exports, as the Pulumi runtime would require it.
+        program: () => {
+            const r = spawnSync(process.execPath, ["-e", `process.stdout.write(String(require(${JSON.stringify(path.join(root, "bin/program.js"))})))`], {
                 encoding: "utf8",
                 env: { ...process.env, NODE_PATH: path.join(REPO, "node_modules") },
             });
@@ -69,6 +95,20 @@ test("a source edited after the build (deep under lib/, a command in cli/, or th
     t.touch("cli/cmd.ts", new Date(built.getTime() - 1000));
     t.touch("bin/thinlayer.ts", new Date());
     assert.equal(t.run(), "typescript");
+});
+
+test("the program entry (bin/program.js): the compiled program while the build is fresh, else index.ts through ts-node", () => {
+    const t = tree();
+    assert.equal(t.program(), "typescript", "never built");
+    const built = new Date(Date.now() - 30_000);
+    t.stamp(built);
+    assert.equal(t.program(), "compiled");
+    for (const rel of ["index.ts", "components/c.ts", "lib/deep/mod.ts"]) {
+        t.touch(rel, new Date());
+        assert.equal(t.program(), "typescript", `${rel} edited after the build`);
+        t.touch(rel, new Date(built.getTime() - 1000));
+    }
+    assert.equal(t.program(), "compiled");
 });
 
 test("THINLAYER_NO_BUILD=1 forces tsx", () => {

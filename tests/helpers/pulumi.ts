@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { findTool, toolCacheDir } from "./tools";
+import { compiledIsFresh } from "../../bin/fresh";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 
@@ -145,8 +146,8 @@ export function stepsOfEvents(events: EngineEvent[]): { op: string; urn: string;
 
 /**
  * A copy of this repository (its git-tracked files, plus the working tree's uncommitted edits of
- * them) with node_modules linked, in a temporary directory: the project the engine deploys. Tests
- * edit its example app freely.
+ * them) with node_modules linked, and build/ when it is up to date, in a temporary directory: the
+ * project the engine deploys. Tests edit its example app freely.
  */
 export function copyProject(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-e2e-project-"));
@@ -169,6 +170,13 @@ export function copyProject(): string {
         else if (st.isFile()) fs.copyFileSync(src, dst);
     }
     fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(dir, "node_modules"));
+    // The compiled program and CLI, as an install has them (npm ci builds them), when this tree's
+    // build is up to date; the stamp is then newer than every copied source, so the entries use it.
+    if (compiledIsFresh(REPO_ROOT)) {
+        fs.cpSync(path.join(REPO_ROOT, "build"), path.join(dir, "build"), { recursive: true });
+        const now = new Date();
+        fs.utimesSync(path.join(dir, "build", ".stamp"), now, now);
+    }
     return dir;
 }
 

@@ -86,6 +86,7 @@ function importsOf(rel: string): { local: string[]; packages: string[] } {
             continue;
         }
         const base = path.join(path.dirname(rel), spec);
+        if (path.normalize(base).startsWith("build/")) continue; // the compiled copy (bin/*.js pick it when fresh), not a source
         const hit = ["", ".ts", ".js", "/index.ts"]
             .map((ext) => base + ext)
             .find((p) => fs.existsSync(path.join(ROOT, p)) && fs.statSync(path.join(ROOT, p)).isFile());
