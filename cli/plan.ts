@@ -26,7 +26,8 @@ const USAGE = `usage: thinlayer plan --stack <stack> [--json | --markdown] [--ex
   --markdown         print the cost receipt (GitHub markdown, one section per stack): reuse or
                      build per image, inputs, bytes to upload, migrations, settings keys, warnings
   --explain          list the input files of each image (and the migration files)
-  --no-cache         use neither the input snapshots nor the stat cache (same hashes, every file re-read)
+  --no-cache         use neither the input snapshots, the stat cache nor the migration verdicts
+                     (same result, every file re-read and classified)
   --registry-check   ask the registry whether each tag exists (build / reuse); needs network
                      and credentials, so it is off by default ("unknown")
   --registry <host>  the registry to plan for, in place of thinlayer:registry (validated the same
@@ -151,7 +152,7 @@ async function planStack(
 ): Promise<Pick<PlanJson, "status" | "migrationSafety"> & { plan: Plan }> {
     const plan = await computePlan(cfg, { cache: o.cache });
     const status = cfg.releaseImage !== "" ? pinnedStatus(cfg.releaseImage) : o.registryCheck ? await registryStatus(cfg, plan) : offlineStatus();
-    const migrationSafety = await planMigrationSafety(cfg, plan.migrations, o.baseline);
+    const migrationSafety = await planMigrationSafety(cfg, plan.migrations, o.baseline, o.cache);
     return { plan, status, migrationSafety };
 }
 

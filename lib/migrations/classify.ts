@@ -8,7 +8,11 @@
  * runs `pulumi preview`; a static read needs only python3.
  */
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { inputError, ThinlayerError } from "../errors";
+import { sha256 } from "../hashing/digest";
+import { cacheDir } from "../hashing/filehash";
 import { sourceAsset } from "../root";
 import type { ClassifiedMigration } from "./model";
 
@@ -71,4 +75,50 @@ export async function classifyMigrations(root: string, paths: readonly string[],
         );
     }
     return doc.migrations as ClassifiedMigration[];
+}
+
+/** A set of migration files and their content hash (the plan's `migrations`: paths, exec bits, sha256s). */
+export interface MigrationSet {
+    hash: string;
+    files: ReadonlyArray<{ path: string }>;
+}
+
+/**
+ * `classifyMigrations` over a migration set, reused when this very set (by its content hash) was
+ * classified before by the same classifier script and interpreter: a warm `thinlayer plan`,
+ * `pulumi preview` or `pulumi up` then starts no Python. One cache file per app directory (under
+ * the cache dir of the input snapshots), overwritten when the set changes. `cache: false` or
+ * THINLAYER_SNAPSHOTS=0 classifies afresh; a cache file that cannot be read or written is ignored.
+ */
+export async function classifyMigrationSet(
+    root: string,
+    set: MigrationSet,
+    opts: { cache?: boolean; env?: NodeJS.ProcessEnv } = {},
+): Promise<ClassifiedMigration[]> {
+    const env = opts.env ?? process.env;
+    const paths = set.files.map((f) => f.path);
+    if (opts.cache === false || env.THINLAYER_SNAPSHOTS === "0") return classifyMigrations(root, paths, env);
+    const key = sha256(Buffer.from(JSON.stringify([SCHEMA, set.hash, classifierDigest(), pythonCommand(env)])));
+    const file = path.join(cacheDir(), "migrations", `${sha256(Buffer.from(path.resolve(root))).slice(7, 23)}.json`);
+    try {
+        const cached = JSON.parse(fs.readFileSync(file, "utf8")) as { key?: unknown; migrations?: unknown };
+        if (cached.key === key && Array.isArray(cached.migrations)) return cached.migrations as ClassifiedMigration[];
+    } catch {
+        // absent or unreadable: classify
+    }
+    const migrations = await classifyMigrations(root, paths, env);
+    try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ key, migrations }));
+        fs.renameSync(tmp, file);
+    } catch {
+        // a read-only cache dir: no reuse next time, nothing else lost
+    }
+    return migrations;
+}
+
+let scriptDigest: string | undefined;
+function classifierDigest(): string {
+    return (scriptDigest ??= sha256(fs.readFileSync(CLASSIFIER)));
 }

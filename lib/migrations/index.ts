@@ -5,29 +5,23 @@
  */
 import type { StackConfig } from "../config";
 import { appliedMigrations, baselineFromGit, baselineFromOutputs, type PreviousOutputs } from "./baseline";
-import { classifyMigrations } from "./classify";
+import { classifyMigrationSet, type MigrationSet } from "./classify";
 import { assertMigrationGate, migrationNotes, migrationSafety } from "./gate";
 import { decidingOperations, type Baseline, type ClassifiedMigration, type MigrationSafety } from "./model";
 
 export * from "./model";
 export { ACK_KEY, assertMigrationGate, migrationGateError, migrationNotes, migrationSafety, pendingOf } from "./gate";
 export { appliedMigrations, BASELINE_OUTPUTS, baselineFromGit, baselineFromOutputs, idOfPath, type PreviousOutputs } from "./baseline";
-export { classifyMigrations, CLASSIFIER, pythonCommand } from "./classify";
+export { classifyMigrations, classifyMigrationSet, CLASSIFIER, pythonCommand, type MigrationSet } from "./classify";
 export { formatMigrationSafety } from "./format";
 export { rollbackMigrationProblems, rollbackRefusal, type ReleaseMigrations, type RollbackMigrationCheck } from "./rollback-guard";
 
-/** The plan's migration files (paths relative to appDir). */
-export interface MigrationFiles {
-    hash: string;
-    files: ReadonlyArray<{ path: string }>;
-}
+/** The plan's migration files (paths relative to appDir) and their content hash. */
+export type MigrationFiles = MigrationSet;
 
-/** Classifies the plan's migration files. */
-function classifyPlanMigrations(cfg: Pick<StackConfig, "appDir">, migrations: MigrationFiles): Promise<ClassifiedMigration[]> {
-    return classifyMigrations(
-        cfg.appDir,
-        migrations.files.map((f) => f.path),
-    );
+/** Classifies the plan's migration files (reused while they are unchanged: classifyMigrationSet). */
+function classifyPlanMigrations(cfg: Pick<StackConfig, "appDir">, migrations: MigrationFiles, cache = true): Promise<ClassifiedMigration[]> {
+    return classifyMigrationSet(cfg.appDir, migrations, { cache });
 }
 
 export interface DeployMigrations {
@@ -102,8 +96,9 @@ export async function planMigrationSafety(
     cfg: Pick<StackConfig, "appDir" | "stack" | "acknowledgedMigrations" | "migrationGlobs">,
     migrations: MigrationFiles,
     from: PlanBaseline,
+    cache = true,
 ): Promise<MigrationSafety> {
-    const classified = await classifyPlanMigrations(cfg, migrations);
+    const classified = await classifyPlanMigrations(cfg, migrations, cache);
     let baseline: Baseline;
     if ("against" in from) baseline = await baselineFromGit(cfg.appDir, from.against, cfg.migrationGlobs, classified);
     else if ("outputs" in from) baseline = baselineFromOutputs(from.outputs, { hash: migrations.hash, migrations: classified }, from.source);

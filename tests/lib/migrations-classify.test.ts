@@ -8,8 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { classifyMigrations, decidingOperations, type ClassifiedMigration } from "../../lib/migrations";
-import { makeTree } from "./inputs.fixtures";
+import { classifyMigrations, classifyMigrationSet, decidingOperations, type ClassifiedMigration } from "../../lib/migrations";
+import { isolateCache, makeTree } from "./inputs.fixtures";
 
 const FIXTURES = path.resolve(__dirname, "../fixtures/migrations");
 const CHAIN = path.join(FIXTURES, "makemigrations");
@@ -327,4 +327,40 @@ void test("a missing interpreter fails with the input, the value and the fix", a
     const noPath: NodeJS.ProcessEnv = { ...process.env, PATH: makeTree({}) };
     delete noPath.THINLAYER_PYTHON;
     await assert.rejects(classifyMigrations(CHAIN, chainFiles(), noPath), /^ThinlayerError: python3: got "python3" \(not found\)/);
+});
+
+test("classifyMigrationSet reuses the verdicts of an unchanged set (no Python runs), and classifies again when a file changes or the cache is off", async () => {
+    const cache = isolateCache();
+    const dir = makeTree({ "shop/migrations/0002_x.py": migration("        migrations.RemoveField(model_name='order', name='note'),") });
+    // An interpreter that counts its runs, then is python3.
+    const runs = path.join(dir, "runs.log");
+    const python = path.join(dir, "python-counting");
+    fs.writeFileSync(python, `#!/bin/sh\necho run >> ${JSON.stringify(runs)}\nexec python3 "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, THINLAYER_PYTHON: python };
+    const count = () =>
+        fs.existsSync(runs)
+            ? fs
+                  .readFileSync(runs, "utf8")
+                  .split("\n")
+                  .filter((l) => l !== "").length
+            : 0;
+    const set = (hash: string) => ({ hash: hash.repeat(64), files: [{ path: "shop/migrations/0002_x.py" }] });
+
+    const first = await classifyMigrationSet(dir, set("a"), { env });
+    assert.equal(verdict(first[0])[0], "contract");
+    assert.equal(count(), 1);
+    assert.equal(fs.readdirSync(path.join(cache, "migrations")).length, 1, "one cache file per app directory");
+    assert.deepEqual(await classifyMigrationSet(dir, set("a"), { env }), first);
+    assert.equal(count(), 1, "the same set: served from the cache, no Python run");
+    await classifyMigrationSet(dir, set("b"), { env });
+    assert.equal(count(), 2, "another set (a file changed): classified again");
+    await classifyMigrationSet(dir, set("b"), { env, cache: false });
+    assert.equal(count(), 3, "cache off (--no-cache): classified again");
+    await classifyMigrationSet(dir, set("b"), { env: { ...env, THINLAYER_SNAPSHOTS: "0" } });
+    assert.equal(count(), 4, "THINLAYER_SNAPSHOTS=0: classified again");
+    await classifyMigrationSet(dir, set("b"), { env: { ...env, THINLAYER_PYTHON: "python3" } });
+    assert.equal(count(), 4, "another interpreter: classified again (by it, not by the counting one)");
+    await classifyMigrationSet(dir, set("b"), { env });
+    assert.equal(count(), 5, "back to the counting interpreter: the cache now holds python3's verdicts, so it runs again");
+    assert.equal(fs.readdirSync(path.join(cache, "migrations")).length, 1, "the file is overwritten, not added to");
 });
