@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { inputError, ThinlayerError } from "../errors";
 import { sha256 } from "../hashing/digest";
-import { cacheDir } from "../hashing/filehash";
+import { cacheDir, identity } from "../hashing/filehash";
 import { sourceAsset } from "../root";
 import type { ClassifiedMigration } from "./model";
 
@@ -84,11 +84,15 @@ export interface MigrationSet {
 }
 
 /**
- * `classifyMigrations` over a migration set, reused when this very set (by its content hash) was
- * classified before by the same classifier script and interpreter: a warm `thinlayer plan`,
+ * `classifyMigrations` over a migration set, reused when this very set (by its content hash, with
+ * the apps.py files the classifier also reads) was classified before by the same classifier script
+ * and interpreter command: a warm `thinlayer plan`,
  * `pulumi preview` or `pulumi up` then starts no Python. One cache file per app directory (under
  * the cache dir of the input snapshots), overwritten when the set changes. `cache: false` or
  * THINLAYER_SNAPSHOTS=0 classifies afresh; a cache file that cannot be read or written is ignored.
+ * The interpreter is known by its command (THINLAYER_PYTHON or python3), not its version: after
+ * upgrading the Python behind the same command, run `thinlayer plan --no-cache` once (the verdicts
+ * come from Python's own parser, so they change only for syntax one version has and another lacks).
  */
 export async function classifyMigrationSet(
     root: string,
@@ -98,8 +102,9 @@ export async function classifyMigrationSet(
     const env = opts.env ?? process.env;
     const paths = set.files.map((f) => f.path);
     if (opts.cache === false || env.THINLAYER_SNAPSHOTS === "0") return classifyMigrations(root, paths, env);
-    const key = sha256(Buffer.from(JSON.stringify([SCHEMA, set.hash, classifierDigest(), pythonCommand(env)])));
-    const file = path.join(cacheDir(), "migrations", `${sha256(Buffer.from(path.resolve(root))).slice(7, 23)}.json`);
+    const key = sha256(Buffer.from(JSON.stringify([SCHEMA, set.hash, classifierDigest(), pythonCommand(env), appConfigs(root, paths)])));
+    // Per app directory and per user (what one user could read is never served to another).
+    const file = path.join(cacheDir(), "migrations", `${sha256(Buffer.from(JSON.stringify([path.resolve(root), identity()]))).slice(7, 23)}.json`);
     try {
         const cached = JSON.parse(fs.readFileSync(file, "utf8")) as { key?: unknown; migrations?: unknown };
         if (cached.key === key && Array.isArray(cached.migrations)) return cached.migrations as ClassifiedMigration[];
@@ -116,6 +121,21 @@ export async function classifyMigrationSet(
         // a read-only cache dir: no reuse next time, nothing else lost
     }
     return migrations;
+}
+
+/**
+ * What else the classifier reads: each migration's app directory's apps.py (an AppConfig `label`
+ * renames the app's migration ids). Its content hash, or null where there is none.
+ */
+function appConfigs(root: string, paths: readonly string[]): Array<[string, string | null]> {
+    const dirs = [...new Set(paths.map((p) => path.posix.dirname(path.posix.dirname(p))))].sort();
+    return dirs.map((d) => {
+        try {
+            return [d, sha256(fs.readFileSync(path.join(root, d, "apps.py")))];
+        } catch {
+            return [d, null];
+        }
+    });
 }
 
 let scriptDigest: string | undefined;

@@ -363,4 +363,12 @@ test("classifyMigrationSet reuses the verdicts of an unchanged set (no Python ru
     await classifyMigrationSet(dir, set("b"), { env });
     assert.equal(count(), 5, "back to the counting interpreter: the cache now holds python3's verdicts, so it runs again");
     assert.equal(fs.readdirSync(path.join(cache, "migrations")).length, 1, "the file is overwritten, not added to");
+    // An AppConfig label renames the app's migration ids: apps.py is read too, so it keys the verdicts.
+    fs.writeFileSync(
+        path.join(dir, "shop", "apps.py"),
+        'from django.apps import AppConfig\n\n\nclass ShopConfig(AppConfig):\n    name = "shop"\n    label = "store"\n',
+    );
+    const relabelled = await classifyMigrationSet(dir, set("b"), { env });
+    assert.equal(count(), 6, "apps.py changed: classified again");
+    assert.match(relabelled[0].id, /^store\./);
 });
