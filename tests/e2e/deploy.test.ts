@@ -379,12 +379,22 @@ describe("deploy scenarios under the real Pulumi engine", { concurrency: false, 
         editApp(w(), "records/views.py", "# e2e: the edit whose build is killed");
         let pid = 0;
         const running = w().project.up(UAT, [], { onSpawn: (p) => (pid = p) });
-        // Wait until the app's ensure is running (its process is visible), then kill the engine.
+        // Wait until this project's app ensure is running (its process is visible, working in this
+        // project's directory: test files running beside this one run ensures of their own), then
+        // kill the engine.
+        const projectDir = fs.realpathSync(w().project.dir);
+        const ourEnsure = (pid: string): boolean => {
+            try {
+                return fs.realpathSync(`/proc/${pid}/cwd`) === projectDir;
+            } catch {
+                return false; // gone meanwhile
+            }
+        };
         const until = Date.now() + 120_000;
         let sawEnsure = false;
         while (Date.now() < until && !sawEnsure) {
             const ps = spawnSync("pgrep", ["-f", "thinlayer.js ensure app"], { encoding: "utf8" });
-            sawEnsure = ps.status === 0 && ps.stdout.trim() !== "";
+            sawEnsure = ps.status === 0 && ps.stdout.split("\n").some((pid) => pid.trim() !== "" && ourEnsure(pid.trim()));
             if (!sawEnsure) await new Promise((r) => setTimeout(r, 50));
         }
         assert.ok(sawEnsure, "the app ensure started");
