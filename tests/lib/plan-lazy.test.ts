@@ -22,6 +22,8 @@ test("computePlan on warm snapshots leaves the base and app file lists unbuilt; 
     fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), "config: {}\n");
     copyDir(path.join(REPO, "examples/django-app"), path.join(dir, "examples/django-app"));
     const cfg = loadStackConfig(dir, "t");
+    // A file changed in the very millisecond of the read is racy even with racyMs 0: let the copy age.
+    await new Promise((r) => setTimeout(r, 20));
     const cold = await computePlan(cfg, WARM); // writes the snapshots
 
     let lazyLists = 0;
