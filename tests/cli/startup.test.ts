@@ -145,3 +145,14 @@ test(
         assert.ok(fs.existsSync(classifier), classifier);
     },
 );
+
+test("bin/fresh.js watches everything tsconfig.build.json compiles (a source it missed could run stale)", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fresh = require("../../bin/fresh.js") as { SOURCE_DIRS: readonly string[]; SOURCE_FILES: readonly string[] };
+    const include = (JSON.parse(fs.readFileSync(path.join(REPO, "tsconfig.build.json"), "utf8")) as { include: string[] }).include;
+    const missed = include.filter((p) =>
+        p.endsWith("/**/*.ts") ? !fresh.SOURCE_DIRS.includes(p.slice(0, -"/**/*.ts".length)) : !fresh.SOURCE_FILES.includes(p),
+    );
+    assert.deepEqual(missed, []);
+    assert.ok(fresh.SOURCE_FILES.includes("tsconfig.build.json") && fresh.SOURCE_FILES.includes("tsconfig.json"), "the compiler options too");
+});
