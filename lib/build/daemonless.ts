@@ -283,7 +283,10 @@ export async function prepareApp(a: {
     const entries = copyEntries(a.contextDir, a.files, recipes[0].copies, path.basename(a.dockerfile));
     // Apps up to IN_MEMORY_LAYER_BYTES are layered in memory (no temp file round trip), larger ones on disk.
     const inputBytes = a.files.reduce((n, f) => n + f.size, 0);
-    const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"));
+    // The last layer written for this app's context and Dockerfile lends the members an edit left alone.
+    const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"), {
+        reuse: { slot: `app\0${path.resolve(a.contextDir)}\0${path.resolve(a.dockerfile)}` },
+    });
     const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
     const baseLayers: Descriptor[] = [];
     const children: PreparedImage["children"] = [];

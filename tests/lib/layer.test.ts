@@ -8,8 +8,10 @@ import * as zlib from "node:zlib";
 import {
     copyEntries,
     GZIP_LEVEL,
-    GZIP_MEMBER_BYTES,
-    memberLevel,
+    MEMBER_MAX_BYTES,
+    MEMBER_MIN_BYTES,
+    memberCuts,
+    memberOptions,
     normalizeEntries,
     parseChown,
     writeLayer,
@@ -177,7 +179,7 @@ test("layer files come from the input analysis of lib/hashing/inputs.ts (dockeri
 test("a layer above the gzip member size is a multi-member gzip that independent tools read; still reproducible", async (t) => {
     if (!needTools(t, "gzip", "tar")) return;
     const d = tempDir();
-    const big = randomBytes(GZIP_MEMBER_BYTES * 2 + 12345);
+    const big = randomBytes(MEMBER_MAX_BYTES * 2 + 12345);
     writeFiles(d, { "big.bin": big, "small.txt": "s\n" });
     const entries = copyEntries(
         d,
@@ -190,7 +192,7 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     const a = await writeLayer(entries, path.join(d, "a.tgz"));
     const b = await writeLayer(entries, path.join(d, "b.tgz"));
     assert.equal(a.digest, b.digest);
-    assert.ok(a.size > GZIP_MEMBER_BYTES * 2);
+    assert.ok(a.size > MEMBER_MAX_BYTES * 2);
     assert.equal(spawnSync("gzip", ["-t", a.file]).status, 0);
     const out = path.join(d, "x");
     fs.mkdirSync(out);
@@ -201,14 +203,14 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     assert.equal("sha256:" + un.stdout.split(" ")[0], a.diffId);
 });
 
-test("the layer gzip is exactly its tar cut into GZIP_MEMBER_BYTES members, each gzipped alone in one pass at memberLevel, whatever the parallelism", async () => {
+test("the layer gzip is exactly its tar cut at memberCuts, each member gzipped alone in one pass with memberOptions, whatever the parallelism", async () => {
     const d = tempDir();
     // Text larger than a member (deflated members, read in chunks), random bytes (a stored member), small files.
-    const words = randomBytes(GZIP_MEMBER_BYTES).toString("hex");
+    const words = randomBytes(MEMBER_MAX_BYTES).toString("hex");
     let text = "";
-    for (let i = 0; text.length < GZIP_MEMBER_BYTES * 2.5; i += 7)
+    for (let i = 0; text.length < MEMBER_MAX_BYTES * 2.5; i += 7)
         text += `def f_${words.slice(i % words.length, (i % words.length) + 6)}(request):\n    return render(request, "x.html")\n`;
-    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(GZIP_MEMBER_BYTES + 4321), "a.txt": "a\n", empty: "" });
+    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(MEMBER_MAX_BYTES + 4321), "a.txt": "a\n", empty: "" });
     const entries = copyEntries(
         d,
         files([
@@ -231,21 +233,45 @@ test("the layer gzip is exactly its tar cut into GZIP_MEMBER_BYTES members, each
     assert.equal("sha256:" + createHash("sha256").update(tarBytes).digest("hex"), one.diffId);
     const levels: number[] = [];
     const expected: Buffer[] = [];
-    for (let off = 0; off < tarBytes.length; off += GZIP_MEMBER_BYTES) {
-        const member = tarBytes.subarray(off, off + GZIP_MEMBER_BYTES);
-        levels.push(memberLevel(member));
-        expected.push(zlib.gzipSync(member, { level: levels[levels.length - 1], chunkSize: 2 * member.length + 65536 }));
+    const cuts = memberCuts(tarBytes);
+    assert.ok(cuts.length >= 3, `several members: cuts at ${cuts.join(",")}`);
+    const bounds = [0, ...cuts, tarBytes.length];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+        const member = tarBytes.subarray(bounds[i], bounds[i + 1]);
+        assert.ok(member.length <= MEMBER_MAX_BYTES && member.length % 512 === 0, `member ${i}: ${member.length} B`);
+        if (i + 1 < bounds.length - 1) assert.ok(member.length >= MEMBER_MIN_BYTES, `member ${i}: ${member.length} B`);
+        const o = memberOptions(member);
+        levels.push(o.strategy === zlib.constants.Z_RLE ? 0 : o.level);
+        expected.push(zlib.gzipSync(member, { ...o, chunkSize: 2 * member.length + 65536 }));
     }
-    assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and stored members: ${levels.join(",")}`);
+    assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and run-length-coded members: ${levels.join(",")}`);
     assert.deepEqual(one.data, Buffer.concat(expected));
     assert.equal("sha256:" + createHash("sha256").update(one.data).digest("hex"), one.digest);
 });
 
-test("memberLevel: incompressible members are stored, compressible ones deflated at GZIP_LEVEL", () => {
-    assert.equal(memberLevel(randomBytes(1024 * 1024)), 0);
+test("memberOptions: incompressible members are run-length coded only, compressible ones deflated at GZIP_LEVEL", () => {
+    const normal = { level: GZIP_LEVEL, strategy: zlib.constants.Z_DEFAULT_STRATEGY };
+    assert.deepEqual(memberOptions(randomBytes(1024 * 1024)), { level: 1, strategy: zlib.constants.Z_RLE });
     const text = Buffer.from("def handler(request):\n    return render(request, 'index.html', {'x': 1})\n".repeat(20000));
-    assert.equal(memberLevel(text), GZIP_LEVEL);
-    assert.equal(memberLevel(randomBytes(1000)), GZIP_LEVEL, "too small to sample: always deflated");
+    assert.deepEqual(memberOptions(text), normal);
+    assert.deepEqual(memberOptions(randomBytes(1000)), normal, "too small to sample: always deflated");
+});
+
+test("a random file's member keeps its data as stored blocks and squeezes only the tar header and padding runs", async () => {
+    const d = tempDir();
+    writeFiles(d, { "a.bin": randomBytes(300_000), "b.bin": randomBytes(300_001) });
+    const entries = copyEntries(
+        d,
+        files([
+            ["a.bin", false],
+            ["b.bin", false],
+        ]),
+        [copy(["."], "/srv/")],
+    );
+    const l = await writeLayer(entries, undefined);
+    const stored = zlib.gzipSync(zlib.gunzipSync(l.data as Buffer), { level: 0 }).length;
+    assert.ok(l.size < stored, `run-length coded ${l.size} B < stored ${stored} B`);
+    assert.ok(l.size < l.tarSize, `smaller than the tar: ${l.size} < ${l.tarSize}`);
 });
 
 test("a symlink named directly as a COPY source is followed (target content, link's name); a link inside a copied directory stays a link", async () => {

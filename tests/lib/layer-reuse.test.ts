@@ -1,0 +1,122 @@
+/**
+ * Reusing the previous layer's gzip members (lib/layer/writer.ts LayerReuse): a write that reuses
+ * gives exactly the bytes a write from nothing gives, after every kind of edit; an edit re-deflates
+ * only the members around it; a damaged cache entry costs reuse, never correctness.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import { MEMBER_MAX_BYTES, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
+import { tempDir } from "../helpers/images";
+
+/** Python-like text: compressible, and different in every file. */
+function source(bytes: number): string {
+    const ids = randomBytes(Math.ceil(bytes / 8)).toString("hex");
+    let out = "";
+    for (let i = 0; out.length < bytes; i += 6)
+        out += `def view_${ids.slice(i % ids.length, (i % ids.length) + 6)}(request):\n    return render(request, "page.html")\n`;
+    return out.slice(0, bytes);
+}
+
+function app(dir: string): void {
+    fs.mkdirSync(path.join(dir, "app", "views"), { recursive: true });
+    for (let i = 0; i < 60; i++) fs.writeFileSync(path.join(dir, "app", "views", `v${String(i).padStart(2, "0")}.py`), source(40_000 + i * 997));
+    for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(dir, "app", `small${i}.py`), source(300 + i * 31));
+    fs.writeFileSync(path.join(dir, "app", "big.py"), source(MEMBER_MAX_BYTES * 2 + 5000));
+    fs.writeFileSync(path.join(dir, "app", "logo.bin"), randomBytes(700_000));
+}
+
+function entries(dir: string): LayerEntry[] {
+    const out: LayerEntry[] = [];
+    const walk = (rel: string) => {
+        for (const name of fs.readdirSync(path.join(dir, rel))) {
+            const r = path.posix.join(rel, name);
+            if (fs.statSync(path.join(dir, r)).isDirectory()) walk(r);
+            else out.push({ dest: `/srv/${r}`, type: "file", source: path.join(dir, r), mode: 0o644, uid: 0, gid: 0 });
+        }
+    };
+    walk("app");
+    return out;
+}
+
+const total = (b: LayerBlob) => b.members.reused + b.members.deflated;
+
+/** Writes with reuse and from nothing; asserts equal bytes; returns the reusing write. */
+async function both(dir: string, reuse: LayerReuse): Promise<LayerBlob> {
+    const warm = await writeLayer(entries(dir), undefined, { reuse });
+    const cold = await writeLayer(entries(dir), undefined);
+    assert.equal(cold.members.reused, 0, "no reuse asked: nothing reused");
+    assert.deepEqual(warm.data, cold.data, "a reusing write gives the bytes of a write from nothing");
+    assert.deepEqual([warm.digest, warm.diffId, warm.size], [cold.digest, cold.diffId, cold.size]);
+    assert.deepEqual(zlib.gunzipSync(warm.data as Buffer).length, warm.tarSize);
+    return warm;
+}
+
+test("after each kind of edit, a reusing write is byte-identical to a fresh one and re-deflates only the members around the edit", async () => {
+    const dir = tempDir();
+    const reuse = { slot: "test-app", dir: tempDir() };
+    app(dir);
+    const first = await both(dir, reuse);
+    assert.equal(first.members.reused, 0, "nothing to reuse yet");
+    assert.ok(total(first) >= 8, `several members: ${total(first)}`);
+
+    const again = await both(dir, reuse);
+    assert.deepEqual(again.members, { reused: total(first), deflated: 0 }, "no change: every member reused");
+
+    const v = (i: number) => path.join(dir, "app", "views", `v${String(i).padStart(2, "0")}.py`);
+    const edits: Array<[string, () => void]> = [
+        ["same-size edit", () => fs.writeFileSync(v(30), source(fs.statSync(v(30)).size))],
+        ["a file grows", () => fs.appendFileSync(v(10), "\n# grown\n" + source(3000))],
+        ["a file added", () => fs.writeFileSync(path.join(dir, "app", "views", "v30a.py"), source(25_000))],
+        ["a file deleted", () => fs.rmSync(v(45))],
+        [
+            "an edit deep in a large file",
+            () => {
+                const f = path.join(dir, "app", "big.py");
+                const fd = fs.openSync(f, "r+");
+                fs.writeSync(fd, "# edited\n", MEMBER_MAX_BYTES + 1000);
+                fs.closeSync(fd);
+            },
+        ],
+    ];
+    for (const [what, edit] of edits) {
+        edit();
+        const b = await both(dir, reuse);
+        assert.ok(b.members.deflated >= 1 && b.members.deflated <= 3, `${what}: ${b.members.deflated} of ${total(b)} members deflated`);
+        assert.ok(b.members.reused >= total(b) - 3, `${what}: ${b.members.reused} of ${total(b)} reused`);
+    }
+});
+
+test("a damaged or foreign cache entry is never trusted: the damaged member is deflated afresh, the bytes stay exact", async () => {
+    const dir = tempDir();
+    const cache = tempDir();
+    const reuse = { slot: "damaged", dir: cache };
+    app(dir);
+    const first = await both(dir, reuse);
+    const blob = fs.readdirSync(path.join(cache, "layers")).find((f) => f.endsWith(".gz")) as string;
+    const file = path.join(cache, "layers", blob);
+    const bytes = fs.readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const b = await both(dir, reuse);
+    assert.deepEqual(b.members, { reused: total(first) - 1, deflated: 1 }, "one member damaged, one re-deflated");
+
+    const other = await both(dir, { slot: "another app", dir: cache });
+    assert.equal(other.members.reused, 0, "another slot reuses nothing");
+
+    fs.writeFileSync(path.join(cache, "layers", blob.replace(/\.gz$/, ".json")), "{not json");
+    assert.equal((await both(dir, reuse)).members.reused, 0, "an unreadable index: a miss");
+});
+
+test("THINLAYER_LAYER_REUSE=0 turns reuse off", async (t) => {
+    const dir = tempDir();
+    const reuse = { slot: "off", dir: tempDir() };
+    app(dir);
+    await both(dir, reuse);
+    process.env.THINLAYER_LAYER_REUSE = "0";
+    t.after(() => delete process.env.THINLAYER_LAYER_REUSE);
+    assert.equal((await both(dir, reuse)).members.reused, 0);
+});
