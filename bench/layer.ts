@@ -171,6 +171,10 @@ export async function main(): Promise<void> {
     fs.mkdirSync(dockerConfig);
     fs.writeFileSync(path.join(dockerConfig, "config.json"), '{"auths":{}}\n'); // buildah requires the file to exist
     const toolEnv: NodeJS.ProcessEnv = { DOCKER_CONFIG: dockerConfig };
+    // The process and the in-process call each keep their own caches (input snapshots, the last
+    // layer's gzip members), so each finds the previous round's layer, as a deploy after an edit does.
+    const processEnv: NodeJS.ProcessEnv = { ...toolEnv, THINLAYER_CACHE_DIR: path.join(work, "cache-process") };
+    process.env.THINLAYER_CACHE_DIR = path.join(work, "cache-inproc");
     const reg = await startRegistry();
     const proxy = await startProxy(reg.host);
     const warm = await startDockerd();
@@ -290,7 +294,7 @@ export async function main(): Promise<void> {
                             expectTag,
                             "--json",
                         ],
-                        toolEnv,
+                        processEnv,
                     );
                     cliResult = JSON.parse(out) as typeof cliResult;
                 });
