@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
 import { execForm, expand, splitWords, uncertainExpansion } from "../dockerfile/words";
-import { copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
+import { appLayerReuse, copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy, writeLayer, type LayerBlob } from "../layer/writer";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
 import { sha256 } from "../hashing/digest";
@@ -285,7 +285,7 @@ export async function prepareApp(a: {
     const inputBytes = a.files.reduce((n, f) => n + f.size, 0);
     // The last layer written for this app's context and Dockerfile lends the members an edit left alone.
     const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"), {
-        reuse: { slot: `app\0${path.resolve(a.contextDir)}\0${path.resolve(a.dockerfile)}` },
+        reuse: appLayerReuse(a.contextDir, a.dockerfile),
     });
     const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
     const baseLayers: Descriptor[] = [];

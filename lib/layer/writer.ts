@@ -309,6 +309,11 @@ function reuseFiles(r: LayerReuse): { blob: string; index: string } {
     return { blob: path.join(dir, `${name}.gz`), index: path.join(dir, `${name}.json`) };
 }
 
+/** The reuse slot of an app's layer: its context directory and Dockerfile (ensure and the PR receipt share it). */
+export function appLayerReuse(contextDir: string, dockerfile: string): LayerReuse {
+    return { slot: `app\0${path.resolve(contextDir)}\0${path.resolve(dockerfile)}` };
+}
+
 export function layerReuseEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
     return env.THINLAYER_LAYER_REUSE !== "0";
 }

@@ -12,7 +12,7 @@ import { appRecipe, IN_MEMORY_LAYER_BYTES } from "../build/daemonless";
 import { readDockerfile } from "../dockerfile/analyze";
 import { ThinlayerError } from "../errors";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
-import { copyEntries, writeLayer } from "../layer/writer";
+import { appLayerReuse, copyEntries, writeLayer } from "../layer/writer";
 import type { ImagePlan } from "../plan";
 import type { ImageStatusName, UploadEstimate } from "./model";
 
@@ -33,14 +33,16 @@ async function measureAppLayer(img: ImagePlan, buildArgs: Record<string, string>
     const text = readDockerfile(img.dockerfile, "app Dockerfile");
     const recipe = appRecipe(text, img.dockerfile, { ...buildArgs, [BASE_IMAGE_ARG]: "base" }, undefined, undefined);
     const entries = copyEntries(img.contextDir, img.files, recipe.copies, path.basename(img.dockerfile));
-    // As ensure does: in memory up to IN_MEMORY_LAYER_BYTES, else a temp file (removed at once).
+    // As ensure does: in memory up to IN_MEMORY_LAYER_BYTES, else a temp file (removed at once);
+    // reusing the app's last layer's members, and leaving this one for the ensure that follows.
+    const reuse = appLayerReuse(img.contextDir, img.dockerfile);
     if (img.totalBytes <= IN_MEMORY_LAYER_BYTES) {
-        const layer = await writeLayer(entries, undefined);
+        const layer = await writeLayer(entries, undefined, { reuse });
         return { kind: "measured", bytes: layer.size, tarBytes: layer.tarSize, entries: layer.entries };
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-receipt-"));
     try {
-        const layer = await writeLayer(entries, path.join(dir, "layer.tar.gz"));
+        const layer = await writeLayer(entries, path.join(dir, "layer.tar.gz"), { reuse });
         return { kind: "measured", bytes: layer.size, tarBytes: layer.tarSize, entries: layer.entries };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
