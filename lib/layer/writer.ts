@@ -364,8 +364,23 @@ function saveReuse(files: { blob: string; index: string }, blob: { file?: string
         const idx: ReuseIndex = { format: REUSE_FORMAT, zlib: process.versions.zlib, level: GZIP_LEVEL, members };
         fs.writeFileSync(`${files.index}.${process.pid}.tmp`, JSON.stringify(idx));
         fs.renameSync(`${files.index}.${process.pid}.tmp`, files.index);
+        pruneReuse(path.dirname(files.blob));
     } catch {
         // A cache: a failed save only costs the next write its reuse.
+    }
+}
+
+/** Apps whose last layer is kept; beyond it the least recently written go (each is an app's size). */
+export const REUSE_KEEP = 32;
+
+/** Keeps the REUSE_KEEP most recently written entries of a layers/ directory. */
+function pruneReuse(dir: string): void {
+    const indexes = fs.readdirSync(dir).filter((f) => f.endsWith(".json"));
+    if (indexes.length <= REUSE_KEEP) return;
+    const byAge = indexes.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((a, b) => b.t - a.t);
+    for (const { f } of byAge.slice(REUSE_KEEP)) {
+        fs.rmSync(path.join(dir, f), { force: true });
+        fs.rmSync(path.join(dir, f.replace(/\.json$/, ".gz")), { force: true });
     }
 }
 

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { MEMBER_MAX_BYTES, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
+import { MEMBER_MAX_BYTES, REUSE_KEEP, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
 import { tempDir } from "../helpers/images";
 
 /** Python-like text: compressible, and different in every file. */
@@ -119,4 +119,17 @@ test("THINLAYER_LAYER_REUSE=0 turns reuse off", async (t) => {
     process.env.THINLAYER_LAYER_REUSE = "0";
     t.after(() => delete process.env.THINLAYER_LAYER_REUSE);
     assert.equal((await both(dir, reuse)).members.reused, 0);
+});
+
+test("the cache keeps the last layer of the REUSE_KEEP most recently written apps", async () => {
+    const dir = tempDir();
+    const cache = tempDir();
+    fs.writeFileSync(path.join(dir, "a.py"), source(2000));
+    const one: LayerEntry[] = [{ dest: "/a.py", type: "file", source: path.join(dir, "a.py"), mode: 0o644, uid: 0, gid: 0 }];
+    for (let i = 0; i <= REUSE_KEEP + 2; i++) await writeLayer(one, undefined, { reuse: { slot: `app ${i}`, dir: cache } });
+    const left = fs.readdirSync(path.join(cache, "layers")).sort();
+    assert.equal(left.filter((f) => f.endsWith(".json")).length, REUSE_KEEP);
+    assert.equal(left.filter((f) => f.endsWith(".gz")).length, REUSE_KEEP);
+    const last = await writeLayer(one, undefined, { reuse: { slot: `app ${REUSE_KEEP + 2}`, dir: cache } });
+    assert.equal(last.members.reused, 1, "the newest app's entry is kept");
 });
