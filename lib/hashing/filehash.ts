@@ -74,6 +74,11 @@ export function identity(): string[] {
     return [String(process.geteuid?.() ?? ""), String(process.getegid?.() ?? ""), [...groups].sort((a, b) => a - b).join(",")];
 }
 
+/** A cache file name for `slot` and this identity (snapshots, reused layers): runs by two users do not evict each other. */
+export function identitySlotName(slot: string): string {
+    return createHash("sha256").update(slot).update("\0").update(identity().join("/")).digest("hex").slice(0, 32);
+}
+
 /**
  * statfs f_type (Linux) of filesystems whose timestamps may not follow changes made elsewhere
  * (attribute caches of network filesystems, FUSE, VM shares): NFS, SMB, CIFS, SMB2, FUSE, 9p,

@@ -38,7 +38,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { frameDigest, type Record_ } from "./digest";
 import { createRequire } from "node:module";
 import { checkSignatures, nativeBinary, SIGNATURE_FIELDS as NUMS } from "./statcheck";
-import { identity, reliableFs } from "./filehash";
+import { identity, identitySlotName, reliableFs } from "./filehash";
 import type { InputFile } from "../model";
 import { PROJECT_ROOT } from "../root";
 import { sameSignature, take, type Probe, type Signature } from "../context/lookups";
@@ -145,8 +145,7 @@ export function snapshotsEnabled(contextDir?: string): boolean {
 
 function slotFile(cacheDir: string, slot: string): string {
     // Per identity too, so runs by two users (say, with and without sudo) do not evict each other.
-    const name = createHash("sha256").update(slot).update("\0").update(identity().join("/")).digest("hex").slice(0, 32);
-    return path.join(cacheDir, "snapshots", `${name}.snap`);
+    return path.join(cacheDir, "snapshots", `${identitySlotName(slot)}.snap`);
 }
 
 /**

@@ -27,7 +27,7 @@ import { inputError, ThinlayerError } from "../errors";
 import { cleanSource, followedSource } from "../context/resolve";
 import { goMatch, hasWildcard } from "../context/pathmatch";
 import type { InputFile } from "../model";
-import { cacheDir, identity } from "../hashing/filehash";
+import { cacheDir, identitySlotName } from "../hashing/filehash";
 
 /** One entry of a layer, with its final metadata. */
 export interface LayerEntry {
@@ -304,7 +304,7 @@ interface ReuseIndex {
 }
 
 function reuseFiles(r: LayerReuse): { blob: string; index: string } {
-    const name = createHash("sha256").update(r.slot).update("\0").update(identity().join("/")).digest("hex").slice(0, 32);
+    const name = identitySlotName(r.slot);
     const dir = path.join(r.dir ?? cacheDir(), "layers");
     return { blob: path.join(dir, `${name}.gz`), index: path.join(dir, `${name}.json`) };
 }
