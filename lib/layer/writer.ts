@@ -450,7 +450,9 @@ class ParallelGzip extends Writable {
 
     private output(r: Finished): void {
         this.sink(r.gz);
-        this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? createHash("sha256").update(r.gz).digest("hex") });
+        // Records (two sha256 per member) only for a write that keeps its layer for reuse.
+        if (this.source !== undefined)
+            this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? createHash("sha256").update(r.gz).digest("hex") });
         this.outOff += r.gz.length;
         if (r.gzSha !== undefined) this.reused++;
         else this.deflated++;
@@ -458,7 +460,7 @@ class ParallelGzip extends Writable {
 
     /** Starts one member: reused when the last layer had the same bytes, else deflated on the pool. */
     private start(member: Buffer): void {
-        const key = createHash("sha256").update(member).digest("hex");
+        const key = this.source === undefined ? "" : createHash("sha256").update(member).digest("hex");
         const hit = this.source?.take(key);
         if (hit !== undefined) {
             this.inFlight.push(Promise.resolve({ gz: hit.bytes, key, gzSha: hit.gz }));
