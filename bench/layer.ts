@@ -174,6 +174,7 @@ export async function main(): Promise<void> {
     // The process and the in-process call each keep their own caches (input snapshots, the last
     // layer's gzip members), so each finds the previous round's layer, as a deploy after an edit does.
     const processEnv: NodeJS.ProcessEnv = { ...toolEnv, THINLAYER_CACHE_DIR: path.join(work, "cache-process") };
+    const callerCacheDir = process.env.THINLAYER_CACHE_DIR;
     process.env.THINLAYER_CACHE_DIR = path.join(work, "cache-inproc");
     const reg = await startRegistry();
     const proxy = await startProxy(reg.host);
@@ -425,5 +426,8 @@ export async function main(): Promise<void> {
         for (const p of proxies) await p.stop();
         await reg.stop();
         fs.rmSync(work, { recursive: true, force: true });
+        // The benchmarks that follow in this process (and their children) use the caller's cache.
+        if (callerCacheDir === undefined) delete process.env.THINLAYER_CACHE_DIR;
+        else process.env.THINLAYER_CACHE_DIR = callerCacheDir;
     }
 }
