@@ -1,5 +1,5 @@
 /**
- * A small OCI Distribution client over `fetch`: auth (anonymous, Basic, Bearer token
+ * A small OCI Distribution client over node:http(s) (./http.ts): auth (anonymous, Basic, Bearer token
  * challenge, ECR, Docker config.json), manifests and blobs, uploads (monolithic and chunked, with a
  * cross-repository mount attempt), retries with backoff on 429/5xx/connection errors, timeouts.
  *
@@ -12,6 +12,7 @@ import { ThinlayerError } from "../errors";
 import { Credentials, hasBasic, resolveCredentials } from "./credentials";
 import { MANIFEST_ACCEPT } from "./mediatypes";
 import { isLoopbackHost } from "./reference";
+import { HttpError, httpRequest, type HttpResponse } from "./http";
 
 /** Why a registry call failed, in words a user can act on. */
 export class RegistryError extends ThinlayerError {
@@ -221,8 +222,7 @@ export class RegistryClient {
     /** Whether a repository exists (GET tags/list: NAME_UNKNOWN means it does not). */
     async repositoryExists(repo: string): Promise<boolean> {
         try {
-            const res = await this.request("GET", `/v2/${repo}/tags/list?n=1`, { scope: `repository:${repo}:pull`, ok: [200], what: `list tags of ${repo}` });
-            await res.arrayBuffer().catch(() => undefined);
+            await this.request("GET", `/v2/${repo}/tags/list?n=1`, { scope: `repository:${repo}:pull`, ok: [200], what: `list tags of ${repo}` });
             return true;
         } catch (e) {
             if (e instanceof RegistryError && e.code === "NAME_UNKNOWN") return false;
@@ -239,7 +239,6 @@ export class RegistryClient {
             ok: [200, 201, 202],
             what: `PUT manifest ${repo}:${reference}`,
         });
-        await res.arrayBuffer().catch(() => undefined);
         const digest = sha256(bytes);
         const theirs = res.headers.get("docker-content-digest");
         if (theirs && theirs !== digest) {
@@ -302,15 +301,12 @@ export class RegistryClient {
         const scope = mountFrom && mountFrom !== repo ? `repository:${repo}:pull,push repository:${mountFrom}:pull` : `repository:${repo}:pull,push`;
         const query = mountFrom && mountFrom !== repo ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}` : "";
         const start = await this.request("POST", `/v2/${repo}/blobs/uploads/${query}`, { scope, ok: [201, 202], what: `start upload to ${repo}` });
-        await start.arrayBuffer().catch(() => undefined);
         if (start.status === 201) return "mounted";
         let location = this.location(start, `start upload to ${repo}`);
         if (!blob.data && !blob.file) {
             // A blob we only know by digest (a base layer): it could only be mounted, never sent.
             // Cancel the upload session the declined mount opened (best effort: errors ignored).
-            await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" })
-                .then((r) => r.arrayBuffer())
-                .catch(() => undefined);
+            await this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" }).catch(() => undefined);
             if (mountFrom && mountFrom !== repo) throw new MountDeclinedError(blob.digest, mountFrom, repo);
             throw new RegistryError(
                 `blob ${blob.digest} is not in ${this.host}/${repo}; thinlayer never downloads base layers to re-upload them. Fix: push the base image to this registry (same host) first, or check it was not garbage-collected.`,
@@ -320,7 +316,7 @@ export class RegistryClient {
         const putUrl = (loc: string) => `${loc}${loc.includes("?") ? "&" : "?"}digest=${encodeURIComponent(blob.digest)}`;
         if (blob.size <= this.opts.chunkSize) {
             const body = blob.data ?? fs.readFileSync(this.fileOf(blob));
-            const res = await this.request("PUT", putUrl(location), {
+            await this.request("PUT", putUrl(location), {
                 scope,
                 headers: { "Content-Type": "application/octet-stream" },
                 body,
@@ -329,7 +325,6 @@ export class RegistryClient {
                 what: `upload blob ${blob.digest.slice(0, 19)} to ${repo}`,
                 timeoutMs: this.bodyTimeout(body.length),
             });
-            await res.arrayBuffer().catch(() => undefined);
             return "uploaded";
         }
         const fd = blob.data ? undefined : fs.openSync(this.fileOf(blob), "r");
@@ -351,19 +346,17 @@ export class RegistryClient {
                     what: `upload chunk ${off}-${off + len - 1} of ${blob.digest.slice(0, 19)} to ${repo}`,
                     timeoutMs: this.bodyTimeout(len),
                 });
-                await res.arrayBuffer().catch(() => undefined);
                 location = this.location(res, `upload chunk to ${repo}`);
             }
         } finally {
             if (fd !== undefined) fs.closeSync(fd);
         }
-        const done = await this.request("PUT", putUrl(location), {
+        await this.request("PUT", putUrl(location), {
             scope,
             ok: [201, 204],
             noRetry: true,
             what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}`,
         });
-        await done.arrayBuffer().catch(() => undefined);
         return "uploaded";
     }
 
@@ -377,7 +370,7 @@ export class RegistryClient {
         return this.opts.timeoutMs + Math.ceil(bytes / 1024);
     }
 
-    private location(res: Response, what: string): string {
+    private location(res: HttpResponse, what: string): string {
         const loc = res.headers.get("location");
         if (!loc) throw new RegistryError(`${what} on ${this.host}: the registry sent no Location header.`, "PROTOCOL");
         return new URL(loc, this.baseUrl + "/").toString();
@@ -387,10 +380,9 @@ export class RegistryClient {
         return this.opts.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
     }
 
-    private async readBody(res: Response): Promise<Buffer> {
-        const bytes = Buffer.from(await res.arrayBuffer());
-        this.stats.bytesDownloaded += bytes.length;
-        return bytes;
+    private async readBody(res: HttpResponse): Promise<Buffer> {
+        this.stats.bytesDownloaded += res.body.length;
+        return res.body;
     }
 
     /** Authorization header to send for a scope, if we already have one. */
@@ -403,7 +395,7 @@ export class RegistryClient {
      * One registry call: absolute URL or /v2 path; retries 429/5xx/connection errors with backoff;
      * answers a 401 challenge once (Basic or Bearer) and then raises with the credential source.
      */
-    private async request(method: string, pathOrUrl: string, o: RequestOptions): Promise<Response> {
+    private async request(method: string, pathOrUrl: string, o: RequestOptions): Promise<HttpResponse> {
         const url = pathOrUrl.startsWith("http") ? pathOrUrl : this.baseUrl + pathOrUrl;
         const sameOrigin = new URL(url).origin === new URL(this.baseUrl).origin;
         const display = `${method} ${new URL(url).pathname}`;
@@ -412,16 +404,10 @@ export class RegistryClient {
             const headers: Record<string, string> = { ...(o.headers ?? {}) };
             const auth = sameOrigin ? this.authFor(o.scope) : undefined;
             if (auth) headers.Authorization = auth;
-            let res: Response;
+            let res: HttpResponse;
             try {
                 this.stats.requests++;
-                res = await fetch(url, {
-                    method,
-                    headers,
-                    body: o.body,
-                    redirect: "follow",
-                    signal: AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs),
-                });
+                res = await httpRequest(url, { method, headers, body: o.body, timeoutMs: o.timeoutMs ?? this.opts.timeoutMs });
                 if (o.body) this.stats.bytesUploaded += o.body.length;
             } catch (e) {
                 if (o.body) this.stats.bytesUploaded += o.body.length;
@@ -438,13 +424,11 @@ export class RegistryClient {
             }
             if (res.status === 401 && !challenged) {
                 challenged = true;
-                await res.arrayBuffer().catch(() => undefined);
                 await this.answerChallenge(res.headers.get("www-authenticate") ?? "", o.scope, o.what);
                 attempt--;
                 continue;
             }
             if ((res.status === 429 || res.status >= 500) && attempt < this.opts.attempts && !o.noRetry && !o.ok.includes(res.status)) {
-                await res.arrayBuffer().catch(() => undefined);
                 const ra = Number(res.headers.get("retry-after"));
                 await sleep(Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 10_000) : this.backoff(attempt));
                 continue;
@@ -477,21 +461,25 @@ export class RegistryClient {
             for (const s of (scope ?? ch.params.scope ?? "").split(" ").filter(Boolean)) u.searchParams.append("scope", s);
             const headers: Record<string, string> = {};
             if (hasBasic(creds)) headers.Authorization = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
-            let res: Response;
+            let res: HttpResponse;
             try {
-                res = await fetch(u, { headers, signal: AbortSignal.timeout(this.opts.timeoutMs) });
+                res = await httpRequest(u.toString(), { method: "GET", headers, timeoutMs: this.opts.timeoutMs });
             } catch (e) {
                 throw new RegistryError(`token service ${u.host} for ${this.host} unreachable (${describeFetchError(e)}).`, "UNREACHABLE");
             }
             if (!res.ok) {
-                await res.arrayBuffer().catch(() => undefined);
                 throw new RegistryError(
                     `${what} on ${this.host}: token service ${u.origin}${u.pathname} answered ${res.status}; credential source tried: ${creds.source}. Fix: log in to ${this.host} with an account that may ${scopeVerb(scope)} this repository.`,
                     res.status === 403 ? "DENIED" : "UNAUTHORIZED",
                     res.status,
                 );
             }
-            const body = (await res.json()) as { token?: string; access_token?: string };
+            let body: { token?: string; access_token?: string };
+            try {
+                body = res.json() as typeof body;
+            } catch {
+                throw new RegistryError(`token service for ${this.host} answered ${res.status} with a body that is not JSON.`, "PROTOCOL");
+            }
             const token = body.token ?? body.access_token;
             if (!token) throw new RegistryError(`token service for ${this.host} returned no token.`, "PROTOCOL");
             this.tokens.set(scope ?? "", `Bearer ${token}`);
@@ -500,12 +488,12 @@ export class RegistryClient {
         throw new RegistryError(`${what} on ${this.host}: 401 with an unsupported challenge scheme ${JSON.stringify(ch.scheme)}.`, "UNAUTHORIZED", 401);
     }
 
-    private async errorFor(res: Response, what: string, method: string): Promise<RegistryError> {
+    private async errorFor(res: HttpResponse, what: string, method: string): Promise<RegistryError> {
         let code = "";
         let message = "";
         if (method !== "HEAD") {
             try {
-                const body = (await res.json()) as { errors?: Array<{ code?: string; message?: string }> };
+                const body = res.json() as { errors?: Array<{ code?: string; message?: string }> };
                 code = body.errors?.[0]?.code ?? "";
                 message = body.errors?.[0]?.message ?? "";
             } catch {
@@ -562,12 +550,6 @@ function scopeVerb(scope: string | undefined): string {
 }
 
 function describeFetchError(e: unknown): string {
-    if (e instanceof Error) {
-        if (e.name === "TimeoutError") return "timed out";
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        if (cause?.code) return cause.code;
-        if (cause?.message) return cause.message;
-        return e.message;
-    }
-    return String(e);
+    if (e instanceof HttpError) return e.code === "TIMEOUT" ? "timed out" : e.code;
+    return e instanceof Error ? e.message : String(e);
 }

@@ -1,0 +1,143 @@
+// The registry client's HTTP (lib/oci/http.ts) against real local servers: redirects as fetch
+// follows them, the timeout over the whole exchange, connection errors by code, keep-alive reuse.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { HttpError, httpRequest } from "../../lib/oci/http";
+
+interface Seen {
+    method: string;
+    url: string;
+    auth?: string;
+    body: string;
+    port: number;
+}
+
+/** A server answering with `handle`, recording every request it sees (and the client's port: the connection). */
+async function server(
+    handle: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void,
+): Promise<{ url: string; seen: Seen[]; close: () => Promise<void> }> {
+    const seen: Seen[] = [];
+    const s = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+            const body = Buffer.concat(chunks).toString();
+            seen.push({ method: req.method ?? "", url: req.url ?? "", auth: req.headers.authorization, body, port: req.socket.remotePort ?? 0 });
+            handle(req, res, body);
+        });
+    });
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    return {
+        url,
+        seen,
+        close: () =>
+            new Promise<void>((r) => {
+                s.closeAllConnections();
+                s.close(() => r());
+            }),
+    };
+}
+
+test("redirects: 307 keeps method, body and (same origin) Authorization; another origin gets no Authorization", async () => {
+    const other = await server((_req, res) => res.end("from other"));
+    const first = await server((req, res) => {
+        if (req.url === "/start") {
+            res.writeHead(307, { Location: "/same" }).end();
+        } else if (req.url === "/same") {
+            res.writeHead(302, { Location: `${other.url}/blob` }).end();
+        } else res.writeHead(404).end();
+    });
+    try {
+        const r = await httpRequest(`${first.url}/start`, {
+            method: "PUT",
+            headers: { Authorization: "Bearer t0ken" },
+            body: Buffer.from("payload"),
+            timeoutMs: 5000,
+        });
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), "from other");
+        assert.equal(r.url, `${other.url}/blob`);
+        assert.deepEqual(
+            first.seen.map((s) => [s.method, s.url, s.auth, s.body]),
+            [
+                ["PUT", "/start", "Bearer t0ken", "payload"],
+                ["PUT", "/same", "Bearer t0ken", "payload"],
+            ],
+        );
+        // 302 after a PUT keeps the method (fetch rewrites only POST), and the token stays home.
+        assert.deepEqual(
+            other.seen.map((s) => [s.method, s.url, s.auth, s.body]),
+            [["PUT", "/blob", undefined, "payload"]],
+        );
+    } finally {
+        await first.close();
+        await other.close();
+    }
+});
+
+test("redirects: 303, and 302 after a POST, become a GET without a body; a redirect loop stops", async () => {
+    const s = await server((req, res) => {
+        if (req.url === "/see-other") res.writeHead(303, { Location: "/done" }).end();
+        else if (req.url === "/found") res.writeHead(302, { Location: "/done" }).end();
+        else if (req.url === "/loop") res.writeHead(301, { Location: "/loop" }).end();
+        else res.end(`${req.method} done`);
+    });
+    try {
+        const a = await httpRequest(`${s.url}/see-other`, { method: "PUT", body: Buffer.from("x"), timeoutMs: 5000 });
+        assert.equal(a.body.toString(), "GET done");
+        const b = await httpRequest(`${s.url}/found`, { method: "POST", body: Buffer.from("x"), timeoutMs: 5000 });
+        assert.equal(b.body.toString(), "GET done");
+        assert.deepEqual(
+            s.seen.filter((x) => x.url === "/done").map((x) => [x.method, x.body]),
+            [
+                ["GET", ""],
+                ["GET", ""],
+            ],
+        );
+        await assert.rejects(
+            httpRequest(`${s.url}/loop`, { method: "GET", timeoutMs: 5000 }),
+            (e: unknown) => e instanceof HttpError && e.code === "EREDIRECT",
+        );
+    } finally {
+        await s.close();
+    }
+});
+
+test("one timeout for the whole exchange (a body that stalls), connection errors by code", async () => {
+    const s = await server((_req, res) => {
+        res.writeHead(200, { "Content-Length": "10" });
+        res.write("12345"); // and never the rest
+    });
+    try {
+        const t0 = Date.now();
+        await assert.rejects(
+            httpRequest(`${s.url}/stall`, { method: "GET", timeoutMs: 300 }),
+            (e: unknown) => e instanceof HttpError && e.code === "TIMEOUT" && e.name === "TimeoutError",
+        );
+        assert.ok(Date.now() - t0 < 5000);
+    } finally {
+        await s.close();
+    }
+    // The closed server's port: nothing listens there now.
+    await assert.rejects(httpRequest(s.url, { method: "GET", timeoutMs: 5000 }), (e: unknown) => e instanceof HttpError && e.code === "ECONNREFUSED");
+});
+
+test("headers are case-insensitive; consecutive requests reuse one keep-alive connection", async () => {
+    // With a Content-Length, as registries send (Node's server closes a HEAD's connection without one).
+    const s = await server((_req, res) => res.writeHead(200, { "Docker-Content-Digest": "sha256:abc", "Content-Length": "2" }).end("{}"));
+    try {
+        const a = await httpRequest(`${s.url}/a`, { method: "HEAD", timeoutMs: 5000 });
+        const b = await httpRequest(`${s.url}/b`, { method: "GET", timeoutMs: 5000 });
+        assert.equal(a.headers.get("docker-content-digest"), "sha256:abc");
+        assert.equal(b.headers.get("DOCKER-CONTENT-DIGEST"), "sha256:abc");
+        assert.equal(a.headers.get("x-missing"), null);
+        assert.deepEqual(b.json(), {});
+        assert.equal(s.seen.length, 2);
+        assert.equal(s.seen[0].port, s.seen[1].port, "the second request came on the first one's connection");
+    } finally {
+        await s.close();
+    }
+});
