@@ -17,6 +17,7 @@ import { sha256 } from "../hashing/digest";
 import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type UploadResult } from "../oci/client";
 import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
 import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
+import type { Laps } from "../format";
 
 /** Input size up to which the app layer is built in memory. */
 export const IN_MEMORY_LAYER_BYTES = 128 * 1024 * 1024;
@@ -240,6 +241,8 @@ export async function prepareApp(a: {
     baseImageArg: string;
     /** `host/repo` of the base, for the OCI base.name annotation. */
     baseName: string;
+    /** Times the base reads ("base") and the layer ("layer"). */
+    laps?: Laps;
 }): Promise<PreparedImage> {
     const before = a.client.stats.bytesDownloaded;
     const text = readDockerfile(a.dockerfile, "app Dockerfile");
@@ -275,6 +278,7 @@ export async function prepareApp(a: {
             warnings.push(`base image ${a.client.host}/${a.baseRepository}@${a.baseDigest} is ${actual}, not the requested ${a.platform}; the app layer was added to it as is`);
         }
     }
+    a.laps?.lap("base");
     const recipes = configs.map((c) => appRecipe(text, a.dockerfile, args, c.config?.Env, c.config?.WorkingDir));
     const placed = JSON.stringify(recipes[0].copies);
     if (recipes.some((r) => JSON.stringify(r.copies) !== placed)) {
@@ -287,6 +291,7 @@ export async function prepareApp(a: {
     const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"), {
         reuse: appLayerReuse(a.contextDir, a.dockerfile),
     });
+    a.laps?.lap("layer");
     const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
     const baseLayers: Descriptor[] = [];
     const children: PreparedImage["children"] = [];
@@ -318,6 +323,8 @@ export async function pushPrepared(
     log?: (s: string) => void,
     /** Called just before the tag is put: a digest means the tag appeared meanwhile (keep it). */
     tagNow?: () => Promise<string | undefined>,
+    /** Times the base-layer mounts ("mounts"), the new blobs ("upload") and the manifests ("manifest"). */
+    laps?: Laps,
 ): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
     const from = baseRepository === repository ? undefined : baseRepository;
     // Base layers first (all at once: HEADs and mounts, no bytes): when the registry declines a
@@ -328,6 +335,7 @@ export async function pushPrepared(
         if (failed.reason instanceof MountDeclinedError) throw new NotDaemonlessError(failed.reason.message);
         throw failed.reason;
     }
+    laps?.lap("mounts");
     // Then the new blobs (the layer, the configs); manifests only after all.
     const results = [
         ...settled.map((s) => (s as PromiseFulfilledResult<UploadResult>).value),
@@ -339,6 +347,7 @@ export async function pushPrepared(
             }),
         )),
     ];
+    laps?.lap("upload");
     const uploaded = results.filter((r) => r === "uploaded").length;
     const mounted = results.filter((r) => r === "mounted").length;
     for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);
@@ -346,6 +355,7 @@ export async function pushPrepared(
     if (before !== undefined) return { digest: before, uploaded, mounted, raced: true };
     try {
         const digest = await client.putManifest(repository, tag, p.top.bytes, p.top.mediaType);
+        laps?.lap("manifest");
         return { digest, uploaded, mounted, raced: false };
     } catch (e) {
         // IMMUTABLE repositories refuse a second put of a tag: if it exists now, another run won.

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder } from "./builders";
 import { prepareApp, pushPrepared } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
+import { Laps } from "../format";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import { NotDaemonlessError } from "../layer/writer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
@@ -133,6 +134,8 @@ export interface EnsureRuntime {
     attest?: boolean;
     /** Sign the statement (a DSSE envelope) with this Ed25519 / ECDSA P-256 key. @default - unsigned */
     signingKey?: KeyObject;
+    /** Where the wall time goes (logged as one `time:` line at the end). @default a new Laps */
+    laps?: Laps;
 }
 
 /**
@@ -141,10 +144,13 @@ export interface EnsureRuntime {
  * sure `repository:keepTag` points at the same digest (see `ensureKeepTag`).
  */
 export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
-    const r = await ensureTags(o, rt);
+    const laps = rt.laps ?? new Laps();
+    const r = await ensureTags(o, { ...rt, laps });
     if (rt.attest === false) return r;
     // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
     const a = await attestEnsured(o, r, rt);
+    laps.lap("provenance");
+    rt.log?.(`time: ${laps}`);
     return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };
 }
 
@@ -158,6 +164,7 @@ async function ensureTags(o: EnsureOptions, rt: EnsureRuntime): Promise<EnsureRe
     const down = client.stats.bytesDownloaded;
     const t1 = process.hrtime.bigint();
     const action = await ensureKeepTag(client, parseRepository(o.repository).repository, r.digest, o.keepTag, log);
+    rt.laps?.lap("keep tag");
     const seconds = Math.round(r.seconds * 1000 + Number(process.hrtime.bigint() - t1) / 1e6) / 1000;
     return { ...r, seconds, bytesUploaded: r.bytesUploaded + client.stats.bytesUploaded - up, bytesDownloaded: r.bytesDownloaded + client.stats.bytesDownloaded - down, keepTag: { tag: o.keepTag, action } };
 }
@@ -220,6 +227,7 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
     const { client, host, repository, tag, log } = job;
     // Check first: the registry is the source of truth.
     const existing = await client.headManifest(repository, tag);
+    rt.laps?.lap("check");
     const baseRef = o.image === "app" ? parseImageRef(o.baseRef as string, "--base-ref") : undefined;
     const daemonless = o.image === "app" && job.inputs.copyOnly;
     if (existing && !(rt.verify && daemonless)) {
@@ -267,6 +275,7 @@ async function startJob(o: EnsureOptions, rt: EnsureRuntime): Promise<Job> {
         inputs = await computeAppInputs({ contextDir, dockerfile, buildArgs, platform, baseHash: o.baseHash });
         tag = appTag(inputs.hash);
     }
+    rt.laps?.lap("inputs");
     if (tag !== o.expectTag) {
         throw inputError({
             input: "--expect-tag",
@@ -346,6 +355,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             workDir: work,
             baseImageArg: job.o.baseRef as string,
             baseName: `${host}/${baseRepo}`,
+            laps: job.rt.laps,
         });
         const ours = prepared.top.digest;
         log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries; gzip members: ${prepared.layer.members.reused} reused, ${prepared.layer.members.deflated} deflated); manifest ${ours}`);
@@ -356,7 +366,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
             const now = await client.headManifest(repository, tag);
             return now?.digest;
-        });
+        }, job.rt.laps);
         if (pushed.raced) {
             log(`${tag} appeared meanwhile as ${pushed.digest}; kept it`);
             return job.result(pushed.digest, "reused", "registry", differs(pushed.digest));
