@@ -14,7 +14,7 @@ import { appLayerReuse, copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy,
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
 import { sha256 } from "../hashing/digest";
-import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type UploadResult } from "../oci/client";
+import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type FetchedManifest, type UploadResult } from "../oci/client";
 import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
 import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
 import type { Laps } from "../format";
@@ -224,9 +224,49 @@ export interface PreparedImage {
     warnings: string[];
 }
 
+/** The base image as the registry has it: the manifest (or index) by digest, and each platform's manifest and config. */
+export interface BaseImage {
+    top: FetchedManifest;
+    targets: Array<{ desc?: Descriptor; manifest: ImageManifest; manifestMediaType: string }>;
+    configs: ImageConfig[];
+}
+
 /**
- * Reads the base (manifest + config only), writes the layer into `workDir`, and computes every
- * blob and manifest. Uploads nothing.
+ * Reads the base image's manifest and configs (never a layer blob). A missing base is an error
+ * that says which (the repository, or the digest in it) and how to fix it.
+ */
+export async function readBase(client: RegistryClient, baseRepository: string, baseDigest: string): Promise<BaseImage> {
+    const top = await client.getManifest(baseRepository, baseDigest).catch(async (e: unknown) => {
+        if (!(e instanceof RegistryError) || e.code !== "MANIFEST_UNKNOWN") throw e;
+        const where = `${client.host}/${baseRepository}`;
+        if (!(await client.repositoryExists(baseRepository))) {
+            throw new RegistryError(`base image ${where}@${baseDigest}: repository ${where} does not exist (NAME_UNKNOWN). Fix: create the repository and run \`thinlayer ensure base\` first, or correct --base-ref.`, "NAME_UNKNOWN", 404);
+        }
+        throw new RegistryError(`base image ${where}@${baseDigest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`, "MANIFEST_UNKNOWN", 404);
+    });
+    const targets: BaseImage["targets"] = [];
+    if (isIndex(top.mediaType)) {
+        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
+        const images = idx.manifests.filter((d) => d.platform?.os !== "unknown"); // attestation manifests: not images
+        const ms = await Promise.all(images.map((d) => client.getManifest(baseRepository, d.digest)));
+        images.forEach((d, i) => targets.push({ desc: d, manifest: JSON.parse(ms[i].bytes.toString("utf8")) as ImageManifest, manifestMediaType: ms[i].mediaType }));
+    } else {
+        targets.push({ manifest: JSON.parse(top.bytes.toString("utf8")) as ImageManifest, manifestMediaType: top.mediaType });
+    }
+    const configs = await Promise.all(targets.map(async (t) => JSON.parse((await client.getBlob(baseRepository, t.manifest.config.digest)).toString("utf8")) as ImageConfig));
+    return { top, targets, configs };
+}
+
+/** The base image's layers, each once (the target repository must hold them all). */
+export function baseLayersOf(base: BaseImage): Descriptor[] {
+    const out: Descriptor[] = [];
+    for (const t of base.targets) for (const l of t.manifest.layers) if (!out.some((b) => b.digest === l.digest)) out.push(l);
+    return out;
+}
+
+/**
+ * Writes the layer into `workDir` (or memory) on the base (read by readBase, or here when not
+ * given), and computes every blob and manifest. Uploads nothing.
  */
 export async function prepareApp(a: {
     client: RegistryClient;
@@ -241,35 +281,16 @@ export async function prepareApp(a: {
     baseImageArg: string;
     /** `host/repo` of the base, for the OCI base.name annotation. */
     baseName: string;
+    /** The base, when the caller started reading it earlier. */
+    base?: Promise<BaseImage>;
     /** Times the base reads ("base") and the layer ("layer"). */
     laps?: Laps;
 }): Promise<PreparedImage> {
     const before = a.client.stats.bytesDownloaded;
     const text = readDockerfile(a.dockerfile, "app Dockerfile");
     const args = { ...a.buildArgs, [BASE_IMAGE_ARG]: a.baseImageArg };
-    const top = await a.client.getManifest(a.baseRepository, a.baseDigest).catch(async (e: unknown) => {
-        if (!(e instanceof RegistryError) || e.code !== "MANIFEST_UNKNOWN") throw e;
-        const where = `${a.client.host}/${a.baseRepository}`;
-        if (!(await a.client.repositoryExists(a.baseRepository))) {
-            throw new RegistryError(`base image ${where}@${a.baseDigest}: repository ${where} does not exist (NAME_UNKNOWN). Fix: create the repository and run \`thinlayer ensure base\` first, or correct --base-ref.`, "NAME_UNKNOWN", 404);
-        }
-        throw new RegistryError(`base image ${where}@${a.baseDigest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`, "MANIFEST_UNKNOWN", 404);
-    });
-    const targets: Array<{ desc?: Descriptor; manifest: ImageManifest; manifestMediaType: string }> = [];
-    if (isIndex(top.mediaType)) {
-        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
-        for (const d of idx.manifests) {
-            if (d.platform?.os === "unknown") continue; // attestation manifests: not images
-            const m = await a.client.getManifest(a.baseRepository, d.digest);
-            targets.push({ desc: d, manifest: JSON.parse(m.bytes.toString("utf8")) as ImageManifest, manifestMediaType: m.mediaType });
-        }
-    } else {
-        targets.push({ manifest: JSON.parse(top.bytes.toString("utf8")) as ImageManifest, manifestMediaType: top.mediaType });
-    }
-    const configs: ImageConfig[] = [];
-    for (const t of targets) {
-        configs.push(JSON.parse((await a.client.getBlob(a.baseRepository, t.manifest.config.digest)).toString("utf8")) as ImageConfig);
-    }
+    const base = await (a.base ?? readBase(a.client, a.baseRepository, a.baseDigest));
+    const { top, targets, configs } = base;
     const warnings: string[] = [];
     if (!isIndex(top.mediaType)) {
         const c = configs[0];
@@ -293,20 +314,34 @@ export async function prepareApp(a: {
     });
     a.laps?.lap("layer");
     const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
-    const baseLayers: Descriptor[] = [];
     const children: PreparedImage["children"] = [];
     targets.forEach((t, i) => {
         const cfgBytes = serialize(recipes[i].apply(configs[i], layer.diffId));
         const cfgDigest = sha256(cfgBytes);
         if (!blobs.some((b) => b.digest === cfgDigest)) blobs.push({ digest: cfgDigest, size: cfgBytes.length, data: cfgBytes });
-        for (const l of t.manifest.layers) if (!baseLayers.some((b) => b.digest === l.digest)) baseLayers.push(l);
         const baseImage = { digest: t.desc?.digest ?? a.baseDigest, name: a.baseName };
         children.push(appendLayer(t.manifest, t.manifestMediaType, { digest: cfgDigest, size: cfgBytes.length }, layer, baseImage));
     });
     const topOut = isIndex(top.mediaType)
         ? replaceManifests(JSON.parse(top.bytes.toString("utf8")) as ImageIndex, top.mediaType, targets.map((t) => t.desc as Descriptor), children)
         : (children.pop() as ManifestBlob);
-    return { layer, baseLayers, blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before, warnings };
+    return { layer, baseLayers: baseLayersOf(base), blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before, warnings };
+}
+
+/**
+ * Makes the base layers exist in `repository` (HEAD, else a cross-repository mount from
+ * `baseRepository`; never an upload: only their digests are known), all at once. A declined mount
+ * is a NotDaemonlessError (a builder can still push the image).
+ */
+export async function mountBaseLayers(client: RegistryClient, repository: string, layers: readonly Descriptor[], baseRepository: string): Promise<UploadResult[]> {
+    const from = baseRepository === repository ? undefined : baseRepository;
+    const settled = await Promise.allSettled(layers.map((l) => client.ensureBlob(repository, { digest: l.digest, size: l.size }, from)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+        if (failed.reason instanceof MountDeclinedError) throw new NotDaemonlessError(failed.reason.message);
+        throw failed.reason;
+    }
+    return settled.map((s) => (s as PromiseFulfilledResult<UploadResult>).value);
 }
 
 /**
@@ -325,20 +360,17 @@ export async function pushPrepared(
     tagNow?: () => Promise<string | undefined>,
     /** Times the base-layer mounts ("mounts"), the new blobs ("upload") and the manifests ("manifest"). */
     laps?: Laps,
+    /** mountBaseLayers of p.baseLayers, when the caller started it earlier (e.g. while the layer was written). */
+    mounts?: Promise<UploadResult[]>,
 ): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
     const from = baseRepository === repository ? undefined : baseRepository;
-    // Base layers first (all at once: HEADs and mounts, no bytes): when the registry declines a
-    // mount, the builder takes over before any app byte is sent.
-    const settled = await Promise.allSettled(p.baseLayers.map((l) => client.ensureBlob(repository, { digest: l.digest, size: l.size }, from)));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) {
-        if (failed.reason instanceof MountDeclinedError) throw new NotDaemonlessError(failed.reason.message);
-        throw failed.reason;
-    }
+    // Base layers first (HEADs and mounts, no bytes): when the registry declines a mount, the
+    // builder takes over before any app byte is sent.
+    const mountedBase = await (mounts ?? mountBaseLayers(client, repository, p.baseLayers, baseRepository));
     laps?.lap("mounts");
     // Then the new blobs (the layer, the configs); manifests only after all.
     const results = [
-        ...settled.map((s) => (s as PromiseFulfilledResult<UploadResult>).value),
+        ...mountedBase,
         ...(await Promise.all(
             p.blobs.map(async (b) => {
                 const r = await client.ensureBlob(repository, b, from);

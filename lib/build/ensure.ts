@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder } from "./builders";
-import { prepareApp, pushPrepared } from "./daemonless";
+import { baseLayersOf, mountBaseLayers, prepareApp, pushPrepared, readBase, type BaseImage } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
 import { Laps } from "../format";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
@@ -223,10 +223,20 @@ interface Job {
 }
 
 async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<EnsureResult> {
-    const job = await startJob(o, rt);
-    const { client, host, repository, tag, log } = job;
-    // Check first: the registry is the source of truth.
-    const existing = await client.headManifest(repository, tag);
+    const { host, repository } = parseRepository(o.repository);
+    const client = rt.client ?? new RegistryClient(host, { log: rt.log, dockerConfig: rt.dockerConfig });
+    // Check first (the registry is the source of truth), while the files are hashed: the plan's tag,
+    // which the files must give (startJob throws otherwise). When it is missing, an app's base
+    // (manifest and config, a few hundred bytes) is read meanwhile too.
+    const head = client.headManifest(repository, o.expectTag);
+    const sameHostBase = o.image === "app" ? sameHostBaseRef(o.baseRef, host) : undefined;
+    const base = sameHostBase && head.then((e) => (e ? undefined : readBase(client, sameHostBase.repository, sameHostBase.digest)));
+    // Settled later, or never (an input error ends the run first): never an unhandled rejection.
+    head.catch(() => undefined);
+    base?.catch(() => undefined);
+    const job = await startJob(o, { ...rt, client });
+    const { tag, log } = job;
+    const existing = await head;
     rt.laps?.lap("check");
     const baseRef = o.image === "app" ? parseImageRef(o.baseRef as string, "--base-ref") : undefined;
     const daemonless = o.image === "app" && job.inputs.copyOnly;
@@ -242,7 +252,9 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
             log(`base ${baseRef.host} is another registry than ${host}: daemonless build needs both in one registry; using a builder`);
         } else {
             try {
-                return await daemonlessApp(job, baseRef.repository, baseRef.digest, existing?.digest);
+                // The read begun above, or (the tag exists: a --verify rebuild) one now.
+                const read = (base ?? Promise.resolve(undefined)).then((b) => b ?? readBase(client, baseRef.repository, baseRef.digest as string));
+                return await daemonlessApp(job, baseRef.repository, baseRef.digest, existing?.digest, read);
             } catch (e) {
                 if (!(e instanceof NotDaemonlessError)) throw e;
                 log(`daemonless build not possible (${e.message}); using a builder`);
@@ -251,6 +263,16 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
     }
     if (existing) return job.result(existing.digest, "reused", "registry");
     return builderBuild(job, baseRef);
+}
+
+/** `--base-ref` as repository and digest when it is a digest ref on `host` (a daemonless build's base); else undefined (startJob reports bad values). */
+function sameHostBaseRef(ref: string | undefined, host: string): { repository: string; digest: string } | undefined {
+    try {
+        const r = parseImageRef(ref ?? "", "--base-ref");
+        return r.host === host && r.digest !== undefined ? { repository: r.repository, digest: r.digest } : undefined;
+    } catch {
+        return undefined;
+    }
 }
 
 /** Resolves the options and computes the tag from the files, which must be the plan's (`expectTag`). */
@@ -339,9 +361,12 @@ async function builderBuild(job: Job, baseRef: { repository: string; digest?: st
 }
 
 /** The daemonless app path: prepare, re-check the tag, push blobs then manifests. `existing`: the tag's digest when it exists (a --verify rebuild). */
-async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, existing: string | undefined): Promise<EnsureResult> {
+async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, existing: string | undefined, base: Promise<BaseImage>): Promise<EnsureResult> {
     const { client, host, repository, tag, log } = job;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-layer-"));
+    // The base layers are mounted into the repository while the layer is written (no bytes move).
+    const mounts = existing ? undefined : base.then((b) => mountBaseLayers(client, repository, baseLayersOf(b), baseRepo));
+    mounts?.catch(() => undefined); // awaited by pushPrepared, unless the layer write fails first
     try {
         const prepared = await prepareApp({
             client,
@@ -355,6 +380,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             workDir: work,
             baseImageArg: job.o.baseRef as string,
             baseName: `${host}/${baseRepo}`,
+            base,
             laps: job.rt.laps,
         });
         const ours = prepared.top.digest;
@@ -366,7 +392,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
             const now = await client.headManifest(repository, tag);
             return now?.digest;
-        }, job.rt.laps);
+        }, job.rt.laps, mounts);
         if (pushed.raced) {
             log(`${tag} appeared meanwhile as ${pushed.digest}; kept it`);
             return job.result(pushed.digest, "reused", "registry", differs(pushed.digest));
