@@ -17,6 +17,7 @@ import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import { NotDaemonlessError } from "../layer/writer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
 import { attestEnsured, type AttestationSummary } from "../provenance/attest";
+import { gitSource } from "../provenance/record";
 import { RegistryClient } from "../oci/client";
 import { parseImageRef, parseRepository } from "../oci/reference";
 import { TAG, type BuilderChoice, type BuilderName } from "../rules";
@@ -145,10 +146,12 @@ export interface EnsureRuntime {
  */
 export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
     const laps = rt.laps ?? new Laps();
+    // The git state for the attestation, read while the image is made (git status can take a while).
+    const source = rt.attest === false ? undefined : gitSource(path.resolve(o.context));
     const r = await ensureTags(o, { ...rt, laps });
     if (rt.attest === false) return r;
     // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
-    const a = await attestEnsured(o, r, rt);
+    const a = await attestEnsured(o, r, { ...rt, source });
     laps.lap("provenance");
     rt.log?.(`time: ${laps}`);
     return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };

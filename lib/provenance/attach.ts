@@ -84,7 +84,9 @@ const isOurs = (d: Record<string, unknown>, statementDigest: string, signer: str
 /** Makes sure `statement` is attached to `repo@digest`; writes nothing when it already is. */
 export async function attachStatement(client: RegistryClient, repo: string, digest: string, statement: Statement, key?: KeyObject): Promise<AttachResult> {
     const up0 = client.stats.bytesUploaded;
-    const subject = await client.headManifest(repo, digest);
+    const tag = referrersTag(digest);
+    // Three independent reads at once: the subject, the tag scheme's tag, the referrers API.
+    const [subject, tagged, listed] = await Promise.all([client.headManifest(repo, digest), client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
     if (!subject) throw new Error(`image ${client.host}/${repo}@${digest} not found`);
     const art = buildArtifact(statement, subject, key);
     const statementDigest = sha256(statementBytes(statement));
@@ -96,18 +98,17 @@ export async function attachStatement(client: RegistryClient, repo: string, dige
         signed: key !== undefined,
         bytesUploaded: client.stats.bytesUploaded - up0,
     });
-    const tag = referrersTag(digest);
 
     // The common rerun on a tag-scheme registry: the tag holds exactly our one-entry index.
-    const tagged = await client.headManifest(repo, tag);
     if (tagged?.digest === sha256(referrersIndex([art.descriptor]))) return done("exists", "tag");
 
     const push = async () => {
-        await client.ensureBlob(repo, { digest: sha256(EMPTY_CONFIG.bytes), size: EMPTY_CONFIG.bytes.length, data: EMPTY_CONFIG.bytes });
-        await client.ensureBlob(repo, { digest: sha256(art.layer), size: art.layer.length, data: art.layer });
+        await Promise.all([
+            client.ensureBlob(repo, { digest: sha256(EMPTY_CONFIG.bytes), size: EMPTY_CONFIG.bytes.length, data: EMPTY_CONFIG.bytes }),
+            client.ensureBlob(repo, { digest: sha256(art.layer), size: art.layer.length, data: art.layer }),
+        ]);
         await client.putManifest(repo, art.descriptor.digest, art.manifest, OCI_MANIFEST);
     };
-    const listed = await client.getReferrers(repo, digest);
     if (listed) {
         const found = listed.manifests.find((d) => isOurs(d, statementDigest, signer));
         if (found) return done("exists", "referrers", String(found.digest));

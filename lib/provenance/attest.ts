@@ -12,7 +12,7 @@ import { RegistryClient } from "../oci/client";
 import { parseRepository } from "../oci/reference";
 import { attachStatement, type AttachResult } from "./attach";
 import { computeRecord } from "./record";
-import { buildStatement } from "./statement";
+import { buildStatement, type InputRecord } from "./statement";
 
 export interface AttestArgs {
     image: "base" | "app";
@@ -31,7 +31,7 @@ export type AttestationSummary = Omit<AttachResult, "bytesUploaded"> & { bytesUp
 export async function attestEnsured(
     o: AttestArgs,
     image: { digest: string; tag: string },
-    rt: { client?: RegistryClient; log?: (line: string) => void; dockerConfig?: string; signingKey?: KeyObject },
+    rt: { client?: RegistryClient; log?: (line: string) => void; dockerConfig?: string; signingKey?: KeyObject; source?: Promise<InputRecord["source"]> },
 ): Promise<{ attestation?: AttestationSummary; warning?: string }> {
     const log = rt.log ?? (() => undefined);
     try {
@@ -45,6 +45,7 @@ export async function attestEnsured(
             platform: o.platform ?? "linux/amd64",
             baseHash: o.baseHash,
             baseRef: o.baseRef,
+            source: rt.source,
         });
         if (record.tag !== image.tag) {
             return {

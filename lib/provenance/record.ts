@@ -3,7 +3,8 @@
  * (lib/plan.ts computeBaseInputs / computeAppInputs), plus the Dockerfile's FROM references,
  * thinlayer's version and the git state. Used by ensure (to attest) and verify (to compare).
  */
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
@@ -18,6 +19,8 @@ export interface RecordArgs extends InputsArgs {
     baseRef?: string;
     /** Already computed inputs for exactly these args (ensure has them). */
     inputs?: InputsResult;
+    /** gitSource(contextDir), when the caller started it earlier (ensure: at its start, so git runs alongside the build). */
+    source?: Promise<InputRecord["source"]>;
 }
 
 let version: string | undefined;
@@ -27,16 +30,22 @@ function thinlayerVersion(): string {
     return version;
 }
 
-/** The commit when the work tree holding `dir` is clean, `{ dirty: true }` when not, undefined outside git. */
-function gitSource(dir: string): InputRecord["source"] {
-    const git = (args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+const execFileAsync = promisify(execFile);
+
+/** The commit when the work tree holding `dir` is clean, `{ dirty: true }` when not, undefined outside git. Never throws. */
+export async function gitSource(dir: string): Promise<InputRecord["source"]> {
+    const git = async (args: string[]) => (await execFileAsync("git", ["-C", dir, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 })).stdout;
     let commit: string;
     try {
-        commit = git(["rev-parse", "--verify", "HEAD"]).trim();
+        commit = (await git(["rev-parse", "--verify", "HEAD"])).trim();
     } catch {
         return undefined; // not a git work tree (or no commit yet, or no git)
     }
-    return git(["status", "--porcelain"]).trim() === "" ? { commit } : { dirty: true };
+    try {
+        return (await git(["status", "--porcelain"])).trim() === "" ? { commit } : { dirty: true };
+    } catch {
+        return { dirty: true }; // a work tree git cannot read the state of: not a clean commit
+    }
 }
 
 /** The record of one image's inputs as the checkout gives them now. */
@@ -44,6 +53,7 @@ export async function computeRecord(a: RecordArgs): Promise<InputRecord> {
     const contextDir = path.resolve(a.contextDir);
     const dockerfile = path.resolve(contextDir, a.dockerfile);
     const buildArgs = { ...a.buildArgs };
+    const sourceP = a.source ?? gitSource(contextDir); // git runs while the inputs are hashed
     let inputs = a.inputs;
     if (a.role === "app") {
         if (a.baseHash === undefined || a.baseRef === undefined) throw new Error("an app record needs baseHash and baseRef");
@@ -58,7 +68,7 @@ export async function computeRecord(a: RecordArgs): Promise<InputRecord> {
     const sortedArgs: Record<string, string> = {};
     for (const k of Object.keys(buildArgs).sort()) sortedArgs[k] = buildArgs[k];
     const baseDigest = a.baseRef?.split("@")[1] ?? "";
-    const source = gitSource(contextDir);
+    const source = await sourceP;
     return {
         role: a.role,
         hash: inputs.hash,

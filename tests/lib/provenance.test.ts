@@ -111,7 +111,8 @@ test("ensure attaches the statement (tag scheme on Distribution 2.8); a rerun wr
     const again = await ensureImage(o, { log: quiet, client });
     assert.deepEqual([again.action, again.attestation?.action, again.attestation?.digest, again.bytesUploaded], ["reused", "exists", r.attestation?.digest, 0]);
     assert.equal(client.stats.bytesUploaded, 0, "the rerun wrote nothing");
-    assert.equal(client.stats.requests, 3, "HEAD of the tag, of the subject, of the sha256-<hex> tag");
+    // HEAD of the tag; then at once HEAD of the subject, of the sha256-<hex> tag, GET referrers (404 here).
+    assert.equal(client.stats.requests, 4, "HEAD of the tag, then the subject, the sha256-<hex> tag and the referrers API at once");
 
     // The referrers tag holds an index naming the artifact, whose subject is the image.
     const idx = JSON.parse((await client.getManifest("t/app", referrersTag(r.digest))).bytes.toString()) as {
