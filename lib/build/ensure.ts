@@ -16,7 +16,8 @@ import { Laps } from "../format";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import { NotDaemonlessError } from "../layer/writer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
-import { attestEnsured, type AttestationSummary } from "../provenance/attest";
+import { attestEnsured, recordOf, type AttestationSummary } from "../provenance/attest";
+import type { InputRecord } from "../provenance/statement";
 import { gitSource } from "../provenance/record";
 import { RegistryClient } from "../oci/client";
 import { parseImageRef, parseRepository } from "../oci/reference";
@@ -137,6 +138,12 @@ export interface EnsureRuntime {
     signingKey?: KeyObject;
     /** Where the wall time goes (logged as one `time:` line at the end). @default a new Laps */
     laps?: Laps;
+    /**
+     * Called once the build has read every input file: the tag the files give now (the attestation's
+     * record, computed from then on), or undefined when it could not be computed. A tag other than
+     * the build's means a file changed while it was read: the tag is then never put.
+     */
+    filesRead?: () => Promise<string | undefined>;
 }
 
 /**
@@ -146,12 +153,23 @@ export interface EnsureRuntime {
  */
 export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Promise<EnsureResult> {
     const laps = rt.laps ?? new Laps();
-    // The git state for the attestation, read while the image is made (git status can take a while).
-    const source = rt.attest === false ? undefined : gitSource(path.resolve(o.context));
-    const r = await ensureTags(o, { ...rt, laps });
-    if (rt.attest === false) return r;
+    // One client for the image and its attestation: credentials (an ECR token) resolved once.
+    const client = rt.client ?? new RegistryClient(parseRepository(o.repository).host, { log: rt.log, dockerConfig: rt.dockerConfig });
+    if (rt.attest === false) return ensureTags(o, { ...rt, client, laps });
+    // The git state for the attestation, read while the image is made (git status can take a while);
+    // the record itself once the image's files are read (the daemonless path: while it pushes).
+    const source = gitSource(path.resolve(o.context));
+    let record: Promise<InputRecord> | undefined;
+    const filesRead = () => {
+        record ??= recordOf(o, source);
+        return record.then(
+            (x) => x.tag,
+            () => undefined, // attestEnsured reports it
+        );
+    };
+    const r = await ensureTags(o, { ...rt, client, laps, filesRead });
     // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
-    const a = await attestEnsured(o, r, { ...rt, source });
+    const a = await attestEnsured(o, r, { ...rt, client, source, record });
     laps.lap("provenance");
     rt.log?.(`time: ${laps}`);
     return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };
@@ -386,6 +404,8 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             base,
             laps: job.rt.laps,
         });
+        // The layer holds the files: what they give now is computed during the push, and checked before the tag.
+        const filesNow = job.rt.filesRead?.();
         const ours = prepared.top.digest;
         log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries; gzip members: ${prepared.layer.members.reused} reused, ${prepared.layer.members.deflated} deflated); manifest ${ours}`);
         const differs = (theirs: string): Partial<EnsureResult> =>
@@ -393,7 +413,16 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         if (existing) return job.result(existing, "reused", "registry", differs(existing));
         const pushed = await pushPrepared(client, repository, tag, prepared, baseRepo, log, async () => {
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
-            const now = await client.headManifest(repository, tag);
+            // And did a file change while the layer was written? Then the layer is not the tag's.
+            const [now, given] = await Promise.all([client.headManifest(repository, tag), filesNow]);
+            if (given !== undefined && given !== tag) {
+                throw inputError({
+                    input: "build context",
+                    value: `${job.contextDir} changed while ensure read it (the files gave ${tag}, and give ${given} after the layer was written)`,
+                    allowed: "files that stay unchanged while ensure runs",
+                    fix: `rerun (pulumi up): nothing was tagged; the uploaded blobs are unreferenced`,
+                });
+            }
             return now?.digest;
         }, job.rt.laps, mounts);
         if (pushed.raced) {

@@ -27,26 +27,38 @@ export interface AttestArgs {
 
 export type AttestationSummary = Omit<AttachResult, "bytesUploaded"> & { bytesUploaded: number };
 
+/** The input record of the image `o` describes, as the checkout gives it now (see computeRecord). */
+export function recordOf(o: AttestArgs, source?: Promise<InputRecord["source"]>): Promise<InputRecord> {
+    return computeRecord({
+        role: o.image,
+        contextDir: path.resolve(o.context),
+        dockerfile: path.resolve(o.dockerfile),
+        buildArgs: o.buildArgs ?? {},
+        platform: o.platform ?? "linux/amd64",
+        baseHash: o.baseHash,
+        baseRef: o.baseRef,
+        source,
+    });
+}
+
 /** Attaches the statement for `digest`/`tag`; returns the summary, or a warning when it could not. */
 export async function attestEnsured(
     o: AttestArgs,
     image: { digest: string; tag: string },
-    rt: { client?: RegistryClient; log?: (line: string) => void; dockerConfig?: string; signingKey?: KeyObject; source?: Promise<InputRecord["source"]> },
+    rt: {
+        client?: RegistryClient;
+        log?: (line: string) => void;
+        dockerConfig?: string;
+        signingKey?: KeyObject;
+        source?: Promise<InputRecord["source"]>;
+        /** recordOf(o), when the caller started it once the image's files were read (so it runs during the push). */
+        record?: Promise<InputRecord>;
+    },
 ): Promise<{ attestation?: AttestationSummary; warning?: string }> {
     const log = rt.log ?? (() => undefined);
     try {
         const { host, repository } = parseRepository(o.repository);
-        const contextDir = path.resolve(o.context);
-        const record = await computeRecord({
-            role: o.image,
-            contextDir,
-            dockerfile: path.resolve(o.dockerfile),
-            buildArgs: o.buildArgs ?? {},
-            platform: o.platform ?? "linux/amd64",
-            baseHash: o.baseHash,
-            baseRef: o.baseRef,
-            source: rt.source,
-        });
+        const record = await (rt.record ?? recordOf(o, rt.source));
         if (record.tag !== image.tag) {
             return {
                 warning: `no provenance attestation for ${host}/${repository}:${image.tag}: the input files changed while ensure ran (they now give ${record.tag}); rerun ensure to attest`,

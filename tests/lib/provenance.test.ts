@@ -21,6 +21,7 @@ import { RegistryClient } from "../../lib/oci/client";
 import { sha256 } from "../../lib/hashing/digest";
 import { OCI_INDEX, OCI_MANIFEST } from "../../lib/oci/mediatypes";
 import { makeProject, pushScratchImage, tempDir, writeFiles } from "../helpers/images";
+import { Laps } from "../../lib/format";
 import { startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";
 
@@ -314,4 +315,48 @@ test("a registry with the referrers API (a thin fake in front of Distribution): 
     } finally {
         await proxy.stop();
     }
+});
+
+test("a file edited while ensure writes the layer: the tag is never put (an input error naming the context), and nothing is attested", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry")) return;
+    const host = (reg as StartedRegistry).host;
+    const own = makeProject(tempDir());
+    const ai = await computeAppInputs(
+        { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    const o: EnsureOptions = {
+        image: "app",
+        context: own.contextDir,
+        dockerfile: own.appDockerfile,
+        repository: `${host}/t/edited`,
+        platform: PLATFORM,
+        expectTag: appTag(ai.hash),
+        baseRef,
+        baseHash: BASE_HASH,
+    };
+    // The edit lands between the tag's hashing (the "inputs" lap) and the layer's reading of the files.
+    class EditAfterInputs extends Laps {
+        override lap(name: string): void {
+            super.lap(name);
+            if (name === "inputs") fs.appendFileSync(path.join(own.contextDir, "src", "app.py"), "print('edited')\n");
+        }
+    }
+    await assert.rejects(ensureImage(o, { log: quiet, laps: new EditAfterInputs() }), (e: Error) => {
+        assert.match(
+            e.message,
+            /build context: got .*changed while ensure read it \(the files gave app-[0-9a-f]{12}, and give app-[0-9a-f]{12} after the layer was written\)/,
+        );
+        assert.match(e.message, /nothing was tagged/);
+        return true;
+    });
+    const client = new RegistryClient(host);
+    assert.equal(await client.headManifest("t/edited", o.expectTag), undefined, "the tag was not put");
+    // Unchanged since: the same options now build (the files give the new tag, so ask for that one).
+    const now = await computeAppInputs(
+        { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    const r = await ensureImage({ ...o, expectTag: appTag(now.hash) }, { log: quiet });
+    assert.deepEqual([r.action, r.attestation?.action], ["built", "attached"]);
 });
