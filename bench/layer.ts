@@ -98,11 +98,12 @@ function median(xs: number[]): number {
 }
 
 /** Runs a command asynchronously (the counting proxy lives in this process and must keep serving); resolves with its stdout. */
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: string) => void): Promise<string> {
     return new Promise((resolve, reject) => {
         const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
         let out = "";
         let err = "";
+        if (onStderr) p.stderr.on("data", (c: Buffer) => onStderr(c.toString("utf8")));
         p.stdout.on("data", (c: Buffer) => {
             out += c.toString("utf8");
         });
@@ -224,11 +225,13 @@ export async function main(): Promise<void> {
         const LINK = Number(process.env.BENCH_LINK_MBPS ?? 50) * MB;
         const linkProxy = await startProxy(reg.host, { bytesPerSecond: LINK });
         proxies.push(linkProxy);
+        // BENCH_LAYER_ONLY=source-lo,random-lo runs only those scenarios (for a quick look; a full run reports all).
+        const only = (process.env.BENCH_LAYER_ONLY ?? "").split(",").filter(Boolean);
         const scenarios = [
             { kind: "random" as const, link: false },
             { kind: "source" as const, link: false },
             { kind: "source" as const, link: true },
-        ];
+        ].filter((x) => only.length === 0 || only.includes(`${x.kind}-${x.link ? "link" : "lo"}`));
         const summary: string[] = [];
         for (const { kind, link } of scenarios) {
             // Loopback through the counting proxy, or through one proxy simulating a LINK bytes/s network.
@@ -272,6 +275,7 @@ export async function main(): Promise<void> {
 
                 // thinlayer as the program runs it: a process.
                 let cliResult: { action?: string; how?: string; digest?: string } = {};
+                let cliStderr = "";
                 await measure("process", async () => {
                     const out = await run(
                         process.execPath,
@@ -296,6 +300,7 @@ export async function main(): Promise<void> {
                             "--json",
                         ],
                         processEnv,
+                        (t) => (cliStderr += t),
                     );
                     cliResult = JSON.parse(out) as typeof cliResult;
                 });
@@ -380,6 +385,9 @@ export async function main(): Promise<void> {
 
                 const label = round === 0 ? "warm-up" : `round ${round}`;
                 console.log(`${label.padEnd(8)} ` + TOOLS.map((t) => `${t.key} ${(sample[t.key] as Sample).s.toFixed(2)} s`).join(" | "));
+                // Where the process's time went, as ensure reports it (its last "time:" line).
+                const phases = /time: (.*)/.exec(cliStderr)?.[1];
+                if (phases) console.log(`         process phases: ${phases}`);
                 if (round === 0) continue;
                 for (const t of TOOLS) results[t.key].push(sample[t.key] as Sample);
             }

@@ -388,6 +388,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
     // The base layers are mounted into the repository while the layer is written (no bytes move).
     const mounts = existing ? undefined : base.then((b) => mountBaseLayers(client, repository, baseLayersOf(b), baseRepo));
     mounts?.catch(() => undefined); // awaited by pushPrepared, unless the layer write fails first
+    let saved: Promise<void> | undefined; // the layer's copy for the next run's reuse, written during the push
     try {
         const prepared = await prepareApp({
             client,
@@ -405,6 +406,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             laps: job.rt.laps,
         });
         // The layer holds the files: what they give now is computed during the push, and checked before the tag.
+        saved = prepared.layer.saved;
         const filesNow = job.rt.filesRead?.();
         const ours = prepared.top.digest;
         log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries; gzip members: ${prepared.layer.members.reused} reused, ${prepared.layer.members.deflated} deflated); manifest ${ours}`);
@@ -432,6 +434,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         if (pushed.digest !== ours) throw new ThinlayerError(`registry stored ${pushed.digest} for a manifest whose digest is ${ours}`);
         return job.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
+        await saved;
         fs.rmSync(work, { recursive: true, force: true });
     }
 }

@@ -15,6 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import * as os from "node:os";
 import { Readable, Transform, Writable } from "node:stream";
@@ -60,6 +61,12 @@ export interface LayerBlob {
     entries: number;
     /** gzip members written: taken from the previous layer of the same slot, and deflated afresh. */
     members: { reused: number; deflated: number };
+    /**
+     * Settles (never rejects) once the layer is saved for the next write's reuse (LayerReuse): a
+     * copy of the blob, written while the caller pushes it. Await it before exiting, and before
+     * removing `file`.
+     */
+    saved: Promise<void>;
 }
 
 /**
@@ -353,17 +360,20 @@ class ReuseSource {
     }
 }
 
-/** Saves a written layer as the slot's reuse entry (blob, then index; each by rename). Best effort. */
-function saveReuse(files: { blob: string; index: string }, blob: { file?: string; data?: Buffer }, members: MemberRecord[]): void {
+/**
+ * Saves a written layer as the slot's reuse entry (blob, then index; each by rename), on libuv's
+ * thread pool while the caller goes on (e.g. pushes the layer). Best effort: never rejects.
+ */
+async function saveReuse(files: { blob: string; index: string }, blob: { file?: string; data?: Buffer }, members: MemberRecord[]): Promise<void> {
     try {
-        fs.mkdirSync(path.dirname(files.blob), { recursive: true });
+        await fsp.mkdir(path.dirname(files.blob), { recursive: true });
         const tmp = `${files.blob}.${process.pid}.tmp`;
-        if (blob.data !== undefined) fs.writeFileSync(tmp, blob.data);
-        else fs.copyFileSync(blob.file as string, tmp);
-        fs.renameSync(tmp, files.blob);
+        if (blob.data !== undefined) await fsp.writeFile(tmp, blob.data);
+        else await fsp.copyFile(blob.file as string, tmp);
+        await fsp.rename(tmp, files.blob);
         const idx: ReuseIndex = { format: REUSE_FORMAT, zlib: process.versions.zlib, level: GZIP_LEVEL, members };
-        fs.writeFileSync(`${files.index}.${process.pid}.tmp`, JSON.stringify(idx));
-        fs.renameSync(`${files.index}.${process.pid}.tmp`, files.index);
+        await fsp.writeFile(`${files.index}.${process.pid}.tmp`, JSON.stringify(idx));
+        await fsp.rename(`${files.index}.${process.pid}.tmp`, files.index);
         pruneReuse(path.dirname(files.blob));
     } catch {
         // A cache: a failed save only costs the next write its reuse.
@@ -640,8 +650,9 @@ export async function writeLayer(
         source?.close();
     }
     const data = fd !== undefined ? undefined : Buffer.concat(members);
-    if (reuse) saveReuse(reuse, { file: outFile, data }, gz.records);
+    const saved = reuse ? saveReuse(reuse, { file: outFile, data }, gz.records) : Promise.resolve();
     return {
+        saved,
         file: outFile ?? "",
         data,
         diffId: "sha256:" + tarHash.digest("hex"),

@@ -38,11 +38,13 @@ async function measureAppLayer(img: ImagePlan, buildArgs: Record<string, string>
     const reuse = appLayerReuse(img.contextDir, img.dockerfile);
     if (img.totalBytes <= IN_MEMORY_LAYER_BYTES) {
         const layer = await writeLayer(entries, undefined, { reuse });
+        await layer.saved;
         return { kind: "measured", bytes: layer.size, tarBytes: layer.tarSize, entries: layer.entries };
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-receipt-"));
     try {
         const layer = await writeLayer(entries, path.join(dir, "layer.tar.gz"), { reuse });
+        await layer.saved;
         return { kind: "measured", bytes: layer.size, tarBytes: layer.tarSize, entries: layer.entries };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -47,6 +47,7 @@ const total = (b: LayerBlob) => b.members.reused + b.members.deflated;
 /** Writes with reuse and from nothing; asserts equal bytes; returns the reusing write. */
 async function both(dir: string, reuse: LayerReuse): Promise<LayerBlob> {
     const warm = await writeLayer(entries(dir), undefined, { reuse });
+    await warm.saved; // the entry the next write reuses
     const cold = await writeLayer(entries(dir), undefined);
     assert.equal(cold.members.reused, 0, "no reuse asked: nothing reused");
     assert.deepEqual(warm.data, cold.data, "a reusing write gives the bytes of a write from nothing");
@@ -126,7 +127,7 @@ test("the cache keeps the last layer of the REUSE_KEEP most recently written app
     const cache = tempDir();
     fs.writeFileSync(path.join(dir, "a.py"), source(2000));
     const one: LayerEntry[] = [{ dest: "/a.py", type: "file", source: path.join(dir, "a.py"), mode: 0o644, uid: 0, gid: 0 }];
-    for (let i = 0; i <= REUSE_KEEP + 2; i++) await writeLayer(one, undefined, { reuse: { slot: `app ${i}`, dir: cache } });
+    for (let i = 0; i <= REUSE_KEEP + 2; i++) await (await writeLayer(one, undefined, { reuse: { slot: `app ${i}`, dir: cache } })).saved;
     const left = fs.readdirSync(path.join(cache, "layers")).sort();
     assert.equal(left.filter((f) => f.endsWith(".json")).length, REUSE_KEEP);
     assert.equal(left.filter((f) => f.endsWith(".gz")).length, REUSE_KEEP);
