@@ -18,6 +18,7 @@ import { NotDaemonlessError } from "../layer/writer";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs, type InputsResult } from "../plan";
 import { attestEnsured, recordOf, type AttestationSummary } from "../provenance/attest";
 import type { InputRecord } from "../provenance/statement";
+import type { Descriptor } from "../oci/mediatypes";
 import { gitSource } from "../provenance/record";
 import { RegistryClient } from "../oci/client";
 import { parseImageRef, parseRepository } from "../oci/reference";
@@ -144,6 +145,8 @@ export interface EnsureRuntime {
      * the build's means a file changed while it was read: the tag is then never put.
      */
     filesRead?: () => Promise<string | undefined>;
+    /** Called when the image's manifest is known, before it is pushed: `subjectPut` settles true once it is put under the tag, else false. */
+    attachEarly?: (subject: Descriptor, subjectPut: Promise<boolean>) => void;
 }
 
 /**
@@ -156,6 +159,8 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
     // One client for the image and its attestation: credentials (an ECR token) resolved once.
     const client = rt.client ?? new RegistryClient(parseRepository(o.repository).host, { log: rt.log, dockerConfig: rt.dockerConfig });
     if (rt.attest === false) return ensureTags(o, { ...rt, client, laps });
+    // The attestation's own counters (its bytes stay out of the image's bytesUploaded), same credentials.
+    const attestClient = client.sharingAuth();
     // The git state for the attestation, read while the image is made (git status can take a while);
     // the record itself once the image's files are read (the daemonless path: while it pushes).
     const source = gitSource(path.resolve(o.context));
@@ -167,9 +172,14 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
             () => undefined, // attestEnsured reports it
         );
     };
-    const r = await ensureTags(o, { ...rt, client, laps, filesRead });
+    // The daemonless path attaches while it pushes (attachStatement's early attachment).
+    let early: { digest: string; attested: ReturnType<typeof attestEnsured> } | undefined;
+    const attachEarly = (subject: Descriptor, subjectPut: Promise<boolean>) => {
+        early = { digest: subject.digest, attested: attestEnsured(o, { digest: subject.digest, tag: o.expectTag }, { ...rt, client: attestClient, source, record, early: { subject, subjectPut } }) };
+    };
+    const r = await ensureTags(o, { ...rt, client, laps, filesRead, attachEarly });
     // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
-    const a = await attestEnsured(o, r, { ...rt, client, source, record });
+    const a = r.action === "built" && early?.digest === r.digest ? await early.attested : await attestEnsured(o, r, { ...rt, client: attestClient, source, record });
     laps.lap("provenance");
     rt.log?.(`time: ${laps}`);
     return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };
@@ -389,6 +399,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
     const mounts = existing ? undefined : base.then((b) => mountBaseLayers(client, repository, baseLayersOf(b), baseRepo));
     mounts?.catch(() => undefined); // awaited by pushPrepared, unless the layer write fails first
     let saved: Promise<void> | undefined; // the layer's copy for the next run's reuse, written during the push
+    let putSettled: (put: boolean) => void = () => undefined; // tells an early attachment whether the image was put
     try {
         const prepared = await prepareApp({
             client,
@@ -413,6 +424,12 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         const differs = (theirs: string): Partial<EnsureResult> =>
             theirs === ours ? { warnings: prepared.warnings } : { ourDigest: ours, warnings: [...prepared.warnings, `${host}/${repository}:${tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
         if (existing) return job.result(existing, "reused", "registry", differs(existing));
+        let settlePut: (put: boolean) => void = () => undefined;
+        job.rt.attachEarly?.(
+            { mediaType: prepared.top.mediaType, digest: ours, size: prepared.top.bytes.length },
+            new Promise<boolean>((res) => (settlePut = res)),
+        );
+        putSettled = settlePut;
         const pushed = await pushPrepared(client, repository, tag, prepared, baseRepo, log, async () => {
             // Just before the tag is written: did another run push it meanwhile? Then keep theirs.
             // And did a file change while the layer was written? Then the layer is not the tag's.
@@ -432,8 +449,10 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             return job.result(pushed.digest, "reused", "registry", differs(pushed.digest));
         }
         if (pushed.digest !== ours) throw new ThinlayerError(`registry stored ${pushed.digest} for a manifest whose digest is ${ours}`);
+        putSettled(true);
         return job.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
+        putSettled(false); // raced, failed or not pushed (a no-op after true)
         await saved;
         fs.rmSync(work, { recursive: true, force: true });
     }

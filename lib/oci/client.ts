@@ -117,21 +117,27 @@ export function parseChallenge(header: string): { scheme: string; params: Record
     return { scheme, params };
 }
 
+/** A client's credentials and what the registry's challenge made of them (shared by sharingAuth). */
+interface ClientAuth {
+    creds?: Credentials;
+    basicHeader?: string;
+    tokens: Map<string, string>;
+    challenge?: { scheme: string; params: Record<string, string> };
+}
+
 /** One registry host. Create one per host; it caches credentials and tokens. */
 export class RegistryClient {
     readonly host: string;
     readonly baseUrl: string;
     readonly stats: TransferStats = { bytesUploaded: 0, bytesDownloaded: 0, requests: 0 };
     private readonly opts: Required<Omit<RegistryClientOptions, "credentials" | "dockerConfig" | "log">> & Pick<RegistryClientOptions, "log" | "dockerConfig">;
-    private creds?: Credentials;
-    private basicHeader?: string;
-    private readonly tokens = new Map<string, string>();
-    private challenge?: { scheme: string; params: Record<string, string> };
+    /** Credentials and what the registry's challenge made of them: shared with sharingAuth() copies. */
+    private readonly auth: ClientAuth;
 
-    constructor(host: string, opts: RegistryClientOptions = {}) {
+    constructor(host: string, opts: RegistryClientOptions = {}, shared?: ClientAuth) {
         this.host = host;
         this.baseUrl = `${isLoopbackHost(host) ? "http" : "https"}://${host}`;
-        this.creds = opts.credentials;
+        this.auth = shared ?? { creds: opts.credentials, tokens: new Map() };
         this.opts = {
             timeoutMs: opts.timeoutMs ?? 30_000,
             attempts: opts.attempts ?? 4,
@@ -142,14 +148,22 @@ export class RegistryClient {
         };
     }
 
+    /**
+     * A client for the same host with its own byte counters, sharing this one's credentials and
+     * tokens (resolved once: e.g. one ECR token for an image and its attestation).
+     */
+    sharingAuth(): RegistryClient {
+        return new RegistryClient(this.host, { ...this.opts }, this.auth);
+    }
+
     /** The credentials this client uses (for handing to a builder's temporary auth file). */
     async resolvedCredentials(): Promise<Credentials> {
         return this.credentials();
     }
 
     private async credentials(): Promise<Credentials> {
-        this.creds ??= await resolveCredentials(this.host, { dockerConfig: this.opts.dockerConfig });
-        return this.creds;
+        this.auth.creds ??= await resolveCredentials(this.host, { dockerConfig: this.opts.dockerConfig });
+        return this.auth.creds;
     }
 
     /** HEAD a manifest: its digest/type/size, or undefined when the tag or repository is unknown. */
@@ -387,8 +401,8 @@ export class RegistryClient {
 
     /** Authorization header to send for a scope, if we already have one. */
     private authFor(scope: string | undefined): string | undefined {
-        if (this.challenge?.scheme === "bearer") return this.tokens.get(scope ?? "");
-        return this.basicHeader;
+        if (this.auth.challenge?.scheme === "bearer") return this.auth.tokens.get(scope ?? "");
+        return this.auth.basicHeader;
     }
 
     /**
@@ -441,7 +455,7 @@ export class RegistryClient {
     private async answerChallenge(header: string, scope: string | undefined, what: string): Promise<void> {
         const creds = await this.credentials();
         const ch = parseChallenge(header);
-        this.challenge = ch;
+        this.auth.challenge = ch;
         if (ch.scheme === "basic") {
             if (!hasBasic(creds)) {
                 throw new RegistryError(
@@ -450,7 +464,7 @@ export class RegistryClient {
                     401,
                 );
             }
-            this.basicHeader = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
+            this.auth.basicHeader = "Basic " + Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
             return;
         }
         if (ch.scheme === "bearer") {
@@ -482,7 +496,7 @@ export class RegistryClient {
             }
             const token = body.token ?? body.access_token;
             if (!token) throw new RegistryError(`token service for ${this.host} returned no token.`, "PROTOCOL");
-            this.tokens.set(scope ?? "", `Bearer ${token}`);
+            this.auth.tokens.set(scope ?? "", `Bearer ${token}`);
             return;
         }
         throw new RegistryError(`${what} on ${this.host}: 401 with an unsupported challenge scheme ${JSON.stringify(ch.scheme)}.`, "UNAUTHORIZED", 401);
@@ -500,7 +514,7 @@ export class RegistryClient {
                 /* not a registry error body */
             }
         }
-        const src = this.creds?.source ?? "anonymous";
+        const src = this.auth.creds?.source ?? "anonymous";
         const where = `${what} on ${this.host}`;
         if (res.status === 401) {
             return new RegistryError(

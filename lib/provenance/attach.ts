@@ -81,13 +81,54 @@ const isOurs = (d: Record<string, unknown>, statementDigest: string, signer: str
     return a[ANNOTATION_STATEMENT] === statementDigest && a[ANNOTATION_SIGNER] === signer;
 };
 
-/** Makes sure `statement` is attached to `repo@digest`; writes nothing when it already is. */
-export async function attachStatement(client: RegistryClient, repo: string, digest: string, statement: Statement, key?: KeyObject): Promise<AttachResult> {
+/** Thrown by attachStatement when `subjectPut` settles false: the subject never came, nothing naming it was put. */
+export class SubjectNotPutError extends Error {
+    constructor(digest: string) {
+        super(`the image ${digest} was not put; its attestation was not either`);
+        this.name = "SubjectNotPutError";
+    }
+}
+
+/**
+ * Makes sure `statement` is attached to `repo@digest`; writes nothing when it already is.
+ *
+ * Early attachment (ensure, while it pushes the image): with `subject` (the image's descriptor,
+ * known before it is in the registry) and `subjectPut` (settles once the image manifest is put:
+ * true, or false when it will not be), the artifact's two blobs go up while the image is pushed;
+ * the probes (which scheme, already attached?) and the manifests that name the subject wait for
+ * it, so no registry is asked about, or holds a referrer of, an image it does not have.
+ * `subjectPut` false: SubjectNotPutError, and nothing names the subject.
+ */
+export async function attachStatement(
+    client: RegistryClient,
+    repo: string,
+    digest: string,
+    statement: Statement,
+    key?: KeyObject,
+    early?: { subject: Descriptor; subjectPut: Promise<boolean> },
+): Promise<AttachResult> {
     const up0 = client.stats.bytesUploaded;
     const tag = referrersTag(digest);
-    // Three independent reads at once: the subject, the tag scheme's tag, the referrers API.
-    const [subject, tagged, listed] = await Promise.all([client.headManifest(repo, digest), client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
-    if (!subject) throw new Error(`image ${client.host}/${repo}@${digest} not found`);
+    const pushBlobs = (art: Artifact) =>
+        Promise.all([
+            client.ensureBlob(repo, { digest: sha256(EMPTY_CONFIG.bytes), size: EMPTY_CONFIG.bytes.length, data: EMPTY_CONFIG.bytes }),
+            client.ensureBlob(repo, { digest: sha256(art.layer), size: art.layer.length, data: art.layer }),
+        ]);
+    let subject: Descriptor | undefined;
+    let tagged: Awaited<ReturnType<RegistryClient["headManifest"]>>;
+    let listed: Awaited<ReturnType<RegistryClient["getReferrers"]>>;
+    let blobsUp = false;
+    if (early) {
+        subject = early.subject;
+        await pushBlobs(buildArtifact(statement, subject, key));
+        blobsUp = true;
+        if (!(await early.subjectPut)) throw new SubjectNotPutError(digest);
+        [tagged, listed] = await Promise.all([client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
+    } else {
+        // Independent reads at once: the subject, the tag scheme's tag, the referrers API.
+        [subject, tagged, listed] = await Promise.all([client.headManifest(repo, digest), client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
+        if (!subject) throw new Error(`image ${client.host}/${repo}@${digest} not found`);
+    }
     const art = buildArtifact(statement, subject, key);
     const statementDigest = sha256(statementBytes(statement));
     const signer = key ? keyIdOf(key) : undefined;
@@ -103,10 +144,7 @@ export async function attachStatement(client: RegistryClient, repo: string, dige
     if (tagged?.digest === sha256(referrersIndex([art.descriptor]))) return done("exists", "tag");
 
     const push = async () => {
-        await Promise.all([
-            client.ensureBlob(repo, { digest: sha256(EMPTY_CONFIG.bytes), size: EMPTY_CONFIG.bytes.length, data: EMPTY_CONFIG.bytes }),
-            client.ensureBlob(repo, { digest: sha256(art.layer), size: art.layer.length, data: art.layer }),
-        ]);
+        if (!blobsUp) await pushBlobs(art);
         await client.putManifest(repo, art.descriptor.digest, art.manifest, OCI_MANIFEST);
     };
     if (listed) {

@@ -9,6 +9,7 @@
 import type { KeyObject } from "node:crypto";
 import * as path from "node:path";
 import { RegistryClient } from "../oci/client";
+import type { Descriptor } from "../oci/mediatypes";
 import { parseRepository } from "../oci/reference";
 import { attachStatement, type AttachResult } from "./attach";
 import { computeRecord } from "./record";
@@ -53,6 +54,8 @@ export async function attestEnsured(
         source?: Promise<InputRecord["source"]>;
         /** recordOf(o), when the caller started it once the image's files were read (so it runs during the push). */
         record?: Promise<InputRecord>;
+        /** Attach while the image is pushed (attachStatement's early attachment). */
+        early?: { subject: Descriptor; subjectPut: Promise<boolean> };
     },
 ): Promise<{ attestation?: AttestationSummary; warning?: string }> {
     const log = rt.log ?? (() => undefined);
@@ -65,7 +68,14 @@ export async function attestEnsured(
             };
         }
         const client = rt.client ?? new RegistryClient(host, { log, dockerConfig: rt.dockerConfig });
-        const r = await attachStatement(client, repository, image.digest, buildStatement(`${host}/${repository}`, image.digest, record), rt.signingKey);
+        const r = await attachStatement(
+            client,
+            repository,
+            image.digest,
+            buildStatement(`${host}/${repository}`, image.digest, record),
+            rt.signingKey,
+            rt.early,
+        );
         log(`provenance ${r.action === "exists" ? "already attached" : "attached"} (${r.via}${r.signed ? ", signed" : ""}): ${r.digest}`);
         return { attestation: r };
     } catch (e) {

@@ -109,11 +109,18 @@ test("ensure attaches the statement (tag scheme on Distribution 2.8); a rerun wr
     assert.deepEqual([r.action, r.how, r.attestation?.action, r.attestation?.via, r.attestation?.signed], ["built", "daemonless", "attached", "tag", false]);
 
     const client = new RegistryClient(host);
+    // Every request the registry saw, from its access log (the attestation has its own client).
+    const logged = () => fs.readFileSync((reg as StartedRegistry).logFile, "utf8").match(/"(HEAD|GET|PUT|POST|PATCH|DELETE) \/v2\/[^"]*"/g) ?? [];
+    const seen = logged().length;
     const again = await ensureImage(o, { log: quiet, client });
-    assert.deepEqual([again.action, again.attestation?.action, again.attestation?.digest, again.bytesUploaded], ["reused", "exists", r.attestation?.digest, 0]);
+    assert.deepEqual(
+        [again.action, again.attestation?.action, again.attestation?.digest, again.bytesUploaded, again.attestation?.bytesUploaded],
+        ["reused", "exists", r.attestation?.digest, 0, 0],
+    );
     assert.equal(client.stats.bytesUploaded, 0, "the rerun wrote nothing");
     // HEAD of the tag; then at once HEAD of the subject, of the sha256-<hex> tag, GET referrers (404 here).
-    assert.equal(client.stats.requests, 4, "HEAD of the tag, then the subject, the sha256-<hex> tag and the referrers API at once");
+    const rerun = logged().slice(seen);
+    assert.deepEqual(rerun.map((l) => l.split(" ")[0].slice(1)).sort(), ["GET", "HEAD", "HEAD", "HEAD"], rerun.join("\n"));
 
     // The referrers tag holds an index naming the artifact, whose subject is the image.
     const idx = JSON.parse((await client.getManifest("t/app", referrersTag(r.digest))).bytes.toString()) as {
@@ -352,11 +359,20 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
     });
     const client = new RegistryClient(host);
     assert.equal(await client.headManifest("t/edited", o.expectTag), undefined, "the tag was not put");
+    // Nor any referrer of the image (its attestation went early, but names nothing that was not put).
+    const tags = (await (await fetch(`http://${host}/v2/t/edited/tags/list`)).json()) as { tags?: string[] | null };
+    assert.deepEqual(tags.tags ?? [], [], "no tag at all: neither the image's nor a sha256-<hex> referrers tag");
     // Unchanged since: the same options now build (the files give the new tag, so ask for that one).
     const now = await computeAppInputs(
         { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
         { cache: false },
     );
     const r = await ensureImage({ ...o, expectTag: appTag(now.hash) }, { log: quiet });
-    assert.deepEqual([r.action, r.attestation?.action], ["built", "attached"]);
+    assert.deepEqual([r.action, r.attestation?.action, r.attestation?.via], ["built", "attached", "tag"]);
+    // Attached early (during the push), and found by its subject like any other.
+    const found = await findAttestations(client, "t/edited", r.digest);
+    assert.deepEqual(
+        found.map((f) => f.digest),
+        [r.attestation?.digest],
+    );
 });
