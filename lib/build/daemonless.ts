@@ -14,7 +14,7 @@ import { appLayerReuse, copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy,
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
 import { sha256 } from "../hashing/digest";
-import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type FetchedManifest, type UploadResult } from "../oci/client";
+import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type BlobStream, type FetchedManifest, type UploadResult } from "../oci/client";
 import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
 import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
 import type { Laps } from "../format";
@@ -283,6 +283,8 @@ export async function prepareApp(a: {
     baseName: string;
     /** The base, when the caller started reading it earlier. */
     base?: Promise<BaseImage>;
+    /** Receives the layer blob's bytes in order as they are written (writeLayer's onData). */
+    onLayerData?: (b: Buffer) => void;
     /** Times the base reads ("base") and the layer ("layer"). */
     laps?: Laps;
 }): Promise<PreparedImage> {
@@ -311,6 +313,7 @@ export async function prepareApp(a: {
     // The last layer written for this app's context and Dockerfile lends the members an edit left alone.
     const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"), {
         reuse: appLayerReuse(a.contextDir, a.dockerfile),
+        onData: a.onLayerData,
     });
     a.laps?.lap("layer");
     const blobs: BlobSource[] = [{ digest: layer.digest, size: layer.size, file: layer.data ? undefined : layer.file, data: layer.data }];
@@ -326,6 +329,67 @@ export async function prepareApp(a: {
         ? replaceManifests(JSON.parse(top.bytes.toString("utf8")) as ImageIndex, top.mediaType, targets.map((t) => t.desc as Descriptor), children)
         : (children.pop() as ManifestBlob);
     return { layer, baseLayers: baseLayersOf(base), blobs, children, top: topOut, bytesDownloaded: a.client.stats.bytesDownloaded - before, warnings };
+}
+
+/** The app layer's upload while it is written (see layerStreamer). */
+export interface LayerStreamer {
+    /** writeLayer's onData. */
+    onData(b: Buffer): void;
+    /** Commits the streamed bytes as `digest`: "uploaded", or undefined when streaming failed or never started (upload it whole instead). */
+    finish(digest: string, size: number): Promise<UploadResult | undefined>;
+    /** Drops an unfinished upload. */
+    abort(): void;
+}
+
+/**
+ * Streams the layer to `repository` while it is written, so the push overlaps the writing: the
+ * upload opens once `mounts` (the base layers) are in, since a declined mount must hand over to a
+ * builder before any app byte is sent; bytes written before then wait (they are in memory anyway).
+ * Any failure only falls back to the whole-blob upload (logged). THINLAYER_STREAM_UPLOAD=0 turns it off.
+ */
+export function layerStreamer(client: RegistryClient, repository: string, mounts: Promise<unknown>, log?: (s: string) => void): LayerStreamer {
+    let stream: BlobStream | undefined;
+    let off = false;
+    const queued: Buffer[] = [];
+    const opened = mounts
+        .then(() => client.startBlobStream(repository))
+        .then(
+            (s) => {
+                stream = s;
+                for (const b of queued.splice(0)) s.write(b);
+            },
+            () => {
+                off = true; // a declined mount (pushPrepared reports it) or no upload session: upload whole
+                queued.length = 0;
+            },
+        );
+    return {
+        onData(b) {
+            if (off) return;
+            if (stream) stream.write(b);
+            else queued.push(b);
+        },
+        async finish(digest, size) {
+            await opened;
+            if (!stream) return undefined;
+            try {
+                return await stream.finish(digest, size);
+            } catch (e) {
+                log?.(`streamed upload of the layer failed (${(e as Error).message}); uploading it whole`);
+                return undefined;
+            } finally {
+                stream = undefined;
+            }
+        },
+        abort() {
+            off = true;
+            void opened.then(() => stream?.abort());
+        },
+    };
+}
+
+export function streamUploadEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+    return env.THINLAYER_STREAM_UPLOAD !== "0";
 }
 
 /**
@@ -362,23 +426,26 @@ export async function pushPrepared(
     laps?: Laps,
     /** mountBaseLayers of p.baseLayers, when the caller started it earlier (e.g. while the layer was written). */
     mounts?: Promise<UploadResult[]>,
+    /** The layer's upload, when it was streamed while written (layerStreamer): its result, or undefined to upload it now. */
+    streamed?: LayerStreamer,
 ): Promise<{ digest: string; uploaded: number; mounted: number; raced: boolean }> {
     const from = baseRepository === repository ? undefined : baseRepository;
     // Base layers first (HEADs and mounts, no bytes): when the registry declines a mount, the
     // builder takes over before any app byte is sent.
     const mountedBase = await (mounts ?? mountBaseLayers(client, repository, p.baseLayers, baseRepository));
     laps?.lap("mounts");
-    // Then the new blobs (the layer, the configs); manifests only after all.
-    const results = [
-        ...mountedBase,
-        ...(await Promise.all(
-            p.blobs.map(async (b) => {
-                const r = await client.ensureBlob(repository, b, from);
-                log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
-                return r;
-            }),
-        )),
-    ];
+    // Then the new blobs (the layer, the configs); manifests only after all. All settled before
+    // a failure is thrown: no upload is left running behind a failed push.
+    const sent = await Promise.allSettled(
+        p.blobs.map(async (b) => {
+            const r = (b.digest === p.layer.digest ? await streamed?.finish(b.digest, b.size) : undefined) ?? (await client.ensureBlob(repository, b, from));
+            log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
+            return r;
+        }),
+    );
+    const failedBlob = sent.find((x): x is PromiseRejectedResult => x.status === "rejected");
+    if (failedBlob) throw failedBlob.reason;
+    const results = [...mountedBase, ...sent.map((x) => (x as PromiseFulfilledResult<UploadResult>).value)];
     laps?.lap("upload");
     const uploaded = results.filter((r) => r === "uploaded").length;
     const mounted = results.filter((r) => r === "mounted").length;

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder } from "./builders";
-import { baseLayersOf, mountBaseLayers, prepareApp, pushPrepared, readBase, type BaseImage } from "./daemonless";
+import { baseLayersOf, IN_MEMORY_LAYER_BYTES, layerStreamer, mountBaseLayers, prepareApp, pushPrepared, readBase, streamUploadEnabled, type BaseImage } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
 import { Laps } from "../format";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
@@ -177,9 +177,17 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
     const attachEarly = (subject: Descriptor, subjectPut: Promise<boolean>) => {
         early = { digest: subject.digest, attested: attestEnsured(o, { digest: subject.digest, tag: o.expectTag }, { ...rt, client: attestClient, source, record, early: { subject, subjectPut } }) };
     };
-    const r = await ensureTags(o, { ...rt, client, laps, filesRead, attachEarly });
+    let r: EnsureResult;
+    try {
+        r = await ensureTags(o, { ...rt, client, laps, filesRead, attachEarly });
+    } catch (e) {
+        await early?.attested; // ends at once (the image was not put): nothing left running after we return
+        throw e;
+    }
     // After the tags: its bytes stay out of bytesUploaded, and its failure is only a warning.
-    const a = r.action === "built" && early?.digest === r.digest ? await early.attested : await attestEnsured(o, r, { ...rt, client: attestClient, source, record });
+    const ours = r.action === "built" && early?.digest === r.digest;
+    const earlyResult = await early?.attested;
+    const a = ours && earlyResult ? earlyResult : await attestEnsured(o, r, { ...rt, client: attestClient, source, record });
     laps.lap("provenance");
     rt.log?.(`time: ${laps}`);
     return { ...r, ...(a.warning ? { warnings: [...(r.warnings ?? []), a.warning] } : {}), ...(a.attestation ? { attestation: a.attestation } : {}) };
@@ -400,6 +408,9 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
     mounts?.catch(() => undefined); // awaited by pushPrepared, unless the layer write fails first
     let saved: Promise<void> | undefined; // the layer's copy for the next run's reuse, written during the push
     let putSettled: (put: boolean) => void = () => undefined; // tells an early attachment whether the image was put
+    // An in-memory layer streams to the registry while it is written (its bytes are held anyway).
+    const inMemory = job.inputs.files.reduce((n, f) => n + f.size, 0) <= IN_MEMORY_LAYER_BYTES;
+    const streamer = mounts && inMemory && streamUploadEnabled() ? layerStreamer(client, repository, mounts, log) : undefined;
     try {
         const prepared = await prepareApp({
             client,
@@ -414,6 +425,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
             baseImageArg: job.o.baseRef as string,
             baseName: `${host}/${baseRepo}`,
             base,
+            onLayerData: streamer?.onData,
             laps: job.rt.laps,
         });
         // The layer holds the files: what they give now is computed during the push, and checked before the tag.
@@ -443,7 +455,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
                 });
             }
             return now?.digest;
-        }, job.rt.laps, mounts);
+        }, job.rt.laps, mounts, streamer);
         if (pushed.raced) {
             log(`${tag} appeared meanwhile as ${pushed.digest}; kept it`);
             return job.result(pushed.digest, "reused", "registry", differs(pushed.digest));
@@ -453,6 +465,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         return job.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
         putSettled(false); // raced, failed or not pushed (a no-op after true)
+        streamer?.abort(); // a no-op once finished
         await saved;
         fs.rmSync(work, { recursive: true, force: true });
     }

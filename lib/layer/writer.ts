@@ -579,7 +579,13 @@ function writeAll(fd: number, b: Buffer): void {
 export async function writeLayer(
     entries: readonly LayerEntry[],
     outFile: string | undefined,
-    opts: { epoch?: number; parallelism?: number; reuse?: LayerReuse } = {},
+    opts: {
+        epoch?: number;
+        parallelism?: number;
+        reuse?: LayerReuse;
+        /** Receives the blob's bytes in order as they are written (e.g. to stream them to a registry); never changes them. */
+        onData?: (b: Buffer) => void;
+    } = {},
 ): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
     const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
@@ -638,7 +644,8 @@ export async function writeLayer(
                 gzHash.update(b);
                 gzCount.n += b.length;
                 if (fd !== undefined) writeAll(fd, b);
-                else members.push(Buffer.from(b)); // a copy: b is a view of its member's larger output buffer
+                else members.push((b = Buffer.from(b))); // a copy: b is a view of its member's larger output buffer
+                opts.onData?.(b);
             },
             Math.max(1, opts.parallelism ?? gzipParallelism()),
             source,

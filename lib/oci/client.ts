@@ -12,7 +12,7 @@ import { ThinlayerError } from "../errors";
 import { Credentials, hasBasic, resolveCredentials } from "./credentials";
 import { MANIFEST_ACCEPT } from "./mediatypes";
 import { isLoopbackHost } from "./reference";
-import { HttpError, httpRequest, type HttpResponse } from "./http";
+import { HttpError, httpRequest, httpStream, type HttpResponse } from "./http";
 
 /** Why a registry call failed, in words a user can act on. */
 export class RegistryError extends ThinlayerError {
@@ -89,6 +89,15 @@ export interface BlobSource {
 }
 
 export type UploadResult = "exists" | "mounted" | "uploaded";
+
+/** An upload in progress (RegistryClient.startBlobStream). */
+export interface BlobStream {
+    write(chunk: Buffer): void;
+    /** Ends the upload as `digest`; rejects when any part of it failed. */
+    finish(digest: string, size: number): Promise<UploadResult>;
+    /** Gives up (nothing is committed). */
+    abort(): void;
+}
 
 interface RequestOptions {
     /** Repository and the actions the call needs (for Bearer scopes). */
@@ -372,6 +381,55 @@ export class RegistryClient {
             what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}`,
         });
         return "uploaded";
+    }
+
+    /**
+     * Opens an upload of a blob whose bytes are still being produced (a layer being written): one
+     * POST, then one PATCH carrying every `write` as it comes (the upload `docker push` does), and
+     * at `finish` the PUT with the digest, known only then. Any failure rejects `finish` (the
+     * registry drops the partial upload): send the finished blob again with ensureBlob.
+     */
+    async startBlobStream(repo: string): Promise<BlobStream> {
+        const scope = `repository:${repo}:pull,push`;
+        const start = await this.request("POST", `/v2/${repo}/blobs/uploads/`, { scope, ok: [202], what: `start upload to ${repo}` });
+        const location = this.location(start, `start upload to ${repo}`);
+        const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+        const auth = new URL(location).origin === new URL(this.baseUrl).origin ? this.authFor(scope) : undefined;
+        if (auth) headers.Authorization = auth;
+        this.stats.requests++;
+        const patch = httpStream(location, { method: "PATCH", headers, timeoutMs: this.opts.timeoutMs });
+        let sent = 0;
+        return {
+            write: (chunk) => {
+                sent += chunk.length;
+                this.stats.bytesUploaded += chunk.length;
+                patch.write(chunk);
+            },
+            finish: async (digest, size) => {
+                const what = `streamed upload of ${digest.slice(0, 19)} to ${repo}`;
+                if (sent !== size) {
+                    patch.abort();
+                    throw new RegistryError(`${what} on ${this.host}: ${sent} bytes streamed for a blob of ${size}.`, "PROTOCOL");
+                }
+                let res: HttpResponse;
+                try {
+                    res = await patch.end();
+                } catch (e) {
+                    throw new RegistryError(`${what} on ${this.host}: ${describeFetchError(e)}.`, "UNREACHABLE");
+                }
+                // 202 by the spec; ECR answers a PATCH with 201.
+                if (res.status !== 202 && res.status !== 201) throw await this.errorFor(res, what, "PATCH");
+                const next = this.location(res, what);
+                await this.request("PUT", `${next}${next.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`, {
+                    scope,
+                    ok: [201, 204],
+                    noRetry: true,
+                    what,
+                });
+                return "uploaded";
+            },
+            abort: () => patch.abort(),
+        };
     }
 
     private fileOf(blob: BlobSource): string {

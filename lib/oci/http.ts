@@ -117,3 +117,70 @@ export function httpRequest(url: string, init: HttpInit): Promise<HttpResponse> 
         }
     });
 }
+
+/**
+ * A request whose body is written as it is produced (chunked transfer encoding): `write` each
+ * piece, then `end()` for the answer. Same redirects-free exchange and timeout rules as
+ * httpRequest, except that the timeout restarts with every write (a slow producer is not a dead
+ * connection). For one PATCH of a whole blob (the upload Docker itself does).
+ */
+export interface HttpStream {
+    write(chunk: Buffer): void;
+    end(): Promise<HttpResponse>;
+    /** Gives up: the connection is dropped (the registry discards the partial upload). */
+    abort(): void;
+}
+
+export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStream {
+    const target = new URL(url);
+    const agent = agents[target.protocol as keyof typeof agents];
+    if (agent === undefined) throw new HttpError(`unsupported URL scheme ${target.protocol}`, "EPROTO");
+    const mod = target.protocol === "https:" ? https : http;
+    let timer: NodeJS.Timeout | undefined;
+    let failure: Error | undefined;
+    let settle: { resolve: (r: HttpResponse) => void; reject: (e: Error) => void } | undefined;
+    let answer: HttpResponse | undefined;
+    const fail = (e: Error) => {
+        if (failure !== undefined || answer !== undefined) return;
+        failure = e;
+        clearTimeout(timer);
+        req.destroy();
+        settle?.reject(e);
+    };
+    const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(new HttpError(`timed out after ${init.timeoutMs} ms`, "TIMEOUT")), init.timeoutMs);
+    };
+    const req = mod.request(target, { method: init.method, headers: { ...(init.headers ?? {}), "Transfer-Encoding": "chunked" }, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (e: NodeJS.ErrnoException) => fail(new HttpError(e.message, e.code ?? "ECONNRESET")));
+        res.on("end", () => {
+            if (failure !== undefined) return;
+            clearTimeout(timer);
+            answer = new HttpResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks), target.toString());
+            settle?.resolve(answer);
+        });
+    });
+    req.on("error", (e: NodeJS.ErrnoException) => fail(new HttpError(e.message, e.code ?? "ECONNRESET")));
+    arm();
+    return {
+        write(chunk) {
+            if (failure !== undefined || answer !== undefined) return;
+            arm();
+            req.write(chunk);
+        },
+        end() {
+            return new Promise<HttpResponse>((resolve, reject) => {
+                if (failure !== undefined) return reject(failure);
+                if (answer !== undefined) return resolve(answer); // answered early (an error status)
+                settle = { resolve, reject };
+                arm();
+                req.end();
+            });
+        },
+        abort() {
+            fail(new HttpError("aborted", "ABORTED"));
+        },
+    };
+}

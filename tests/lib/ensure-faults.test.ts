@@ -207,14 +207,15 @@ test("upload interrupted part-way: the run fails without putting a manifest; a r
     // A bigger app file so the layer upload is cut in the middle.
     const big = randomBytes(400_000); // incompressible: the gzip layer stays ~400 kB
     writeFiles(project.contextDir, { "src/blob.bin": big });
-    const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 1 });
+    // Two cuts: the layer's streamed upload (during the write), then the whole-blob upload it falls back to.
+    const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 2 });
     try {
         const o = { ...(await appOpts(proxy.host, "t/app-cut")), baseRef: baseRef.replace(host, proxy.host) };
         await assert.rejects(
             ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host, { attempts: 1 }) }),
             (e: RegistryError) => e.code === "UNREACHABLE",
         );
-        assert.equal(proxy.counters.cuts, 1);
+        assert.equal(proxy.counters.cuts, 2);
         assert.deepEqual(manifestPuts(proxy.counters.requests), [], "no manifest before its blobs");
         assert.equal(await new RegistryClient(host).headManifest("t/app-cut", o.expectTag), undefined);
         const r = await ensureImage(o, { log: quiet });
@@ -224,6 +225,54 @@ test("upload interrupted part-way: the run fails without putting a manifest; a r
     } finally {
         await proxy.stop();
         fs.rmSync(path.join(project.contextDir, "src/blob.bin"));
+    }
+});
+
+test("the layer's streamed upload cut part-way: the same run uploads the finished layer whole, and succeeds", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry")) return;
+    const host = (reg as StartedRegistry).host;
+    writeFiles(project.contextDir, { "src/blob.bin": randomBytes(400_000) });
+    const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 1 });
+    try {
+        const o = { ...(await appOpts(proxy.host, "t/app-recut")), baseRef: baseRef.replace(host, proxy.host) };
+        const lines: string[] = [];
+        const r = await ensureImage(o, { log: (l) => lines.push(l), client: new RegistryClient(proxy.host, { attempts: 1 }) });
+        assert.deepEqual([r.action, r.how, proxy.counters.cuts], ["built", "daemonless", 1]);
+        assert.ok(
+            lines.some((l) => /streamed upload of the layer failed .*; uploading it whole/.test(l)),
+            lines.join("\n"),
+        );
+        // Streamed part-way, then whole: the bytes sent are more than the image's, honestly counted.
+        const m = skopeoRaw(`${host}/t/app-recut@${r.digest}`) as { layers: { digest: string; size: number }[] };
+        const layer = m.layers[m.layers.length - 1];
+        assert.ok(r.bytesUploaded > layer.size, `${r.bytesUploaded} > ${layer.size}`);
+        assert.notEqual(await new RegistryClient(host).headBlob("t/app-recut", layer.digest), undefined);
+    } finally {
+        await proxy.stop();
+        fs.rmSync(path.join(project.contextDir, "src/blob.bin"));
+    }
+});
+
+test("THINLAYER_STREAM_UPLOAD=0: the layer goes up whole after it is written (one PUT, no PATCH)", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry")) return;
+    const host = (reg as StartedRegistry).host;
+    writeFiles(project.contextDir, { "src/other.py": "print('whole')\n" });
+    const proxy = await startProxy(host);
+    const saved = process.env.THINLAYER_STREAM_UPLOAD;
+    process.env.THINLAYER_STREAM_UPLOAD = "0";
+    try {
+        const o = { ...(await appOpts(proxy.host, "t/app-whole")), baseRef: baseRef.replace(host, proxy.host) };
+        const r = await ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host), attest: false });
+        assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
+        assert.deepEqual(
+            proxy.counters.requests.filter((q) => q.method === "PATCH"),
+            [],
+        );
+    } finally {
+        if (saved === undefined) delete process.env.THINLAYER_STREAM_UPLOAD;
+        else process.env.THINLAYER_STREAM_UPLOAD = saved;
+        await proxy.stop();
+        fs.rmSync(path.join(project.contextDir, "src/other.py"));
     }
 });
 
