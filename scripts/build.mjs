@@ -1,5 +1,6 @@
 // `npm run build` (and `prepare`, so `npm ci` runs it): compiles the program (index.ts, config.ts,
-// components/) and the CLI (bin/, cli/) with lib/ to CommonJS in build/ (tsconfig.build.json), so
+// components/) and the CLI (bin/, cli/) with lib/ to CommonJS in build/ (tsconfig.build.json), then
+// bundles the CLI's entry (build/bin/thinlayer.js) into one file, so
 // neither the CLI nor the Pulumi program transpiles TypeScript when it starts. build/.stamp gets
 // the time the build STARTED: bin/thinlayer.js and bin/program.js run build/ only while no source
 // is newer (bin/fresh.js), so a source edited during or after the build falls back to the
@@ -28,6 +29,38 @@ if (r.status !== 0) {
     // `prepare` (npm ci / npm install) passes --if-possible: a tree that does not compile still
     // installs and runs through tsx (no stamp, so nothing stale runs); `npm run build` fails.
     process.exit(process.argv.includes("--if-possible") ? 0 : (r.status ?? 1));
+}
+// The CLI entry as one file: the compiled tree of the CLI and what it imports, bundled by esbuild
+// (tsx's own dependency, listed in devDependencies too). One file loads ~20 ms faster than ~150
+// modules resolved one by one (measured: `ensure` module load 44 vs 65 ms). The AWS SDK and
+// @pulumi stay outside (loaded only when used), like the native stat check. The per-file tree
+// stays: the Pulumi program runs it, and the bundle's code fingerprint is of its files
+// (lib/hashing/snapshot.ts). Without esbuild the tree's own entry runs, a little slower.
+let esbuild;
+try {
+    esbuild = createRequire(path.join(root, "package.json"))("esbuild");
+} catch {
+    console.error("thinlayer build: esbuild is not installed; the CLI runs unbundled from build/");
+}
+if (esbuild) {
+    const entry = path.join(root, "build", "bin", "thinlayer.js");
+    const tmp = `${entry}.bundle.tmp`;
+    try {
+        esbuild.buildSync({
+            entryPoints: [entry],
+            outfile: tmp,
+            bundle: true,
+            platform: "node",
+            target: "node20",
+            format: "cjs",
+            external: ["@aws-sdk/*", "@pulumi/*", "thinlayer-statcheck"],
+            logLevel: "warning",
+        });
+        fs.renameSync(tmp, entry);
+    } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        console.error(`thinlayer build: bundling the CLI failed (${e.message}); it runs unbundled from build/`);
+    }
 }
 fs.writeFileSync(stamp, "compiled by scripts/build.mjs (tsconfig.build.json); mtime = build start\n");
 fs.utimesSync(stamp, started, started);

@@ -108,6 +108,15 @@ export function codeFingerprint(): string | null {
 }
 
 /**
+ * Where the deciding modules are: lib/ for the TypeScript, build/lib/ for the compiled code, the
+ * per-file tree and the bundled CLI alike (the bundle, build/bin/thinlayer.js, is made from that
+ * tree in the same build, so both fingerprint the same files and share their snapshots).
+ */
+function libDir(): string {
+    return path.extname(__filename) === ".js" ? path.join(PROJECT_ROOT, "build", "lib") : path.join(PROJECT_ROOT, "lib");
+}
+
+/**
  * The files the fingerprint reads (throws when a deciding module or package cannot be found):
  * npm's record of what is installed (node_modules/.package-lock.json) and the lockfile when they
  * exist; under other package managers the deciding packages' package.json still count.
@@ -117,7 +126,7 @@ export function fingerprintInputs(): string[] {
     const root = PROJECT_ROOT;
     const optional = [path.join(root, "node_modules", ".package-lock.json"), path.join(root, "package-lock.json"), nativeBinary()];
     return [
-        ...DECIDING_MODULES.map((m) => path.join(__dirname, "..", m + path.extname(__filename))),
+        ...DECIDING_MODULES.map((m) => path.join(libDir(), m + path.extname(__filename))),
         ...DECIDING_PACKAGES.map((p) => req.resolve(`${p}/package.json`)),
         ...optional.filter((f): f is string => f !== undefined && fs.existsSync(f)),
     ];

@@ -156,3 +156,48 @@ test("bin/fresh.js watches everything tsconfig.build.json compiles (a source it 
     assert.deepEqual(missed, []);
     assert.ok(fresh.SOURCE_FILES.includes("tsconfig.build.json") && fresh.SOURCE_FILES.includes("tsconfig.json"), "the compiler options too");
 });
+
+test(
+    "the bundled CLI (build/bin/thinlayer.js, one file) runs, and code bundled into build/bin/ fingerprints the build/lib/ modules the snapshots are keyed on",
+    {
+        skip:
+            !fs.existsSync(path.join(REPO, "build/lib/hashing/snapshot.js")) &&
+            process.env.CI !== "true" &&
+            "not built (npm run build; under CI=true a missing build fails)",
+    },
+    () => {
+        const entry = fs.readFileSync(path.join(REPO, "build/bin/thinlayer.js"), "utf8");
+        assert.match(
+            entry,
+            /\/\/ lib\/hashing\/snapshot\.js|\/\/ build\/lib\/hashing\/snapshot\.js/,
+            "the entry holds the lib modules (esbuild's file markers)",
+        );
+        const help = spawnSync(process.execPath, [path.join(REPO, "bin/thinlayer.js"), "ensure", "--help"], { encoding: "utf8" });
+        assert.equal(help.status, 0, help.stderr);
+        assert.match(help.stdout, /thinlayer ensure app/);
+        // A bundle of the snapshot module placed where the CLI bundle is: the paths it fingerprints exist.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const esbuild = require("esbuild") as typeof import("esbuild");
+        const out = path.join(REPO, "build", "bin", `.fingerprint-test-${process.pid}.js`);
+        try {
+            esbuild.buildSync({
+                entryPoints: [path.join(REPO, "build/lib/hashing/snapshot.js")],
+                outfile: out,
+                bundle: true,
+                platform: "node",
+                format: "cjs",
+                external: ["thinlayer-statcheck"],
+                logLevel: "error",
+            });
+            const r = spawnSync(process.execPath, ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(out)}).fingerprintInputs()))`], {
+                encoding: "utf8",
+            });
+            assert.equal(r.status, 0, r.stderr);
+            const files = JSON.parse(r.stdout) as string[];
+            assert.ok(files.includes(path.join(REPO, "build/lib/hashing/inputs.js")), files.join("\n"));
+            for (const f of files) assert.ok(fs.existsSync(f), `fingerprinted file missing: ${f}`);
+        } finally {
+            fs.rmSync(out, { force: true });
+        }
+    },
+);
