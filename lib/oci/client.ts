@@ -1,6 +1,6 @@
 /**
  * A small OCI Distribution client over node:http(s) (./http.ts): auth (anonymous, Basic, Bearer token
- * challenge, ECR, Docker config.json), manifests and blobs, uploads (monolithic and chunked, with a
+ * challenge, ECR, Docker config.json), manifests and blobs, uploads (monolithic and streamed, with a
  * cross-repository mount attempt), retries with backoff on 429/5xx/connection errors, timeouts.
  *
  * Secrets live in `Credentials` and in the cached Authorization headers only; every error and log
@@ -57,7 +57,7 @@ export interface RegistryClientOptions {
     attempts?: number;
     /** First backoff delay, ms (doubles each attempt, with jitter). @default 250 */
     backoffMs?: number;
-    /** Blobs larger than this are sent in PATCH chunks of this size. @default 16 MiB */
+    /** Blobs up to this size are sent in one PUT; larger ones in one streamed PATCH, read this much at a time. @default 16 MiB */
     chunkSize?: number;
     /** Progress lines (never secrets). */
     log?: (line: string) => void;
@@ -92,7 +92,8 @@ export type UploadResult = "exists" | "mounted" | "uploaded";
 
 /** An upload in progress (RegistryClient.startBlobStream). */
 export interface BlobStream {
-    write(chunk: Buffer): void;
+    /** Queues a piece; false when the connection's buffer is full (the caller holds the bytes anyway, or waits). */
+    write(chunk: Buffer): boolean;
     /** Ends the upload as `digest`; rejects when any part of it failed. */
     finish(digest: string, size: number): Promise<UploadResult>;
     /** Gives up (nothing is committed). */
@@ -325,7 +326,7 @@ export class RegistryClient {
         const query = mountFrom && mountFrom !== repo ? `?mount=${encodeURIComponent(blob.digest)}&from=${encodeURIComponent(mountFrom)}` : "";
         const start = await this.request("POST", `/v2/${repo}/blobs/uploads/${query}`, { scope, ok: [201, 202], what: `start upload to ${repo}` });
         if (start.status === 201) return "mounted";
-        let location = this.location(start, `start upload to ${repo}`);
+        const location = this.location(start, `start upload to ${repo}`);
         if (!blob.data && !blob.file) {
             // A blob we only know by digest (a base layer): it could only be mounted, never sent.
             // Cancel the upload session the declined mount opened (best effort: errors ignored).
@@ -350,6 +351,9 @@ export class RegistryClient {
             });
             return "uploaded";
         }
+        // Larger blobs: one PATCH streaming the whole blob, read `chunkSize` at a time (the upload
+        // `docker push` does; several PATCHes are what ECR mishandles), then the PUT with the digest.
+        const stream = this.patchStream(repo, location, scope);
         const fd = blob.data ? undefined : fs.openSync(this.fileOf(blob), "r");
         try {
             for (let off = 0; off < blob.size; off += this.opts.chunkSize) {
@@ -358,29 +362,23 @@ export class RegistryClient {
                 if (blob.data) chunk = blob.data.subarray(off, off + len);
                 else {
                     chunk = Buffer.allocUnsafe(len);
-                    fs.readSync(fd as number, chunk, 0, len, off);
+                    if (fs.readSync(fd as number, chunk, 0, len, off) !== len) {
+                        stream.abort();
+                        throw new RegistryError(
+                            `upload of ${blob.digest.slice(0, 19)} to ${repo}: ${this.fileOf(blob)} is shorter than its ${blob.size} bytes (changed while uploading).`,
+                            "PROTOCOL",
+                        );
+                    }
                 }
-                const res = await this.request("PATCH", location, {
-                    scope,
-                    headers: { "Content-Type": "application/octet-stream", "Content-Range": `${off}-${off + len - 1}`, "Content-Length": String(len) },
-                    body: chunk,
-                    ok: [202],
-                    noRetry: true,
-                    what: `upload chunk ${off}-${off + len - 1} of ${blob.digest.slice(0, 19)} to ${repo}`,
-                    timeoutMs: this.bodyTimeout(len),
-                });
-                location = this.location(res, `upload chunk to ${repo}`);
+                if (!stream.write(chunk)) await stream.drained(); // at most a socket buffer ahead of the network
             }
+        } catch (e) {
+            stream.abort();
+            throw e;
         } finally {
             if (fd !== undefined) fs.closeSync(fd);
         }
-        await this.request("PUT", putUrl(location), {
-            scope,
-            ok: [201, 204],
-            noRetry: true,
-            what: `finish upload of ${blob.digest.slice(0, 19)} to ${repo}`,
-        });
-        return "uploaded";
+        return stream.finish(blob.digest, blob.size);
     }
 
     /**
@@ -392,7 +390,12 @@ export class RegistryClient {
     async startBlobStream(repo: string): Promise<BlobStream> {
         const scope = `repository:${repo}:pull,push`;
         const start = await this.request("POST", `/v2/${repo}/blobs/uploads/`, { scope, ok: [202], what: `start upload to ${repo}` });
-        const location = this.location(start, `start upload to ${repo}`);
+        return this.patchStream(repo, this.location(start, `start upload to ${repo}`), scope);
+    }
+
+    /** One streamed PATCH into the upload session at `location`, closed by the PUT with the digest. */
+    private patchStream(repo: string, location: string, scope: string): BlobStream & { drained(): Promise<void> } {
+        // (The session's Location may name another origin: credentials go only to the registry's own.)
         const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
         const auth = new URL(location).origin === new URL(this.baseUrl).origin ? this.authFor(scope) : undefined;
         if (auth) headers.Authorization = auth;
@@ -403,8 +406,9 @@ export class RegistryClient {
             write: (chunk) => {
                 sent += chunk.length;
                 this.stats.bytesUploaded += chunk.length;
-                patch.write(chunk);
+                return patch.write(chunk);
             },
+            drained: () => patch.drained(),
             finish: async (digest, size) => {
                 const what = `streamed upload of ${digest.slice(0, 19)} to ${repo}`;
                 if (sent !== size) {

@@ -125,7 +125,10 @@ export function httpRequest(url: string, init: HttpInit): Promise<HttpResponse> 
  * connection). For one PATCH of a whole blob (the upload Docker itself does).
  */
 export interface HttpStream {
-    write(chunk: Buffer): void;
+    /** Queues a piece; false when the socket's buffer is full (await drained() before the next, to bound memory). */
+    write(chunk: Buffer): boolean;
+    /** Resolves once the queued pieces have gone to the socket (or the exchange failed). */
+    drained(): Promise<void>;
     end(): Promise<HttpResponse>;
     /** Gives up: the connection is dropped (the registry discards the partial upload). */
     abort(): void;
@@ -166,9 +169,21 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
     arm();
     return {
         write(chunk) {
-            if (failure !== undefined || answer !== undefined) return;
+            if (failure !== undefined || answer !== undefined) return true;
             arm();
-            req.write(chunk);
+            return req.write(chunk);
+        },
+        drained() {
+            if (failure !== undefined || answer !== undefined || !req.writableNeedDrain) return Promise.resolve();
+            return new Promise<void>((resolve) => {
+                const done = () => {
+                    req.off("drain", done);
+                    req.off("close", done);
+                    resolve();
+                };
+                req.on("drain", done);
+                req.on("close", done);
+            });
         },
         end() {
             return new Promise<HttpResponse>((resolve, reject) => {
