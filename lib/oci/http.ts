@@ -143,11 +143,19 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
     let failure: Error | undefined;
     let settle: { resolve: (r: HttpResponse) => void; reject: (e: Error) => void } | undefined;
     let answer: HttpResponse | undefined;
+    let ended = false;
+    // drained() waiters: released by 'drain', or by an answer or failure (a registry that answers
+    // early, e.g. 401, and stops reading would otherwise never drain).
+    const waiters: Array<() => void> = [];
+    const release = () => {
+        for (const w of waiters.splice(0)) w();
+    };
     const fail = (e: Error) => {
         if (failure !== undefined || answer !== undefined) return;
         failure = e;
         clearTimeout(timer);
         req.destroy();
+        release();
         settle?.reject(e);
     };
     const arm = () => {
@@ -162,6 +170,8 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
             if (failure !== undefined) return;
             clearTimeout(timer);
             answer = new HttpResponse(res.statusCode ?? 0, res.headers, Buffer.concat(chunks), target.toString());
+            if (!ended) req.destroy(); // answered before the body was done: the connection cannot be reused
+            release();
             settle?.resolve(answer);
         });
     });
@@ -181,6 +191,7 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
                     req.off("close", done);
                     resolve();
                 };
+                waiters.push(done);
                 req.on("drain", done);
                 req.on("close", done);
             });
@@ -190,6 +201,7 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
                 if (failure !== undefined) return reject(failure);
                 if (answer !== undefined) return resolve(answer); // answered early (an error status)
                 settle = { resolve, reject };
+                ended = true;
                 arm();
                 req.end();
             });

@@ -117,11 +117,12 @@ export async function attachStatement(
     let subject: Descriptor | undefined;
     let tagged: Awaited<ReturnType<RegistryClient["headManifest"]>>;
     let listed: Awaited<ReturnType<RegistryClient["getReferrers"]>>;
-    let blobsUp = false;
+    // Built once: an ECDSA signature is randomized, so a second build would name other blobs.
+    let built: Artifact | undefined;
     if (early) {
         subject = early.subject;
-        await pushBlobs(buildArtifact(statement, subject, key));
-        blobsUp = true;
+        built = buildArtifact(statement, subject, key);
+        await pushBlobs(built);
         if (!(await early.subjectPut)) throw new SubjectNotPutError(digest);
         [tagged, listed] = await Promise.all([client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
     } else {
@@ -129,7 +130,8 @@ export async function attachStatement(
         [subject, tagged, listed] = await Promise.all([client.headManifest(repo, digest), client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
         if (!subject) throw new Error(`image ${client.host}/${repo}@${digest} not found`);
     }
-    const art = buildArtifact(statement, subject, key);
+    const art = built ?? buildArtifact(statement, subject, key);
+    const blobsUp = built !== undefined;
     const statementDigest = sha256(statementBytes(statement));
     const signer = key ? keyIdOf(key) : undefined;
     const done = (action: AttachResult["action"], via: AttachResult["via"], d = art.descriptor.digest): AttachResult => ({

@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import { HttpError, httpRequest } from "../../lib/oci/http";
+import * as net from "node:net";
+import { HttpError, httpRequest, httpStream } from "../../lib/oci/http";
 
 interface Seen {
     method: string;
@@ -139,5 +140,30 @@ test("headers are case-insensitive; consecutive requests reuse one keep-alive co
         assert.equal(s.seen[0].port, s.seen[1].port, "the second request came on the first one's connection");
     } finally {
         await s.close();
+    }
+});
+
+test("a streamed body the server answers early (401) and then stops reading: drained() and end() return the answer, no hang", async () => {
+    const socks: net.Socket[] = [];
+    const srv = net.createServer((sock) => {
+        socks.push(sock);
+        sock.on("error", () => undefined);
+        sock.once("data", () => {
+            sock.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}");
+            sock.pause(); // and reads nothing more: the client's writes back up
+        });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+        const s = httpStream(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/up`, { method: "PATCH", timeoutMs: 20_000 });
+        const chunk = Buffer.alloc(1 << 20);
+        const t0 = Date.now();
+        for (let i = 0; i < 64; i++) if (!s.write(chunk)) await s.drained();
+        const r = await s.end();
+        assert.equal(r.status, 401);
+        assert.ok(Date.now() - t0 < 10_000, `returned after ${Date.now() - t0} ms`);
+    } finally {
+        for (const x of socks) x.destroy();
+        srv.close();
     }
 });

@@ -376,3 +376,32 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
         [r.attestation?.digest],
     );
 });
+
+test("ensure signs with ECDSA P-256 during the push: the blobs sent early are the ones the artifact names (a randomized signature is made once)", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry")) return;
+    const ec = writeKeyPair("ec-early", "ec");
+    const own = makeProject(tempDir());
+    writeFiles(own.contextDir, { "src/ec.py": "print('ecdsa')\n" });
+    const ai = await computeAppInputs(
+        { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { cache: false },
+    );
+    const o: EnsureOptions = {
+        image: "app",
+        context: own.contextDir,
+        dockerfile: own.appDockerfile,
+        repository: `${(reg as StartedRegistry).host}/t/ec-early`,
+        platform: PLATFORM,
+        expectTag: appTag(ai.hash),
+        baseRef,
+        baseHash: BASE_HASH,
+    };
+    const r = await ensureImage(o, { log: quiet, signingKey: loadPrivateKey(ec.priv) });
+    assert.equal(r.warnings, undefined, String(r.warnings));
+    assert.deepEqual([r.action, r.attestation?.action, r.attestation?.signed], ["built", "attached", true]);
+    const found = await findAttestations(new RegistryClient((reg as StartedRegistry).host), "t/ec-early", r.digest, loadPublicKey(ec.pub));
+    assert.deepEqual(
+        found.map((f) => [f.digest, f.error]),
+        [[r.attestation?.digest, undefined]],
+    );
+});
