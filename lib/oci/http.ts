@@ -87,7 +87,12 @@ export function httpRequest(url: string, init: HttpInit): Promise<HttpResponse> 
                 if ([301, 302, 303, 307, 308].includes(status) && location !== undefined) {
                     res.resume();
                     if (hops >= REDIRECTS) return fail(new HttpError(`more than ${REDIRECTS} redirects`, "EREDIRECT"));
-                    const next = new URL(location, target);
+                    let next: URL;
+                    try {
+                        next = new URL(location, target);
+                    } catch {
+                        return fail(new HttpError(`redirect to a malformed Location ${JSON.stringify(location)}`, "EREDIRECT"));
+                    }
                     const nextHeaders = { ...headers };
                     if (next.origin !== target.origin) {
                         for (const k of Object.keys(nextHeaders)) if (k.toLowerCase() === "authorization") delete nextHeaders[k];
@@ -158,9 +163,9 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
         release();
         settle?.reject(e);
     };
-    const arm = () => {
+    const arm = (extraMs = 0) => {
         clearTimeout(timer);
-        timer = setTimeout(() => fail(new HttpError(`timed out after ${init.timeoutMs} ms`, "TIMEOUT")), init.timeoutMs);
+        timer = setTimeout(() => fail(new HttpError(`timed out after ${init.timeoutMs + extraMs} ms`, "TIMEOUT")), init.timeoutMs + extraMs);
     };
     const req = mod.request(target, { method: init.method, headers: { ...(init.headers ?? {}), "Transfer-Encoding": "chunked" }, agent }, (res) => {
         const chunks: Buffer[] = [];
@@ -176,6 +181,10 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
         });
     });
     req.on("error", (e: NodeJS.ErrnoException) => fail(new HttpError(e.message, e.code ?? "ECONNRESET")));
+    // Progress, not only new writes, restarts the timeout: a backlog draining to a slow link is alive.
+    req.on("drain", () => {
+        if (failure === undefined && answer === undefined) arm();
+    });
     arm();
     return {
         write(chunk) {
@@ -202,7 +211,8 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
                 if (answer !== undefined) return resolve(answer); // answered early (an error status)
                 settle = { resolve, reject };
                 ended = true;
-                arm();
+                // The unsent backlog gets time on top, at 1 MiB/s or better (as whole-blob uploads do).
+                arm(Math.ceil(req.writableLength / 1024));
                 req.end();
             });
         },
