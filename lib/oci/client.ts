@@ -114,6 +114,11 @@ interface RequestOptions {
     noRetry?: boolean;
 }
 
+/** An upload session's Location with the `digest` query that commits it (Location may carry a query already). */
+function withDigest(location: string, digest: string): string {
+    return `${location}${location.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Parses a WWW-Authenticate header: scheme + key="value" params. */
@@ -337,10 +342,9 @@ export class RegistryClient {
                 "BLOB_UNKNOWN",
             );
         }
-        const putUrl = (loc: string) => `${loc}${loc.includes("?") ? "&" : "?"}digest=${encodeURIComponent(blob.digest)}`;
         if (blob.size <= this.opts.chunkSize) {
             const body = blob.data ?? fs.readFileSync(this.fileOf(blob));
-            await this.request("PUT", putUrl(location), {
+            await this.request("PUT", withDigest(location, blob.digest), {
                 scope,
                 headers: { "Content-Type": "application/octet-stream" },
                 body,
@@ -405,8 +409,10 @@ export class RegistryClient {
         return {
             write: (chunk) => {
                 sent += chunk.length;
-                this.stats.bytesUploaded += chunk.length;
-                return patch.write(chunk);
+                const before = patch.written;
+                const more = patch.write(chunk);
+                this.stats.bytesUploaded += patch.written - before; // not what a failed stream drops
+                return more;
             },
             drained: () => patch.drained(),
             finish: async (digest, size) => {
@@ -424,7 +430,7 @@ export class RegistryClient {
                 // 202 by the spec; ECR answers a PATCH with 201.
                 if (res.status !== 202 && res.status !== 201) throw await this.errorFor(res, what, "PATCH");
                 const next = this.location(res, what);
-                await this.request("PUT", `${next}${next.includes("?") ? "&" : "?"}digest=${encodeURIComponent(digest)}`, {
+                await this.request("PUT", withDigest(next, digest), {
                     scope,
                     ok: [201, 204],
                     noRetry: true,

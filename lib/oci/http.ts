@@ -137,6 +137,8 @@ export interface HttpStream {
     end(): Promise<HttpResponse>;
     /** Gives up: the connection is dropped (the registry discards the partial upload). */
     abort(): void;
+    /** Bytes handed to the connection so far (a write after a failure or an early answer is dropped, not counted). */
+    readonly written: number;
 }
 
 export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStream {
@@ -186,10 +188,15 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
         if (failure === undefined && answer === undefined) arm();
     });
     arm();
+    let written = 0;
     return {
+        get written() {
+            return written;
+        },
         write(chunk) {
             if (failure !== undefined || answer !== undefined) return true;
             arm();
+            written += chunk.length;
             return req.write(chunk);
         },
         drained() {

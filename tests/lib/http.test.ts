@@ -162,6 +162,60 @@ test("a streamed body the server answers early (401) and then stops reading: dra
         const r = await s.end();
         assert.equal(r.status, 401);
         assert.ok(Date.now() - t0 < 10_000, `returned after ${Date.now() - t0} ms`);
+        // After the answer a write is dropped, and not counted as sent.
+        const written = s.written;
+        assert.ok(written > 0 && written <= 64 << 20);
+        s.write(chunk);
+        assert.equal(s.written, written);
+    } finally {
+        for (const x of socks) x.destroy();
+        srv.close();
+    }
+});
+
+test("a redirect to a malformed Location rejects with EREDIRECT (no throw out of the response callback)", async () => {
+    const s = await server((_req, res) => res.writeHead(302, { Location: "http://[::1" }).end());
+    try {
+        await assert.rejects(
+            httpRequest(`${s.url}/bad`, { method: "GET", timeoutMs: 5000 }),
+            (e: unknown) => e instanceof HttpError && e.code === "EREDIRECT" && /malformed Location/.test(e.message),
+        );
+    } finally {
+        await s.close();
+    }
+});
+
+test("a streamed body's timeout restarts when its backlog drains: a slow reader is progress, a silent one is not", async () => {
+    // A server that reads nothing for 600 ms, then everything; it answers once the chunked body ends.
+    const socks: net.Socket[] = [];
+    const srv = net.createServer((sock) => {
+        socks.push(sock);
+        sock.on("error", () => undefined);
+        sock.pause();
+        setTimeout(() => sock.resume(), 600);
+        let tail = "";
+        sock.on("data", (c: Buffer) => {
+            tail = (tail + c.toString("latin1")).slice(-5);
+            if (tail === "0\r\n\r\n") sock.end("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/up`;
+    try {
+        // 32 MiB (more than loopback's socket buffers) waits for the reader; the drain, at ~600 ms,
+        // restarts the 1500 ms timeout, so a producer pausing 1000 ms after it is still in time
+        // (timed from the first write alone it would fail at 1500 ms, during the pause).
+        const s = httpStream(url, { method: "PATCH", timeoutMs: 1500 });
+        assert.equal(s.write(Buffer.alloc(32 << 20)), false, "the write backs up");
+        await s.drained();
+        await new Promise((r) => setTimeout(r, 1000));
+        s.write(Buffer.from("x"));
+        assert.equal((await s.end()).status, 202);
+        // Without any progress the timeout still fires.
+        const silent = httpStream(url, { method: "PATCH", timeoutMs: 300 });
+        silent.write(Buffer.from("x"));
+        await new Promise((r) => setTimeout(r, 500));
+        await assert.rejects(silent.end(), (e: unknown) => e instanceof HttpError && e.code === "TIMEOUT");
     } finally {
         for (const x of socks) x.destroy();
         srv.close();
