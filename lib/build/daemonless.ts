@@ -337,8 +337,8 @@ export interface LayerStreamer {
     onData(b: Buffer): void;
     /** Commits the streamed bytes as `digest`: "uploaded", or undefined when streaming failed or never started (upload it whole instead). */
     finish(digest: string, size: number): Promise<UploadResult | undefined>;
-    /** Drops an unfinished upload. */
-    abort(): void;
+    /** Drops an unfinished upload; settles once nothing of it is left running. */
+    abort(): Promise<void>;
 }
 
 /**
@@ -352,9 +352,10 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
     let off = false;
     const queued: Buffer[] = [];
     const opened = mounts
-        .then(() => client.startBlobStream(repository))
+        .then(() => (off ? undefined : client.startBlobStream(repository)))
         .then(
             (s) => {
+                if (s === undefined) return; // aborted before it opened
                 stream = s;
                 for (const b of queued.splice(0)) s.write(b);
             },
@@ -383,7 +384,7 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
         },
         abort() {
             off = true;
-            void opened.then(() => stream?.abort());
+            return opened.then(() => stream?.abort());
         },
     };
 }

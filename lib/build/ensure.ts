@@ -158,7 +158,11 @@ export async function ensureImage(o: EnsureOptions, rt: EnsureRuntime = {}): Pro
     const laps = rt.laps ?? new Laps();
     // One client for the image and its attestation: credentials (an ECR token) resolved once.
     const client = rt.client ?? new RegistryClient(parseRepository(o.repository).host, { log: rt.log, dockerConfig: rt.dockerConfig });
-    if (rt.attest === false) return ensureTags(o, { ...rt, client, laps });
+    if (rt.attest === false) {
+        // No record to compute, but the files are still checked once read (see filesRead).
+        const filesRead = () => inputsOf(o).then((x) => x.tag, () => undefined);
+        return ensureTags(o, { ...rt, client, laps, filesRead });
+    }
     // The attestation's own counters (its bytes stay out of the image's bytesUploaded), same credentials.
     const attestClient = client.sharingAuth();
     // The git state for the attestation, read while the image is made (git status can take a while);
@@ -314,6 +318,20 @@ function sameHostBaseRef(ref: string | undefined, host: string): { repository: s
     }
 }
 
+/** The inputs of the image `o` describes, as the files give them now, and the tag they give. */
+async function inputsOf(o: EnsureOptions): Promise<{ inputs: InputsResult; tag: string }> {
+    const a = { contextDir: path.resolve(o.context), dockerfile: path.resolve(o.dockerfile), buildArgs: o.buildArgs ?? {}, platform: o.platform ?? "linux/amd64" };
+    if (o.image === "base") {
+        const inputs = await computeBaseInputs(a);
+        return { inputs, tag: baseTag(inputs.hash) };
+    }
+    if (o.baseHash === undefined || o.baseRef === undefined) {
+        throw inputError({ input: "ensure app", value: `--base-ref ${o.baseRef ?? "(missing)"} --base-hash ${o.baseHash ?? "(missing)"}`, allowed: "both --base-ref host/repo@sha256:… and --base-hash <64 hex>", fix: "pass the base image's digest ref and content hash (ensure base prints the ref)" });
+    }
+    const inputs = await computeAppInputs({ ...a, baseHash: o.baseHash });
+    return { inputs, tag: appTag(inputs.hash) };
+}
+
 /** Resolves the options and computes the tag from the files, which must be the plan's (`expectTag`). */
 async function startJob(o: EnsureOptions, rt: EnsureRuntime): Promise<Job> {
     const t0 = process.hrtime.bigint();
@@ -324,18 +342,7 @@ async function startJob(o: EnsureOptions, rt: EnsureRuntime): Promise<Job> {
     const client = rt.client ?? new RegistryClient(host, { log, dockerConfig: rt.dockerConfig });
     const contextDir = path.resolve(o.context);
     const dockerfile = path.resolve(o.dockerfile);
-    let inputs: InputsResult;
-    let tag: string;
-    if (o.image === "base") {
-        inputs = await computeBaseInputs({ contextDir, dockerfile, buildArgs, platform });
-        tag = baseTag(inputs.hash);
-    } else {
-        if (o.baseHash === undefined || o.baseRef === undefined) {
-            throw inputError({ input: "ensure app", value: `--base-ref ${o.baseRef ?? "(missing)"} --base-hash ${o.baseHash ?? "(missing)"}`, allowed: "both --base-ref host/repo@sha256:… and --base-hash <64 hex>", fix: "pass the base image's digest ref and content hash (ensure base prints the ref)" });
-        }
-        inputs = await computeAppInputs({ contextDir, dockerfile, buildArgs, platform, baseHash: o.baseHash });
-        tag = appTag(inputs.hash);
-    }
+    const { inputs, tag } = await inputsOf(o);
     rt.laps?.lap("inputs");
     if (tag !== o.expectTag) {
         throw inputError({
@@ -465,7 +472,10 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         return job.result(pushed.digest, "built", "daemonless", { warnings: prepared.warnings });
     } finally {
         putSettled(false); // raced, failed or not pushed (a no-op after true)
-        streamer?.abort(); // a no-op once finished
+        // Nothing left running once we return or throw (e.g. after a failed layer write): the
+        // stream dropped (a no-op once finished), the mounts settled, the reuse copy saved.
+        await streamer?.abort();
+        await mounts?.catch(() => undefined);
         await saved;
         fs.rmSync(work, { recursive: true, force: true });
     }

@@ -9,11 +9,12 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ensureImage, type EnsureOptions } from "../../lib/build/ensure";
+import { Laps } from "../../lib/format";
 import { appTag, baseTag, computeAppInputs, computeBaseInputs } from "../../lib/plan";
 import { RegistryClient, RegistryError } from "../../lib/oci/client";
 import { OCI_MANIFEST } from "../../lib/oci/mediatypes";
 import { buildahStorage, makeProject, pushScratchImage, skopeoRaw, tempDir, writeFiles } from "../helpers/images";
-import { freePort, startProxy, startRegistry, type StartedRegistry } from "../helpers/registry";
+import { freePort, startProxy, startRegistry, type ProxyOptions, type StartedProxy, type StartedRegistry } from "../helpers/registry";
 import { needTools, which } from "../helpers/tools";
 
 const PLATFORM = "linux/amd64";
@@ -201,16 +202,33 @@ test("IMMUTABLE race: the tag appears between the check and the push — success
     }
 });
 
+/**
+ * Runs `fn` with ensure options for `repo` through a proxy in front of the registry (the base ref
+ * too, so mounts go through it), with `files` added to the app meanwhile.
+ */
+async function throughProxy(
+    repo: string,
+    files: Record<string, string | Buffer>,
+    proxyOpts: ProxyOptions,
+    fn: (o: EnsureOptions, proxy: StartedProxy, host: string) => Promise<void>,
+): Promise<void> {
+    const host = (reg as StartedRegistry).host;
+    writeFiles(project.contextDir, files);
+    const proxy = await startProxy(host, proxyOpts);
+    try {
+        await fn({ ...(await appOpts(proxy.host, repo)), baseRef: baseRef.replace(host, proxy.host) }, proxy, host);
+    } finally {
+        await proxy.stop();
+        for (const f of Object.keys(files)) fs.rmSync(path.join(project.contextDir, f));
+    }
+}
+
 test("upload interrupted part-way: the run fails without putting a manifest; a rerun completes", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
-    const host = (reg as StartedRegistry).host;
-    // A bigger app file so the layer upload is cut in the middle.
-    const big = randomBytes(400_000); // incompressible: the gzip layer stays ~400 kB
-    writeFiles(project.contextDir, { "src/blob.bin": big });
-    // Two cuts: the layer's streamed upload (during the write), then the whole-blob upload it falls back to.
-    const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 2 });
-    try {
-        const o = { ...(await appOpts(proxy.host, "t/app-cut")), baseRef: baseRef.replace(host, proxy.host) };
+    // A bigger app file so the layer upload is cut in the middle (incompressible: the gzip layer
+    // stays ~400 kB). Two cuts: the layer's streamed upload (during the write), then the
+    // whole-blob upload it falls back to.
+    await throughProxy("t/app-cut", { "src/blob.bin": randomBytes(400_000) }, { cutUploadAfterBytes: 150_000, cuts: 2 }, async (o, proxy, host) => {
         await assert.rejects(
             ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host, { attempts: 1 }) }),
             (e: RegistryError) => e.code === "UNREACHABLE",
@@ -222,19 +240,12 @@ test("upload interrupted part-way: the run fails without putting a manifest; a r
         assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
         const m = skopeoRaw(`${host}/t/app-cut@${r.digest}`) as { layers: { digest: string }[] };
         for (const l of m.layers) assert.notEqual(await new RegistryClient(host).headBlob("t/app-cut", l.digest), undefined);
-    } finally {
-        await proxy.stop();
-        fs.rmSync(path.join(project.contextDir, "src/blob.bin"));
-    }
+    });
 });
 
 test("the layer's streamed upload cut part-way: the same run uploads the finished layer whole, and succeeds", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
-    const host = (reg as StartedRegistry).host;
-    writeFiles(project.contextDir, { "src/blob.bin": randomBytes(400_000) });
-    const proxy = await startProxy(host, { cutUploadAfterBytes: 150_000, cuts: 1 });
-    try {
-        const o = { ...(await appOpts(proxy.host, "t/app-recut")), baseRef: baseRef.replace(host, proxy.host) };
+    await throughProxy("t/app-recut", { "src/blob.bin": randomBytes(400_000) }, { cutUploadAfterBytes: 150_000, cuts: 1 }, async (o, proxy, host) => {
         const lines: string[] = [];
         const r = await ensureImage(o, { log: (l) => lines.push(l), client: new RegistryClient(proxy.host, { attempts: 1 }) });
         assert.deepEqual([r.action, r.how, proxy.counters.cuts], ["built", "daemonless", 1]);
@@ -247,33 +258,53 @@ test("the layer's streamed upload cut part-way: the same run uploads the finishe
         const layer = m.layers[m.layers.length - 1];
         assert.ok(r.bytesUploaded > layer.size, `${r.bytesUploaded} > ${layer.size}`);
         assert.notEqual(await new RegistryClient(host).headBlob("t/app-recut", layer.digest), undefined);
-    } finally {
-        await proxy.stop();
-        fs.rmSync(path.join(project.contextDir, "src/blob.bin"));
-    }
+    });
 });
 
 test("THINLAYER_STREAM_UPLOAD=0: the layer goes up whole after it is written (one PUT, no PATCH)", async (t) => {
     if (!needTools(t, "busybox", "docker-registry")) return;
-    const host = (reg as StartedRegistry).host;
-    writeFiles(project.contextDir, { "src/other.py": "print('whole')\n" });
-    const proxy = await startProxy(host);
     const saved = process.env.THINLAYER_STREAM_UPLOAD;
     process.env.THINLAYER_STREAM_UPLOAD = "0";
     try {
-        const o = { ...(await appOpts(proxy.host, "t/app-whole")), baseRef: baseRef.replace(host, proxy.host) };
-        const r = await ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host), attest: false });
-        assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
+        await throughProxy("t/app-whole", { "src/other.py": "print('whole')\n" }, {}, async (o, proxy) => {
+            const r = await ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host), attest: false });
+            assert.deepEqual([r.action, r.how], ["built", "daemonless"]);
+            assert.deepEqual(
+                proxy.counters.requests.filter((q) => q.method === "PATCH"),
+                [],
+            );
+        });
+    } finally {
+        if (saved === undefined) delete process.env.THINLAYER_STREAM_UPLOAD;
+        else process.env.THINLAYER_STREAM_UPLOAD = saved;
+    }
+});
+
+test("a layer write that fails (a file gone after hashing): ensure throws only once nothing it started is still talking to the registry", async (t) => {
+    if (!needTools(t, "busybox", "docker-registry")) return;
+    await throughProxy("t/app-gone", { "src/gone.py": "print('gone')\n" }, {}, async (o, proxy) => {
+        // The file goes between the tag's hashing and the layer's reading (the mounts start then too).
+        class RemoveAfterInputs extends Laps {
+            override lap(name: string): void {
+                super.lap(name);
+                if (name === "inputs") fs.rmSync(path.join(project.contextDir, "src/gone.py"));
+            }
+        }
+        await assert.rejects(
+            ensureImage(o, { log: quiet, client: new RegistryClient(proxy.host), laps: new RemoveAfterInputs(), attest: false }),
+            (e: NodeJS.ErrnoException) => e.code === "ENOENT",
+        );
+        const seen = proxy.counters.requests.length;
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual(proxy.counters.requests.slice(seen), [], "no request after ensure threw");
+        assert.deepEqual(manifestPuts(proxy.counters.requests), []);
+        // Never a streamed upload: it opens only after the mounts, and the write had failed by then.
         assert.deepEqual(
             proxy.counters.requests.filter((q) => q.method === "PATCH"),
             [],
         );
-    } finally {
-        if (saved === undefined) delete process.env.THINLAYER_STREAM_UPLOAD;
-        else process.env.THINLAYER_STREAM_UPLOAD = saved;
-        await proxy.stop();
-        fs.rmSync(path.join(project.contextDir, "src/other.py"));
-    }
+        writeFiles(project.contextDir, { "src/gone.py": "" }); // for throughProxy's cleanup
+    });
 });
 
 test("digest mismatch on upload (bytes corrupted in transit): DIGEST_INVALID, no manifest put", async (t) => {

@@ -57,15 +57,16 @@ after(async () => {
     await reg?.stop();
 });
 
-async function appOptions(repo: string): Promise<EnsureOptions> {
+/** ensure's options for the app of `proj` (the shared project by default) in `repo`, with the tag its files give now. */
+async function appOptions(repo: string, proj: { contextDir: string; appDockerfile: string } = project): Promise<EnsureOptions> {
     const ai = await computeAppInputs(
-        { contextDir: project.contextDir, dockerfile: project.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
+        { contextDir: proj.contextDir, dockerfile: proj.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
         { cache: false },
     );
     return {
         image: "app",
-        context: project.contextDir,
-        dockerfile: project.appDockerfile,
+        context: proj.contextDir,
+        dockerfile: proj.appDockerfile,
         repository: `${(reg as StartedRegistry).host}/${repo}`,
         platform: PLATFORM,
         expectTag: appTag(ai.hash),
@@ -328,20 +329,7 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
     if (!needTools(t, "busybox", "docker-registry")) return;
     const host = (reg as StartedRegistry).host;
     const own = makeProject(tempDir());
-    const ai = await computeAppInputs(
-        { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
-        { cache: false },
-    );
-    const o: EnsureOptions = {
-        image: "app",
-        context: own.contextDir,
-        dockerfile: own.appDockerfile,
-        repository: `${host}/t/edited`,
-        platform: PLATFORM,
-        expectTag: appTag(ai.hash),
-        baseRef,
-        baseHash: BASE_HASH,
-    };
+    const o = await appOptions("t/edited", own);
     // The edit lands between the tag's hashing (the "inputs" lap) and the layer's reading of the files.
     class EditAfterInputs extends Laps {
         override lap(name: string): void {
@@ -349,16 +337,28 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
             if (name === "inputs") fs.appendFileSync(path.join(own.contextDir, "src", "app.py"), "print('edited')\n");
         }
     }
-    await assert.rejects(ensureImage(o, { log: quiet, laps: new EditAfterInputs() }), (e: Error) => {
+    const contextChanged = (e: Error) => {
         assert.match(
             e.message,
             /build context: got .*changed while ensure read it \(the files gave app-[0-9a-f]{12}, and give app-[0-9a-f]{12} after the layer was written\)/,
         );
         assert.match(e.message, /nothing was tagged/);
         return true;
-    });
+    };
+    await assert.rejects(ensureImage(o, { log: quiet, laps: new EditAfterInputs() }), contextChanged);
     const client = new RegistryClient(host);
     assert.equal(await client.headManifest("t/edited", o.expectTag), undefined, "the tag was not put");
+    // Without an attestation (attest: false) the files are checked all the same.
+    const plain = makeProject(tempDir());
+    const po = await appOptions("t/edited-plain", plain);
+    class EditPlain extends Laps {
+        override lap(name: string): void {
+            super.lap(name);
+            if (name === "inputs") fs.appendFileSync(path.join(plain.contextDir, "src", "app.py"), "print('edited')\n");
+        }
+    }
+    await assert.rejects(ensureImage(po, { log: quiet, laps: new EditPlain(), attest: false }), contextChanged);
+    assert.equal(await client.headManifest("t/edited-plain", po.expectTag), undefined, "the tag was not put (attest: false)");
     // Nor any referrer of the image (its attestation went early, but names nothing that was not put).
     const tags = (await (await fetch(`http://${host}/v2/t/edited/tags/list`)).json()) as { tags?: string[] | null };
     assert.deepEqual(tags.tags ?? [], [], "no tag at all: neither the image's nor a sha256-<hex> referrers tag");
@@ -382,20 +382,7 @@ test("ensure signs with ECDSA P-256 during the push: the blobs sent early are th
     const ec = writeKeyPair("ec-early", "ec");
     const own = makeProject(tempDir());
     writeFiles(own.contextDir, { "src/ec.py": "print('ecdsa')\n" });
-    const ai = await computeAppInputs(
-        { contextDir: own.contextDir, dockerfile: own.appDockerfile, buildArgs: {}, platform: PLATFORM, baseHash: BASE_HASH },
-        { cache: false },
-    );
-    const o: EnsureOptions = {
-        image: "app",
-        context: own.contextDir,
-        dockerfile: own.appDockerfile,
-        repository: `${(reg as StartedRegistry).host}/t/ec-early`,
-        platform: PLATFORM,
-        expectTag: appTag(ai.hash),
-        baseRef,
-        baseHash: BASE_HASH,
-    };
+    const o = await appOptions("t/ec-early", own);
     const r = await ensureImage(o, { log: quiet, signingKey: loadPrivateKey(ec.priv) });
     assert.equal(r.warnings, undefined, String(r.warnings));
     assert.deepEqual([r.action, r.attestation?.action, r.attestation?.signed], ["built", "attached", true]);
