@@ -121,13 +121,15 @@ test("THINLAYER_NO_BUILD=1 forces tsx", () => {
     assert.equal(r.stdout, "typescript", r.stderr);
 });
 
+/** A skip reason when `file` of the build is missing outside CI (under CI=true a missing build fails the test instead). */
+function unbuilt(file: string): string | false {
+    return !fs.existsSync(path.join(REPO, file)) && process.env.CI !== "true" && "not built (npm run build; under CI=true a missing build fails)";
+}
+
 test(
     "the compiled modules find the project root and the classifier script from build/",
     {
-        skip:
-            !fs.existsSync(path.join(REPO, "build/lib/root.js")) &&
-            process.env.CI !== "true" &&
-            "not built (npm run build; under CI=true a missing build fails)",
+        skip: unbuilt("build/lib/root.js"),
     },
     () => {
         const r = spawnSync(
@@ -160,10 +162,7 @@ test("bin/fresh.js watches everything tsconfig.build.json compiles (a source it 
 test(
     "the bundled CLI (build/bin/thinlayer.js, one file) runs, and code bundled into build/bin/ fingerprints the build/lib/ modules the snapshots are keyed on",
     {
-        skip:
-            !fs.existsSync(path.join(REPO, "build/lib/hashing/snapshot.js")) &&
-            process.env.CI !== "true" &&
-            "not built (npm run build; under CI=true a missing build fails)",
+        skip: unbuilt("build/lib/hashing/snapshot.js"),
     },
     () => {
         const entry = fs.readFileSync(path.join(REPO, "build/bin/thinlayer.js"), "utf8");
