@@ -428,7 +428,10 @@ class ParallelGzip extends Writable {
     private len = 0;
     /** Where the cut scan resumes: every block before it was decided "no cut". */
     private scanFrom = BLOCK;
+    /** Members started, in order (deflating on the pool, or reused and resolved at once). */
     private readonly inFlight: Array<Promise<Finished>> = [];
+    /** How many of inFlight are deflating (the thread pool's work, bounded by maxInFlight). */
+    private deflating = 0;
     /** The members written, for the next write's reuse. */
     readonly records: MemberRecord[] = [];
     reused = 0;
@@ -465,7 +468,10 @@ class ParallelGzip extends Writable {
             this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? createHash("sha256").update(r.gz).digest("hex") });
         this.outOff += r.gz.length;
         if (r.gzSha !== undefined) this.reused++;
-        else this.deflated++;
+        else {
+            this.deflated++;
+            this.deflating--;
+        }
     }
 
     /** Starts one member: reused when the last layer had the same bytes, else deflated on the pool. */
@@ -476,7 +482,17 @@ class ParallelGzip extends Writable {
             this.inFlight.push(Promise.resolve({ gz: hit.bytes, key, gzSha: hit.gz }));
             return;
         }
+        this.deflating++;
         this.inFlight.push(gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) }).then((gz) => ({ gz, key })));
+    }
+
+    /**
+     * Whether to wait for the oldest member before starting more: when maxInFlight are deflating
+     * (each holds its tar bytes), or MAX_QUEUED members wait behind one (reused ones are only
+     * compressed bytes: the tar goes on while an edited member deflates, instead of stalling behind it).
+     */
+    private full(): boolean {
+        return this.deflating > this.maxInFlight || this.inFlight.length > this.maxInFlight + MAX_QUEUED;
     }
 
     private async drain(final: boolean): Promise<void> {
@@ -494,7 +510,7 @@ class ParallelGzip extends Writable {
             this.buf = next;
             this.len -= c;
             this.scanFrom = BLOCK;
-            while (this.inFlight.length > this.maxInFlight) this.output(await (this.inFlight.shift() as Promise<Finished>));
+            while (this.full()) this.output(await (this.inFlight.shift() as Promise<Finished>));
         }
         if (!final) return;
         if (this.len > 0) this.start(this.buf.subarray(0, this.len));
@@ -502,6 +518,9 @@ class ParallelGzip extends Writable {
         while (this.inFlight.length) this.output(await (this.inFlight.shift() as Promise<Finished>));
     }
 }
+
+/** Members (reused ones: compressed bytes only) that may wait behind the oldest one still deflating. */
+const MAX_QUEUED = 64;
 
 /** A member's compressed bytes, with the sha256 of those bytes when they were reused (already known). */
 interface Finished {
