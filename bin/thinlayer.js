@@ -7,8 +7,9 @@
 const path = require("node:path");
 const { compiledIsFresh } = require("./fresh");
 
-if (compiledIsFresh(path.join(__dirname, ".."))) {
-    require("../build/bin/thinlayer.js");
+const root = path.join(__dirname, "..");
+if (compiledIsFresh(root)) {
+    require("./codecache").runCached(path.join(root, "build", "bin", "thinlayer.js"), process.argv[2]);
 } else {
     require("tsx/cjs");
     require("./thinlayer.ts");
