@@ -13,7 +13,7 @@
  *   sample does not compress is run-length coded only instead of deflated for nothing
  *   (memberOptions).
  */
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -245,22 +245,30 @@ export const MEMBER_SPREAD = 4;
 const BLOCK = 512;
 const USTAR = Buffer.from("ustar");
 
-/** Whether the 512-byte block at `o` of `b` starts a member of length `o - start`. */
-function cutsAt(b: Buffer, start: number, o: number): boolean {
-    const len = o - start;
-    if (len >= MEMBER_MAX_BYTES) return true;
-    if (len < MEMBER_MIN_BYTES) return false;
-    if (b.compare(USTAR, 0, USTAR.length, o + 257, o + 262) !== 0) return false;
-    return zlib.crc32(b.subarray(o, o + 100)) % MEMBER_SPREAD === 0;
-}
-
 /**
- * The next cut in `b` after the member starting at `start`, scanning from `from` (a 512-aligned
- * offset past `start`): its offset, or -1 when `b` ends before one is decided (each decision
- * needs the whole block at the candidate).
+ * The next cut in `b` after the member starting at `start` (512-aligned), scanning from `from`
+ * (a 512-aligned offset past `start`): its offset, or -1 when `b` ends before one is decided (each
+ * decision needs the whole block at the candidate). The rules above, found with a native search
+ * for the magic rather than a look at every block: a block is a candidate only where "ustar" sits
+ * at its byte 257, so the blocks between two matches need no look.
  */
 function nextCut(b: Buffer, start: number, from: number): number {
-    for (let o = from; o + BLOCK <= b.length; o += BLOCK) if (cutsAt(b, start, o)) return o;
+    const forced = start + MEMBER_MAX_BYTES;
+    const orForced = () => (forced + BLOCK <= b.length ? forced : -1);
+    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length; ) {
+        if (o >= forced) return o;
+        const at = b.indexOf(USTAR, o + 257);
+        if (at < 0) return orForced();
+        const c = at - 257;
+        if ((c - start) % BLOCK !== 0) {
+            o = c - ((c - start) % BLOCK) + BLOCK; // inside a block, not at its byte 257: not a candidate
+            continue;
+        }
+        if (c >= forced) return orForced();
+        if (c + BLOCK > b.length) return -1;
+        if (zlib.crc32(b.subarray(c, c + 100)) % MEMBER_SPREAD === 0) return c;
+        o = c + BLOCK;
+    }
     return -1;
 }
 
@@ -342,13 +350,13 @@ class ReuseSource {
     }
 
     /** The compressed bytes of a member with tar sha256 `key`, checked; undefined on a miss. */
-    take(key: string): { bytes: Buffer; gz: string } | undefined {
+    async take(key: string): Promise<{ bytes: Buffer; gz: string } | undefined> {
         const m = this.byKey.get(key);
         if (m === undefined || this.fd === undefined) return undefined;
         try {
             const b = Buffer.allocUnsafe(m.len);
             if (fs.readSync(this.fd, b, 0, m.len, m.off) !== m.len) return undefined;
-            return createHash("sha256").update(b).digest("hex") === m.gz ? { bytes: b, gz: m.gz } : undefined;
+            return (await sha256Hex(b)) === m.gz ? { bytes: b, gz: m.gz } : undefined;
         } catch {
             return undefined;
         }
@@ -428,10 +436,11 @@ class ParallelGzip extends Writable {
     private len = 0;
     /** Where the cut scan resumes: every block before it was decided "no cut". */
     private scanFrom = BLOCK;
-    /** Members started, in order (deflating on the pool, or reused and resolved at once). */
-    private readonly inFlight: Array<Promise<Finished>> = [];
-    /** How many of inFlight are deflating (the thread pool's work, bounded by maxInFlight). */
-    private deflating = 0;
+    /** Members started, in order: their work (hashed, then reused or deflated, on the pool) and its result once done. */
+    private readonly inFlight: Array<{ work: Promise<Finished>; done?: Finished }> = [];
+    /** How many of inFlight still hold their tar bytes (bounded by maxInFlight), and who waits for one to finish. */
+    private busy = 0;
+    private readonly waiting: Array<() => void> = [];
     /** The members written, for the next write's reuse. */
     readonly records: MemberRecord[] = [];
     reused = 0;
@@ -468,31 +477,51 @@ class ParallelGzip extends Writable {
             this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? createHash("sha256").update(r.gz).digest("hex") });
         this.outOff += r.gz.length;
         if (r.gzSha !== undefined) this.reused++;
-        else {
-            this.deflated++;
-            this.deflating--;
-        }
-    }
-
-    /** Starts one member: reused when the last layer had the same bytes, else deflated on the pool. */
-    private start(member: Buffer): void {
-        const key = this.source === undefined ? "" : createHash("sha256").update(member).digest("hex");
-        const hit = this.source?.take(key);
-        if (hit !== undefined) {
-            this.inFlight.push(Promise.resolve({ gz: hit.bytes, key, gzSha: hit.gz }));
-            return;
-        }
-        this.deflating++;
-        this.inFlight.push(gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) }).then((gz) => ({ gz, key })));
+        else this.deflated++;
     }
 
     /**
-     * Whether to wait for the oldest member before starting more: when maxInFlight are deflating
-     * (each holds its tar bytes), or MAX_QUEUED members wait behind one (reused ones are only
-     * compressed bytes: the tar goes on while an edited member deflates, instead of stalling behind it).
+     * Starts one member: reused when the last layer had the same bytes, else deflated on the pool.
+     * Its key (sha256) is computed on the pool too, while this thread goes on with the tar.
      */
-    private full(): boolean {
-        return this.deflating > this.maxInFlight || this.inFlight.length > this.maxInFlight + MAX_QUEUED;
+    private start(member: Buffer): void {
+        const source = this.source;
+        this.busy++;
+        const work = async (): Promise<Finished> => {
+            const key = source === undefined ? "" : await sha256Hex(member);
+            const hit = await source?.take(key);
+            if (hit !== undefined) return { gz: hit.bytes, key, gzSha: hit.gz };
+            const gz = await gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) });
+            return { gz, key };
+        };
+        const slot: { work: Promise<Finished>; done?: Finished } = {
+            work: work()
+                .then((r) => (slot.done = r))
+                .finally(() => {
+                    this.busy--;
+                    for (const w of this.waiting.splice(0)) w();
+                }),
+        };
+        slot.work.catch(() => undefined); // awaited in order by drain()
+        this.inFlight.push(slot);
+    }
+
+    /** Writes out the finished members at the head of the queue (in order: the first unfinished one stops it). */
+    private flush(): void {
+        while (this.inFlight[0]?.done !== undefined) this.output((this.inFlight.shift() as { done: Finished }).done);
+    }
+
+    /**
+     * Makes room before the next member: waits while maxInFlight members still hold their tar
+     * bytes (any of them finishing frees a slot), and while MAX_QUEUED finished ones wait behind
+     * the oldest (reused members are only compressed bytes: the tar goes on while an edited member
+     * deflates, instead of stalling behind it).
+     */
+    private async room(): Promise<void> {
+        this.flush();
+        while (this.busy > this.maxInFlight) await new Promise<void>((r) => this.waiting.push(r));
+        this.flush();
+        while (this.inFlight.length > this.maxInFlight + MAX_QUEUED) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
     }
 
     private async drain(final: boolean): Promise<void> {
@@ -510,13 +539,18 @@ class ParallelGzip extends Writable {
             this.buf = next;
             this.len -= c;
             this.scanFrom = BLOCK;
-            while (this.full()) this.output(await (this.inFlight.shift() as Promise<Finished>));
+            await this.room();
         }
         if (!final) return;
         if (this.len > 0) this.start(this.buf.subarray(0, this.len));
         this.len = 0;
-        while (this.inFlight.length) this.output(await (this.inFlight.shift() as Promise<Finished>));
+        while (this.inFlight.length) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
     }
+}
+
+/** sha256 (hex) of `b`, computed on libuv's thread pool (WebCrypto's digest is an async job there). */
+async function sha256Hex(b: Buffer): Promise<string> {
+    return Buffer.from(await webcrypto.subtle.digest("SHA-256", b)).toString("hex");
 }
 
 /** Members (reused ones: compressed bytes only) that may wait behind the oldest one still deflating. */

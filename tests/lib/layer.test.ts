@@ -10,6 +10,7 @@ import {
     GZIP_LEVEL,
     MEMBER_MAX_BYTES,
     MEMBER_MIN_BYTES,
+    MEMBER_SPREAD,
     memberCuts,
     memberOptions,
     normalizeEntries,
@@ -247,6 +248,45 @@ test("the layer gzip is exactly its tar cut at memberCuts, each member gzipped a
     assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and run-length-coded members: ${levels.join(",")}`);
     assert.deepEqual(one.data, Buffer.concat(expected));
     assert.equal("sha256:" + createHash("sha256").update(one.data).digest("hex"), one.digest);
+});
+
+test("memberCuts follows its rules block by block: the magic searched natively cuts exactly where a look at every block does", () => {
+    // The rules as written, one 512-byte block at a time.
+    const reference = (b: Buffer): number[] => {
+        const cuts: number[] = [];
+        for (let start = 0, o = 512; o + 512 <= b.length; o += 512) {
+            const len = o - start;
+            const candidate = b.toString("latin1", o + 257, o + 262) === "ustar" && zlib.crc32(b.subarray(o, o + 100)) % MEMBER_SPREAD === 0;
+            if (len >= MEMBER_MAX_BYTES || (len >= MEMBER_MIN_BYTES && candidate)) {
+                cuts.push(o);
+                start = o;
+            }
+        }
+        return cuts;
+    };
+    for (const [size, planted, aligned] of [
+        [6 * MEMBER_MAX_BYTES + 300, 400, 0.5], // many candidates, a trailing partial block
+        [5 * MEMBER_MAX_BYTES, 3, 1], // few: forced cuts at MEMBER_MAX_BYTES
+        [3 * MEMBER_MAX_BYTES + 511, 2000, 0.1], // mostly magic inside blocks, not at byte 257
+    ] as const) {
+        const b = randomBytes(size);
+        for (let i = 0; i < planted; i++) {
+            const block = Math.floor(Math.random() * (size / 512)) * 512;
+            const at = Math.random() < aligned ? block + 257 : block + Math.floor(Math.random() * 507);
+            if (at + 5 <= size) b.write("ustar", at, "latin1");
+        }
+        // And one candidate whose block is cut short by the end of the buffer (never decided).
+        if (size % 512 > 262) b.write("ustar", size - (size % 512) + 257, "latin1");
+        const cuts = memberCuts(b);
+        assert.deepEqual(cuts, reference(b), `size ${size}`);
+        assert.ok(cuts.length >= 2, `size ${size}: ${cuts.length} cuts`);
+    }
+    // A candidate that does not cut (its name's crc32) exactly where a member reaches its maximum: cut there all the same.
+    const b = randomBytes(3 * MEMBER_MAX_BYTES);
+    b.write("ustar", MEMBER_MAX_BYTES + 257, "latin1");
+    while (zlib.crc32(b.subarray(MEMBER_MAX_BYTES, MEMBER_MAX_BYTES + 100)) % MEMBER_SPREAD === 0) b[MEMBER_MAX_BYTES]++;
+    assert.deepEqual(reference(b), [MEMBER_MAX_BYTES, 2 * MEMBER_MAX_BYTES]);
+    assert.deepEqual(memberCuts(b), reference(b));
 });
 
 test("memberOptions: incompressible members are run-length coded only, compressible ones deflated at GZIP_LEVEL", () => {
