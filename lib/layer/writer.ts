@@ -3,6 +3,8 @@
  * the same diffID, blob digest, manifest digest — and no rollout.
  *
  * - entries sorted by path, each parent directory present, no duplicates (a later COPY wins);
+ * - ustar headers, PAX for what ustar cannot hold (lib/layer/tar.ts), written with the files'
+ *   bytes straight into the gzip members' buffers;
  * - fixed mtime (SOURCE_DATE_EPOCH when set, else 0), empty user/group names;
  * - owner/mode from COPY --chown/--chmod, else root 0:0, files 0644 (0755 when executable), dirs 0755
  *   (only the executable bit of a source file is kept: the content hash ignores the other mode bits,
@@ -18,11 +20,9 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import * as os from "node:os";
-import { Readable, Transform, Writable } from "node:stream";
 import { promisify } from "node:util";
-import { pipeline } from "node:stream/promises";
 import * as zlib from "node:zlib";
-import * as tar from "tar-stream";
+import { BLOCK, END_OF_TAR, headerBytes, padded, writeHeader, type TarHeader } from "./tar";
 import type { CopySpec } from "../dockerfile/analyze";
 import { inputError, ThinlayerError } from "../errors";
 import { cleanSource, followedSource } from "../context/resolve";
@@ -216,16 +216,6 @@ export function normalizeEntries(entries: readonly LayerEntry[]): LayerEntry[] {
     return [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.dest), Buffer.from(b.dest)));
 }
 
-function hashingTap(h: ReturnType<typeof createHash>, count: { n: number }): Transform {
-    return new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-            h.update(chunk);
-            count.n += chunk.length;
-            cb(null, chunk);
-        },
-    });
-}
-
 const gzipAsync = promisify(zlib.gzip);
 
 /**
@@ -242,7 +232,6 @@ const gzipAsync = promisify(zlib.gzip);
 export const MEMBER_MIN_BYTES = 128 * 1024;
 export const MEMBER_MAX_BYTES = 2 * 1024 * 1024;
 export const MEMBER_SPREAD = 4;
-const BLOCK = 512;
 const USTAR = Buffer.from("ustar");
 
 /**
@@ -255,7 +244,7 @@ const USTAR = Buffer.from("ustar");
 function nextCut(b: Buffer, start: number, from: number): number {
     const forced = start + MEMBER_MAX_BYTES;
     const orForced = () => (forced + BLOCK <= b.length ? forced : -1);
-    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length; ) {
+    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length;) {
         if (o >= forced) return o;
         const at = b.indexOf(USTAR, o + 257);
         if (at < 0) return orForced();
@@ -424,13 +413,14 @@ function memberChunkSize(n: number): number {
 }
 
 /**
- * gzip in content-defined members (see memberCuts) compressed in parallel (zlib runs on libuv's
- * thread pool) or reused from the previous layer, written in order. A sequence of gzip members is
- * one valid gzip stream (RFC 1952 §2.2) that every image tool reads (Go's gzip.Reader is
- * multistream by default); the output depends only on the input bytes and the level — not on
- * timing, core count or what was reused.
+ * The tar, written into it block by block (append, or reserve/commit to read a file straight into
+ * it), cut into content-defined members (see memberCuts) that are compressed in parallel (zlib
+ * runs on libuv's thread pool) or reused from the previous layer, and written out in order. A
+ * sequence of gzip members is one valid gzip stream (RFC 1952 §2.2) that every image tool reads
+ * (Go's gzip.Reader is multistream by default); the output depends only on the tar bytes and the
+ * level — not on timing, core count or what was reused.
  */
-class ParallelGzip extends Writable {
+class ParallelGzip {
     /** The pending tar bytes (the current member's start at 0), `len` of them used. */
     private buf = Buffer.allocUnsafe(MEMBER_MAX_BYTES + BLOCK);
     private len = 0;
@@ -446,28 +436,42 @@ class ParallelGzip extends Writable {
     reused = 0;
     deflated = 0;
     private outOff = 0;
+    /** sha256 of the tar (the diff id), fed member by member in order, and its size. */
+    readonly tarHash = createHash("sha256");
+    tarSize = 0;
 
     constructor(
         private readonly sink: (b: Buffer) => void,
         private readonly maxInFlight: number,
         private readonly source: ReuseSource | undefined,
-    ) {
-        super();
-    }
+    ) {}
 
-    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-        if (this.len + chunk.length > this.buf.length) {
-            const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + chunk.length));
+    /**
+     * Room for `n` bytes at the end of the pending tar, to write (e.g. read a file into) and then
+     * commit. Nothing else may be appended before the commit; what is not committed is never used.
+     */
+    reserve(n: number): { buf: Buffer; off: number } {
+        if (this.len + n > this.buf.length) {
+            const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
             this.buf.copy(grown, 0, 0, this.len);
             this.buf = grown;
         }
-        chunk.copy(this.buf, this.len);
-        this.len += chunk.length;
-        this.drain(false).then(() => cb(), cb);
+        return { buf: this.buf, off: this.len };
     }
 
-    override _final(cb: (err?: Error | null) => void): void {
-        this.drain(true).then(() => cb(), cb);
+    /** Adds the first `n` bytes of the reserved room, written by then, to the tar. */
+    commit(n: number): void {
+        this.len += n;
+    }
+
+    /** Zeros to the next 512-byte boundary of the tar (the data of an entry ends there). */
+    pad(): void {
+        const n = padded(this.len) - this.len;
+        if (n > 0) {
+            const { buf, off } = this.reserve(n);
+            buf.fill(0, off, off + n);
+            this.commit(n);
+        }
     }
 
     private output(r: Finished): void {
@@ -485,6 +489,8 @@ class ParallelGzip extends Writable {
      * Its key (sha256) is computed on the pool too, while this thread goes on with the tar.
      */
     private start(member: Buffer): void {
+        this.tarHash.update(member);
+        this.tarSize += member.length;
         const source = this.source;
         this.busy++;
         const work = async (): Promise<Finished> => {
@@ -502,7 +508,7 @@ class ParallelGzip extends Writable {
                     for (const w of this.waiting.splice(0)) w();
                 }),
         };
-        slot.work.catch(() => undefined); // awaited in order by drain()
+        slot.work.catch(() => undefined); // awaited in order by cut() and end()
         this.inFlight.push(slot);
     }
 
@@ -524,13 +530,14 @@ class ParallelGzip extends Writable {
         while (this.inFlight.length > this.maxInFlight + MAX_QUEUED) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
     }
 
-    private async drain(final: boolean): Promise<void> {
+    /** Starts every member the pending tar completes (a cut is decided), making room between them. */
+    async cut(): Promise<void> {
         for (;;) {
             const view = this.buf.subarray(0, this.len);
             const c = nextCut(view, 0, this.scanFrom);
             if (c < 0) {
                 this.scanFrom = Math.max(this.scanFrom, this.len - (this.len % BLOCK));
-                break;
+                return;
             }
             // The member keeps its view of this buffer; the rest moves to a new one.
             const next = Buffer.allocUnsafe(Math.max(MEMBER_MAX_BYTES + BLOCK, this.len - c));
@@ -541,7 +548,11 @@ class ParallelGzip extends Writable {
             this.scanFrom = BLOCK;
             await this.room();
         }
-        if (!final) return;
+    }
+
+    /** The last member, then everything out. */
+    async end(): Promise<void> {
+        await this.cut();
         if (this.len > 0) this.start(this.buf.subarray(0, this.len));
         this.len = 0;
         while (this.inFlight.length) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
@@ -595,34 +606,67 @@ export function memberOptions(member: Buffer): MemberOptions {
     return outBytes / inBytes > INCOMPRESSIBLE_RATIO ? { level: 1, strategy: zlib.constants.Z_RLE } : normal;
 }
 
-/** Files up to this size are read whole (one syscall, no stream per file). */
+/** Files up to this size are read whole, straight into the tar; larger ones a READ_CHUNK at a time. */
 const SMALL_FILE = 4 * 1024 * 1024;
 
 /** Read size for larger files. */
 const READ_CHUNK = 1024 * 1024;
 
-/**
- * A file's bytes in chunks, read to its end (a file that grew or shrank since its lstat makes the
- * tar entry fail on its size). Synchronous reads on purpose: the thread pool is busy deflating.
- */
-function* fileChunks(file: string): Generator<Buffer> {
-    const fd = fs.openSync(file, "r");
-    try {
-        for (let pos = 0; ;) {
-            const buf = Buffer.allocUnsafe(READ_CHUNK);
-            const n = fs.readSync(fd, buf, 0, buf.length, pos);
-            if (n === 0) return;
-            pos += n;
-            yield n === buf.length ? buf : buf.subarray(0, n);
-        }
-    } finally {
-        fs.closeSync(fd);
+/** Reads from `fd` into `buf[off, off + n)` until full or at the end of the file: the bytes read. */
+function readInto(fd: number, buf: Buffer, off: number, n: number, pos: number): number {
+    let got = 0;
+    while (got < n) {
+        const r = fs.readSync(fd, buf, off + got, n - got, pos + got);
+        if (r === 0) break;
+        got += r;
     }
+    return got;
 }
 
 /** Writes all of `b` at the file's current position (a write may take only part of it). */
 function writeAll(fd: number, b: Buffer): void {
     for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off);
+}
+
+/**
+ * Appends one file's entry: its header and data read straight into the tar. A file up to
+ * SMALL_FILE is read to its end as its size was when opened (a file that changes meanwhile gives
+ * what was read, as readFileSync does); a larger one in chunks, cut into members as it goes, and
+ * it must keep the size it had when opened.
+ */
+async function appendFile(gz: ParallelGzip, h: Omit<TarHeader, "size" | "type">, src: string): Promise<void> {
+    const fd = fs.openSync(src, "r");
+    try {
+        const size = fs.fstatSync(fd).size;
+        const header: TarHeader = { ...h, type: "file", size };
+        const hb = headerBytes(header);
+        if (size <= SMALL_FILE) {
+            const { buf, off } = gz.reserve(hb + size);
+            const got = readInto(fd, buf, off + hb, size, 0);
+            writeHeader(buf, off, { ...header, size: got });
+            gz.commit(hb + got);
+            gz.pad();
+            return;
+        }
+        const { buf, off } = gz.reserve(hb);
+        writeHeader(buf, off, header);
+        gz.commit(hb);
+        let pos = 0;
+        for (;;) {
+            const r = gz.reserve(READ_CHUNK);
+            const got = readInto(fd, r.buf, r.off, READ_CHUNK, pos);
+            if (pos + got > size || (got < READ_CHUNK && pos + got !== size)) {
+                throw new Error(`${src} changed size while the layer was written (${size} bytes when opened, ${pos + got}${pos + got > size ? "+" : ""} read)`);
+            }
+            gz.commit(got);
+            pos += got;
+            if (pos === size) break;
+            await gz.cut();
+        }
+        gz.pad();
+    } finally {
+        fs.closeSync(fd);
+    }
 }
 
 /**
@@ -641,51 +685,9 @@ export async function writeLayer(
     } = {},
 ): Promise<LayerBlob> {
     const sorted = normalizeEntries(entries);
-    const mtime = new Date((opts.epoch ?? layerEpoch()) * 1000);
-    const pack = tar.pack();
-    const tarHash = createHash("sha256");
+    const mtime = opts.epoch ?? layerEpoch();
     const gzHash = createHash("sha256");
-    const tarCount = { n: 0 };
     const gzCount = { n: 0 };
-    const entry = (header: Partial<tar.Header> & { name: string }, body?: Buffer) =>
-        new Promise<void>((res, rej) => {
-            const done = (err?: Error | null) => (err ? rej(err) : res());
-            if (body === undefined) pack.entry(header, done);
-            else pack.entry(header, body, done);
-        });
-    const feed = (async () => {
-        try {
-            for (const e of sorted) {
-                const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime };
-                if (e.type === "directory") {
-                    await entry({ ...base, type: "directory" });
-                    continue;
-                }
-                const src = e.source as string | undefined;
-                // File system calls are synchronous here: libuv's thread pool runs the deflate
-                // jobs, and an async call would queue behind them for a whole member.
-                const st = src !== undefined ? fs.lstatSync(src) : undefined;
-                if (e.type === "symlink" || st?.isSymbolicLink()) {
-                    const linkname = e.linkname ?? fs.readlinkSync(src as string);
-                    await entry({ ...base, type: "symlink", linkname, mode: 0o777 });
-                    continue;
-                }
-                if (src === undefined || st === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
-                if (st.size <= SMALL_FILE) {
-                    const body = fs.readFileSync(src);
-                    await entry({ ...base, type: "file", size: body.length }, body);
-                    continue;
-                }
-                await new Promise<void>((res, rej) => {
-                    const w = pack.entry({ ...base, type: "file", size: st.size }, (err) => (err ? rej(err) : res()));
-                    pipeline(Readable.from(fileChunks(src), { objectMode: false }), w).catch(rej);
-                });
-            }
-            pack.finalize();
-        } catch (err) {
-            pack.destroy(err as Error);
-        }
-    })();
     const fd = outFile === undefined ? undefined : fs.openSync(outFile, "w");
     const members: Buffer[] = [];
     const reuse = opts.reuse && layerReuseEnabled() ? reuseFiles(opts.reuse) : undefined;
@@ -697,14 +699,38 @@ export async function writeLayer(
                 gzHash.update(b);
                 gzCount.n += b.length;
                 if (fd !== undefined) writeAll(fd, b);
-                else members.push((b = Buffer.from(b))); // a copy: b is a view of its member's larger output buffer
+                else members.push(b); // concatenated at the end (a view: copied then)
                 opts.onData?.(b);
             },
             Math.max(1, opts.parallelism ?? gzipParallelism()),
             source,
         );
-        await pipeline(pack, hashingTap(tarHash, tarCount), gz);
-        await feed;
+        // File system calls are synchronous here: libuv's thread pool runs the hash and deflate
+        // jobs, and an async call would queue behind them for a whole member.
+        for (const e of sorted) {
+            const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime };
+            const src = e.source;
+            const st = e.type === "directory" || src === undefined ? undefined : fs.lstatSync(src);
+            if (e.type === "directory") {
+                const h: TarHeader = { ...base, type: "directory", size: 0 };
+                const { buf, off } = gz.reserve(headerBytes(h));
+                writeHeader(buf, off, h);
+                gz.commit(headerBytes(h));
+            } else if (e.type === "symlink" || st?.isSymbolicLink()) {
+                const h: TarHeader = { ...base, type: "symlink", size: 0, mode: 0o777, linkname: e.linkname ?? fs.readlinkSync(src as string) };
+                const { buf, off } = gz.reserve(headerBytes(h));
+                writeHeader(buf, off, h);
+                gz.commit(headerBytes(h));
+            } else {
+                if (src === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
+                await appendFile(gz, base, src);
+            }
+            await gz.cut();
+        }
+        const end = gz.reserve(END_OF_TAR);
+        end.buf.fill(0, end.off, end.off + END_OF_TAR);
+        gz.commit(END_OF_TAR);
+        await gz.end();
     } finally {
         if (fd !== undefined) fs.closeSync(fd);
         source?.close();
@@ -715,10 +741,10 @@ export async function writeLayer(
         saved,
         file: outFile ?? "",
         data,
-        diffId: "sha256:" + tarHash.digest("hex"),
+        diffId: "sha256:" + gz.tarHash.digest("hex"),
         digest: "sha256:" + gzHash.digest("hex"),
         size: gzCount.n,
-        tarSize: tarCount.n,
+        tarSize: gz.tarSize,
         entries: sorted.length,
         members: { reused: gz.reused, deflated: gz.deflated },
     };

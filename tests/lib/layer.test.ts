@@ -17,9 +17,11 @@ import {
     parseChown,
     writeLayer,
     NotDaemonlessError,
+    type LayerEntry,
     type PlacedCopy,
 } from "../../lib/layer/writer";
 import { computeAppInputs } from "../../lib/plan";
+import * as tar from "tar-stream";
 import { readLayerEntries, tempDir, writeFiles } from "../helpers/images";
 import type { InputFile } from "../../lib/plan";
 import { needTools } from "../helpers/tools";
@@ -248,6 +250,70 @@ test("the layer gzip is exactly its tar cut at memberCuts, each member gzipped a
     assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and run-length-coded members: ${levels.join(",")}`);
     assert.deepEqual(one.data, Buffer.concat(expected));
     assert.equal("sha256:" + createHash("sha256").update(one.data).digest("hex"), one.digest);
+});
+
+test("the tar is byte for byte what tar-stream 3 wrote for the same entries (the format of every earlier layer): ustar, prefix splits, PAX names and links, big files", async () => {
+    const d = tempDir();
+    const long = (n: number) => "d".repeat(n);
+    const contents: Record<string, Buffer | string> = {
+        empty: "",
+        one: "1",
+        "b511.bin": randomBytes(511),
+        "b512.bin": randomBytes(512),
+        "b513.bin": randomBytes(513),
+        "big.bin": randomBytes(4 * 1024 * 1024 + 12345), // read in chunks
+        "run.sh": "#!/bin/sh\necho hi\n",
+    };
+    writeFiles(d, contents);
+    const src = (f: string) => path.join(d, f);
+    const entries: LayerEntry[] = [
+        { dest: "/srv", type: "directory", mode: 0o755, uid: 0, gid: 0 },
+        ...Object.keys(contents).map((f) => ({
+            dest: `/srv/${f}`,
+            type: "file" as const,
+            source: src(f),
+            mode: f === "run.sh" ? 0o755 : 0o644,
+            uid: 10001,
+            gid: 10001,
+        })),
+        { dest: "/srv/setuid", type: "file", source: src("one"), mode: 0o4755, uid: 0, gid: 0 },
+        // Over 100 bytes, split into prefix + name; too long for any split; non-ASCII: PAX.
+        { dest: `/srv/${long(60)}/${long(60)}/file.py`, type: "file", source: src("one"), mode: 0o644, uid: 0, gid: 0 },
+        { dest: `/srv/${long(120)}`, type: "file", source: src("one"), mode: 0o644, uid: 0, gid: 0 },
+        { dest: `/srv/${long(150)}/${long(20)}/x`, type: "file", source: src("one"), mode: 0o644, uid: 0, gid: 0 },
+        { dest: "/srv/caf\u00e9/\u00fcber.txt", type: "file", source: src("one"), mode: 0o644, uid: 0, gid: 0 },
+        { dest: "/srv/link", type: "symlink", linkname: "run.sh", mode: 0o777, uid: 0, gid: 0 },
+        { dest: "/srv/farlink", type: "symlink", linkname: `/${long(120)}/target`, mode: 0o777, uid: 0, gid: 0 },
+    ];
+    const epoch = 1_700_000_000;
+    const ours = zlib.gunzipSync((await writeLayer(entries, undefined, { epoch })).data as Buffer);
+    // The same entries through tar-stream, as the writer fed it before it wrote its tar itself.
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on("data", (c: Buffer) => chunks.push(c));
+    const ended = new Promise((r) => pack.on("end", r));
+    for (const e of normalizeEntries(entries)) {
+        const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime: new Date(epoch * 1000) };
+        await new Promise<void>((res, rej) => {
+            const done = (err?: Error | null) => (err ? rej(err) : res());
+            if (e.type === "directory") pack.entry({ ...base, type: "directory" }, done);
+            else if (e.type === "symlink") pack.entry({ ...base, type: "symlink", linkname: e.linkname, mode: 0o777 }, done);
+            else {
+                const body = fs.readFileSync(e.source as string);
+                pack.entry({ ...base, type: "file", size: body.length }, body, done);
+            }
+        });
+    }
+    pack.finalize();
+    await ended;
+    const theirs = Buffer.concat(chunks);
+    assert.equal(ours.length, theirs.length);
+    assert.ok(ours.equals(theirs), `first difference at byte ${ours.findIndex((b, i) => b !== theirs[i])}`);
+    // Where the writer differs from tar-stream on purpose: mode 0 (COPY --chmod=000) stays 0 (tar-stream wrote 0644), as in BuildKit.
+    const zero = zlib.gunzipSync(
+        (await writeLayer([{ dest: "/secret", type: "file", source: src("one"), mode: 0, uid: 0, gid: 0 }], undefined, { epoch })).data as Buffer,
+    );
+    assert.equal(zero.toString("latin1", 100, 107), "000000 ".slice(0, 7));
 });
 
 test("memberCuts follows its rules block by block: the magic searched natively cuts exactly where a look at every block does", () => {
