@@ -47,23 +47,29 @@ function writeSize(num: number, buf: Buffer, off: number): void {
 /** Writes the 512 bytes at `off` of `buf`: the header of `h` under `name`/`linkname`/`typeflag`. */
 function fill(buf: Buffer, off: number, h: TarHeader, name: string, prefix: string, linkname: string | undefined, typeflag: number, size: number): void {
     buf.fill(0, off, off + BLOCK);
-    buf.write(name, off, "utf8");
-    buf.write(octal(h.mode & 0o7777, 6), off + 100, "latin1");
-    buf.write(octal(h.uid, 6), off + 108, "latin1");
-    buf.write(octal(h.gid, 6), off + 116, "latin1");
+    // The checksum is the sum of the header's bytes (its own field as spaces): summed as the
+    // fields are written, the zeros between them add nothing.
+    let sum = 8 * 32;
+    const put = (text: string, at: number, encoding: BufferEncoding = "latin1") => {
+        const n = buf.write(text, off + at, encoding);
+        for (let i = off + at; i < off + at + n; i++) sum += buf[i];
+    };
+    put(name, 0, "utf8");
+    put(octal(h.mode & 0o7777, 6), 100);
+    put(octal(h.uid, 6), 108);
+    put(octal(h.gid, 6), 116);
     writeSize(size, buf, off + 124);
-    buf.write(octal(h.mtime, 11), off + 136, "latin1");
+    for (let i = off + 124; i < off + 136; i++) sum += buf[i];
+    put(octal(h.mtime, 11), 136);
     buf[off + 156] = 0x30 + typeflag;
-    if (linkname) buf.write(linkname, off + 157, "utf8");
-    buf.write("ustar\0" + "00", off + 257, "latin1");
-    if (h.uname) buf.write(h.uname, off + 265, "utf8");
-    if (h.gname) buf.write(h.gname, off + 297, "utf8");
-    buf.write(octal(0, 6), off + 329, "latin1");
-    buf.write(octal(0, 6), off + 337, "latin1");
-    if (prefix) buf.write(prefix, off + 345, "utf8");
-    let sum = 8 * 32; // the checksum field counts as spaces
-    for (let i = 0; i < 148; i++) sum += buf[off + i];
-    for (let i = 156; i < BLOCK; i++) sum += buf[off + i];
+    sum += buf[off + 156];
+    if (linkname) put(linkname, 157, "utf8");
+    put("ustar\0" + "00", 257);
+    if (h.uname) put(h.uname, 265, "utf8");
+    if (h.gname) put(h.gname, 297, "utf8");
+    put(octal(0, 6), 329);
+    put(octal(0, 6), 337);
+    if (prefix) put(prefix, 345, "utf8");
     buf.write(octal(sum, 6), off + 148, "latin1");
 }
 

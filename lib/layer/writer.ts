@@ -15,7 +15,7 @@
  *   sample does not compress is run-length coded only instead of deflated for nothing
  *   (memberOptions).
  */
-import { createHash, webcrypto } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -339,13 +339,13 @@ class ReuseSource {
     }
 
     /** The compressed bytes of a member with tar sha256 `key`, checked; undefined on a miss. */
-    async take(key: string): Promise<{ bytes: Buffer; gz: string } | undefined> {
+    take(key: string): { bytes: Buffer; gz: string } | undefined {
         const m = this.byKey.get(key);
         if (m === undefined || this.fd === undefined) return undefined;
         try {
             const b = Buffer.allocUnsafe(m.len);
             if (fs.readSync(this.fd, b, 0, m.len, m.off) !== m.len) return undefined;
-            return (await sha256Hex(b)) === m.gz ? { bytes: b, gz: m.gz } : undefined;
+            return sha256Hex(b) === m.gz ? { bytes: b, gz: m.gz } : undefined;
         } catch {
             return undefined;
         }
@@ -426,9 +426,9 @@ class ParallelGzip {
     private len = 0;
     /** Where the cut scan resumes: every block before it was decided "no cut". */
     private scanFrom = BLOCK;
-    /** Members started, in order: their work (hashed, then reused or deflated, on the pool) and its result once done. */
+    /** Members started, in order: their work (reused, or deflated on the pool) and its result once done. */
     private readonly inFlight: Array<{ work: Promise<Finished>; done?: Finished }> = [];
-    /** How many of inFlight still hold their tar bytes (bounded by maxInFlight), and who waits for one to finish. */
+    /** How many of inFlight are deflating, holding their tar bytes (bounded by maxInFlight), and who waits for one to finish. */
     private busy = 0;
     private readonly waiting: Array<() => void> = [];
     /** The members written, for the next write's reuse. */
@@ -484,25 +484,23 @@ class ParallelGzip {
         else this.deflated++;
     }
 
-    /**
-     * Starts one member: reused when the last layer had the same bytes, else deflated on the pool.
-     * Its key (sha256) is computed on the pool too, while this thread goes on with the tar.
-     */
+    /** Starts one member: reused when the last layer had the same bytes, else deflated on the pool. */
     private start(member: Buffer): void {
         this.tarHash.update(member);
         this.tarSize += member.length;
-        const source = this.source;
+        // (sha256 here, not on the pool: WebCrypto's async digest first copies its input on this
+        // thread, into fresh pages, which costs more than SHA-NI hashing it; measured.)
+        const key = this.source === undefined ? "" : sha256Hex(member);
+        const hit = this.source?.take(key);
+        if (hit !== undefined) {
+            const done = { gz: hit.bytes, key, gzSha: hit.gz };
+            this.inFlight.push({ work: Promise.resolve(done), done });
+            return;
+        }
         this.busy++;
-        const work = async (): Promise<Finished> => {
-            const key = source === undefined ? "" : await sha256Hex(member);
-            const hit = await source?.take(key);
-            if (hit !== undefined) return { gz: hit.bytes, key, gzSha: hit.gz };
-            const gz = await gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) });
-            return { gz, key };
-        };
         const slot: { work: Promise<Finished>; done?: Finished } = {
-            work: work()
-                .then((r) => (slot.done = r))
+            work: gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) })
+                .then((gz) => (slot.done = { gz, key }))
                 .finally(() => {
                     this.busy--;
                     for (const w of this.waiting.splice(0)) w();
@@ -559,9 +557,8 @@ class ParallelGzip {
     }
 }
 
-/** sha256 (hex) of `b`, computed on libuv's thread pool (WebCrypto's digest is an async job there). */
-async function sha256Hex(b: Buffer): Promise<string> {
-    return Buffer.from(await webcrypto.subtle.digest("SHA-256", b)).toString("hex");
+function sha256Hex(b: Buffer): string {
+    return createHash("sha256").update(b).digest("hex");
 }
 
 /** Members (reused ones: compressed bytes only) that may wait behind the oldest one still deflating. */

@@ -289,9 +289,11 @@ test("the tar is byte for byte what tar-stream 3 wrote for the same entries (the
     const ours = zlib.gunzipSync((await writeLayer(entries, undefined, { epoch })).data as Buffer);
     // The same entries through tar-stream, as the writer fed it before it wrote its tar itself.
     const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on("data", (c: Buffer) => chunks.push(c));
-    const ended = new Promise((r) => pack.on("end", r));
+    const collected = (async () => {
+        const chunks: Buffer[] = [];
+        for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c);
+        return Buffer.concat(chunks);
+    })();
     for (const e of normalizeEntries(entries)) {
         const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime: new Date(epoch * 1000) };
         await new Promise<void>((res, rej) => {
@@ -305,8 +307,7 @@ test("the tar is byte for byte what tar-stream 3 wrote for the same entries (the
         });
     }
     pack.finalize();
-    await ended;
-    const theirs = Buffer.concat(chunks);
+    const theirs = await collected;
     assert.equal(ours.length, theirs.length);
     assert.ok(ours.equals(theirs), `first difference at byte ${ours.findIndex((b, i) => b !== theirs[i])}`);
     // Where the writer differs from tar-stream on purpose: mode 0 (COPY --chmod=000) stays 0 (tar-stream wrote 0644), as in BuildKit.
