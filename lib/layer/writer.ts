@@ -232,31 +232,20 @@ const gzipAsync = promisify(zlib.gzip);
 export const MEMBER_MIN_BYTES = 128 * 1024;
 export const MEMBER_MAX_BYTES = 2 * 1024 * 1024;
 export const MEMBER_SPREAD = 4;
-const USTAR = Buffer.from("ustar");
 
 /**
  * The next cut in `b` after the member starting at `start` (512-aligned), scanning from `from`
  * (a 512-aligned offset past `start`): its offset, or -1 when `b` ends before one is decided (each
- * decision needs the whole block at the candidate). The rules above, found with a native search
- * for the magic rather than a look at every block: a block is a candidate only where "ustar" sits
- * at its byte 257, so the blocks between two matches need no look.
+ * decision needs the whole block at the candidate). The rules above, looking at byte 257 of each
+ * block first (a native search for the magic reads every byte: measured slower).
  */
 function nextCut(b: Buffer, start: number, from: number): number {
     const forced = start + MEMBER_MAX_BYTES;
-    const orForced = () => (forced + BLOCK <= b.length ? forced : -1);
-    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length;) {
+    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length; o += BLOCK) {
         if (o >= forced) return o;
-        const at = b.indexOf(USTAR, o + 257);
-        if (at < 0) return orForced();
-        const c = at - 257;
-        if ((c - start) % BLOCK !== 0) {
-            o = c - ((c - start) % BLOCK) + BLOCK; // inside a block, not at its byte 257: not a candidate
-            continue;
+        if (b[o + 257] === 0x75 && b[o + 258] === 0x73 && b[o + 259] === 0x74 && b[o + 260] === 0x61 && b[o + 261] === 0x72) {
+            if (zlib.crc32(b.subarray(o, o + 100)) % MEMBER_SPREAD === 0) return o;
         }
-        if (c >= forced) return orForced();
-        if (c + BLOCK > b.length) return -1;
-        if (zlib.crc32(b.subarray(c, c + 100)) % MEMBER_SPREAD === 0) return c;
-        o = c + BLOCK;
     }
     return -1;
 }
