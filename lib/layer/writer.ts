@@ -615,10 +615,11 @@ function writeAll(fd: number, b: Buffer): void {
 }
 
 /**
- * Appends one file's entry: its header and data read straight into the tar. A file up to
- * SMALL_FILE is read to its end as its size was when opened (a file that changes meanwhile gives
- * what was read, as readFileSync does); a larger one in chunks, cut into members as it goes, and
- * it must keep the size it had when opened.
+ * Appends one file's entry: its header and data read straight into the tar, up to the size the
+ * file had when opened. A file up to SMALL_FILE is read at once (one that shrinks meanwhile gives
+ * what was there, as readFileSync does); a larger one in chunks, cut into members as it goes, and
+ * one that shrinks is an error (its header already holds the size). Either way a file changed
+ * while read makes ensure refuse the tag (its files are hashed again before the tag is put).
  */
 async function appendFile(gz: ParallelGzip, h: Omit<TarHeader, "size" | "type">, src: string): Promise<void> {
     const fd = fs.openSync(src, "r");
@@ -637,17 +638,14 @@ async function appendFile(gz: ParallelGzip, h: Omit<TarHeader, "size" | "type">,
         const { buf, off } = gz.reserve(hb);
         writeHeader(buf, off, header);
         gz.commit(hb);
-        let pos = 0;
-        for (;;) {
-            const r = gz.reserve(READ_CHUNK);
-            const got = readInto(fd, r.buf, r.off, READ_CHUNK, pos);
-            if (pos + got > size || (got < READ_CHUNK && pos + got !== size)) {
-                throw new Error(`${src} changed size while the layer was written (${size} bytes when opened, ${pos + got}${pos + got > size ? "+" : ""} read)`);
-            }
+        for (let pos = 0; pos < size;) {
+            const want = Math.min(READ_CHUNK, size - pos);
+            const r = gz.reserve(want);
+            const got = readInto(fd, r.buf, r.off, want, pos);
+            if (got < want) throw new Error(`${src} shrank while the layer was written (${size} bytes when opened, ${pos + got} there)`);
             gz.commit(got);
             pos += got;
-            if (pos === size) break;
-            await gz.cut();
+            if (pos < size) await gz.cut();
         }
         gz.pad();
     } finally {
