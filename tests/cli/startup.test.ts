@@ -20,7 +20,7 @@ function tree(): { root: string; run(): string; program(): string; stamp(at: Dat
         fs.writeFileSync(path.join(root, rel), text);
     };
     fs.mkdirSync(path.join(root, "bin"));
-    for (const f of ["thinlayer.js", "program.js", "fresh.js"]) fs.copyFileSync(path.join(REPO, "bin", f), path.join(root, "bin", f));
+    for (const f of ["thinlayer.js", "program.js", "fresh.js", "codecache.js"]) fs.copyFileSync(path.join(REPO, "bin", f), path.join(root, "bin", f));
     write("bin/thinlayer.ts", 'process.stdout.write("typescript");\n');
     write("lib/deep/mod.ts", "export const x = 1;\n");
     write("cli/cmd.ts", "export const y = 1;\n");
