@@ -473,8 +473,11 @@ class ParallelGzip {
         else this.deflated++;
     }
 
-    /** Starts one member: reused when the last layer had the same bytes, else deflated on the pool. */
-    private start(member: Buffer): void {
+    /**
+     * Starts one member: reused when the last layer had the same bytes, else deflated on the pool.
+     * True when the deflate still reads `member` (its buffer must not be written meanwhile).
+     */
+    private start(member: Buffer): boolean {
         this.tarHash.update(member);
         this.tarSize += member.length;
         // (sha256 here, not on the pool: WebCrypto's async digest first copies its input on this
@@ -484,7 +487,7 @@ class ParallelGzip {
         if (hit !== undefined) {
             const done = { gz: hit.bytes, key, gzSha: hit.gz };
             this.inFlight.push({ work: Promise.resolve(done), done });
-            return;
+            return false;
         }
         this.busy++;
         const slot: { work: Promise<Finished>; done?: Finished } = {
@@ -497,6 +500,7 @@ class ParallelGzip {
         };
         slot.work.catch(() => undefined); // awaited in order by cut() and end()
         this.inFlight.push(slot);
+        return true;
     }
 
     /** Writes out the finished members at the head of the queue (in order: the first unfinished one stops it). */
@@ -526,11 +530,15 @@ class ParallelGzip {
                 this.scanFrom = Math.max(this.scanFrom, this.len - (this.len % BLOCK));
                 return;
             }
-            // The member keeps its view of this buffer; the rest moves to a new one.
-            const next = Buffer.allocUnsafe(Math.max(MEMBER_MAX_BYTES + BLOCK, this.len - c));
-            this.buf.copy(next, 0, c, this.len);
-            this.start(view.subarray(0, c));
-            this.buf = next;
+            // A member being deflated keeps its view of this buffer, and the rest moves to a new
+            // one; after a reused member (its bytes no longer needed) the rest moves to the front.
+            if (this.start(view.subarray(0, c))) {
+                const next = Buffer.allocUnsafe(Math.max(MEMBER_MAX_BYTES + BLOCK, this.len - c));
+                this.buf.copy(next, 0, c, this.len);
+                this.buf = next;
+            } else {
+                this.buf.copyWithin(0, c, this.len);
+            }
             this.len -= c;
             this.scanFrom = BLOCK;
             await this.room();
