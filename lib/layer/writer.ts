@@ -453,6 +453,14 @@ class ParallelGzip {
         this.len += n;
     }
 
+    /** The header blocks of an entry without data (a directory, a symlink). */
+    appendHeader(h: TarHeader): void {
+        const n = headerBytes(h);
+        const { buf, off } = this.reserve(n);
+        writeHeader(buf, off, h);
+        this.commit(n);
+    }
+
     /** Zeros to the next 512-byte boundary of the tar (the data of an entry ends there). */
     pad(): void {
         const n = padded(this.len) - this.len;
@@ -466,8 +474,7 @@ class ParallelGzip {
     private output(r: Finished): void {
         this.sink(r.gz);
         // Records (two sha256 per member) only for a write that keeps its layer for reuse.
-        if (this.source !== undefined)
-            this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? createHash("sha256").update(r.gz).digest("hex") });
+        if (this.source !== undefined) this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? sha256Hex(r.gz) });
         this.outOff += r.gz.length;
         if (r.gzSha !== undefined) this.reused++;
         else this.deflated++;
@@ -704,15 +711,9 @@ export async function writeLayer(
             const src = e.source;
             const st = e.type === "directory" || src === undefined ? undefined : fs.lstatSync(src);
             if (e.type === "directory") {
-                const h: TarHeader = { ...base, type: "directory", size: 0 };
-                const { buf, off } = gz.reserve(headerBytes(h));
-                writeHeader(buf, off, h);
-                gz.commit(headerBytes(h));
+                gz.appendHeader({ ...base, type: "directory", size: 0 });
             } else if (e.type === "symlink" || st?.isSymbolicLink()) {
-                const h: TarHeader = { ...base, type: "symlink", size: 0, mode: 0o777, linkname: e.linkname ?? fs.readlinkSync(src as string) };
-                const { buf, off } = gz.reserve(headerBytes(h));
-                writeHeader(buf, off, h);
-                gz.commit(headerBytes(h));
+                gz.appendHeader({ ...base, type: "symlink", size: 0, mode: 0o777, linkname: e.linkname ?? fs.readlinkSync(src as string) });
             } else {
                 if (src === undefined) throw new Error(`layer entry ${e.dest} has no source file`);
                 await appendFile(gz, base, src);

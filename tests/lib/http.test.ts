@@ -42,6 +42,24 @@ async function server(
     };
 }
 
+/** A raw TCP server (no HTTP parsing) handing each connection to `onSocket`; `close` drops them all. */
+async function rawServer(onSocket: (sock: net.Socket) => void): Promise<{ url: string; close: () => void }> {
+    const socks: net.Socket[] = [];
+    const srv = net.createServer((sock) => {
+        socks.push(sock);
+        sock.on("error", () => undefined);
+        onSocket(sock);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    return {
+        url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+        close: () => {
+            for (const x of socks) x.destroy();
+            srv.close();
+        },
+    };
+}
+
 test("redirects: 307 keeps method, body and (same origin) Authorization; another origin gets no Authorization", async () => {
     const other = await server((_req, res) => res.end("from other"));
     const first = await server((req, res) => {
@@ -144,18 +162,14 @@ test("headers are case-insensitive; consecutive requests reuse one keep-alive co
 });
 
 test("a streamed body the server answers early (401) and then stops reading: drained() and end() return the answer, no hang", async () => {
-    const socks: net.Socket[] = [];
-    const srv = net.createServer((sock) => {
-        socks.push(sock);
-        sock.on("error", () => undefined);
+    const srv = await rawServer((sock) => {
         sock.once("data", () => {
             sock.write("HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}");
             sock.pause(); // and reads nothing more: the client's writes back up
         });
     });
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
     try {
-        const s = httpStream(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/up`, { method: "PATCH", timeoutMs: 20_000 });
+        const s = httpStream(`${srv.url}/up`, { method: "PATCH", timeoutMs: 20_000 });
         const chunk = Buffer.alloc(1 << 20);
         const t0 = Date.now();
         for (let i = 0; i < 64; i++) if (!s.write(chunk)) await s.drained();
@@ -168,7 +182,6 @@ test("a streamed body the server answers early (401) and then stops reading: dra
         s.write(chunk);
         assert.equal(s.written, written);
     } finally {
-        for (const x of socks) x.destroy();
         srv.close();
     }
 });
@@ -187,10 +200,7 @@ test("a redirect to a malformed Location rejects with EREDIRECT (no throw out of
 
 test("a streamed body's timeout restarts when its backlog drains: a slow reader is progress, a silent one is not", async () => {
     // A server that reads nothing for 600 ms, then everything; it answers once the chunked body ends.
-    const socks: net.Socket[] = [];
-    const srv = net.createServer((sock) => {
-        socks.push(sock);
-        sock.on("error", () => undefined);
+    const srv = await rawServer((sock) => {
         sock.pause();
         setTimeout(() => sock.resume(), 600);
         let tail = "";
@@ -199,8 +209,7 @@ test("a streamed body's timeout restarts when its backlog drains: a slow reader 
             if (tail === "0\r\n\r\n") sock.end("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         });
     });
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/up`;
+    const url = `${srv.url}/up`;
     try {
         // 32 MiB (more than loopback's socket buffers) waits for the reader; the drain, at ~600 ms,
         // restarts the 1500 ms timeout, so a producer pausing 1000 ms after it is still in time
@@ -217,7 +226,6 @@ test("a streamed body's timeout restarts when its backlog drains: a slow reader 
         await new Promise((r) => setTimeout(r, 500));
         await assert.rejects(silent.end(), (e: unknown) => e instanceof HttpError && e.code === "TIMEOUT");
     } finally {
-        for (const x of socks) x.destroy();
         srv.close();
     }
 });

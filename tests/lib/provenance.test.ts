@@ -331,12 +331,13 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
     const own = makeProject(tempDir());
     const o = await appOptions("t/edited", own);
     // The edit lands between the tag's hashing (the "inputs" lap) and the layer's reading of the files.
-    class EditAfterInputs extends Laps {
-        override lap(name: string): void {
-            super.lap(name);
-            if (name === "inputs") fs.appendFileSync(path.join(own.contextDir, "src", "app.py"), "print('edited')\n");
-        }
-    }
+    const editAfterInputs = (contextDir: string): Laps =>
+        new (class extends Laps {
+            override lap(name: string): void {
+                super.lap(name);
+                if (name === "inputs") fs.appendFileSync(path.join(contextDir, "src", "app.py"), "print('edited')\n");
+            }
+        })();
     const contextChanged = (e: Error) => {
         assert.match(
             e.message,
@@ -345,19 +346,13 @@ test("a file edited while ensure writes the layer: the tag is never put (an inpu
         assert.match(e.message, /nothing was tagged/);
         return true;
     };
-    await assert.rejects(ensureImage(o, { log: quiet, laps: new EditAfterInputs() }), contextChanged);
+    await assert.rejects(ensureImage(o, { log: quiet, laps: editAfterInputs(own.contextDir) }), contextChanged);
     const client = new RegistryClient(host);
     assert.equal(await client.headManifest("t/edited", o.expectTag), undefined, "the tag was not put");
     // Without an attestation (attest: false) the files are checked all the same.
     const plain = makeProject(tempDir());
     const po = await appOptions("t/edited-plain", plain);
-    class EditPlain extends Laps {
-        override lap(name: string): void {
-            super.lap(name);
-            if (name === "inputs") fs.appendFileSync(path.join(plain.contextDir, "src", "app.py"), "print('edited')\n");
-        }
-    }
-    await assert.rejects(ensureImage(po, { log: quiet, laps: new EditPlain(), attest: false }), contextChanged);
+    await assert.rejects(ensureImage(po, { log: quiet, laps: editAfterInputs(plain.contextDir), attest: false }), contextChanged);
     assert.equal(await client.headManifest("t/edited-plain", po.expectTag), undefined, "the tag was not put (attest: false)");
     // Nor any referrer of the image (its attestation went early, but names nothing that was not put).
     const tags = (await (await fetch(`http://${host}/v2/t/edited/tags/list`)).json()) as { tags?: string[] | null };
