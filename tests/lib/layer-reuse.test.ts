@@ -134,3 +134,21 @@ test("the cache keeps the last layer of the REUSE_KEEP most recently written app
     const last = await writeLayer(one, undefined, { reuse: { slot: `app ${REUSE_KEEP + 2}`, dir: cache } });
     assert.equal(last.members.reused, 1, "the newest app's entry is kept");
 });
+
+test("a write gives the event loop turns while it goes, even when every member is reused (nothing to wait for)", async () => {
+    // The rest of a write is synchronous; without those turns a caller's network I/O (the base
+    // mounts, the streamed upload of the members written so far) waited for the whole layer.
+    const dir = tempDir();
+    const reuse = { slot: "turns", dir: tempDir() };
+    app(dir);
+    await (
+        await writeLayer(entries(dir), undefined, { reuse })
+    ).saved;
+    let turned = false;
+    let dataAfterTurn = 0;
+    setImmediate(() => (turned = true));
+    const b = await writeLayer(entries(dir), undefined, { reuse, onData: () => void (turned && dataAfterTurn++) });
+    assert.equal(b.members.deflated, 0, "every member reused");
+    assert.ok(total(b) > 4, `several members (${total(b)})`);
+    assert.ok(dataAfterTurn > 0, "the event loop ran (a setImmediate) before the layer's last bytes were given out");
+});
