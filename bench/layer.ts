@@ -186,7 +186,7 @@ export async function main(): Promise<void> {
     fs.writeFileSync(path.join(dockerConfig, "config.json"), '{"auths":{}}\n'); // buildah requires the file to exist
     const toolEnv: NodeJS.ProcessEnv = { DOCKER_CONFIG: dockerConfig };
     // The process and the in-process call each keep their own caches (input snapshots, the last
-    // layer's gzip members), so each finds the previous round's layer, as a deploy after an edit does.
+    // layer's deflate chunks), so each finds the previous round's layer, as a deploy after an edit does.
     const processEnv: NodeJS.ProcessEnv = { ...toolEnv, THINLAYER_CACHE_DIR: path.join(work, "cache-process") };
     const callerCacheDir = process.env.THINLAYER_CACHE_DIR;
     process.env.THINLAYER_CACHE_DIR = path.join(work, "cache-inproc");

@@ -310,7 +310,7 @@ export async function prepareApp(a: {
     const entries = copyEntries(a.contextDir, a.files, recipes[0].copies, path.basename(a.dockerfile));
     // Apps up to IN_MEMORY_LAYER_BYTES are layered in memory (no temp file round trip), larger ones on disk.
     const inputBytes = a.files.reduce((n, f) => n + f.size, 0);
-    // The last layer written for this app's context and Dockerfile lends the members an edit left alone.
+    // The last layer written for this app's context and Dockerfile lends the chunks an edit left alone.
     const layer = await writeLayer(entries, inputBytes <= IN_MEMORY_LAYER_BYTES ? undefined : path.join(a.workDir, "layer.tar.gz"), {
         reuse: appLayerReuse(a.contextDir, a.dockerfile),
         onData: a.onLayerData,

@@ -439,7 +439,7 @@ async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, exi
         saved = prepared.layer.saved;
         const filesNow = job.rt.filesRead?.();
         const ours = prepared.top.digest;
-        log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries; gzip members: ${prepared.layer.members.reused} reused, ${prepared.layer.members.deflated} deflated); manifest ${ours}`);
+        log(`app layer ${prepared.layer.digest} (${prepared.layer.size} B gzip, ${prepared.layer.entries} entries; deflate chunks: ${prepared.layer.chunks.reused} reused, ${prepared.layer.chunks.deflated} deflated); manifest ${ours}`);
         const differs = (theirs: string): Partial<EnsureResult> =>
             theirs === ours ? { warnings: prepared.warnings } : { ourDigest: ours, warnings: [...prepared.warnings, `${host}/${repository}:${tag} already exists as ${theirs}, but a reproducible rebuild of the same inputs gives ${ours}; the existing tag was kept (never overwritten). Investigate how it was built.`] };
         if (existing) return job.result(existing, "reused", "registry", differs(existing));

@@ -4,16 +4,17 @@
  *
  * - entries sorted by path, each parent directory present, no duplicates (a later COPY wins);
  * - ustar headers, PAX for what ustar cannot hold (lib/layer/tar.ts), written with the files'
- *   bytes straight into the gzip members' buffers;
+ *   bytes straight into the pending tar of the deflate chunks;
  * - fixed mtime (SOURCE_DATE_EPOCH when set, else 0), empty user/group names;
  * - owner/mode from COPY --chown/--chmod, else root 0:0, files 0644 (0755 when executable), dirs 0755
  *   (only the executable bit of a source file is kept: the content hash ignores the other mode bits,
  *   so the image must too, or two checkouts with different umasks would build different images);
- * - gzip from node's zlib at a fixed level, with no name and mtime 0 in its header, in members cut
- *   where the tar's content says (memberCuts), compressed in parallel (see ParallelGzip) or reused
- *   from the last layer of the same app when their bytes are unchanged (LayerReuse); a member whose
- *   sample does not compress is run-length coded only instead of deflated for nothing
- *   (memberOptions).
+ * - one gzip member (no name, mtime 0) whose deflate stream is made of chunks cut where the tar's
+ *   content says (chunkCuts), each deflated on its own with the 32 KiB of tar before it as its
+ *   dictionary and ended by a sync flush, as pigz does: deflated in parallel (see ParallelGzip) or
+ *   reused from the last layer of the same app when their bytes and dictionary are unchanged
+ *   (LayerReuse); a chunk whose sample does not compress is run-length coded only instead of
+ *   deflated for nothing (chunkOptions).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -59,8 +60,8 @@ export interface LayerBlob {
     /** Size of the uncompressed tar. */
     tarSize: number;
     entries: number;
-    /** gzip members written: taken from the previous layer of the same slot, and deflated afresh. */
-    members: { reused: number; deflated: number };
+    /** Deflate chunks written: taken from the previous layer of the same slot, and deflated afresh. */
+    chunks: { reused: number; deflated: number };
     /**
      * Settles (never rejects) once the layer is saved for the next write's reuse (LayerReuse): a
      * copy of the blob, written while the caller pushes it. Await it before exiting, and before
@@ -71,7 +72,7 @@ export interface LayerBlob {
 
 /**
  * gzip level used for every layer: part of the reproducibility contract. An app update deflates
- * only the members its edit touched (the others are reused, LayerReuse), so a high level costs
+ * only the chunks its edit touched (the others are reused, LayerReuse), so a high level costs
  * little CPU per deploy and saves bytes on every push: level 8 packs source text about 17% tighter
  * than level 2 and within 0.1% of level 9, at two thirds of level 9's time. A write with nothing to
  * reuse (a fresh machine) deflates everything at this level.
@@ -216,42 +217,44 @@ export function normalizeEntries(entries: readonly LayerEntry[]): LayerEntry[] {
     return [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.dest), Buffer.from(b.dest)));
 }
 
-const gzipAsync = promisify(zlib.gzip);
+const deflateRawAsync = promisify(zlib.deflateRaw);
 
 /**
- * Where the tar is cut into gzip members: part of the reproducibility contract, like GZIP_LEVEL.
- * Cuts are content-defined so that an edit changes only the members around it and every other
- * member keeps its exact bytes (and its compressed bytes can be reused, see LayerReuse):
+ * Where the tar is cut into deflate chunks: part of the reproducibility contract, like GZIP_LEVEL.
+ * Cuts are content-defined so that an edit changes only the chunks around it and every other
+ * chunk keeps its exact bytes (and its compressed bytes can be reused, see LayerReuse):
  *   - a candidate is a tar header block: a 512-aligned block with the ustar magic at byte 257
  *     (an entry's start; a file whose content holds such a block only adds a candidate);
- *   - a member is cut before a candidate when it holds at least MEMBER_MIN_BYTES and the crc32 of
- *     the header's name field is 0 modulo MEMBER_SPREAD (so the choice depends on that entry alone);
- *   - a member reaching MEMBER_MAX_BYTES is cut there (large files).
- * A function of the tar bytes only, so any writer cuts the same tar the same way (memberCuts).
+ *   - a chunk is cut before a candidate when it holds at least CHUNK_MIN_BYTES and the crc32 of
+ *     the header's name field is 0 modulo CHUNK_SPREAD (so the choice depends on that entry alone);
+ *   - a chunk reaching CHUNK_MAX_BYTES is cut there (large files).
+ * A function of the tar bytes only, so any writer cuts the same tar the same way (chunkCuts).
+ * Small chunks keep an edit's deflate short (it is what the push waits for); the shared
+ * dictionary keeps them from costing bytes (see docs/benchmarks.md, "Deflate chunks").
  */
-export const MEMBER_MIN_BYTES = 128 * 1024;
-export const MEMBER_MAX_BYTES = 2 * 1024 * 1024;
-export const MEMBER_SPREAD = 4;
+export const CHUNK_MIN_BYTES = 32 * 1024;
+export const CHUNK_MAX_BYTES = 256 * 1024;
+export const CHUNK_SPREAD = 4;
 
 /**
- * The next cut in `b` after the member starting at `start` (512-aligned), scanning from `from`
+ * The next cut in `b` after the chunk starting at `start` (512-aligned), scanning from `from`
  * (a 512-aligned offset past `start`): its offset, or -1 when `b` ends before one is decided (each
  * decision needs the whole block at the candidate). The rules above, looking at byte 257 of each
  * block first (a native search for the magic reads every byte: measured slower).
  */
 function nextCut(b: Buffer, start: number, from: number): number {
-    const forced = start + MEMBER_MAX_BYTES;
-    for (let o = Math.max(from, start + MEMBER_MIN_BYTES); o + BLOCK <= b.length; o += BLOCK) {
+    const forced = start + CHUNK_MAX_BYTES;
+    for (let o = Math.max(from, start + CHUNK_MIN_BYTES); o + BLOCK <= b.length; o += BLOCK) {
         if (o >= forced) return o;
         if (b[o + 257] === 0x75 && b[o + 258] === 0x73 && b[o + 259] === 0x74 && b[o + 260] === 0x61 && b[o + 261] === 0x72) {
-            if (zlib.crc32(b.subarray(o, o + 100)) % MEMBER_SPREAD === 0) return o;
+            if (zlib.crc32(b.subarray(o, o + 100)) % CHUNK_SPREAD === 0) return o;
         }
     }
     return -1;
 }
 
-/** The member boundaries of a whole tar (offsets where members start, after the first), for tests and tools. */
-export function memberCuts(tarBytes: Buffer): number[] {
+/** The chunk boundaries of a whole tar (offsets where chunks start, after the first), for tests and tools. */
+export function chunkCuts(tarBytes: Buffer): number[] {
     const cuts: number[] = [];
     for (let start = 0; ;) {
         const c = nextCut(tarBytes, start, start + BLOCK);
@@ -262,13 +265,14 @@ export function memberCuts(tarBytes: Buffer): number[] {
 }
 
 /**
- * Compressed members of the last layer written for the same slot, reused byte for byte when a
- * member's uncompressed bytes are unchanged (deflate at a fixed level, zlib version and room is a
- * function of its input, so a reused member is exactly what deflating it afresh would give).
- * One cache entry per slot (an image's context and Dockerfile) and user: the previous blob and
- * its index of members (sha256 of the tar bytes, offset, length, sha256 of the compressed bytes).
- * Every reused member is checked against the sha256 of its compressed bytes; a mismatch (a torn
- * or damaged cache file) deflates that member afresh. THINLAYER_LAYER_REUSE=0 turns it off.
+ * Compressed chunks of the last layer written for the same slot, reused byte for byte when a
+ * chunk's uncompressed bytes and its dictionary (the 32 KiB of tar before it) are unchanged
+ * (deflate at a fixed level, zlib version and room is a function of its input and dictionary, so
+ * a reused chunk is exactly what deflating it afresh would give). One cache entry per slot (an
+ * image's context and Dockerfile) and user: the previous blob and its index of chunks (sha256 of
+ * the dictionary and tar bytes, offset, length, sha256 of the compressed bytes). Every reused
+ * chunk is checked against the sha256 of its compressed bytes; a mismatch (a torn or damaged
+ * cache file) deflates that chunk afresh. THINLAYER_LAYER_REUSE=0 turns it off.
  */
 export interface LayerReuse {
     /** Identifies the image: the same slot is the same app (e.g. context dir + Dockerfile). */
@@ -277,11 +281,11 @@ export interface LayerReuse {
     dir?: string;
 }
 
-/** The member format and cutting rules: bump when either changes, so old cache entries are ignored. */
-const REUSE_FORMAT = 1;
+/** The chunk format and cutting rules: bump when either changes, so old cache entries are ignored. */
+const REUSE_FORMAT = 2;
 
-interface MemberRecord {
-    /** sha256 (hex) of the member's tar bytes. */
+interface ChunkRecord {
+    /** sha256 (hex) of the chunk's dictionary and tar bytes. */
     key: string;
     off: number;
     len: number;
@@ -293,7 +297,7 @@ interface ReuseIndex {
     format: number;
     zlib: string;
     level: number;
-    members: MemberRecord[];
+    chunks: ChunkRecord[];
 }
 
 function reuseFiles(r: LayerReuse): { blob: string; index: string } {
@@ -311,23 +315,23 @@ export function layerReuseEnabled(env: NodeJS.ProcessEnv = process.env): boolean
     return env.THINLAYER_LAYER_REUSE !== "0";
 }
 
-/** The previous layer's members by key, and a reader of their bytes; never throws (a miss). */
+/** The previous layer's chunks by key, and a reader of their bytes; never throws (a miss). */
 class ReuseSource {
     private fd: number | undefined;
-    private readonly byKey = new Map<string, MemberRecord>();
+    private readonly byKey = new Map<string, ChunkRecord>();
 
     constructor(files: { blob: string; index: string }) {
         try {
             const idx = JSON.parse(fs.readFileSync(files.index, "utf8")) as ReuseIndex;
             if (idx.format !== REUSE_FORMAT || idx.zlib !== process.versions.zlib || idx.level !== GZIP_LEVEL) return;
             this.fd = fs.openSync(files.blob, "r");
-            for (const m of idx.members) this.byKey.set(m.key, m);
+            for (const m of idx.chunks) this.byKey.set(m.key, m);
         } catch {
             this.byKey.clear();
         }
     }
 
-    /** The compressed bytes of a member with tar sha256 `key`, checked; undefined on a miss. */
+    /** The compressed bytes of a chunk with key `key`, checked; undefined on a miss. */
     take(key: string): { bytes: Buffer; gz: string } | undefined {
         const m = this.byKey.get(key);
         if (m === undefined || this.fd === undefined) return undefined;
@@ -350,14 +354,14 @@ class ReuseSource {
  * Saves a written layer as the slot's reuse entry (blob, then index; each by rename), on libuv's
  * thread pool while the caller goes on (e.g. pushes the layer). Best effort: never rejects.
  */
-async function saveReuse(files: { blob: string; index: string }, blob: { file?: string; data?: Buffer }, members: MemberRecord[]): Promise<void> {
+async function saveReuse(files: { blob: string; index: string }, blob: { file?: string; data?: Buffer }, chunks: ChunkRecord[]): Promise<void> {
     try {
         await fsp.mkdir(path.dirname(files.blob), { recursive: true });
         const tmp = `${files.blob}.${process.pid}.tmp`;
         if (blob.data !== undefined) await fsp.writeFile(tmp, blob.data);
         else await fsp.copyFile(blob.file as string, tmp);
         await fsp.rename(tmp, files.blob);
-        const idx: ReuseIndex = { format: REUSE_FORMAT, zlib: process.versions.zlib, level: GZIP_LEVEL, members };
+        const idx: ReuseIndex = { format: REUSE_FORMAT, zlib: process.versions.zlib, level: GZIP_LEVEL, chunks };
         await fsp.writeFile(`${files.index}.${process.pid}.tmp`, JSON.stringify(idx));
         await fsp.rename(`${files.index}.${process.pid}.tmp`, files.index);
         pruneReuse(path.dirname(files.blob));
@@ -381,7 +385,7 @@ function pruneReuse(dir: string): void {
 }
 
 /**
- * Members compressed at once: one per core, at most the size of libuv's thread pool (whose threads
+ * Chunks deflated at once: one per core, at most the size of libuv's thread pool (whose threads
  * run them). Only speed and memory depend on it, never the bytes.
  */
 function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os.availableParallelism()): number {
@@ -390,43 +394,58 @@ function gzipParallelism(env: NodeJS.ProcessEnv = process.env, cores = os.availa
 }
 
 /**
- * zlib's output space for a member of `n` bytes: room for all of it (deflate's and stored blocks'
- * worst case plus the gzip wrapper), so zlib compresses the member in one pass on the thread pool
+ * zlib's output space for a chunk of `n` bytes: room for all of it (deflate's and stored blocks'
+ * worst case plus the sync flush), so zlib compresses the chunk in one pass on the thread pool
  * instead of coming back to the main thread — busy writing the tar — for more room every 16 KiB.
- * Part of the contract for stored members: zlib sizes stored blocks by the output space it has
- * (with room for everything: 64 KiB blocks, whatever the exact size); deflated output does not
- * depend on it. The layer tests check the bytes against one-shot gzipSync with ample room.
+ * Part of the contract for stored blocks: zlib sizes them by the output space it has (with room
+ * for everything: 64 KiB blocks, whatever the exact size); deflated output does not depend on it.
+ * The layer tests check the bytes against one-shot deflateRawSync with ample room.
  */
-function memberChunkSize(n: number): number {
+function outputRoom(n: number): number {
     return n + (n >> 3) + (n >> 6) + 1024;
 }
 
+/** deflate's window: a chunk's dictionary is the tar's last WINDOW bytes before it. */
+const WINDOW = 32 * 1024;
+
+/** The layer's gzip header: deflate, no name, mtime 0, no extra flags, OS Unix (RFC 1952 §2.3). */
+export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+
+/** The end of the deflate stream after the last chunk's sync flush: an empty final block with fixed codes. */
+const FINAL_BLOCK = Buffer.from([3, 0]);
+
 /**
  * The tar, written into it block by block (append, or reserve/commit to read a file straight into
- * it), cut into content-defined members (see memberCuts) that are compressed in parallel (zlib
- * runs on libuv's thread pool) or reused from the previous layer, and written out in order. A
- * sequence of gzip members is one valid gzip stream (RFC 1952 §2.2) that every image tool reads
- * (Go's gzip.Reader is multistream by default); the output depends only on the tar bytes and the
- * level — not on timing, core count or what was reused.
+ * it), cut into content-defined chunks (see chunkCuts) that are deflated in parallel (zlib runs on
+ * libuv's thread pool) or reused from the previous layer, and written out in order: one gzip
+ * member whose deflate stream is the chunks' raw deflate output, each ended by a sync flush (a
+ * byte boundary, the block open), then an empty final block and the gzip trailer (the tar's crc32
+ * and size). Each chunk is deflated with the tar's WINDOW bytes before it as its dictionary, so
+ * its back-references may reach into the chunk before, as in one unbroken stream (pigz writes its
+ * gzip this way). The output depends only on the tar bytes and the level — not on timing, core
+ * count or what was reused.
  */
 class ParallelGzip {
-    /** The pending tar bytes (the current member's start at 0), `len` of them used. */
-    private buf = Buffer.allocUnsafe(MEMBER_MAX_BYTES + BLOCK);
+    /** The pending tar bytes (the current chunk's start at 0), `len` of them used. */
+    private buf = Buffer.allocUnsafe(CHUNK_MAX_BYTES + BLOCK);
     private len = 0;
     /** Where the cut scan resumes: every block before it was decided "no cut". */
     private scanFrom = BLOCK;
-    /** Members started, in order: their work (reused, or deflated on the pool) and its result once done. */
+    /** The tar's last WINDOW bytes before the pending chunk (its dictionary), a copy of its own. */
+    private dict = Buffer.alloc(0);
+    /** Chunks started, in order: their work (reused, or deflated on the pool) and its result once done. */
     private readonly inFlight: Array<{ work: Promise<Finished>; done?: Finished }> = [];
     /** How many of inFlight are deflating, holding their tar bytes (bounded by maxInFlight), and who waits for one to finish. */
     private busy = 0;
     private readonly waiting: Array<() => void> = [];
-    /** The members written, for the next write's reuse. */
-    readonly records: MemberRecord[] = [];
+    /** The chunks written, for the next write's reuse. */
+    readonly records: ChunkRecord[] = [];
     reused = 0;
     deflated = 0;
     private outOff = 0;
-    /** sha256 of the tar (the diff id), fed member by member in order, and its size. */
+    /** sha256 of the tar (the diff id), fed chunk by chunk in order, its crc32 (the gzip trailer's) and its size. */
     readonly tarHash = createHash("sha256");
+    private crc = 0;
     tarSize = 0;
     /** tarSize at the last turn given to the event loop (room()). */
     private yieldedAt = 0;
@@ -474,8 +493,12 @@ class ParallelGzip {
     }
 
     private output(r: Finished): void {
+        if (this.outOff === 0) {
+            this.sink(GZIP_HEADER);
+            this.outOff = GZIP_HEADER.length;
+        }
         this.sink(r.gz);
-        // Records (two sha256 per member) only for a write that keeps its layer for reuse.
+        // Records (two sha256 per chunk) only for a write that keeps its layer for reuse.
         if (this.source !== undefined) this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? sha256Hex(r.gz) });
         this.outOff += r.gz.length;
         if (r.gzSha !== undefined) this.reused++;
@@ -483,15 +506,21 @@ class ParallelGzip {
     }
 
     /**
-     * Starts one member: reused when the last layer had the same bytes, else deflated on the pool.
-     * True when the deflate still reads `member` (its buffer must not be written meanwhile).
+     * Starts one chunk: reused when the last layer had the same bytes after the same dictionary,
+     * else deflated on the pool. True when the deflate still reads `chunk` (its buffer must not be
+     * written meanwhile).
      */
-    private start(member: Buffer): boolean {
-        this.tarHash.update(member);
-        this.tarSize += member.length;
+    private start(chunk: Buffer): boolean {
+        this.tarHash.update(chunk);
+        this.crc = zlib.crc32(chunk, this.crc);
+        this.tarSize += chunk.length;
+        const dict = this.dict;
+        // The next chunk's dictionary: copied, since this buffer is reused (a chunk holds at least
+        // CHUNK_MIN_BYTES >= WINDOW, except the last, after which none follows).
+        this.dict = chunk.length >= WINDOW ? Buffer.from(chunk.subarray(chunk.length - WINDOW)) : Buffer.concat([dict, chunk]).subarray(-WINDOW);
         // (sha256 here, not on the pool: WebCrypto's async digest first copies its input on this
         // thread, into fresh pages, which costs more than SHA-NI hashing it; measured.)
-        const key = this.source === undefined ? "" : sha256Hex(member);
+        const key = this.source === undefined ? "" : createHash("sha256").update(dict).update(chunk).digest("hex");
         const hit = this.source?.take(key);
         if (hit !== undefined) {
             const done = { gz: hit.bytes, key, gzSha: hit.gz };
@@ -500,7 +529,12 @@ class ParallelGzip {
         }
         this.busy++;
         const slot: { work: Promise<Finished>; done?: Finished } = {
-            work: gzipAsync(member, { ...memberOptions(member), chunkSize: memberChunkSize(member.length) })
+            work: deflateRawAsync(chunk, {
+                ...chunkOptions(chunk),
+                ...(dict.length > 0 ? { dictionary: dict } : {}),
+                finishFlush: zlib.constants.Z_SYNC_FLUSH,
+                chunkSize: outputRoom(chunk.length),
+            })
                 .then((gz) => (slot.done = { gz, key }))
                 .finally(() => {
                     this.busy--;
@@ -512,20 +546,20 @@ class ParallelGzip {
         return true;
     }
 
-    /** Writes out the finished members at the head of the queue (in order: the first unfinished one stops it). */
+    /** Writes out the finished chunks at the head of the queue (in order: the first unfinished one stops it). */
     private flush(): void {
         while (this.inFlight[0]?.done !== undefined) this.output((this.inFlight.shift() as { done: Finished }).done);
     }
 
     /**
-     * Makes room before the next member: waits while maxInFlight members still hold their tar
+     * Makes room before the next chunk: waits while maxInFlight chunks still hold their tar
      * bytes (any of them finishing frees a slot), and while MAX_QUEUED finished ones wait behind
-     * the oldest (reused members are only compressed bytes: the tar goes on while an edited member
+     * the oldest (reused chunks are only compressed bytes: the tar goes on while an edited chunk
      * deflates, instead of stalling behind it).
      */
     private async room(): Promise<void> {
-        // Let the event loop run between members: the rest of the writing is synchronous, and a
-        // caller's network I/O (the base mounts, the streamed upload of the members written so
+        // Let the event loop run between chunks: the rest of the writing is synchronous, and a
+        // caller's network I/O (the base mounts, the streamed upload of the chunks written so
         // far) would otherwise wait for the whole layer (measured: the upload opened only as the
         // layer ended, and ran after it instead of alongside).
         if (this.tarSize - this.yieldedAt >= YIELD_BYTES) {
@@ -538,7 +572,7 @@ class ParallelGzip {
         while (this.inFlight.length > this.maxInFlight + MAX_QUEUED) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
     }
 
-    /** Starts every member the pending tar completes (a cut is decided), making room between them. */
+    /** Starts every chunk the pending tar completes (a cut is decided), making room between them. */
     async cut(): Promise<void> {
         for (;;) {
             const view = this.buf.subarray(0, this.len);
@@ -547,10 +581,10 @@ class ParallelGzip {
                 this.scanFrom = Math.max(this.scanFrom, this.len - (this.len % BLOCK));
                 return;
             }
-            // A member being deflated keeps its view of this buffer, and the rest moves to a new
-            // one; after a reused member (its bytes no longer needed) the rest moves to the front.
+            // A chunk being deflated keeps its view of this buffer, and the rest moves to a new
+            // one; after a reused chunk (its bytes no longer needed) the rest moves to the front.
             if (this.start(view.subarray(0, c))) {
-                const next = Buffer.allocUnsafe(Math.max(MEMBER_MAX_BYTES + BLOCK, this.len - c));
+                const next = Buffer.allocUnsafe(Math.max(CHUNK_MAX_BYTES + BLOCK, this.len - c));
                 this.buf.copy(next, 0, c, this.len);
                 this.buf = next;
             } else {
@@ -562,12 +596,17 @@ class ParallelGzip {
         }
     }
 
-    /** The last member, then everything out. */
+    /** The last chunk, then everything out, then the end of the stream and the gzip trailer. */
     async end(): Promise<void> {
         await this.cut();
         if (this.len > 0) this.start(this.buf.subarray(0, this.len));
         this.len = 0;
         while (this.inFlight.length) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
+        const trailer = Buffer.alloc(FINAL_BLOCK.length + 8);
+        FINAL_BLOCK.copy(trailer);
+        trailer.writeUInt32LE(this.crc >>> 0, FINAL_BLOCK.length);
+        trailer.writeUInt32LE(this.tarSize % 0x100000000, FINAL_BLOCK.length + 4);
+        this.sink(trailer);
     }
 }
 
@@ -578,42 +617,42 @@ function sha256Hex(b: Buffer): string {
 /** Tar bytes started between two turns given to the event loop (ParallelGzip.room). */
 const YIELD_BYTES = 512 * 1024;
 
-/** Members (reused ones: compressed bytes only) that may wait behind the oldest one still deflating. */
+/** Chunks (reused ones: compressed bytes only) that may wait behind the oldest one still deflating. */
 const MAX_QUEUED = 64;
 
-/** A member's compressed bytes, with the sha256 of those bytes when they were reused (already known). */
+/** A chunk's compressed bytes, with the sha256 of those bytes when they were reused (already known). */
 interface Finished {
     gz: Buffer;
     key: string;
     gzSha?: string;
 }
 
-/** Deflate of a sample worse than this ratio: the member is incompressible (see memberOptions). */
+/** Deflate of a sample worse than this ratio: the chunk is incompressible (see chunkOptions). */
 const INCOMPRESSIBLE_RATIO = 0.97;
 
-/** zlib options of one gzip member. */
-export interface MemberOptions {
+/** zlib options of one deflate chunk. */
+export interface ChunkOptions {
     level: number;
     strategy: number;
 }
 
 /**
- * How one gzip member is compressed: GZIP_LEVEL, or for a member whose fixed sample does not
- * compress (already-compressed or random data) run-length coding only (level 1, Z_RLE): zlib then
- * stores the incompressible blocks as they are and codes only the zero runs of the tar headers and
- * padding, at a fraction of a real deflate's CPU (a plain stored member would leave those runs
+ * How one chunk is compressed: GZIP_LEVEL, or for a chunk whose fixed sample does not compress
+ * (already-compressed or random data) run-length coding only (level 1, Z_RLE): zlib then stores
+ * the incompressible blocks as they are and codes only the zero runs of the tar headers and
+ * padding, at a fraction of a real deflate's CPU (plain stored blocks would leave those runs
  * whole: ~0.4% more bytes than BuildKit's gzip on random files). A function of the bytes only, so
  * still reproducible.
  */
-export function memberOptions(member: Buffer): MemberOptions {
-    const SAMPLE = 16 * 1024;
+export function chunkOptions(chunk: Buffer): ChunkOptions {
+    const SAMPLE = 8 * 1024;
     const normal = { level: GZIP_LEVEL, strategy: zlib.constants.Z_DEFAULT_STRATEGY };
-    if (member.length < 4 * SAMPLE) return normal;
+    if (chunk.length < 4 * SAMPLE) return normal;
     let inBytes = 0;
     let outBytes = 0;
     for (let i = 0; i < 4; i++) {
-        const off = Math.floor(((member.length - SAMPLE) * i) / 3);
-        const sample = member.subarray(off, off + SAMPLE);
+        const off = Math.floor(((chunk.length - SAMPLE) * i) / 3);
+        const sample = chunk.subarray(off, off + SAMPLE);
         inBytes += sample.length;
         outBytes += zlib.deflateRawSync(sample, { level: 1 }).length;
     }
@@ -645,7 +684,7 @@ function writeAll(fd: number, b: Buffer): void {
 /**
  * Appends one file's entry: its header and data read straight into the tar, up to the size the
  * file had when opened. A file up to SMALL_FILE is read at once (one that shrinks meanwhile gives
- * what was there, as readFileSync does); a larger one in chunks, cut into members as it goes, and
+ * what was there, as readFileSync does); a larger one in chunks, cut into deflate chunks as it goes, and
  * one that shrinks is an error (its header already holds the size). Either way a file changed
  * while read makes ensure refuse the tag (its files are hashed again before the tag is put).
  */
@@ -683,7 +722,7 @@ async function appendFile(gz: ParallelGzip, h: Omit<TarHeader, "size" | "type">,
 
 /**
  * Writes entries as a reproducible tar+gzip layer to `outFile`, or into memory when it is undefined.
- * `parallelism` (members compressed at once, default gzipParallelism()) changes speed, never bytes.
+ * `parallelism` (chunks deflated at once, default gzipParallelism()) changes speed, never bytes.
  */
 export async function writeLayer(
     entries: readonly LayerEntry[],
@@ -701,7 +740,7 @@ export async function writeLayer(
     const gzHash = createHash("sha256");
     const gzCount = { n: 0 };
     const fd = outFile === undefined ? undefined : fs.openSync(outFile, "w");
-    const members: Buffer[] = [];
+    const parts: Buffer[] = [];
     const reuse = opts.reuse && layerReuseEnabled() ? reuseFiles(opts.reuse) : undefined;
     const source = reuse ? new ReuseSource(reuse) : undefined;
     let gz: ParallelGzip;
@@ -711,14 +750,14 @@ export async function writeLayer(
                 gzHash.update(b);
                 gzCount.n += b.length;
                 if (fd !== undefined) writeAll(fd, b);
-                else members.push(b); // concatenated at the end (a view: copied then)
+                else parts.push(b); // concatenated at the end (a view: copied then)
                 opts.onData?.(b);
             },
             Math.max(1, opts.parallelism ?? gzipParallelism()),
             source,
         );
         // File system calls are synchronous here: libuv's thread pool runs the hash and deflate
-        // jobs, and an async call would queue behind them for a whole member.
+        // jobs, and an async call would queue behind them for a whole chunk.
         for (const e of sorted) {
             const base = { name: e.dest.slice(1), mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime };
             const src = e.source;
@@ -741,7 +780,7 @@ export async function writeLayer(
         if (fd !== undefined) fs.closeSync(fd);
         source?.close();
     }
-    const data = fd !== undefined ? undefined : Buffer.concat(members);
+    const data = fd !== undefined ? undefined : Buffer.concat(parts);
     const saved = reuse ? saveReuse(reuse, { file: outFile, data }, gz.records) : Promise.resolve();
     return {
         saved,
@@ -752,6 +791,6 @@ export async function writeLayer(
         size: gzCount.n,
         tarSize: gz.tarSize,
         entries: sorted.length,
-        members: { reused: gz.reused, deflated: gz.deflated },
+        chunks: { reused: gz.reused, deflated: gz.deflated },
     };
 }

@@ -34,7 +34,7 @@ async function measureAppLayer(img: ImagePlan, buildArgs: Record<string, string>
     const recipe = appRecipe(text, img.dockerfile, { ...buildArgs, [BASE_IMAGE_ARG]: "base" }, undefined, undefined);
     const entries = copyEntries(img.contextDir, img.files, recipe.copies, path.basename(img.dockerfile));
     // As ensure does: in memory up to IN_MEMORY_LAYER_BYTES, else a temp file (removed at once);
-    // reusing the app's last layer's members, and leaving this one for the ensure that follows.
+    // reusing the app's last layer's deflate chunks, and leaving this one for the ensure that follows.
     const reuse = appLayerReuse(img.contextDir, img.dockerfile);
     if (img.totalBytes <= IN_MEMORY_LAYER_BYTES) {
         const layer = await writeLayer(entries, undefined, { reuse });

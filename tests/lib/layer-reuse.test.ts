@@ -1,7 +1,7 @@
 /**
- * Reusing the previous layer's gzip members (lib/layer/writer.ts LayerReuse): a write that reuses
+ * Reusing the previous layer's gzip chunks (lib/layer/writer.ts LayerReuse): a write that reuses
  * gives exactly the bytes a write from nothing gives, after every kind of edit; an edit re-deflates
- * only the members around it; a damaged cache entry costs reuse, never correctness.
+ * only the chunks around it; a damaged cache entry costs reuse, never correctness.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { MEMBER_MAX_BYTES, REUSE_KEEP, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
+import { CHUNK_MAX_BYTES, REUSE_KEEP, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
 import { tempDir } from "../helpers/images";
 
 /** Python-like text: compressible, and different in every file. */
@@ -25,7 +25,7 @@ function app(dir: string): void {
     fs.mkdirSync(path.join(dir, "app", "views"), { recursive: true });
     for (let i = 0; i < 60; i++) fs.writeFileSync(path.join(dir, "app", "views", `v${String(i).padStart(2, "0")}.py`), source(40_000 + i * 997));
     for (let i = 0; i < 40; i++) fs.writeFileSync(path.join(dir, "app", `small${i}.py`), source(300 + i * 31));
-    fs.writeFileSync(path.join(dir, "app", "big.py"), source(MEMBER_MAX_BYTES * 2 + 5000));
+    fs.writeFileSync(path.join(dir, "app", "big.py"), source(CHUNK_MAX_BYTES * 2 + 5000));
     fs.writeFileSync(path.join(dir, "app", "logo.bin"), randomBytes(700_000));
 }
 
@@ -42,30 +42,30 @@ function entries(dir: string): LayerEntry[] {
     return out;
 }
 
-const total = (b: LayerBlob) => b.members.reused + b.members.deflated;
+const total = (b: LayerBlob) => b.chunks.reused + b.chunks.deflated;
 
 /** Writes with reuse and from nothing; asserts equal bytes; returns the reusing write. */
 async function both(dir: string, reuse: LayerReuse): Promise<LayerBlob> {
     const warm = await writeLayer(entries(dir), undefined, { reuse });
     await warm.saved; // the entry the next write reuses
     const cold = await writeLayer(entries(dir), undefined);
-    assert.equal(cold.members.reused, 0, "no reuse asked: nothing reused");
+    assert.equal(cold.chunks.reused, 0, "no reuse asked: nothing reused");
     assert.deepEqual(warm.data, cold.data, "a reusing write gives the bytes of a write from nothing");
     assert.deepEqual([warm.digest, warm.diffId, warm.size], [cold.digest, cold.diffId, cold.size]);
     assert.deepEqual(zlib.gunzipSync(warm.data as Buffer).length, warm.tarSize);
     return warm;
 }
 
-test("after each kind of edit, a reusing write is byte-identical to a fresh one and re-deflates only the members around the edit", async () => {
+test("after each kind of edit, a reusing write is byte-identical to a fresh one and re-deflates only the chunks around the edit", async () => {
     const dir = tempDir();
     const reuse = { slot: "test-app", dir: tempDir() };
     app(dir);
     const first = await both(dir, reuse);
-    assert.equal(first.members.reused, 0, "nothing to reuse yet");
-    assert.ok(total(first) >= 8, `several members: ${total(first)}`);
+    assert.equal(first.chunks.reused, 0, "nothing to reuse yet");
+    assert.ok(total(first) >= 8, `several chunks: ${total(first)}`);
 
     const again = await both(dir, reuse);
-    assert.deepEqual(again.members, { reused: total(first), deflated: 0 }, "no change: every member reused");
+    assert.deepEqual(again.chunks, { reused: total(first), deflated: 0 }, "no change: every chunk reused");
 
     const v = (i: number) => path.join(dir, "app", "views", `v${String(i).padStart(2, "0")}.py`);
     const edits: Array<[string, () => void]> = [
@@ -78,7 +78,7 @@ test("after each kind of edit, a reusing write is byte-identical to a fresh one 
             () => {
                 const f = path.join(dir, "app", "big.py");
                 const fd = fs.openSync(f, "r+");
-                fs.writeSync(fd, "# edited\n", MEMBER_MAX_BYTES + 1000);
+                fs.writeSync(fd, "# edited\n", CHUNK_MAX_BYTES + 1000);
                 fs.closeSync(fd);
             },
         ],
@@ -86,12 +86,12 @@ test("after each kind of edit, a reusing write is byte-identical to a fresh one 
     for (const [what, edit] of edits) {
         edit();
         const b = await both(dir, reuse);
-        assert.ok(b.members.deflated >= 1 && b.members.deflated <= 3, `${what}: ${b.members.deflated} of ${total(b)} members deflated`);
-        assert.ok(b.members.reused >= total(b) - 3, `${what}: ${b.members.reused} of ${total(b)} reused`);
+        assert.ok(b.chunks.deflated >= 1 && b.chunks.deflated <= 3, `${what}: ${b.chunks.deflated} of ${total(b)} chunks deflated`);
+        assert.ok(b.chunks.reused >= total(b) - 3, `${what}: ${b.chunks.reused} of ${total(b)} reused`);
     }
 });
 
-test("a damaged or foreign cache entry is never trusted: the damaged member is deflated afresh, the bytes stay exact", async () => {
+test("a damaged or foreign cache entry is never trusted: the damaged chunk is deflated afresh, the bytes stay exact", async () => {
     const dir = tempDir();
     const cache = tempDir();
     const reuse = { slot: "damaged", dir: cache };
@@ -103,13 +103,13 @@ test("a damaged or foreign cache entry is never trusted: the damaged member is d
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     fs.writeFileSync(file, bytes);
     const b = await both(dir, reuse);
-    assert.deepEqual(b.members, { reused: total(first) - 1, deflated: 1 }, "one member damaged, one re-deflated");
+    assert.deepEqual(b.chunks, { reused: total(first) - 1, deflated: 1 }, "one chunk damaged, one re-deflated");
 
     const other = await both(dir, { slot: "another app", dir: cache });
-    assert.equal(other.members.reused, 0, "another slot reuses nothing");
+    assert.equal(other.chunks.reused, 0, "another slot reuses nothing");
 
     fs.writeFileSync(path.join(cache, "layers", blob.replace(/\.gz$/, ".json")), "{not json");
-    assert.equal((await both(dir, reuse)).members.reused, 0, "an unreadable index: a miss");
+    assert.equal((await both(dir, reuse)).chunks.reused, 0, "an unreadable index: a miss");
 });
 
 test("THINLAYER_LAYER_REUSE=0 turns reuse off", async (t) => {
@@ -119,7 +119,7 @@ test("THINLAYER_LAYER_REUSE=0 turns reuse off", async (t) => {
     await both(dir, reuse);
     process.env.THINLAYER_LAYER_REUSE = "0";
     t.after(() => delete process.env.THINLAYER_LAYER_REUSE);
-    assert.equal((await both(dir, reuse)).members.reused, 0);
+    assert.equal((await both(dir, reuse)).chunks.reused, 0);
 });
 
 test("the cache keeps the last layer of the REUSE_KEEP most recently written apps", async () => {
@@ -132,12 +132,12 @@ test("the cache keeps the last layer of the REUSE_KEEP most recently written app
     assert.equal(left.filter((f) => f.endsWith(".json")).length, REUSE_KEEP);
     assert.equal(left.filter((f) => f.endsWith(".gz")).length, REUSE_KEEP);
     const last = await writeLayer(one, undefined, { reuse: { slot: `app ${REUSE_KEEP + 2}`, dir: cache } });
-    assert.equal(last.members.reused, 1, "the newest app's entry is kept");
+    assert.equal(last.chunks.reused, 1, "the newest app's entry is kept");
 });
 
-test("a write gives the event loop turns while it goes, even when every member is reused (nothing to wait for)", async () => {
+test("a write gives the event loop turns while it goes, even when every chunk is reused (nothing to wait for)", async () => {
     // The rest of a write is synchronous; without those turns a caller's network I/O (the base
-    // mounts, the streamed upload of the members written so far) waited for the whole layer.
+    // mounts, the streamed upload of the chunks written so far) waited for the whole layer.
     const dir = tempDir();
     const reuse = { slot: "turns", dir: tempDir() };
     app(dir);
@@ -148,7 +148,7 @@ test("a write gives the event loop turns while it goes, even when every member i
     let dataAfterTurn = 0;
     setImmediate(() => (turned = true));
     const b = await writeLayer(entries(dir), undefined, { reuse, onData: () => void (turned && dataAfterTurn++) });
-    assert.equal(b.members.deflated, 0, "every member reused");
-    assert.ok(total(b) > 4, `several members (${total(b)})`);
+    assert.equal(b.chunks.deflated, 0, "every chunk reused");
+    assert.ok(total(b) > 4, `several chunks (${total(b)})`);
     assert.ok(dataAfterTurn > 0, "the event loop ran (a setImmediate) before the layer's last bytes were given out");
 });

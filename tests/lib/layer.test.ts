@@ -8,11 +8,11 @@ import * as zlib from "node:zlib";
 import {
     copyEntries,
     GZIP_LEVEL,
-    MEMBER_MAX_BYTES,
-    MEMBER_MIN_BYTES,
-    MEMBER_SPREAD,
-    memberCuts,
-    memberOptions,
+    CHUNK_MAX_BYTES,
+    CHUNK_MIN_BYTES,
+    CHUNK_SPREAD,
+    chunkCuts,
+    chunkOptions,
     normalizeEntries,
     parseChown,
     writeLayer,
@@ -179,10 +179,10 @@ test("layer files come from the input analysis of lib/hashing/inputs.ts (dockeri
     assert.ok(!names.includes("/app/README.md"));
 });
 
-test("a layer above the gzip member size is a multi-member gzip that independent tools read; still reproducible", async (t) => {
+test("a layer of many deflate chunks (a file larger than a chunk) is a gzip that independent tools read; still reproducible", async (t) => {
     if (!needTools(t, "gzip", "tar")) return;
     const d = tempDir();
-    const big = randomBytes(MEMBER_MAX_BYTES * 2 + 12345);
+    const big = randomBytes(CHUNK_MAX_BYTES * 2 + 12345);
     writeFiles(d, { "big.bin": big, "small.txt": "s\n" });
     const entries = copyEntries(
         d,
@@ -195,7 +195,7 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     const a = await writeLayer(entries, path.join(d, "a.tgz"));
     const b = await writeLayer(entries, path.join(d, "b.tgz"));
     assert.equal(a.digest, b.digest);
-    assert.ok(a.size > MEMBER_MAX_BYTES * 2);
+    assert.ok(a.size > CHUNK_MAX_BYTES * 2);
     assert.equal(spawnSync("gzip", ["-t", a.file]).status, 0);
     const out = path.join(d, "x");
     fs.mkdirSync(out);
@@ -206,14 +206,14 @@ test("a layer above the gzip member size is a multi-member gzip that independent
     assert.equal("sha256:" + un.stdout.split(" ")[0], a.diffId);
 });
 
-test("the layer gzip is exactly its tar cut at memberCuts, each member gzipped alone in one pass with memberOptions, whatever the parallelism", async () => {
+test("the layer gzip is exactly its tar cut at chunkCuts, each chunk deflated in one pass with chunkOptions after the 32 KiB before it, whatever the parallelism", async () => {
     const d = tempDir();
-    // Text larger than a member (deflated members, read in chunks), random bytes (a stored member), small files.
-    const words = randomBytes(MEMBER_MAX_BYTES).toString("hex");
+    // Text larger than a chunk (deflated chunks, a file read in pieces), random bytes (run-length-coded chunks), small files.
+    const words = randomBytes(CHUNK_MAX_BYTES).toString("hex");
     let text = "";
-    for (let i = 0; text.length < MEMBER_MAX_BYTES * 2.5; i += 7)
+    for (let i = 0; text.length < CHUNK_MAX_BYTES * 2.5; i += 7)
         text += `def f_${words.slice(i % words.length, (i % words.length) + 6)}(request):\n    return render(request, "x.html")\n`;
-    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(MEMBER_MAX_BYTES + 4321), "a.txt": "a\n", empty: "" });
+    writeFiles(d, { "big.py": text, "blob.bin": randomBytes(CHUNK_MAX_BYTES * 2 + 4321), "a.txt": "a\n", empty: "" });
     const entries = copyEntries(
         d,
         files([
@@ -229,25 +229,40 @@ test("the layer gzip is exactly its tar cut at memberCuts, each member gzipped a
     assert.ok(one.data);
     assert.deepEqual(fs.readFileSync(many.file), one.data);
     assert.deepEqual([many.digest, many.diffId, many.size, many.tarSize], [one.digest, one.diffId, one.size, one.tarSize]);
-    // An independent reference: gunzip, check the diffID, re-gzip member by member in one shot with
-    // room for the whole output (stored blocks are then 64 KiB, whatever the exact room).
+    // An independent reference: gunzip, check the diffID, deflate chunk by chunk in one shot with
+    // room for the whole output (stored blocks are then 64 KiB, whatever the exact room), each
+    // after the tar's 32 KiB before it as the dictionary and ended by a sync flush; then the
+    // empty final block and the trailer (crc32, size).
     const tarBytes = zlib.gunzipSync(one.data);
     assert.equal(tarBytes.length, one.tarSize);
     assert.equal("sha256:" + createHash("sha256").update(tarBytes).digest("hex"), one.diffId);
     const levels: number[] = [];
-    const expected: Buffer[] = [];
-    const cuts = memberCuts(tarBytes);
-    assert.ok(cuts.length >= 3, `several members: cuts at ${cuts.join(",")}`);
+    const expected: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])];
+    const cuts = chunkCuts(tarBytes);
+    assert.ok(cuts.length >= 3, `several chunks: cuts at ${cuts.join(",")}`);
     const bounds = [0, ...cuts, tarBytes.length];
     for (let i = 0; i + 1 < bounds.length; i++) {
-        const member = tarBytes.subarray(bounds[i], bounds[i + 1]);
-        assert.ok(member.length <= MEMBER_MAX_BYTES && member.length % 512 === 0, `member ${i}: ${member.length} B`);
-        if (i + 1 < bounds.length - 1) assert.ok(member.length >= MEMBER_MIN_BYTES, `member ${i}: ${member.length} B`);
-        const o = memberOptions(member);
+        const chunk = tarBytes.subarray(bounds[i], bounds[i + 1]);
+        assert.ok(chunk.length <= CHUNK_MAX_BYTES && chunk.length % 512 === 0, `chunk ${i}: ${chunk.length} B`);
+        if (i + 1 < bounds.length - 1) assert.ok(chunk.length >= CHUNK_MIN_BYTES, `chunk ${i}: ${chunk.length} B`);
+        const o = chunkOptions(chunk);
         levels.push(o.strategy === zlib.constants.Z_RLE ? 0 : o.level);
-        expected.push(zlib.gzipSync(member, { ...o, chunkSize: 2 * member.length + 65536 }));
+        const dictionary = tarBytes.subarray(Math.max(0, bounds[i] - 32 * 1024), bounds[i]);
+        expected.push(
+            zlib.deflateRawSync(chunk, {
+                ...o,
+                ...(i > 0 ? { dictionary } : {}),
+                finishFlush: zlib.constants.Z_SYNC_FLUSH,
+                chunkSize: 2 * chunk.length + 65536,
+            }),
+        );
     }
-    assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and run-length-coded members: ${levels.join(",")}`);
+    assert.ok(levels.includes(GZIP_LEVEL) && levels.includes(0), `both deflated and run-length-coded chunks: ${levels.join(",")}`);
+    const trailer = Buffer.alloc(10);
+    trailer.set([3, 0]);
+    trailer.writeUInt32LE(zlib.crc32(tarBytes), 2);
+    trailer.writeUInt32LE(tarBytes.length, 6);
+    expected.push(trailer);
     assert.deepEqual(one.data, Buffer.concat(expected));
     assert.equal("sha256:" + createHash("sha256").update(one.data).digest("hex"), one.digest);
 });
@@ -317,14 +332,14 @@ test("the tar is byte for byte what tar-stream 3 wrote for the same entries (the
     assert.equal(zero.toString("latin1", 100, 108), "000000 \0", "the mode field of /secret");
 });
 
-test("memberCuts follows its rules block by block: the fast scan cuts exactly where the rules applied to every block do", () => {
+test("chunkCuts follows its rules block by block: the fast scan cuts exactly where the rules applied to every block do", () => {
     // The rules as written, one 512-byte block at a time.
     const reference = (b: Buffer): number[] => {
         const cuts: number[] = [];
         for (let start = 0, o = 512; o + 512 <= b.length; o += 512) {
             const len = o - start;
-            const candidate = b.toString("latin1", o + 257, o + 262) === "ustar" && zlib.crc32(b.subarray(o, o + 100)) % MEMBER_SPREAD === 0;
-            if (len >= MEMBER_MAX_BYTES || (len >= MEMBER_MIN_BYTES && candidate)) {
+            const candidate = b.toString("latin1", o + 257, o + 262) === "ustar" && zlib.crc32(b.subarray(o, o + 100)) % CHUNK_SPREAD === 0;
+            if (len >= CHUNK_MAX_BYTES || (len >= CHUNK_MIN_BYTES && candidate)) {
                 cuts.push(o);
                 start = o;
             }
@@ -332,9 +347,9 @@ test("memberCuts follows its rules block by block: the fast scan cuts exactly wh
         return cuts;
     };
     for (const [size, planted, aligned] of [
-        [6 * MEMBER_MAX_BYTES + 300, 400, 0.5], // many candidates, a trailing partial block
-        [5 * MEMBER_MAX_BYTES, 3, 1], // few: forced cuts at MEMBER_MAX_BYTES
-        [3 * MEMBER_MAX_BYTES + 511, 2000, 0.1], // mostly magic inside blocks, not at byte 257
+        [6 * CHUNK_MAX_BYTES + 300, 400, 0.5], // many candidates, a trailing partial block
+        [5 * CHUNK_MAX_BYTES, 3, 1], // few: forced cuts at CHUNK_MAX_BYTES
+        [3 * CHUNK_MAX_BYTES + 511, 2000, 0.1], // mostly magic inside blocks, not at byte 257
     ] as const) {
         const b = randomBytes(size);
         for (let i = 0; i < planted; i++) {
@@ -344,27 +359,27 @@ test("memberCuts follows its rules block by block: the fast scan cuts exactly wh
         }
         // And one candidate whose block is cut short by the end of the buffer (never decided).
         if (size % 512 > 262) b.write("ustar", size - (size % 512) + 257, "latin1");
-        const cuts = memberCuts(b);
+        const cuts = chunkCuts(b);
         assert.deepEqual(cuts, reference(b), `size ${size}`);
         assert.ok(cuts.length >= 2, `size ${size}: ${cuts.length} cuts`);
     }
-    // A candidate that does not cut (its name's crc32) exactly where a member reaches its maximum: cut there all the same.
-    const b = randomBytes(3 * MEMBER_MAX_BYTES);
-    b.write("ustar", MEMBER_MAX_BYTES + 257, "latin1");
-    while (zlib.crc32(b.subarray(MEMBER_MAX_BYTES, MEMBER_MAX_BYTES + 100)) % MEMBER_SPREAD === 0) b[MEMBER_MAX_BYTES]++;
-    assert.deepEqual(reference(b), [MEMBER_MAX_BYTES, 2 * MEMBER_MAX_BYTES]);
-    assert.deepEqual(memberCuts(b), reference(b));
+    // A candidate that does not cut (its name's crc32) exactly where a chunk reaches its maximum: cut there all the same.
+    const b = randomBytes(3 * CHUNK_MAX_BYTES);
+    b.write("ustar", CHUNK_MAX_BYTES + 257, "latin1");
+    while (zlib.crc32(b.subarray(CHUNK_MAX_BYTES, CHUNK_MAX_BYTES + 100)) % CHUNK_SPREAD === 0) b[CHUNK_MAX_BYTES]++;
+    assert.deepEqual(reference(b), [CHUNK_MAX_BYTES, 2 * CHUNK_MAX_BYTES]);
+    assert.deepEqual(chunkCuts(b), reference(b));
 });
 
-test("memberOptions: incompressible members are run-length coded only, compressible ones deflated at GZIP_LEVEL", () => {
+test("chunkOptions: incompressible chunks are run-length coded only, compressible ones deflated at GZIP_LEVEL", () => {
     const normal = { level: GZIP_LEVEL, strategy: zlib.constants.Z_DEFAULT_STRATEGY };
-    assert.deepEqual(memberOptions(randomBytes(1024 * 1024)), { level: 1, strategy: zlib.constants.Z_RLE });
+    assert.deepEqual(chunkOptions(randomBytes(1024 * 1024)), { level: 1, strategy: zlib.constants.Z_RLE });
     const text = Buffer.from("def handler(request):\n    return render(request, 'index.html', {'x': 1})\n".repeat(20000));
-    assert.deepEqual(memberOptions(text), normal);
-    assert.deepEqual(memberOptions(randomBytes(1000)), normal, "too small to sample: always deflated");
+    assert.deepEqual(chunkOptions(text), normal);
+    assert.deepEqual(chunkOptions(randomBytes(1000)), normal, "too small to sample: always deflated");
 });
 
-test("a random file's member keeps its data as stored blocks and squeezes only the tar header and padding runs", async () => {
+test("a random file's chunks keep its data as stored blocks and squeezes only the tar header and padding runs", async () => {
     const d = tempDir();
     writeFiles(d, { "a.bin": randomBytes(300_000), "b.bin": randomBytes(300_001) });
     const entries = copyEntries(
