@@ -122,9 +122,18 @@ export async function attachStatement(
     if (early) {
         subject = early.subject;
         built = buildArtifact(statement, subject, key);
-        await pushBlobs(built);
-        if (!(await early.subjectPut)) throw new SubjectNotPutError(digest);
-        [tagged, listed] = await Promise.all([client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
+        // The reads need not wait for the subject (the referrers API answers for any digest): made
+        // alongside the blobs, so only the writes are left once the image is put.
+        const reads = Promise.all([client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
+        reads.catch(() => undefined); // awaited below, after the blobs, or settled before a throw
+        try {
+            await pushBlobs(built);
+            if (!(await early.subjectPut)) throw new SubjectNotPutError(digest);
+        } catch (e) {
+            await reads.catch(() => undefined); // nothing of ours left running once we throw
+            throw e;
+        }
+        [tagged, listed] = await reads;
     } else {
         // Independent reads at once: the subject, the tag scheme's tag, the referrers API.
         [subject, tagged, listed] = await Promise.all([client.headManifest(repo, digest), client.headManifest(repo, tag), client.getReferrers(repo, digest)]);
