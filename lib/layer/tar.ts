@@ -44,32 +44,58 @@ function writeSize(num: number, buf: Buffer, off: number): void {
     }
 }
 
-/** Writes the 512 bytes at `off` of `buf`: the header of `h` under `name`/`linkname`/`typeflag`. */
+/** A header block with the fields entries share (mode, owner, mtime, type, names), and the sum of its bytes. */
+interface Template {
+    block: Buffer;
+    sum: number;
+}
+
+/** Templates by their fields: a layer's entries share a few (one per mode, owner and type). */
+const templates = new Map<string, Template>();
+
+/** The header block of `h` without its name, size, link name, prefix and checksum (zeros there). */
+function templateOf(h: TarHeader, typeflag: number): Template {
+    const key = `${h.mode & 0o7777} ${h.uid} ${h.gid} ${h.mtime} ${typeflag} ${h.uname ?? ""} ${h.gname ?? ""}`;
+    let t = templates.get(key);
+    if (t === undefined) {
+        const block = Buffer.alloc(BLOCK);
+        block.write(octal(h.mode & 0o7777, 6), 100, "latin1");
+        block.write(octal(h.uid, 6), 108, "latin1");
+        block.write(octal(h.gid, 6), 116, "latin1");
+        block.write(octal(h.mtime, 11), 136, "latin1");
+        block[156] = 0x30 + typeflag;
+        block.write("ustar\0" + "00", 257, "latin1");
+        if (h.uname) block.write(h.uname, 265, "utf8");
+        if (h.gname) block.write(h.gname, 297, "utf8");
+        block.write(octal(0, 6), 329, "latin1");
+        block.write(octal(0, 6), 337, "latin1");
+        let sum = 0;
+        for (let i = 0; i < BLOCK; i++) sum += block[i];
+        t = { block, sum };
+        if (templates.size >= 64) templates.clear(); // a bound: layers have a handful
+        templates.set(key, t);
+    }
+    return t;
+}
+
+/**
+ * Writes the 512 bytes at `off` of `buf`: the header of `h` under `name`/`linkname`/`typeflag`.
+ * The fields entries share come from a template (a copy), the rest is written into it.
+ */
 function fill(buf: Buffer, off: number, h: TarHeader, name: string, prefix: string, linkname: string | undefined, typeflag: number, size: number): void {
-    buf.fill(0, off, off + BLOCK);
-    // The checksum is the sum of the header's bytes (its own field as spaces): summed as the
-    // fields are written, the zeros between them add nothing.
-    let sum = 8 * 32;
-    const put = (text: string, at: number, encoding: BufferEncoding = "latin1") => {
-        const n = buf.write(text, off + at, encoding);
+    const t = templateOf(h, typeflag);
+    t.block.copy(buf, off);
+    // The checksum is the sum of the header's bytes (its own field as spaces): the template's,
+    // plus the fields written here over its zeros.
+    let sum = t.sum + 8 * 32;
+    const add = (at: number, n: number): void => {
         for (let i = off + at; i < off + at + n; i++) sum += buf[i];
     };
-    put(name, 0, "utf8");
-    put(octal(h.mode & 0o7777, 6), 100);
-    put(octal(h.uid, 6), 108);
-    put(octal(h.gid, 6), 116);
+    add(0, buf.write(name, off, "utf8"));
     writeSize(size, buf, off + 124);
-    for (let i = off + 124; i < off + 136; i++) sum += buf[i];
-    put(octal(h.mtime, 11), 136);
-    buf[off + 156] = 0x30 + typeflag;
-    sum += buf[off + 156];
-    if (linkname) put(linkname, 157, "utf8");
-    put("ustar\0" + "00", 257);
-    if (h.uname) put(h.uname, 265, "utf8");
-    if (h.gname) put(h.gname, 297, "utf8");
-    put(octal(0, 6), 329);
-    put(octal(0, 6), 337);
-    if (prefix) put(prefix, 345, "utf8");
+    add(124, 12);
+    if (linkname) add(157, buf.write(linkname, off + 157, "utf8"));
+    if (prefix) add(345, buf.write(prefix, off + 345, "utf8"));
     buf.write(octal(sum, 6), off + 148, "latin1");
 }
 
