@@ -520,7 +520,8 @@ class ParallelGzip {
         this.dict = chunk.length >= WINDOW ? Buffer.from(chunk.subarray(chunk.length - WINDOW)) : Buffer.concat([dict, chunk]).subarray(-WINDOW);
         // (sha256 here, not on the pool: WebCrypto's async digest first copies its input on this
         // thread, into fresh pages, which costs more than SHA-NI hashing it; measured.)
-        const key = this.source === undefined ? "" : createHash("sha256").update(dict).update(chunk).digest("hex");
+        // (The dictionary's length first: no chunk's key can be another's with the bytes moved across.)
+        const key = this.source === undefined ? "" : createHash("sha256").update(`${dict.length}:`).update(dict).update(chunk).digest("hex");
         const hit = this.source?.take(key);
         if (hit !== undefined) {
             const done = { gz: hit.bytes, key, gzSha: hit.gz };
