@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
-import { CHUNK_MAX_BYTES, REUSE_KEEP, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
+import { CHUNK_MAX_BYTES, chunkCuts, REUSE_KEEP, writeLayer, type LayerBlob, type LayerEntry, type LayerReuse } from "../../lib/layer/writer";
 import { tempDir } from "../helpers/images";
 
 /** Python-like text: compressible, and different in every file. */
@@ -151,4 +151,29 @@ test("a write gives the event loop turns while it goes, even when every chunk is
     assert.equal(b.chunks.deflated, 0, "every chunk reused");
     assert.ok(total(b) > 4, `several chunks (${total(b)})`);
     assert.ok(dataAfterTurn > 0, "the event loop ran (a setImmediate) before the layer's last bytes were given out");
+});
+
+test("an edit in the last 32 KiB before a cut re-deflates the next chunk too (its dictionary changed): never reused with another dictionary", async () => {
+    const dir = tempDir();
+    const reuse = { slot: "dictionary", dir: tempDir() };
+    app(dir);
+    const first = await both(dir, reuse);
+    // The file whose data ends right before a cut: its last byte is in the next chunk's dictionary.
+    const tarBytes = zlib.gunzipSync(first.data as Buffer);
+    const cuts = new Set(chunkCuts(tarBytes));
+    let edited: string | undefined;
+    for (let off = 0; off + 512 <= tarBytes.length && edited === undefined;) {
+        const name = tarBytes.toString("latin1", off, off + 100).replace(/\0.*$/s, "");
+        const size = parseInt(tarBytes.toString("latin1", off + 124, off + 136), 8);
+        const next = off + 512 + Math.ceil(size / 512) * 512;
+        if (name.endsWith(".py") && size > 0 && cuts.has(next) && size % 512 !== 0) edited = name;
+        off = next;
+    }
+    assert.ok(edited, "a file that ends right before a cut");
+    const file = path.join(dir, (edited as string).replace(/^srv\//, ""));
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1] === 0x41 ? 0x42 : 0x41; // same size, same cuts
+    fs.writeFileSync(file, bytes);
+    const b = await both(dir, reuse); // byte-identical to a write from nothing
+    assert.equal(b.chunks.deflated, 2, `the edited chunk and the next: ${JSON.stringify(b.chunks)}`);
 });
