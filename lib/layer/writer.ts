@@ -426,9 +426,12 @@ const FINAL_BLOCK = Buffer.from([3, 0]);
  * count or what was reused.
  */
 class ParallelGzip {
-    /** The pending tar bytes (the current chunk's start at 0), `len` of them used. */
+    /** The pending tar bytes: `len` of them from `base` (the current chunk's start) in `buf`. */
     private buf = Buffer.allocUnsafe(CHUNK_MAX_BYTES + BLOCK);
+    private base = 0;
     private len = 0;
+    /** Whether a deflate still reads a chunk of `buf` (before `base`): then nothing is written over it. */
+    private held = false;
     /** Where the cut scan resumes: every block before it was decided "no cut". */
     private scanFrom = BLOCK;
     /** The tar's last WINDOW bytes before the pending chunk (its dictionary), a copy of its own. */
@@ -461,12 +464,19 @@ class ParallelGzip {
      * commit. Nothing else may be appended before the commit; what is not committed is never used.
      */
     reserve(n: number): { buf: Buffer; off: number } {
-        if (this.len + n > this.buf.length) {
-            const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
-            this.buf.copy(grown, 0, 0, this.len);
-            this.buf = grown;
+        if (this.base + this.len + n > this.buf.length) {
+            if (!this.held && this.len + n <= this.buf.length) {
+                this.buf.copyWithin(0, this.base, this.base + this.len); // the chunks before are out: reuse the buffer
+            } else {
+                // A deflating chunk keeps its view of the old buffer; the pending bytes move to a new one.
+                const grown = Buffer.allocUnsafe(Math.max(CHUNK_MAX_BYTES + BLOCK, this.len + n + CHUNK_MAX_BYTES));
+                this.buf.copy(grown, 0, this.base, this.base + this.len);
+                this.buf = grown;
+                this.held = false;
+            }
+            this.base = 0;
         }
-        return { buf: this.buf, off: this.len };
+        return { buf: this.buf, off: this.base + this.len };
     }
 
     /** Adds the first `n` bytes of the reserved room, written by then, to the tar. */
@@ -515,7 +525,7 @@ class ParallelGzip {
         this.crc = zlib.crc32(chunk, this.crc);
         this.tarSize += chunk.length;
         const dict = this.dict;
-        // The next chunk's dictionary: copied, since this buffer is reused (a chunk holds at least
+        // The next chunk's dictionary: copied, since the buffer is reused (a chunk holds at least
         // CHUNK_MIN_BYTES >= WINDOW, except the last, after which none follows).
         this.dict = chunk.length >= WINDOW ? Buffer.from(chunk.subarray(chunk.length - WINDOW)) : Buffer.concat([dict, chunk]).subarray(-WINDOW);
         // (sha256 here, not on the pool: WebCrypto's async digest first copies its input on this
@@ -576,21 +586,16 @@ class ParallelGzip {
     /** Starts every chunk the pending tar completes (a cut is decided), making room between them. */
     async cut(): Promise<void> {
         for (;;) {
-            const view = this.buf.subarray(0, this.len);
+            const view = this.buf.subarray(this.base, this.base + this.len);
             const c = nextCut(view, 0, this.scanFrom);
             if (c < 0) {
                 this.scanFrom = Math.max(this.scanFrom, this.len - (this.len % BLOCK));
                 return;
             }
-            // A chunk being deflated keeps its view of this buffer, and the rest moves to a new
-            // one; after a reused chunk (its bytes no longer needed) the rest moves to the front.
-            if (this.start(view.subarray(0, c))) {
-                const next = Buffer.allocUnsafe(Math.max(CHUNK_MAX_BYTES + BLOCK, this.len - c));
-                this.buf.copy(next, 0, c, this.len);
-                this.buf = next;
-            } else {
-                this.buf.copyWithin(0, c, this.len);
-            }
+            // The chunk's bytes stay where they are (a deflate reads them there); the pending tar
+            // goes on after them, never copied per chunk (reserve moves it when it needs room).
+            if (this.start(view.subarray(0, c))) this.held = true;
+            this.base += c;
             this.len -= c;
             this.scanFrom = BLOCK;
             await this.room();
@@ -600,7 +605,8 @@ class ParallelGzip {
     /** The last chunk, then everything out, then the end of the stream and the gzip trailer. */
     async end(): Promise<void> {
         await this.cut();
-        if (this.len > 0) this.start(this.buf.subarray(0, this.len));
+        if (this.len > 0) this.start(this.buf.subarray(this.base, this.base + this.len));
+        this.base = 0;
         this.len = 0;
         while (this.inFlight.length) this.output(await (this.inFlight.shift() as { work: Promise<Finished> }).work);
         const trailer = Buffer.alloc(FINAL_BLOCK.length + 8);
@@ -649,15 +655,12 @@ export function chunkOptions(chunk: Buffer): ChunkOptions {
     const SAMPLE = 8 * 1024;
     const normal = { level: GZIP_LEVEL, strategy: zlib.constants.Z_DEFAULT_STRATEGY };
     if (chunk.length < 4 * SAMPLE) return normal;
-    let inBytes = 0;
-    let outBytes = 0;
-    for (let i = 0; i < 4; i++) {
-        const off = Math.floor(((chunk.length - SAMPLE) * i) / 3);
-        const sample = chunk.subarray(off, off + SAMPLE);
-        inBytes += sample.length;
-        outBytes += zlib.deflateRawSync(sample, { level: 1 }).length;
-    }
-    return outBytes / inBytes > INCOMPRESSIBLE_RATIO ? { level: 1, strategy: zlib.constants.Z_RLE } : normal;
+    // Four samples spread over the chunk, deflated together (one zlib stream: its set-up costs
+    // more than deflating a sample at level 1).
+    const at = (i: number) => Math.floor(((chunk.length - SAMPLE) * i) / 3);
+    const sample = Buffer.concat([0, 1, 2, 3].map((i) => chunk.subarray(at(i), at(i) + SAMPLE)));
+    const out = zlib.deflateRawSync(sample, { level: 1 }).length;
+    return out / sample.length > INCOMPRESSIBLE_RATIO ? { level: 1, strategy: zlib.constants.Z_RLE } : normal;
 }
 
 /** Files up to this size are read whole, straight into the tar; larger ones a READ_CHUNK at a time. */
