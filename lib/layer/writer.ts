@@ -409,7 +409,7 @@ function outputRoom(n: number): number {
 const WINDOW = 32 * 1024;
 
 /** The layer's gzip header: deflate, no name, mtime 0, no extra flags, OS Unix (RFC 1952 §2.3). */
-export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
 /** The end of the deflate stream after the last chunk's sync flush: an empty final block with fixed codes. */
 const FINAL_BLOCK = Buffer.from([3, 0]);
@@ -688,7 +688,7 @@ function writeAll(fd: number, b: Buffer): void {
 /**
  * Appends one file's entry: its header and data read straight into the tar, up to the size the
  * file had when opened. A file up to SMALL_FILE is read at once (one that shrinks meanwhile gives
- * what was there, as readFileSync does); a larger one in chunks, cut into deflate chunks as it goes, and
+ * what was there, as readFileSync does); a larger one a READ_CHUNK at a time, cut as it goes, and
  * one that shrinks is an error (its header already holds the size). Either way a file changed
  * while read makes ensure refuse the tag (its files are hashed again before the tag is put).
  */
