@@ -5,8 +5,9 @@
  * Each round times, in turn:
  *
  *   thinlayer process   `node bin/thinlayer.js ensure app … --json`, exactly as the Pulumi program
- *                       runs it (components/ensureCommand.ts): Node start-up, the compiled CLI (or
- *                       tsx when build/ is missing or stale), hashing the context, the build, the push
+ *                       runs it: its command line (components/ensureCommand.ts) through /bin/sh, as
+ *                       local.Command runs it: Node start-up, the compiled CLI (or tsx when build/
+ *                       is missing or stale), hashing the context, the build, the push
  *   thinlayer in-proc   the same ensureImage() call inside this process (no start-up)
  *   BuildKit warm       `DOCKER_BUILDKIT=1 docker build` + `docker push` on a dockerd whose store
  *                       already holds the base (pulled before the scenario) and keeps its build cache
@@ -26,6 +27,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ensureCommandLine } from "../components/ensureCommand";
 import { ensureImage } from "../lib/build/ensure";
 import { appTag, computeAppInputs } from "../lib/plan";
 import { RegistryClient } from "../lib/oci/client";
@@ -98,9 +100,9 @@ function median(xs: number[]): number {
 }
 
 /** Runs a command asynchronously (the counting proxy lives in this process and must keep serving); resolves with its stdout. */
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: string) => void): Promise<string> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: string) => void, cwd?: string): Promise<string> {
     return new Promise((resolve, reject) => {
-        const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+        const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, cwd });
         let out = "";
         let err = "";
         if (onStderr) p.stderr.on("data", (c: Buffer) => onStderr(c.toString("utf8")));
@@ -172,6 +174,32 @@ async function installedCli(work: string): Promise<string> {
     return path.join(dir, "bin", "thinlayer.js");
 }
 
+/**
+ * Node's own start-up here, as `node -e 0` (medians of 5), with NODE_EXTRA_CA_CERTS as this
+ * environment has it and without: Node parses that file before any code runs, which the program's
+ * command line avoids by handing it over (lib/oci/trust.ts). Printed so the process row can be read
+ * on a machine that does not set it.
+ */
+async function reportNodeStart(): Promise<void> {
+    const extra = process.env.NODE_EXTRA_CA_CERTS;
+    const time = async (env: NodeJS.ProcessEnv) => {
+        const xs: number[] = [];
+        for (let i = 0; i < 5; i++) {
+            const t0 = process.hrtime.bigint();
+            await run(process.execPath, ["-e", "0"], env);
+            xs.push(seconds(t0) * 1000);
+        }
+        return median(xs);
+    };
+    const without = await time({ NODE_EXTRA_CA_CERTS: "" });
+    if (extra) {
+        const withIt = await time({ NODE_EXTRA_CA_CERTS: extra });
+        console.log(
+            `node -e 0: ${without.toFixed(0)} ms; with NODE_EXTRA_CA_CERTS=${extra} (as set here): ${withIt.toFixed(0)} ms (the CLI's command line hands it over)`,
+        );
+    } else console.log(`node -e 0: ${without.toFixed(0)} ms (NODE_EXTRA_CA_CERTS is not set here)`);
+}
+
 export async function main(): Promise<void> {
     for (const tool of ["docker-registry", "buildah", ...DOCKERD_TOOLS]) {
         if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
@@ -179,7 +207,11 @@ export async function main(): Promise<void> {
     }
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-bench-layer-"));
     const cli = await installedCli(work);
-    console.log(`thinlayer process: node ${cli} (a built copy of this tree's bin/, cli/ and lib/: the compiled CLI)`);
+    const cliDir = path.dirname(path.dirname(cli));
+    console.log(
+        `thinlayer process: the program's command line, run by /bin/sh in ${cliDir} (a built copy of this tree's bin/, cli/ and lib/: the compiled CLI)`,
+    );
+    await reportNodeStart();
     // No user credentials or docker config for any tool: an empty DOCKER_CONFIG.
     const dockerConfig = path.join(work, "docker-config");
     fs.mkdirSync(dockerConfig);
@@ -290,31 +322,17 @@ export async function main(): Promise<void> {
                 let cliResult: { action?: string; how?: string; digest?: string; attestation?: { bytesUploaded?: number } } = {};
                 let cliStderr = "";
                 await measure("process", async () => {
-                    const out = await run(
-                        process.execPath,
-                        [
-                            cli,
-                            "ensure",
-                            "app",
-                            "--context",
-                            ctx,
-                            "--dockerfile",
-                            dockerfile,
-                            "--repository",
-                            `${via.host}/bench/app-${kind}-cli`,
-                            "--platform",
-                            PLATFORM,
-                            "--base-ref",
-                            baseRef(via.host),
-                            "--base-hash",
-                            baseHash,
-                            "--expect-tag",
-                            expectTag,
-                            "--json",
-                        ],
-                        processEnv,
-                        (t) => (cliStderr += t),
-                    );
+                    const line = ensureCommandLine(cliDir, {
+                        image: "app",
+                        context: ctx,
+                        dockerfile,
+                        repository: `${via.host}/bench/app-${kind}-cli`,
+                        platform: PLATFORM,
+                        baseRef: baseRef(via.host),
+                        baseHash,
+                        expectTag,
+                    });
+                    const out = await run("/bin/sh", ["-c", line], processEnv, (t) => (cliStderr += t), cliDir);
                     cliResult = JSON.parse(out) as typeof cliResult;
                 });
                 if (cliResult.action !== "built" || cliResult.how !== "daemonless")

@@ -3,6 +3,7 @@
  * exports `run(argv): Promise<number>` (the exit code).
  */
 import { ThinlayerError } from "../lib/errors";
+import { takeHandedOverCaCerts } from "../lib/oci/trust";
 
 const USAGE = `usage: thinlayer <command> [options]
 
@@ -59,6 +60,10 @@ for (const s of [process.stdout, process.stderr]) {
         if (e.code !== "EPIPE") throw e;
     });
 }
+
+// CA certificates the program handed over (lib/oci/trust.ts): back in NODE_EXTRA_CA_CERTS for the
+// processes this one starts; parsed here on the first HTTPS request.
+takeHandedOverCaCerts();
 
 main(process.argv.slice(2)).then(
     (code) => exitAfterFlush(code),

@@ -6,6 +6,8 @@
 import * as path from "node:path";
 import { ensureCommandArgs, type EnsureOptions, type EnsureResult } from "../lib/build/ensure";
 import { ThinlayerError } from "../lib/errors";
+import { parseEcrHost, parseImageRef, parseRepository } from "../lib/oci/reference";
+import { EXTRA_CA_ENV } from "../lib/oci/trust";
 import { DIGEST } from "../lib/rules";
 
 /** POSIX shell single-quoting; plain words (letters, digits, @%+=:,./-) stay bare for readability. */
@@ -23,7 +25,26 @@ export function shellQuote(arg: string): string {
 export function ensureCommandLine(projectDir: string, opts: EnsureOptions): string {
     const rel = (p: string) => path.relative(projectDir, p).split(path.sep).join("/") || ".";
     const argv = ensureCommandArgs({ ...opts, context: rel(opts.context), dockerfile: rel(opts.dockerfile), json: true });
-    return ["node", "bin/thinlayer.js", ...argv].map(shellQuote).join(" ");
+    return [...caHandover(opts), ...["node", "bin/thinlayer.js", ...argv].map(shellQuote)].join(" ");
+}
+
+/**
+ * The command line's leading assignments: NODE_EXTRA_CA_CERTS handed over as
+ * THINLAYER_EXTRA_CA_CERTS and blanked, so Node's start-up does not parse the certificates and the
+ * CLI parses them on its first HTTPS request, if it makes one (lib/oci/trust.ts). None when the
+ * registry (or the base's) is ECR: there the AWS SDK, which trusts what Node read at start-up, is
+ * called. Words for the shell to expand, so never quoted.
+ */
+function caHandover(opts: EnsureOptions): string[] {
+    const hosts: string[] = [];
+    try {
+        hosts.push(parseRepository(opts.repository).host);
+        if (opts.baseRef !== undefined) hosts.push(parseImageRef(opts.baseRef, "--base-ref").host);
+    } catch {
+        return []; // the CLI reports the bad value; nothing is handed over meanwhile
+    }
+    if (hosts.some((h) => parseEcrHost(h) !== undefined)) return [];
+    return [`${EXTRA_CA_ENV}=\${NODE_EXTRA_CA_CERTS-}`, "NODE_EXTRA_CA_CERTS="];
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import { handedOverSecureContext } from "./trust";
 
 export interface HttpInit {
     method: string;
@@ -57,8 +58,21 @@ export class HttpError extends Error {
 }
 
 // One pool per protocol for the process: connections are reused across requests (and clients).
-// Idle sockets do not keep the process alive (Node's Agent unrefs them).
-const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
+// Idle sockets do not keep the process alive (Node's Agent unrefs them). The HTTPS pool is made on
+// its first request: its trust may include CA certificates handed over to be parsed only then
+// (./trust), and every connection shares the one secure context.
+const httpAgent = new http.Agent({ keepAlive: true });
+let httpsAgent: https.Agent | undefined;
+
+function agentFor(protocol: string): http.Agent | undefined {
+    if (protocol === "http:") return httpAgent;
+    if (protocol !== "https:") return undefined;
+    if (httpsAgent === undefined) {
+        const secureContext = handedOverSecureContext();
+        httpsAgent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
+    }
+    return httpsAgent;
+}
 
 const REDIRECTS = 10;
 
@@ -76,7 +90,7 @@ export function httpRequest(url: string, init: HttpInit): Promise<HttpResponse> 
         };
         const timer = setTimeout(() => fail(new HttpError(`timed out after ${init.timeoutMs} ms`, "TIMEOUT")), init.timeoutMs);
         const send = (target: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, hops: number) => {
-            const agent = agents[target.protocol as keyof typeof agents];
+            const agent = agentFor(target.protocol);
             if (agent === undefined) return fail(new HttpError(`unsupported URL scheme ${target.protocol}`, "EPROTO"));
             const h: Record<string, string> = { ...headers };
             if (body !== undefined) h["Content-Length"] = String(body.length);
@@ -143,7 +157,7 @@ export interface HttpStream {
 
 export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStream {
     const target = new URL(url);
-    const agent = agents[target.protocol as keyof typeof agents];
+    const agent = agentFor(target.protocol);
     if (agent === undefined) throw new HttpError(`unsupported URL scheme ${target.protocol}`, "EPROTO");
     const mod = target.protocol === "https:" ? https : http;
     let timer: NodeJS.Timeout | undefined;

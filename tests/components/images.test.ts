@@ -80,6 +80,40 @@ void test("the command line does not depend on where the project is checked out"
     assert.equal(ensureCommandLine("/home/a/src/proj", opts("/home/a/src/proj")), ensureCommandLine("/ci/work/proj", opts("/ci/work/proj")));
 });
 
+void test("the command line hands NODE_EXTRA_CA_CERTS over to the CLI, except for ECR (the AWS SDK needs it at start-up)", () => {
+    const opts = (repository: string, baseRef?: string) => ({
+        image: "app" as const,
+        context: APP,
+        dockerfile: path.join(APP, "Dockerfile"),
+        repository,
+        baseRef,
+        baseHash: BH,
+        expectTag: "app-x",
+    });
+    const line = ensureCommandLine(ROOT, opts("127.0.0.1:5000/t/app", `127.0.0.1:5000/t/base@sha256:${"3".repeat(64)}`));
+    const at = line.indexOf("node bin/thinlayer.js ensure app ");
+    assert.equal(line.slice(0, at), "THINLAYER_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS-} NODE_EXTRA_CA_CERTS= ");
+    // What the CLI's process gets through sh: the file (even with a space and a quote) moved over, Node's variable blank.
+    const seenBy = (env: NodeJS.ProcessEnv) =>
+        JSON.parse(
+            execFileSync(
+                "/bin/sh",
+                ["-c", `${line.slice(0, at)}node -p 'JSON.stringify([process.env.THINLAYER_EXTRA_CA_CERTS, process.env.NODE_EXTRA_CA_CERTS])'`],
+                {
+                    encoding: "utf8",
+                    env,
+                },
+            ),
+        ) as unknown;
+    const { NODE_EXTRA_CA_CERTS: _drop, ...without } = process.env;
+    assert.deepEqual(seenBy({ ...without, NODE_EXTRA_CA_CERTS: "/certs/it's a.pem" }), ["/certs/it's a.pem", ""]);
+    assert.deepEqual(seenBy(without), ["", ""]);
+    // ECR, as the registry or as the base's: nothing handed over.
+    const ecrBase = `${REPO}/base@sha256:${"3".repeat(64)}`;
+    assert.ok(ensureCommandLine(ROOT, opts(`${REPO}/app`, ecrBase)).startsWith("node bin/thinlayer.js ensure app "));
+    assert.ok(ensureCommandLine(ROOT, opts("127.0.0.1:5000/t/app", ecrBase)).startsWith("node bin/thinlayer.js ensure app "));
+});
+
 void test("shellQuote: what sh reads back is the original argument", () => {
     for (const arg of ["plain", "with space", "it's", "$HOME", 'a"b', "", "--build-arg=X=a b;rm -rf /"]) {
         const echoed = execFileSync("/bin/sh", ["-c", `printf '%s' ${shellQuote(arg)}`], { encoding: "utf8" });
