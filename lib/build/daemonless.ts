@@ -6,6 +6,7 @@
  *
  * A multi-platform base (an index) gets the same layer appended to every platform, and an index.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { analyzeDockerfile, readDockerfile } from "../dockerfile/analyze";
@@ -14,6 +15,7 @@ import { appLayerReuse, copyEntries, layerEpoch, NotDaemonlessError, PlacedCopy,
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
 import { sha256 } from "../hashing/digest";
+import { cacheDir } from "../hashing/filehash";
 import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type BlobStream, type FetchedManifest, type UploadResult } from "../oci/client";
 import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
 import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
@@ -229,32 +231,136 @@ export interface BaseImage {
     top: FetchedManifest;
     targets: Array<{ desc?: Descriptor; manifest: ImageManifest; manifestMediaType: string }>;
     configs: ImageConfig[];
+    /** Read from this machine's copy (baseFromCache), not the registry: that the registry still has it is checked by `confirmBase`. */
+    fromCache?: boolean;
 }
 
 /**
- * Reads the base image's manifest and configs (never a layer blob). A missing base is an error
- * that says which (the repository, or the digest in it) and how to fix it.
+ * Reads the base image's manifest and configs (never a layer blob), and keeps a copy of them by
+ * digest for the next run (baseFromCache). A missing base is an error that says which (the
+ * repository, or the digest in it) and how to fix it.
  */
 export async function readBase(client: RegistryClient, baseRepository: string, baseDigest: string): Promise<BaseImage> {
     const top = await client.getManifest(baseRepository, baseDigest).catch(async (e: unknown) => {
         if (!(e instanceof RegistryError) || e.code !== "MANIFEST_UNKNOWN") throw e;
-        const where = `${client.host}/${baseRepository}`;
-        if (!(await client.repositoryExists(baseRepository))) {
-            throw new RegistryError(`base image ${where}@${baseDigest}: repository ${where} does not exist (NAME_UNKNOWN). Fix: create the repository and run \`thinlayer ensure base\` first, or correct --base-ref.`, "NAME_UNKNOWN", 404);
-        }
-        throw new RegistryError(`base image ${where}@${baseDigest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`, "MANIFEST_UNKNOWN", 404);
+        throw await missingBase(client, baseRepository, baseDigest);
     });
-    const targets: BaseImage["targets"] = [];
-    if (isIndex(top.mediaType)) {
-        const idx = JSON.parse(top.bytes.toString("utf8")) as ImageIndex;
-        const images = idx.manifests.filter((d) => d.platform?.os !== "unknown"); // attestation manifests: not images
-        const ms = await Promise.all(images.map((d) => client.getManifest(baseRepository, d.digest)));
-        images.forEach((d, i) => targets.push({ desc: d, manifest: JSON.parse(ms[i].bytes.toString("utf8")) as ImageManifest, manifestMediaType: ms[i].mediaType }));
-    } else {
-        targets.push({ manifest: JSON.parse(top.bytes.toString("utf8")) as ImageManifest, manifestMediaType: top.mediaType });
+    const images = imagesOf(top);
+    const manifests = images ? await Promise.all(images.map((d) => client.getManifest(baseRepository, d.digest))) : [top];
+    const configs = await Promise.all(manifests.map((m) => client.getBlob(baseRepository, configDigestOf(m))));
+    keepBase([top, ...(images ? manifests : [])], configs);
+    return assembleBase(top, images, manifests, configs);
+}
+
+/** Whether the registry has the base (read from this machine's copy); throws readBase's error when it does not. */
+export async function confirmBase(client: RegistryClient, baseRepository: string, baseDigest: string): Promise<void> {
+    if ((await client.headManifest(baseRepository, baseDigest)) === undefined) throw await missingBase(client, baseRepository, baseDigest);
+}
+
+/** The error for a base image the registry does not have: its repository, or the digest in it. */
+async function missingBase(client: RegistryClient, baseRepository: string, baseDigest: string): Promise<RegistryError> {
+    const where = `${client.host}/${baseRepository}`;
+    if (!(await client.repositoryExists(baseRepository))) {
+        return new RegistryError(`base image ${where}@${baseDigest}: repository ${where} does not exist (NAME_UNKNOWN). Fix: create the repository and run \`thinlayer ensure base\` first, or correct --base-ref.`, "NAME_UNKNOWN", 404);
     }
-    const configs = await Promise.all(targets.map(async (t) => JSON.parse((await client.getBlob(baseRepository, t.manifest.config.digest)).toString("utf8")) as ImageConfig));
-    return { top, targets, configs };
+    return new RegistryError(`base image ${where}@${baseDigest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`, "MANIFEST_UNKNOWN", 404);
+}
+
+/** An index's image manifests (its attestation manifests are not images); undefined for a single manifest. */
+function imagesOf(top: FetchedManifest): Descriptor[] | undefined {
+    if (!isIndex(top.mediaType)) return undefined;
+    return (JSON.parse(top.bytes.toString("utf8")) as ImageIndex).manifests.filter((d) => d.platform?.os !== "unknown");
+}
+
+function configDigestOf(m: FetchedManifest): string {
+    return (JSON.parse(m.bytes.toString("utf8")) as ImageManifest).config.digest;
+}
+
+/** The base from its top manifest, its image manifests (one per entry of `images`, or the top one) and their configs. */
+function assembleBase(top: FetchedManifest, images: Descriptor[] | undefined, manifests: FetchedManifest[], configs: Buffer[]): BaseImage {
+    return {
+        top,
+        targets: manifests.map((m, i) => ({ desc: images?.[i], manifest: JSON.parse(m.bytes.toString("utf8")) as ImageManifest, manifestMediaType: m.mediaType })),
+        configs: configs.map((c) => JSON.parse(c.toString("utf8")) as ImageConfig),
+    };
+}
+
+/*
+ * This machine's copy of base manifests and configs, by digest. A base ref is a digest, so what it
+ * names never changes, and every read is checked against that digest (a damaged or altered file is
+ * a miss). An app build then writes its layer without first waiting on the two or three round
+ * trips of reading the base (~20-25 ms through the benchmark's proxy); whether the registry still
+ * has the base is asked meanwhile (confirmBase), before anything is tagged.
+ */
+const BASE_CACHE_KEEP = 512; // files (a base is two or three); the oldest go first
+
+function baseCacheDir(): string {
+    return path.join(cacheDir(), "base-images");
+}
+
+function cachedFile(digest: string): Buffer | undefined {
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) return undefined;
+    try {
+        const b = fs.readFileSync(path.join(baseCacheDir(), digest.slice(7)));
+        return sha256(b) === digest ? b : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** A manifest is kept as its bytes, and its media type (the registry's Content-Type) beside it. */
+function cachedManifest(digest: string): FetchedManifest | undefined {
+    const bytes = cachedFile(digest);
+    if (bytes === undefined) return undefined;
+    try {
+        // As getManifest reads it: the manifest's own mediaType field, else the registry's Content-Type.
+        const mediaType = (JSON.parse(bytes.toString("utf8")) as { mediaType?: string }).mediaType || fs.readFileSync(path.join(baseCacheDir(), `${digest.slice(7)}.type`), "utf8");
+        return mediaType === "" ? undefined : { digest, mediaType, size: bytes.length, bytes };
+    } catch {
+        return undefined;
+    }
+}
+
+/** The base from this machine's copy (read by an earlier readBase), or undefined when any part is missing or damaged. Never throws. */
+export function baseFromCache(baseDigest: string): BaseImage | undefined {
+    try {
+        const top = cachedManifest(baseDigest);
+        if (top === undefined) return undefined;
+        const images = imagesOf(top);
+        const manifests = images ? images.map((d) => cachedManifest(d.digest)) : [top];
+        if (manifests.some((m) => m === undefined)) return undefined;
+        const configs = (manifests as FetchedManifest[]).map((m) => cachedFile(configDigestOf(m)));
+        if (configs.some((c) => c === undefined)) return undefined;
+        return { ...assembleBase(top, images, manifests as FetchedManifest[], configs as Buffer[]), fromCache: true };
+    } catch {
+        return undefined;
+    }
+}
+
+/** Keeps the base's manifests and configs for baseFromCache (each file by rename: a reader sees all of it or none). Best effort. */
+function keepBase(manifests: FetchedManifest[], configs: Buffer[]): void {
+    const dir = baseCacheDir();
+    const put = (name: string, bytes: Buffer | string) => {
+        const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
+        fs.writeFileSync(tmp, bytes, { mode: 0o600 });
+        fs.renameSync(tmp, path.join(dir, name));
+    };
+    try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        // The type before the bytes: a manifest is found only once both are there.
+        for (const m of manifests) {
+            put(`${m.digest.slice(7)}.type`, m.mediaType);
+            put(m.digest.slice(7), m.bytes);
+        }
+        for (const c of configs) put(sha256(c).slice(7), c);
+        const files = fs.readdirSync(dir);
+        if (files.length > BASE_CACHE_KEEP) {
+            const aged = files.map((f) => ({ f, t: fs.statSync(path.join(dir, f)).mtimeMs })).sort((x, y) => x.t - y.t);
+            for (const { f } of aged.slice(0, files.length - BASE_CACHE_KEEP)) fs.rmSync(path.join(dir, f), { force: true });
+        }
+    } catch {
+        // A cache: the next run reads the registry again.
+    }
 }
 
 /** The base image's layers, each once (the target repository must hold them all). */

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { buildAndPush, builderAvailable, builderInstallHint, selectBuilder } from "./builders";
-import { baseLayersOf, IN_MEMORY_LAYER_BYTES, layerStreamer, mountBaseLayers, prepareApp, pushPrepared, readBase, streamUploadEnabled, type BaseImage } from "./daemonless";
+import { baseFromCache, baseLayersOf, confirmBase, IN_MEMORY_LAYER_BYTES, layerStreamer, mountBaseLayers, prepareApp, pushPrepared, readBase, streamUploadEnabled, type BaseImage } from "./daemonless";
 import { inputError, ThinlayerError } from "../errors";
 import { Laps } from "../format";
 import { BASE_IMAGE_ARG } from "../hashing/inputs";
@@ -273,7 +273,9 @@ async function ensureMainTag(o: EnsureOptions, rt: EnsureRuntime): Promise<Ensur
     // (manifest and config, a few hundred bytes) is read meanwhile too.
     const head = client.headManifest(repository, o.expectTag);
     const sameHostBase = o.image === "app" ? sameHostBaseRef(o.baseRef, host) : undefined;
-    const base = sameHostBase && head.then((e) => (e ? undefined : readBase(client, sameHostBase.repository, sameHostBase.digest)));
+    // The base from this machine's copy when it has one (by digest: it cannot have changed), else from the registry.
+    const cached = sameHostBase && baseFromCache(sameHostBase.digest);
+    const base = sameHostBase && (cached ? Promise.resolve(cached) : head.then((e) => (e ? undefined : readBase(client, sameHostBase.repository, sameHostBase.digest))));
     // Settled later, or never (an input error ends the run first): never an unhandled rejection.
     head.catch(() => undefined);
     base?.catch(() => undefined);
@@ -410,8 +412,14 @@ async function builderBuild(job: Job, baseRef: { repository: string; digest?: st
 async function daemonlessApp(job: Job, baseRepo: string, baseDigest: string, existing: string | undefined, base: Promise<BaseImage>): Promise<EnsureResult> {
     const { client, host, repository, tag, log } = job;
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "thinlayer-layer-"));
-    // The base layers are mounted into the repository while the layer is written (no bytes move).
-    const mounts = existing ? undefined : base.then((b) => mountBaseLayers(client, repository, baseLayersOf(b), baseRepo));
+    // The base layers are mounted into the repository while the layer is written (no bytes move),
+    // once the registry has confirmed it has the base when it was read from this machine's copy.
+    const mounts = existing
+        ? undefined
+        : base.then(async (b) => {
+              if (b.fromCache) await confirmBase(client, baseRepo, baseDigest);
+              return mountBaseLayers(client, repository, baseLayersOf(b), baseRepo);
+          });
     mounts?.catch(() => undefined); // awaited by pushPrepared, unless the layer write fails first
     let saved: Promise<void> | undefined; // the layer's copy for the next run's reuse, written during the push
     let putSettled: (put: boolean) => void = () => undefined; // tells an early attachment whether the image was put

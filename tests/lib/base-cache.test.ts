@@ -1,0 +1,130 @@
+/**
+ * The daemonless app build's copy of base manifests and configs (lib/build/daemonless.ts,
+ * baseFromCache): a second build reads nothing of the base from the registry and makes the same
+ * image; a damaged copy is a miss; a base the registry no longer has fails as before, untagged.
+ * Against a real registry, through a counting proxy, with a single-platform base and an index.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { ensureImage, type EnsureResult } from "../../lib/build/ensure";
+import { appTag, computeAppInputs } from "../../lib/plan";
+import { RegistryClient } from "../../lib/oci/client";
+import { BUSYBOX, pushScratchImage, tempDir, writeFiles } from "../helpers/images";
+import { startProxy, startRegistry, type StartedProxy, type StartedRegistry } from "../helpers/registry";
+import { needTools, which } from "../helpers/tools";
+
+// This file's own cache (the copies are per machine; other test files must not lend theirs).
+const cache = tempDir("thinlayer-base-cache-");
+process.env.THINLAYER_CACHE_DIR = cache;
+const copies = path.join(cache, "base-images");
+
+let reg: StartedRegistry | undefined;
+let proxy: StartedProxy | undefined;
+const ctx = tempDir("thinlayer-base-cache-ctx-");
+writeFiles(ctx, { Dockerfile: "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /srv\nCOPY app.py ./\n", "app.py": "print('hi')\n" });
+
+before(async () => {
+    if (!which("docker-registry")) return;
+    reg = await startRegistry();
+    proxy = await startProxy(reg.host);
+});
+after(async () => {
+    await proxy?.stop();
+    await reg?.stop();
+    fs.rmSync(cache, { recursive: true, force: true });
+});
+
+const busybox = [{ dest: "/bin/busybox", type: "file" as const, source: BUSYBOX, mode: 0o755, uid: 0, gid: 0 }];
+
+async function build(baseRef: string, repository: string): Promise<EnsureResult> {
+    const baseHash = "b".repeat(64);
+    const ai = await computeAppInputs(
+        { contextDir: ctx, dockerfile: path.join(ctx, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash },
+        { cache: false },
+    );
+    return ensureImage(
+        {
+            image: "app",
+            context: ctx,
+            dockerfile: path.join(ctx, "Dockerfile"),
+            repository,
+            platform: "linux/amd64",
+            expectTag: appTag(ai.hash),
+            baseRef,
+            baseHash,
+        },
+        { log: () => undefined },
+    );
+}
+
+/** GETs of the base repository's manifests and blobs the proxy forwarded since its last reset. */
+const baseReads = (p: StartedProxy) => p.counters.requests.filter((r) => r.method === "GET" && r.url.startsWith("/v2/t/base")).map((r) => r.url);
+
+for (const platforms of [undefined, ["linux/amd64", "linux/arm64"]]) {
+    void test(`a ${platforms ? "multi-platform (index)" : "single-platform"} base is read from the registry once; the next build reads this machine's copy, same image`, async (t) => {
+        if (!needTools(t, "docker-registry", "busybox") || !reg || !proxy) return;
+        fs.rmSync(copies, { recursive: true, force: true });
+        const direct = new RegistryClient(reg.host);
+        const n = platforms?.length ?? 1;
+        const base = await pushScratchImage(direct, "t/base", `v${n}`, [busybox], { platforms, env: ["PATH=/bin", "HOME=/root"] });
+        const baseRef = `${proxy.host}/t/base@${base.digest}`;
+
+        proxy.reset();
+        const first = await build(baseRef, `${proxy.host}/t/app-${n}-a`);
+        assert.equal(first.how, "daemonless");
+        // The top manifest, each platform's manifest and config.
+        assert.equal(baseReads(proxy).length, n > 1 ? 1 + 2 * n : 2, baseReads(proxy).join("\n"));
+        assert.equal(fs.readdirSync(copies).filter((f) => !f.endsWith(".type")).length, n > 1 ? 1 + 2 * n : 2);
+
+        proxy.reset();
+        const second = await build(baseRef, `${proxy.host}/t/app-${n}-b`);
+        assert.deepEqual(baseReads(proxy), []); // nothing of the base read: HEADs and mounts only
+        assert.ok(
+            proxy.counters.requests.some((r) => r.method === "HEAD" && r.url === `/v2/t/base/manifests/${base.digest}`),
+            "the registry is asked whether it has the base",
+        );
+        assert.equal(second.action, "built");
+        assert.equal(second.bytesDownloaded, 0);
+        assert.equal(second.digest, first.digest); // the same inputs and base: the same image, in another repository
+    });
+}
+
+void test("a damaged copy is a miss: the base is read from the registry again, and the image is the same", async (t) => {
+    if (!needTools(t, "docker-registry", "busybox") || !reg || !proxy) return;
+    fs.rmSync(copies, { recursive: true, force: true });
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "damaged", [busybox], { env: ["PATH=/bin", "X=1"] });
+    const baseRef = `${proxy.host}/t/base@${base.digest}`;
+    const first = await build(baseRef, `${proxy.host}/t/app-d-a`);
+    // The config's copy altered (WorkingDir changes where COPY puts files): must not be believed.
+    const cfg = fs.readdirSync(copies).find((f) => !f.endsWith(".type") && f !== base.digest.slice(7)) as string;
+    const file = path.join(copies, cfg);
+    fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"config":{', '"config":{"WorkingDir":"/elsewhere",'));
+    proxy.reset();
+    const second = await build(baseRef, `${proxy.host}/t/app-d-b`);
+    assert.deepEqual(baseReads(proxy), [`/v2/t/base/manifests/${base.digest}`, `/v2/t/base/blobs/sha256:${cfg}`]);
+    assert.equal(second.digest, first.digest);
+});
+
+void test("a base the registry no longer has fails as when it is read there, even from this machine's copy; nothing is tagged", async (t) => {
+    if (!needTools(t, "docker-registry", "busybox") || !reg || !proxy) return;
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "gone", [busybox], { env: ["PATH=/bin", "X=2"] });
+    await build(`${proxy.host}/t/base@${base.digest}`, `${proxy.host}/t/app-g-a`); // reads it, keeps the copy
+    // The registry loses the base manifest (its blobs stay, as until a garbage collection).
+    proxy.reset();
+    const gone = await startProxy(reg.host, {
+        intercept: (r) =>
+            r.url === `/v2/t/base/manifests/${base.digest}`
+                ? { status: 404, body: { errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] } }
+                : undefined,
+    });
+    try {
+        await assert.rejects(build(`${gone.host}/t/base@${base.digest}`, `${gone.host}/t/app-g-b`), {
+            message: `base image ${gone.host}/t/base@${base.digest} is not in the registry (MANIFEST_UNKNOWN). Fix: run \`thinlayer ensure base\` first and pass the ref it prints as --base-ref.`,
+        });
+        assert.ok(!gone.counters.requests.some((r) => r.method === "PUT" && r.url.includes("/manifests/")), "no manifest put");
+    } finally {
+        await gone.stop();
+    }
+});
