@@ -23,6 +23,7 @@ import * as path from "node:path";
 import * as os from "node:os";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
+import { crc32Combine } from "./crc32";
 import { BLOCK, END_OF_TAR, headerBytes, padded, writeHeader, type TarHeader } from "./tar";
 import type { CopySpec } from "../dockerfile/analyze";
 import { inputError, ThinlayerError } from "../errors";
@@ -270,9 +271,11 @@ export function chunkCuts(tarBytes: Buffer): number[] {
  * (deflate at a fixed level, zlib version and room is a function of its input and dictionary, so
  * a reused chunk is exactly what deflating it afresh would give). One cache entry per slot (an
  * image's context and Dockerfile) and user: the previous blob and its index of chunks (sha256 of
- * the dictionary and tar bytes, offset, length, sha256 of the compressed bytes). Every reused
- * chunk is checked against the sha256 of its compressed bytes; a mismatch (a torn or damaged
- * cache file) deflates that chunk afresh. THINLAYER_LAYER_REUSE=0 turns it off.
+ * the dictionary and tar bytes, offset, length, crc32 of the tar bytes, and a sha256 of that crc
+ * and the compressed bytes). Every reused chunk is checked against that sha256; a mismatch (a torn
+ * or damaged cache file) deflates that chunk afresh. A reused chunk's crc32 comes from its record
+ * (combined into the trailer's: crc32Combine), so its tar bytes are not run through crc32 again.
+ * THINLAYER_LAYER_REUSE=0 turns it off.
  */
 export interface LayerReuse {
     /** Identifies the image: the same slot is the same app (e.g. context dir + Dockerfile). */
@@ -282,15 +285,17 @@ export interface LayerReuse {
 }
 
 /** The chunk format and cutting rules: bump when either changes, so old cache entries are ignored. */
-const REUSE_FORMAT = 2;
+const REUSE_FORMAT = 3;
 
 interface ChunkRecord {
     /** sha256 (hex) of the chunk's dictionary and tar bytes. */
     key: string;
     off: number;
     len: number;
-    /** sha256 (hex) of its compressed bytes. */
-    gz: string;
+    /** crc32 of its tar bytes (the gzip trailer's is combined from them: crc32Combine). */
+    crc: number;
+    /** sha256 (hex) of `crc` (4 bytes, little-endian) and the compressed bytes: both checked on reuse. */
+    check: string;
 }
 
 interface ReuseIndex {
@@ -315,9 +320,13 @@ export function layerReuseEnabled(env: NodeJS.ProcessEnv = process.env): boolean
     return env.THINLAYER_LAYER_REUSE !== "0";
 }
 
+/** A previous blob up to this size is read whole, once (one read, no allocation per chunk); a larger one chunk by chunk. */
+const REUSE_READ_WHOLE = 64 * 1024 * 1024;
+
 /** The previous layer's chunks by key, and a reader of their bytes; never throws (a miss). */
 class ReuseSource {
     private fd: number | undefined;
+    private whole: Buffer | undefined;
     private readonly byKey = new Map<string, ChunkRecord>();
 
     constructor(files: { blob: string; index: string }) {
@@ -325,20 +334,31 @@ class ReuseSource {
             const idx = JSON.parse(fs.readFileSync(files.index, "utf8")) as ReuseIndex;
             if (idx.format !== REUSE_FORMAT || idx.zlib !== process.versions.zlib || idx.level !== GZIP_LEVEL) return;
             this.fd = fs.openSync(files.blob, "r");
+            const size = fs.fstatSync(this.fd).size;
+            if (size <= REUSE_READ_WHOLE) {
+                const b = Buffer.allocUnsafe(size);
+                if (fs.readSync(this.fd, b, 0, size, 0) === size) this.whole = b;
+            }
             for (const m of idx.chunks) this.byKey.set(m.key, m);
         } catch {
             this.byKey.clear();
         }
     }
 
-    /** The compressed bytes of a chunk with key `key`, checked; undefined on a miss. */
-    take(key: string): { bytes: Buffer; gz: string } | undefined {
+    /** The compressed bytes of a chunk with key `key`, checked, and its record; undefined on a miss. */
+    take(key: string): { bytes: Buffer; record: ChunkRecord } | undefined {
         const m = this.byKey.get(key);
         if (m === undefined || this.fd === undefined) return undefined;
         try {
-            const b = Buffer.allocUnsafe(m.len);
-            if (fs.readSync(this.fd, b, 0, m.len, m.off) !== m.len) return undefined;
-            return sha256Hex(b) === m.gz ? { bytes: b, gz: m.gz } : undefined;
+            let b: Buffer;
+            if (this.whole !== undefined) {
+                if (m.off + m.len > this.whole.length) return undefined;
+                b = this.whole.subarray(m.off, m.off + m.len);
+            } else {
+                b = Buffer.allocUnsafe(m.len);
+                if (fs.readSync(this.fd, b, 0, m.len, m.off) !== m.len) return undefined;
+            }
+            return Number.isInteger(m.crc) && chunkCheck(m.crc, b) === m.check ? { bytes: b, record: m } : undefined;
         } catch {
             return undefined;
         }
@@ -508,10 +528,11 @@ class ParallelGzip {
             this.outOff = GZIP_HEADER.length;
         }
         this.sink(r.gz);
-        // Records (two sha256 per chunk) only for a write that keeps its layer for reuse.
-        if (this.source !== undefined) this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, gz: r.gzSha ?? sha256Hex(r.gz) });
+        // Records (the key's and the check's sha256) only for a write that keeps its layer for reuse.
+        if (this.source !== undefined)
+            this.records.push({ key: r.key, off: this.outOff, len: r.gz.length, crc: r.crc, check: r.check ?? chunkCheck(r.crc, r.gz) });
         this.outOff += r.gz.length;
-        if (r.gzSha !== undefined) this.reused++;
+        if (r.check !== undefined) this.reused++;
         else this.deflated++;
     }
 
@@ -522,7 +543,6 @@ class ParallelGzip {
      */
     private start(chunk: Buffer): boolean {
         this.tarHash.update(chunk);
-        this.crc = zlib.crc32(chunk, this.crc);
         this.tarSize += chunk.length;
         const dict = this.dict;
         // The next chunk's dictionary: copied, since the buffer is reused (a chunk holds at least
@@ -533,8 +553,11 @@ class ParallelGzip {
         // (The dictionary's length first: no chunk's key can be another's with the bytes moved across.)
         const key = this.source === undefined ? "" : createHash("sha256").update(`${dict.length}:`).update(dict).update(chunk).digest("hex");
         const hit = this.source?.take(key);
+        // The trailer's crc32: a reused chunk's from its record (the same bytes), else computed.
+        const crc = hit?.record.crc ?? zlib.crc32(chunk);
+        this.crc = crc32Combine(this.crc, crc, chunk.length);
         if (hit !== undefined) {
-            const done = { gz: hit.bytes, key, gzSha: hit.gz };
+            const done = { gz: hit.bytes, key, crc, check: hit.record.check };
             this.inFlight.push({ work: Promise.resolve(done), done });
             return false;
         }
@@ -546,7 +569,7 @@ class ParallelGzip {
                 finishFlush: zlib.constants.Z_SYNC_FLUSH,
                 chunkSize: outputRoom(chunk.length),
             })
-                .then((gz) => (slot.done = { gz, key }))
+                .then((gz) => (slot.done = { gz, key, crc }))
                 .finally(() => {
                     this.busy--;
                     for (const w of this.waiting.splice(0)) w();
@@ -617,8 +640,11 @@ class ParallelGzip {
     }
 }
 
-function sha256Hex(b: Buffer): string {
-    return createHash("sha256").update(b).digest("hex");
+/** ChunkRecord.check of a chunk. */
+function chunkCheck(crc: number, gz: Buffer): string {
+    const c = Buffer.allocUnsafe(4);
+    c.writeUInt32LE(crc >>> 0);
+    return createHash("sha256").update(c).update(gz).digest("hex");
 }
 
 /** Tar bytes started between two turns given to the event loop (ParallelGzip.room). */
@@ -631,7 +657,10 @@ const MAX_QUEUED = 64;
 interface Finished {
     gz: Buffer;
     key: string;
-    gzSha?: string;
+    /** crc32 of the chunk's tar bytes. */
+    crc: number;
+    /** The record's check when reused (see ChunkRecord). */
+    check?: string;
 }
 
 /** Deflate of a sample worse than this ratio: the chunk is incompressible (see chunkOptions). */

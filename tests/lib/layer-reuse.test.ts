@@ -105,6 +105,14 @@ test("a damaged or foreign cache entry is never trusted: the damaged chunk is de
     const b = await both(dir, reuse);
     assert.deepEqual(b.chunks, { reused: total(first) - 1, deflated: 1 }, "one chunk damaged, one re-deflated");
 
+    // A record's crc32 altered (the trailer's is combined from them): its check catches it, and
+    // the bytes (trailer included: both() gunzips them) are still a fresh write's.
+    const indexFile = path.join(cache, "layers", blob.replace(/\.gz$/, ".json"));
+    const index = JSON.parse(fs.readFileSync(indexFile, "utf8")) as { chunks: Array<{ crc: number }> };
+    index.chunks[1].crc ^= 1;
+    fs.writeFileSync(indexFile, JSON.stringify(index));
+    assert.deepEqual((await both(dir, reuse)).chunks, { reused: total(first) - 1, deflated: 1 }, "one record altered, one re-deflated");
+
     const other = await both(dir, { slot: "another app", dir: cache });
     assert.equal(other.chunks.reused, 0, "another slot reuses nothing");
 
