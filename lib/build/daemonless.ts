@@ -16,7 +16,7 @@ import { BASE_IMAGE_ARG } from "../hashing/inputs";
 import type { InputFile } from "../model";
 import { sha256 } from "../hashing/digest";
 import { cacheDir } from "../hashing/filehash";
-import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type BlobStream, type FetchedManifest, type UploadResult } from "../oci/client";
+import { MountDeclinedError, RegistryClient, RegistryError, type BlobSource, type BlobStream, type FetchedManifest, type OpenUpload, type UploadResult } from "../oci/client";
 import { isIndex, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest } from "../oci/mediatypes";
 import { appendLayer, replaceManifests, serialize, type ManifestBlob } from "../oci/mutate";
 import type { Laps } from "../format";
@@ -443,7 +443,13 @@ export interface LayerStreamer {
     onData(b: Buffer): void;
     /** Commits the streamed bytes as `digest`: "uploaded", or undefined when streaming failed or never started (upload it whole instead). */
     finish(digest: string, size: number): Promise<UploadResult | undefined>;
-    /** Drops an unfinished upload; settles once nothing of it is left running. */
+    /**
+     * Sends a small blob (the image config) through the session opened beside the layer's, in one
+     * PUT: "uploaded", or undefined when there is none (already used, never opened) or it failed
+     * (upload it as usual).
+     */
+    putSmall(digest: string, data: Buffer): Promise<UploadResult | undefined>;
+    /** Drops an unfinished upload (and an unused small one); settles once nothing of it is left running. */
     abort(): Promise<void>;
 }
 
@@ -457,8 +463,15 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
     let stream: BlobStream | undefined;
     let off = false;
     const queued: Buffer[] = [];
+    // The config's session, opened with the layer's (the config is known only at the layer's end,
+    // when the registry is still taking the layer: one PUT then instead of three round trips).
+    let small: Promise<OpenUpload | undefined> | undefined;
     const opened = mounts
-        .then(() => (off ? undefined : client.startBlobStream(repository)))
+        .then(() => {
+            if (off) return undefined;
+            small = client.openUpload(repository).catch(() => undefined);
+            return client.startBlobStream(repository);
+        })
         .then(
             (s) => {
                 if (s === undefined) return; // aborted before it opened
@@ -488,9 +501,23 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
                 stream = undefined;
             }
         },
-        abort() {
+        async putSmall(digest, data) {
+            const session = await small;
+            small = undefined; // one blob per session
+            if (session === undefined) return undefined;
+            try {
+                return await session.put(digest, data);
+            } catch (e) {
+                log?.(`upload of ${digest.slice(0, 19)} through its early session failed (${(e as Error).message}); uploading it as usual`);
+                return undefined;
+            }
+        },
+        async abort() {
             off = true;
-            return opened.then(() => stream?.abort());
+            await opened.then(() => stream?.abort());
+            const unused = await small;
+            small = undefined;
+            await unused?.cancel().catch(() => undefined);
         },
     };
 }
@@ -545,7 +572,8 @@ export async function pushPrepared(
     // a failure is thrown: no upload is left running behind a failed push.
     const sent = await Promise.allSettled(
         p.blobs.map(async (b) => {
-            const r = (b.digest === p.layer.digest ? await streamed?.finish(b.digest, b.size) : undefined) ?? (await client.ensureBlob(repository, b, from));
+            const early = b.digest === p.layer.digest ? streamed?.finish(b.digest, b.size) : b.data !== undefined ? streamed?.putSmall(b.digest, b.data) : undefined;
+            const r = (await early) ?? (await client.ensureBlob(repository, b, b.digest === p.layer.digest ? from : undefined));
             log?.(`blob ${b.digest.slice(7, 19)} (${b.size} B): ${r}`);
             return r;
         }),

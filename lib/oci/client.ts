@@ -100,6 +100,12 @@ export interface BlobStream {
     abort(): void;
 }
 
+/** An upload session opened ahead of its blob (openUpload): `put` sends the blob whole, once; `cancel` drops an unused one. */
+export interface OpenUpload {
+    put(digest: string, data: Buffer): Promise<UploadResult>;
+    cancel(): Promise<void>;
+}
+
 interface RequestOptions {
     /** Repository and the actions the call needs (for Bearer scopes). */
     scope?: string;
@@ -395,6 +401,32 @@ export class RegistryClient {
         const scope = `repository:${repo}:pull,push`;
         const start = await this.request("POST", `/v2/${repo}/blobs/uploads/`, { scope, ok: [202], what: `start upload to ${repo}` });
         return this.patchStream(repo, this.location(start, `start upload to ${repo}`), scope);
+    }
+
+    /**
+     * Opens an upload session before its blob exists (an image config, known only once its layer is
+     * written), so that the blob then takes one PUT instead of HEAD, POST and PUT. Sending a blob
+     * the registry already has is harmless (a blob is its digest), so nothing is asked first.
+     */
+    async openUpload(repo: string): Promise<OpenUpload> {
+        const scope = `repository:${repo}:pull,push`;
+        const start = await this.request("POST", `/v2/${repo}/blobs/uploads/`, { scope, ok: [202], what: `start upload to ${repo}` });
+        const location = this.location(start, `start upload to ${repo}`);
+        return {
+            put: async (digest, data) => {
+                await this.request("PUT", withDigest(location, digest), {
+                    scope,
+                    headers: { "Content-Type": "application/octet-stream" },
+                    body: data,
+                    ok: [201, 204],
+                    noRetry: true,
+                    what: `upload blob ${digest.slice(0, 19)} to ${repo}`,
+                    timeoutMs: this.bodyTimeout(data.length),
+                });
+                return "uploaded";
+            },
+            cancel: () => this.request("DELETE", location, { scope, ok: [202, 204, 404], noRetry: true, what: "cancel upload" }).then(() => undefined),
+        };
     }
 
     /** One streamed PATCH into the upload session at `location`, closed by the PUT with the digest. */

@@ -1,8 +1,10 @@
 /**
- * The daemonless app build's copy of base manifests and configs (lib/build/daemonless.ts,
+ * The round trips the daemonless app build saves, against a real registry through a counting
+ * proxy. The base's manifests and configs from this machine's copy (lib/build/daemonless.ts,
  * baseFromCache): a second build reads nothing of the base from the registry and makes the same
  * image; a damaged copy is a miss; a base the registry no longer has fails as before, untagged.
- * Against a real registry, through a counting proxy, with a single-platform base and an index.
+ * The config through an upload session opened with the layer's (layerStreamer's putSmall): one
+ * PUT, no HEAD or mount; when that PUT fails, the usual upload, and the same image.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -126,5 +128,61 @@ void test("a base the registry no longer has fails as when it is read there, eve
         assert.ok(!gone.counters.requests.some((r) => r.method === "PUT" && r.url.includes("/manifests/")), "no manifest put");
     } finally {
         await gone.stop();
+    }
+});
+
+/** The requests the proxy forwarded for blob `digest` (HEADs, mount POSTs, PUTs naming it). */
+const blobRequests = (p: StartedProxy, digest: string) =>
+    p.counters.requests
+        .filter((r) => r.url.includes(digest) || r.url.includes(encodeURIComponent(digest)))
+        .map((r) => `${r.method} ${r.url.replace(/\?.*digest=/, "?digest=").split("&")[0]}`);
+
+async function configOf(host: string, repo: string, digest: string): Promise<string> {
+    const m = JSON.parse((await new RegistryClient(host).getManifest(repo, digest)).bytes.toString("utf8")) as { config: { digest: string } };
+    return m.config.digest;
+}
+
+void test("the config goes up in one PUT, through a session opened alongside the layer's; none is left open", async (t) => {
+    if (!needTools(t, "docker-registry", "busybox") || !reg || !proxy) return;
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "cfg", [busybox], { env: ["PATH=/bin", "X=3"] });
+    writeFiles(ctx, { "app.py": "print('config session')\n" });
+    proxy.reset();
+    const r = await build(`${proxy.host}/t/base@${base.digest}`, `${proxy.host}/t/app-c`);
+    const cfg = await configOf(reg.host, "t/app-c", r.digest);
+    const seen = blobRequests(proxy, cfg);
+    assert.equal(seen.length, 1, seen.join("\n")); // no HEAD, no mount POST
+    assert.match(seen[0], /^PUT \/v2\/t\/app-c\/blobs\/uploads\/[^?]+\?digest=/);
+    // Every session opened (the layer's, the config's, the attestation's) was completed by a PUT; none cancelled.
+    const sessions = (m: string) =>
+        proxy?.counters.requests.filter((x) => x.method === m && x.url.startsWith("/v2/t/app-c/blobs/uploads/") && !x.url.includes("mount=")).length;
+    assert.equal(sessions("POST"), sessions("PUT"));
+    assert.equal(proxy.counters.requests.filter((x) => x.method === "DELETE").length, 0);
+});
+
+void test("when the early session's PUT fails, the config is uploaded as usual, the same config", async (t) => {
+    if (!needTools(t, "docker-registry", "busybox") || !reg) return;
+    const base = await pushScratchImage(new RegistryClient(reg.host), "t/base", "cfg-fail", [busybox], { env: ["PATH=/bin", "X=4"] });
+    writeFiles(ctx, { "app.py": "print('config fallback')\n" });
+    const ok = await build(`${reg.host}/t/base@${base.digest}`, `${reg.host}/t/app-f-a`);
+    const cfg = await configOf(reg.host, "t/app-f-a", ok.digest);
+    // The first PUT of the config answers 500 (without reaching the registry); a later one passes.
+    let failed = 0;
+    const flaky = await startProxy(reg.host, {
+        intercept: (x) =>
+            x.method === "PUT" && x.url.includes(encodeURIComponent(cfg)) && failed++ === 0
+                ? { status: 500, body: { errors: [{ code: "UNKNOWN", message: "injected" }] } }
+                : undefined,
+    });
+    try {
+        const again = await build(`${flaky.host}/t/base@${base.digest}`, `${flaky.host}/t/app-f-b`);
+        // The same config (the manifest differs only in the base's name annotation: another host).
+        assert.equal(await configOf(reg.host, "t/app-f-b", again.digest), cfg);
+        assert.equal(failed, 2, "the early PUT failed, then the usual upload's PUT went through");
+        assert.deepEqual(
+            blobRequests(flaky, cfg).map((l) => l.split(" ")[0]),
+            ["PUT", "HEAD", "PUT"],
+        );
+    } finally {
+        await flaky.stop();
     }
 });
