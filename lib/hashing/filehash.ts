@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { Worker } from "node:worker_threads";
+import type { Worker as WorkerT } from "node:worker_threads";
 import picomatch from "picomatch";
 import { byteOrder } from "./digest";
 import type { InputFile } from "../model";
@@ -332,6 +332,9 @@ async function hashInWorkers(files: string[], n: number): Promise<[string, numbe
     let next = 0;
     const run = (): Promise<void> =>
         new Promise((resolve, reject) => {
+            // node:worker_threads only when workers read (an edit-one run reads on this thread).
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const { Worker } = require("node:worker_threads") as { Worker: typeof WorkerT };
             const w = new Worker(WORKER_SOURCE, { eval: true });
             let start = 0;
             const send = () => {

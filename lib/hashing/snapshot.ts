@@ -127,9 +127,21 @@ export function fingerprintInputs(): string[] {
     const optional = [path.join(root, "node_modules", ".package-lock.json"), path.join(root, "package-lock.json"), nativeBinary()];
     return [
         ...DECIDING_MODULES.map((m) => path.join(libDir(), m + path.extname(__filename))),
-        ...DECIDING_PACKAGES.map((p) => req.resolve(`${p}/package.json`)),
+        ...DECIDING_PACKAGES.map((p) => packageJson(root, p, req)),
         ...optional.filter((f): f is string => f !== undefined && fs.existsSync(f)),
     ];
+}
+
+/**
+ * A package's package.json as require.resolve finds it (its real path), looked up directly in the
+ * project's node_modules first: Node's resolver costs ~1.5 ms a package in a fresh process.
+ */
+function packageJson(root: string, name: string, req: NodeJS.Require): string {
+    try {
+        return fs.realpathSync.native(path.join(root, "node_modules", name, "package.json"));
+    } catch {
+        return req.resolve(`${name}/package.json`);
+    }
 }
 
 /** Forgets the fingerprint (benchmarks: each measured call pays for it, as a new process would). */

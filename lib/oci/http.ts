@@ -8,7 +8,7 @@
  * answers are manifests, configs, tokens and errors; layers are never downloaded).
  */
 import * as http from "node:http";
-import * as https from "node:https";
+import type * as Https from "node:https";
 import { handedOverSecureContext } from "./trust";
 
 export interface HttpInit {
@@ -62,14 +62,20 @@ export class HttpError extends Error {
 // its first request: its trust may include CA certificates handed over to be parsed only then
 // (./trust), and every connection shares the one secure context.
 const httpAgent = new http.Agent({ keepAlive: true });
-let httpsAgent: https.Agent | undefined;
+let httpsAgent: Https.Agent | undefined;
+
+/** node:https (and node:tls under it), loaded on the first HTTPS request: a loopback registry never pays for them (~4 ms). */
+function https(): typeof Https {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("node:https") as typeof Https;
+}
 
 function agentFor(protocol: string): http.Agent | undefined {
     if (protocol === "http:") return httpAgent;
     if (protocol !== "https:") return undefined;
     if (httpsAgent === undefined) {
         const secureContext = handedOverSecureContext();
-        httpsAgent = new https.Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
+        httpsAgent = new (https().Agent)({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
     }
     return httpsAgent;
 }
@@ -94,7 +100,7 @@ export function httpRequest(url: string, init: HttpInit): Promise<HttpResponse> 
             if (agent === undefined) return fail(new HttpError(`unsupported URL scheme ${target.protocol}`, "EPROTO"));
             const h: Record<string, string> = { ...headers };
             if (body !== undefined) h["Content-Length"] = String(body.length);
-            const mod = target.protocol === "https:" ? https : http;
+            const mod = target.protocol === "https:" ? https() : http;
             const req = mod.request(target, { method, headers: h, agent }, (res) => {
                 const status = res.statusCode ?? 0;
                 const location = res.headers.location;
@@ -159,7 +165,7 @@ export function httpStream(url: string, init: Omit<HttpInit, "body">): HttpStrea
     const target = new URL(url);
     const agent = agentFor(target.protocol);
     if (agent === undefined) throw new HttpError(`unsupported URL scheme ${target.protocol}`, "EPROTO");
-    const mod = target.protocol === "https:" ? https : http;
+    const mod = target.protocol === "https:" ? https() : http;
     let timer: NodeJS.Timeout | undefined;
     let failure: Error | undefined;
     let settle: { resolve: (r: HttpResponse) => void; reject: (e: Error) => void } | undefined;

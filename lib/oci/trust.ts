@@ -16,7 +16,7 @@
  * credential providers behind them) take their trust from Node's start-up.
  */
 import * as fs from "node:fs";
-import * as tls from "node:tls";
+import type * as Tls from "node:tls";
 
 /** The handed-over file's variable (empty: there was none). */
 export const EXTRA_CA_ENV = "THINLAYER_EXTRA_CA_CERTS";
@@ -41,7 +41,7 @@ export function takeHandedOverCaCerts(env: NodeJS.ProcessEnv = process.env): str
  * when Node read it) unless a file was handed over; then Node's roots plus that file. A file that
  * cannot be read is ignored with a warning, as Node ignores an unreadable NODE_EXTRA_CA_CERTS.
  */
-export function handedOverSecureContext(file: string | undefined = handedOver): tls.SecureContext | undefined {
+export function handedOverSecureContext(file: string | undefined = handedOver): Tls.SecureContext | undefined {
     if (file === undefined) return undefined;
     let pem: string;
     try {
@@ -52,5 +52,8 @@ export function handedOverSecureContext(file: string | undefined = handedOver): 
         );
         return undefined;
     }
+    // node:tls only now (the CLI's start-up does not load it: a loopback registry never needs it).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tls = require("node:tls") as typeof Tls;
     return tls.createSecureContext({ ca: [...tls.rootCertificates, pem] });
 }
