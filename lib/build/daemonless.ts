@@ -568,6 +568,12 @@ export async function pushPrepared(
     // builder takes over before any app byte is sent.
     const mountedBase = await (mounts ?? mountBaseLayers(client, repository, p.baseLayers, baseRepository));
     laps?.lap("mounts");
+    // Did the tag appear meanwhile (and are the files still those of the tag)? Asked now, while
+    // the blobs go up, rather than after them: its answer is on the critical path otherwise
+    // (~5-10 ms), and a tag put in the milliseconds between is still caught by the put itself on
+    // an IMMUTABLE repository, or overwritten with the same inputs' image on a mutable one.
+    const tagBefore = tagNow?.();
+    tagBefore?.catch(() => undefined); // awaited below, once every blob has settled
     // Then the new blobs (the layer, the configs); manifests only after all. All settled before
     // a failure is thrown: no upload is left running behind a failed push.
     const sent = await Promise.allSettled(
@@ -585,7 +591,7 @@ export async function pushPrepared(
     const uploaded = results.filter((r) => r === "uploaded").length;
     const mounted = results.filter((r) => r === "mounted").length;
     for (const c of p.children) await client.putManifest(repository, c.digest, c.bytes, c.mediaType);
-    const before = await tagNow?.();
+    const before = await tagBefore;
     if (before !== undefined) return { digest: before, uploaded, mounted, raced: true };
     try {
         const digest = await client.putManifest(repository, tag, p.top.bytes, p.top.mediaType);
