@@ -502,8 +502,9 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
             }
         },
         async putSmall(digest, data) {
-            const session = await small;
-            small = undefined; // one blob per session
+            const taken = small; // one blob per session: taken before any await (configs of an index come at once)
+            small = undefined;
+            const session = await taken;
             if (session === undefined) return undefined;
             try {
                 return await session.put(digest, data);
@@ -515,9 +516,9 @@ export function layerStreamer(client: RegistryClient, repository: string, mounts
         async abort() {
             off = true;
             await opened.then(() => stream?.abort());
-            const unused = await small;
+            const left = small;
             small = undefined;
-            await unused?.cancel().catch(() => undefined);
+            await (await left)?.cancel().catch(() => undefined);
         },
     };
 }

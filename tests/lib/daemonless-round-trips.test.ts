@@ -40,7 +40,7 @@ after(async () => {
 
 const busybox = [{ dest: "/bin/busybox", type: "file" as const, source: BUSYBOX, mode: 0o755, uid: 0, gid: 0 }];
 
-async function build(baseRef: string, repository: string): Promise<EnsureResult> {
+async function build(baseRef: string, repository: string, log: (line: string) => void = () => undefined): Promise<EnsureResult> {
     const baseHash = "b".repeat(64);
     const ai = await computeAppInputs(
         { contextDir: ctx, dockerfile: path.join(ctx, "Dockerfile"), buildArgs: {}, platform: "linux/amd64", baseHash },
@@ -57,7 +57,7 @@ async function build(baseRef: string, repository: string): Promise<EnsureResult>
             baseRef,
             baseHash,
         },
-        { log: () => undefined },
+        { log },
     );
 }
 
@@ -74,7 +74,13 @@ for (const platforms of [undefined, ["linux/amd64", "linux/arm64"]]) {
         const baseRef = `${proxy.host}/t/base@${base.digest}`;
 
         proxy.reset();
-        const first = await build(baseRef, `${proxy.host}/t/app-${n}-a`);
+        const lines: string[] = [];
+        const first = await build(baseRef, `${proxy.host}/t/app-${n}-a`, (l) => lines.push(l));
+        // One early session, one config through it; an index's other configs the usual way (never a second PUT on it).
+        assert.deepEqual(
+            lines.filter((l) => l.includes("early session")),
+            [],
+        );
         assert.equal(first.how, "daemonless");
         // The top manifest, each platform's manifest and config.
         assert.equal(baseReads(proxy).length, n > 1 ? 1 + 2 * n : 2, baseReads(proxy).join("\n"));
