@@ -7,7 +7,7 @@
  * label `FAIL_LABEL: "true"` (exit code from the `FAIL_EXIT_CODE_ANNOTATION` annotation, default 1),
  * or, for a Job the test does not write, call `cluster.failPodsOfJob(name)` before it is created.
  */
-import { spawn, spawnSync, execFile, ChildProcess } from "node:child_process";
+import { spawn, execFile, ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
@@ -15,7 +15,7 @@ import * as path from "node:path";
 import type { TestContext } from "node:test";
 import { freePort } from "./registry";
 import { baseStages, failJobStage, stageCrd } from "./kwok-stages";
-import { findTool, needBuiltTools } from "./tools";
+import { findTool, needBuiltTools, openssl } from "./tools";
 
 export { FAIL_EXIT_CODE_ANNOTATION, FAIL_LABEL } from "./kwok-stages";
 /** The one simulated node's name. */
@@ -78,11 +78,6 @@ const live = new Set<ChildProcess>();
 process.once("exit", () => {
     for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
 });
-
-function openssl(dir: string, args: string[]): void {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
-}
 
 /** A CA, the apiserver's serving cert, an admin client cert (O=system:masters), a service-account key pair. */
 function makePki(dir: string): void {

@@ -60,3 +60,9 @@ export function needBuiltTools(t: TestContext, install: string, ...tools: string
     t.skip(msg);
     return undefined;
 }
+
+/** Runs `openssl args` in `dir` (test certificates); throws with its stderr when it fails. */
+export function openssl(dir: string, args: string[]): void {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+}

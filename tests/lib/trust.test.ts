@@ -3,21 +3,16 @@
 // HTTPS pool is made once per process), with the CA given each way.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { needTools } from "../helpers/tools";
+import { needTools, openssl } from "../helpers/tools";
 import { tempDir } from "../helpers/images";
 import { EXTRA_CA_ENV, takeHandedOverCaCerts } from "../../lib/oci/trust";
 
 const REPO = path.resolve(__dirname, "../..");
-
-function openssl(dir: string, args: string[]): void {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
-}
 
 /** A test CA (ca.pem) and a serving certificate for 127.0.0.1 signed by it (srv.pem, srv.key). */
 function makeCerts(dir: string): void {
